@@ -1,0 +1,1456 @@
+/*
+ * The daemon configuration: YAML files -> one immutable struct config.
+ *
+ * Map of this file:
+ *   helpers        positions for messages (typed getters are in config_yaml.c)
+ *   daemon keys    listen, state_dir, region, account_id, docker,
+ *                  instance_types, limits (main file only)
+ *   models         Models[] and their PrimaryContainer, Environment, Tags
+ *   configs        EndpointConfigs[] and their ProductionVariants
+ *   files          reading (size-bounded), include globs, the top level
+ *   finish         defaults, DOCKER_HOST, resolving variant references
+ *   public API     config_load*, ref/unref, lookups, config_parse_size
+ *
+ * A load stops at the first error, frees everything it built and leaves the
+ * caller's config alone, so a reload with a bad file changes nothing.  The
+ * main file's own definitions are read before its includes, and includes in
+ * the order glob(3) sorts them, so "first defined at" is stable.  Variants
+ * name their model and instance type; the pointers are resolved only after
+ * every file is read, when the arrays can no longer be reallocated.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "config_yaml.h"
+#include "log.h"
+#include "names.h"
+#include "util.h"
+
+#define CONFIG_MAX_FILE_SIZE (4u << 20)
+#define CONFIG_MAX_INCLUDE_DEPTH 4
+#define CONFIG_MAX_FILES 1024
+#define CONFIG_DEFAULT_MAX_INSTANCES 256
+#define CONFIG_MAX_LIMIT 1000000
+#define CONFIG_MIN_MEMORY (UINT64_C(4) << 20)
+#define CONFIG_MAX_CPUS 4096
+#define CONFIG_MAX_GPUS 64
+#define CONFIG_MAX_VARIANTS 10
+#define CONFIG_MAX_INSTANCE_COUNT 100
+#define CONFIG_MAX_ENV 100
+#define CONFIG_MAX_ENV_LEN 1024
+#define CONFIG_MAX_URL_LEN 1024
+#define CONFIG_MAX_IMAGE_LEN 255
+#define CONFIG_DEFAULT_DOWNLOAD_TIMEOUT_S 1200
+
+#define CONFIG_DEFAULT_LISTEN_HOST "127.0.0.1"
+#define CONFIG_DEFAULT_LISTEN_PORT 8780
+#define CONFIG_DEFAULT_STATE_DIR "/var/lib/endpointd"
+#define CONFIG_DEFAULT_REGION "us-east-1"
+#define CONFIG_DEFAULT_ACCOUNT "000000000000"
+#define CONFIG_DEFAULT_DOCKER_SOCKET "/var/run/docker.sock"
+
+/* A variant's ModelName and InstanceType, resolved once every file is read. */
+struct config_pending_ref {
+	size_t config_index;
+	size_t variant_index;
+	struct config_origin model_at;
+	struct config_origin type_at;
+};
+
+/* State of one load; owns c until it is handed to the caller. */
+struct config_loader {
+	struct config *c;
+	struct cy_ctx ctx; /* the file being read (an entry of c->files) and the error */
+	double mtime;      /* of that file */
+	size_t files_cap, models_cap, configs_cap, types_cap, listen_cap;
+	struct strmap *model_index;  /* lower-case name -> struct config_origin of its definition */
+	struct strmap *config_index; /* the same for endpoint configs */
+	struct strmap *read_paths;   /* realpath of every file read, so none is read twice */
+	struct config_pending_ref *refs;
+	size_t n_refs, refs_cap;
+	bool listen_set;
+};
+
+/* Makes room for element n of a growable array, zeroing the new slots. */
+static void *config_grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return p;
+	*cap = *cap ? 2 * *cap : 4;
+	p = xreallocarray(p, *cap, size);
+	memset((char *)p + n * size, 0, (*cap - n) * size);
+	return p;
+}
+
+/* --- helpers ------------------------------------------------------------ */
+
+static int config_fail_at(struct config_loader *ld, const struct config_origin *o, const char *fmt,
+                          ...) __attribute__((format(printf, 3, 4)));
+
+static int config_fail_at(struct config_loader *ld, const struct config_origin *o, const char *fmt,
+                          ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	free(ld->ctx.error);
+	ld->ctx.error = xasprintf("%s:%u:%u: %s", o->file, o->line, o->column, msg);
+	return -EINVAL;
+}
+
+static struct config_origin config_origin_of(const struct config_loader *ld,
+                                             const struct cy_node *n)
+{
+	return (struct config_origin){.file = ld->ctx.file, .line = n->line, .column = n->column};
+}
+
+static bool config_is_abs_path(const char *s)
+{
+	return s[0] == '/';
+}
+
+/* --- daemon keys -------------------------------------------------------- */
+
+static int config_parse_port(const char *s, uint16_t *ret)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -EINVAL;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	*ret = (uint16_t)v;
+	return 0;
+}
+
+/* One listen address: host:port, [v6]:port or unix:/path. */
+static int config_parse_listen_item(struct config_loader *ld, const struct cy_node *n,
+                                    struct config_listen *l)
+{
+	static const char usage[] = "expected host:port, [IPv6]:port or unix:/path";
+	const char *s, *colon;
+	_cleanup_free_ char *host = NULL;
+
+	if (n->type == CY_SEQUENCE)
+		return cy_fail(&ld->ctx, n,
+		               "expected a string for listen address, found a list "
+		               "(quote IPv6 addresses: \"[::1]:8780\")");
+	if (cy_expect(&ld->ctx, n, CY_SCALAR, "listen address") < 0)
+		return -EINVAL;
+	s = n->value;
+
+	if (str_has_prefix(s, "unix:")) {
+		const char *path = s + strlen("unix:");
+
+		if (!config_is_abs_path(path))
+			return cy_fail(&ld->ctx, n, "listen socket path in \"%s\" must be absolute",
+			               s);
+		if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+			return cy_fail(&ld->ctx, n, "listen socket path in \"%s\" is too long", s);
+		l->unix_path = xstrdup(path);
+		return 0;
+	}
+
+	if (s[0] == '[') {
+		const char *end = strstr(s, "]:");
+
+		if (end == NULL || end == s + 1 || memchr(s + 1, ']', (size_t)(end - s - 1)))
+			return cy_fail(&ld->ctx, n, "invalid listen address \"%s\": %s", s, usage);
+		host = xstrndup(s + 1, (size_t)(end - s - 1));
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return cy_fail(&ld->ctx, n, "invalid listen address \"%s\": %s", s, usage);
+		host = xstrndup(s, (size_t)(colon - s));
+		if (strchr(host, ':') != NULL)
+			return cy_fail(&ld->ctx, n,
+			               "invalid listen address \"%s\": put IPv6 addresses in "
+			               "brackets, as in \"[::1]:8780\"",
+			               s);
+		if (host[0] == '\0')
+			return cy_fail(&ld->ctx, n,
+			               "listen address \"%s\" has no host (use 0.0.0.0%s to "
+			               "listen on every interface)",
+			               s, colon);
+	}
+	if (config_parse_port(colon + 1, &l->port) < 0)
+		return cy_fail(&ld->ctx, n, "invalid port in listen address \"%s\" (1-65535)", s);
+	l->host = TAKE_PTR(host);
+	return 0;
+}
+
+static int config_parse_listen(struct config_loader *ld, const struct cy_node *n)
+{
+	struct config *c = ld->c;
+	int r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "listen");
+
+	if (r < 0)
+		return r;
+	if (n->n_items == 0)
+		return cy_fail(&ld->ctx, n, "listen must name at least one address");
+	for (size_t i = 0; i < n->n_items; i++) {
+		c->listen =
+		    config_grow(c->listen, &ld->listen_cap, c->n_listen, sizeof(*c->listen));
+		r = config_parse_listen_item(ld, n->items[i], &c->listen[c->n_listen]);
+		if (r < 0)
+			return r;
+		c->n_listen++;
+	}
+	ld->listen_set = true;
+	return 0;
+}
+
+/* An absolute path; replaces *ret. */
+static int config_parse_path(struct config_loader *ld, const struct cy_node *n, const char *what,
+                             char **ret)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = cy_get_string(&ld->ctx, n, what, &s);
+
+	if (r < 0)
+		return r;
+	if (!config_is_abs_path(s))
+		return cy_fail(&ld->ctx, n, "%s must be an absolute path, not \"%s\"", what, s);
+	free(*ret);
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/* Goes into every ARN, so no ":" or "/". */
+static int config_parse_region(struct config_loader *ld, const struct cy_node *n)
+{
+	_cleanup_free_ char *s = NULL;
+	size_t len;
+	int r = cy_get_string(&ld->ctx, n, "region", &s);
+
+	if (r < 0)
+		return r;
+	len = strlen(s);
+	if (len == 0 || len > 32 || s[0] == '-' || s[len - 1] == '-' ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != len)
+		return cy_fail(&ld->ctx, n,
+		               "invalid region \"%s\": use lower-case letters, digits and "
+		               "hyphens, as in us-east-1",
+		               s);
+	free(ld->c->region);
+	ld->c->region = TAKE_PTR(s);
+	return 0;
+}
+
+/* Twelve digits, quoted: a YAML number would drop leading zeros. */
+static int config_parse_account_id(struct config_loader *ld, const struct cy_node *n)
+{
+	int r;
+
+	if (n->type == CY_SCALAR && n->plain && cy_is_decimal(n->value))
+		return cy_fail(&ld->ctx, n,
+		               "account_id must be a quoted string, as in account_id: \"%s\" "
+		               "(a YAML number loses its leading zeros)",
+		               n->value);
+	r = cy_expect(&ld->ctx, n, CY_SCALAR, "account_id");
+	if (r < 0)
+		return r;
+	if (strlen(n->value) != 12 || strspn(n->value, "0123456789") != 12)
+		return cy_fail(&ld->ctx, n, "account_id must be 12 digits, not \"%s\"", n->value);
+	free(ld->c->account_id);
+	ld->c->account_id = xstrdup(n->value);
+	return 0;
+}
+
+static int config_parse_docker(struct config_loader *ld, const struct cy_node *n)
+{
+	static const char *const keys[] = {"socket", NULL};
+	const struct cy_node *socket;
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "docker");
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, "docker", keys, NULL);
+	if (r < 0)
+		return r;
+	socket = cy_map_get(n, "socket");
+	if (socket == NULL)
+		return 0;
+	r = config_parse_path(ld, socket, "docker socket", &ld->c->docker_socket);
+	if (r < 0)
+		return r;
+	if (strlen(ld->c->docker_socket) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+		return cy_fail(&ld->ctx, socket, "docker socket path is too long");
+	return 0;
+}
+
+/* At least 4MiB: less cannot run a container. */
+static int config_parse_memory(struct config_loader *ld, const struct cy_node *n,
+                               struct config_instance_type *t)
+{
+	_cleanup_free_ char *what = xasprintf("memory of instance type %s", t->name);
+	int r = cy_expect(&ld->ctx, n, CY_SCALAR, what);
+
+	if (r < 0)
+		return r;
+	if (config_parse_size(n->value, &t->memory) < 0)
+		return cy_fail(&ld->ctx, n,
+		               "invalid %s \"%s\": use bytes or a size such as 512MiB or 8GiB",
+		               what, n->value);
+	if (t->memory < CONFIG_MIN_MEMORY)
+		return cy_fail(&ld->ctx, n, "%s is %s, below the minimum of 4MiB", what, n->value);
+	return 0;
+}
+
+/* One instance_types entry: key is the name, value {cpus, memory, gpus}. */
+static int config_parse_instance_type(struct config_loader *ld, const struct cy_node *key,
+                                      const struct cy_node *n)
+{
+	static const char *const keys[] = {"cpus", "memory", "gpus", NULL};
+	struct config *c = ld->c;
+	struct config_instance_type *t;
+	_cleanup_free_ char *what = NULL;
+	const struct cy_node *v;
+	size_t len = strlen(key->value);
+	int r;
+
+	if (len == 0 || len > 64 ||
+	    strspn(key->value,
+	           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len)
+		return cy_fail(&ld->ctx, key,
+		               "invalid instance type name \"%s\": use letters, digits, '.', "
+		               "'_' and '-', as in ml.m5.large",
+		               key->value);
+
+	c->instance_types = config_grow(c->instance_types, &ld->types_cap, c->n_instance_types,
+	                                sizeof(*c->instance_types));
+	t = &c->instance_types[c->n_instance_types++];
+	t->name = xstrdup(key->value);
+	t->origin = config_origin_of(ld, key);
+	what = xasprintf("instance type %s", t->name);
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, what);
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, what, keys, NULL);
+	if (r < 0)
+		return r;
+
+	if ((v = cy_map_get(n, "cpus")) != NULL) {
+		r = cy_get_number(&ld->ctx, v, "cpus", &t->cpus);
+		if (r < 0)
+			return r;
+		if (!(t->cpus > 0 && t->cpus <= CONFIG_MAX_CPUS))
+			return cy_fail(&ld->ctx, v,
+			               "cpus must be more than 0 and at most %u, not %s",
+			               CONFIG_MAX_CPUS, v->value);
+	}
+	if ((v = cy_map_get(n, "memory")) != NULL) {
+		r = config_parse_memory(ld, v, t);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "gpus")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "gpus", 0, CONFIG_MAX_GPUS, &t->gpus);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int config_parse_instance_types(struct config_loader *ld, const struct cy_node *n)
+{
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "instance_types");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < cy_map_size(n); i++) {
+		r = config_parse_instance_type(ld, cy_map_key(n, i), cy_map_value(n, i));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int config_parse_limits(struct config_loader *ld, const struct cy_node *n)
+{
+	static const char *const keys[] = {"max_endpoints", "max_instances", NULL};
+	const struct cy_node *v;
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "limits");
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, "limits", keys, NULL);
+	if (r < 0)
+		return r;
+	if ((v = cy_map_get(n, "max_endpoints")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "max_endpoints", 1, CONFIG_MAX_LIMIT,
+		                &ld->c->max_endpoints);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "max_instances")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "max_instances", 1, CONFIG_MAX_LIMIT,
+		                &ld->c->max_instances);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* --- models --------------------------------------------------------------- */
+
+static void config_tags_free(struct config_tag *tags, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(tags[i].key);
+		free(tags[i].value);
+	}
+	free(tags);
+}
+
+/* A Tags list of {Key, Value}, as the API takes it. */
+static int config_parse_tags(struct config_loader *ld, const struct cy_node *n,
+                             struct config_tag **tags, size_t *n_tags)
+{
+	static const char *const keys[] = {"Key", "Value", NULL};
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "Tags");
+	if (r < 0)
+		return r;
+	if (n->n_items > NAMES_MAX_TAGS)
+		return cy_fail(&ld->ctx, n, "more than %u Tags", NAMES_MAX_TAGS);
+	*tags = xcalloc(n->n_items ? n->n_items : 1, sizeof(**tags));
+
+	for (size_t i = 0; i < n->n_items; i++) {
+		const struct cy_node *item = n->items[i], *key, *value;
+		struct config_tag *t = &(*tags)[i];
+
+		r = cy_expect(&ld->ctx, item, CY_MAPPING, "Tag");
+		if (r < 0)
+			return r;
+		r = cy_check_keys(&ld->ctx, item, "Tag", keys, NULL);
+		if (r < 0)
+			return r;
+		r = cy_required(&ld->ctx, item, "Key", "Tag", &key);
+		if (r < 0)
+			return r;
+		r = cy_get_string(&ld->ctx, key, "Tag Key", &t->key);
+		if (r < 0)
+			return r;
+		(*n_tags)++;
+		t->value = xstrdup("");
+		if ((value = cy_map_get(item, "Value")) != NULL) {
+			r = cy_get_string(&ld->ctx, value, "Tag Value", &t->value);
+			if (r < 0)
+				return r;
+		}
+		if (!names_valid_tag_key(t->key))
+			return cy_fail(&ld->ctx, key,
+			               "invalid tag key \"%s\": 1-128 letters, digits, spaces "
+			               "and _.:/=+-@",
+			               t->key);
+		if (str_has_prefix(t->key, "aws:"))
+			return cy_fail(&ld->ctx, key,
+			               "tag keys starting with \"aws:\" are reserved");
+		if (!names_valid_tag_value(t->value))
+			return cy_fail(&ld->ctx, value,
+			               "invalid tag value \"%s\": 0-256 letters, digits, spaces "
+			               "and _.:/=+-@",
+			               t->value);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp((*tags)[j].key, t->key) == 0)
+				return cy_fail(&ld->ctx, key, "duplicate tag key \"%s\"", t->key);
+	}
+	return 0;
+}
+
+/* [a-zA-Z_][a-zA-Z0-9_]*, at most 1024 characters. */
+static bool config_valid_env_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > CONFIG_MAX_ENV_LEN || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == len;
+}
+
+static int config_parse_environment(struct config_loader *ld, const struct cy_node *n,
+                                    struct config_container *ct)
+{
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "Environment");
+	if (r < 0)
+		return r;
+	if (cy_map_size(n) > CONFIG_MAX_ENV)
+		return cy_fail(&ld->ctx, n, "more than %u Environment variables", CONFIG_MAX_ENV);
+	ct->env = xcalloc(cy_map_size(n) ? cy_map_size(n) : 1, sizeof(*ct->env));
+
+	for (size_t i = 0; i < cy_map_size(n); i++) {
+		const struct cy_node *key = cy_map_key(n, i), *value = cy_map_value(n, i);
+		struct config_env *e = &ct->env[ct->n_env];
+
+		if (!config_valid_env_name(key->value))
+			return cy_fail(&ld->ctx, key,
+			               "invalid Environment variable name \"%s\": use at most "
+			               "%u letters, digits and '_', not starting with a digit",
+			               key->value, CONFIG_MAX_ENV_LEN);
+		e->name = xstrdup(key->value);
+		ct->n_env++;
+		r = cy_get_string(&ld->ctx, value, "Environment value", &e->value);
+		if (r < 0)
+			return r;
+		if (strlen(e->value) > CONFIG_MAX_ENV_LEN)
+			return cy_fail(&ld->ctx, value, "Environment value of %s is longer than %u",
+			               e->name, CONFIG_MAX_ENV_LEN);
+	}
+	return 0;
+}
+
+/* file:///abs, /abs, http:// or https://: what modeldata.c can fetch. */
+static bool config_valid_model_data_url(const char *s)
+{
+	if (str_has_prefix(s, "file://"))
+		return s[strlen("file://")] == '/';
+	if (str_has_prefix(s, "http://"))
+		return s[strlen("http://")] != '\0';
+	if (str_has_prefix(s, "https://"))
+		return s[strlen("https://")] != '\0';
+	return config_is_abs_path(s);
+}
+
+/* PrimaryContainer: the image, its model data and environment. */
+static int config_parse_container(struct config_loader *ld, const struct cy_node *n,
+                                  struct config_container *ct)
+{
+	static const char *const keys[] = {
+	    "Image", "ModelDataUrl", "Environment", "ContainerHostname", "Mode", NULL};
+	static const char *const unsupported[] = {"ImageConfig",
+	                                          "ModelPackageName",
+	                                          "InferenceSpecificationName",
+	                                          "MultiModelConfig",
+	                                          "ModelDataSource",
+	                                          "AdditionalModelDataSources",
+	                                          NULL};
+	const struct cy_node *v;
+	int r;
+
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "PrimaryContainer");
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, "PrimaryContainer", keys, unsupported);
+	if (r < 0)
+		return r;
+
+	r = cy_required(&ld->ctx, n, "Image", "PrimaryContainer", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_string(&ld->ctx, v, "Image", &ct->image);
+	if (r < 0)
+		return r;
+	for (const char *p = ct->image; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return cy_fail(&ld->ctx, v, "Image \"%s\" may not contain spaces",
+			               ct->image);
+	if (ct->image[0] == '\0' || strlen(ct->image) > CONFIG_MAX_IMAGE_LEN)
+		return cy_fail(&ld->ctx, v, "Image must be 1-%u characters", CONFIG_MAX_IMAGE_LEN);
+
+	if ((v = cy_map_get(n, "ModelDataUrl")) != NULL) {
+		r = cy_get_string(&ld->ctx, v, "ModelDataUrl", &ct->model_data_url);
+		if (r < 0)
+			return r;
+		if (strlen(ct->model_data_url) > CONFIG_MAX_URL_LEN)
+			return cy_fail(&ld->ctx, v, "ModelDataUrl is longer than %u",
+			               CONFIG_MAX_URL_LEN);
+		if (!config_valid_model_data_url(ct->model_data_url))
+			return cy_fail(&ld->ctx, v,
+			               "unsupported ModelDataUrl \"%s\": use file:///path, "
+			               "/path, http://… or https://…",
+			               ct->model_data_url);
+	}
+	if ((v = cy_map_get(n, "Environment")) != NULL) {
+		r = config_parse_environment(ld, v, ct);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "ContainerHostname")) != NULL) {
+		r = cy_get_string(&ld->ctx, v, "ContainerHostname", &ct->container_hostname);
+		if (r < 0)
+			return r;
+		if (!names_valid_resource(ct->container_hostname))
+			return cy_fail(&ld->ctx, v,
+			               "invalid ContainerHostname \"%s\": 1-63 letters, digits "
+			               "and hyphens, starting and ending with a letter or digit",
+			               ct->container_hostname);
+	}
+	if ((v = cy_map_get(n, "Mode")) != NULL) {
+		r = cy_expect(&ld->ctx, v, CY_SCALAR, "Mode");
+		if (r < 0)
+			return r;
+		if (strcmp(v->value, "SingleModel") != 0)
+			return cy_fail(&ld->ctx, v,
+			               "Mode %s is not supported by endpointd (only "
+			               "SingleModel)",
+			               v->value);
+	}
+	return 0;
+}
+
+/* Checks a resource name's syntax and that no other definition has it. */
+static int config_claim_name(struct config_loader *ld, struct strmap *index,
+                             const struct cy_node *n, const char *field, const char *name)
+{
+	_cleanup_free_ char *lower = NULL;
+	const struct config_origin *first;
+	struct config_origin *o;
+
+	if (!names_valid_resource(name))
+		return cy_fail(&ld->ctx, n,
+		               "invalid %s \"%s\": 1-63 letters, digits and hyphens, starting "
+		               "and ending with a letter or digit",
+		               field, name);
+	lower = str_tolower(name);
+	first = strmap_get(index, lower);
+	if (first != NULL)
+		return cy_fail(&ld->ctx, n,
+		               "duplicate %s \"%s\" (names are case-insensitive): first "
+		               "defined at %s:%u",
+		               field, name, first->file, first->line);
+	o = xmalloc(sizeof(*o));
+	*o = config_origin_of(ld, n);
+	strmap_put(index, lower, o);
+	return 0;
+}
+
+/* One Models entry. */
+static int config_parse_model(struct config_loader *ld, const struct cy_node *n)
+{
+	static const char *const keys[] = {"ModelName", "PrimaryContainer", "ExecutionRoleArn",
+	                                   "Tags", NULL};
+	static const char *const unsupported[] = {"Containers",
+	                                          "InferenceExecutionConfig",
+	                                          "VpcConfig",
+	                                          "EnableNetworkIsolation",
+	                                          "DeploymentRecommendation",
+	                                          NULL};
+	struct config *c = ld->c;
+	struct config_model *m;
+	const struct cy_node *v;
+	int r;
+
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "Model");
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, "Model", keys, unsupported);
+	if (r < 0)
+		return r;
+
+	c->models = config_grow(c->models, &ld->models_cap, c->n_models, sizeof(*c->models));
+	m = &c->models[c->n_models++];
+	m->origin = config_origin_of(ld, n);
+	m->creation_time = ld->mtime;
+
+	r = cy_required(&ld->ctx, n, "ModelName", "Model", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_string(&ld->ctx, v, "ModelName", &m->name);
+	if (r < 0)
+		return r;
+	r = config_claim_name(ld, ld->model_index, v, "ModelName", m->name);
+	if (r < 0)
+		return r;
+
+	r = cy_required(&ld->ctx, n, "PrimaryContainer", "Model", &v);
+	if (r < 0)
+		return r;
+	r = config_parse_container(ld, v, &m->primary);
+	if (r < 0)
+		return r;
+
+	if ((v = cy_map_get(n, "ExecutionRoleArn")) != NULL) {
+		r = cy_get_string(&ld->ctx, v, "ExecutionRoleArn", &m->execution_role_arn);
+		if (r < 0)
+			return r;
+		if (!str_has_prefix(m->execution_role_arn, "arn:") ||
+		    strlen(m->execution_role_arn) > NAMES_ARN_MAX)
+			return cy_fail(&ld->ctx, v, "invalid ExecutionRoleArn \"%s\"",
+			               m->execution_role_arn);
+	}
+	if ((v = cy_map_get(n, "Tags")) != NULL)
+		return config_parse_tags(ld, v, &m->tags, &m->n_tags);
+	return 0;
+}
+
+static int config_parse_models(struct config_loader *ld, const struct cy_node *n)
+{
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "Models");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n->n_items; i++) {
+		r = config_parse_model(ld, n->items[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* --- endpoint configs ----------------------------------------------------- */
+
+static int config_parse_variant(struct config_loader *ld, const struct cy_node *n,
+                                struct config_endpoint_config *ec, size_t config_index)
+{
+	static const char *const keys[] = {"VariantName",
+	                                   "ModelName",
+	                                   "InitialInstanceCount",
+	                                   "InstanceType",
+	                                   "InitialVariantWeight",
+	                                   "ContainerStartupHealthCheckTimeoutInSeconds",
+	                                   "ModelDataDownloadTimeoutInSeconds",
+	                                   NULL};
+	static const char *const unsupported[] = {
+	    "ServerlessConfig",    "AcceleratorType",        "CoreDumpConfig",
+	    "VolumeSizeInGB",      "ManagedInstanceScaling", "RoutingConfig",
+	    "InferenceAmiVersion", "EnableSSMAccess",        NULL};
+	struct config_variant *var;
+	struct config_pending_ref *ref;
+	const struct cy_node *v;
+	int r;
+
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "ProductionVariant");
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, "ProductionVariant", keys, unsupported);
+	if (r < 0)
+		return r;
+
+	var = &ec->variants[ec->n_variants++];
+	var->origin = config_origin_of(ld, n);
+	var->initial_weight = 1.0;
+	var->startup_timeout_s = CONFIG_DEFAULT_STARTUP_TIMEOUT_S;
+	var->model_data_download_timeout_s = CONFIG_DEFAULT_DOWNLOAD_TIMEOUT_S;
+
+	r = cy_required(&ld->ctx, n, "VariantName", "ProductionVariant", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_string(&ld->ctx, v, "VariantName", &var->variant_name);
+	if (r < 0)
+		return r;
+	if (!names_valid_resource(var->variant_name))
+		return cy_fail(&ld->ctx, v,
+		               "invalid VariantName \"%s\": 1-63 letters, digits and hyphens, "
+		               "starting and ending with a letter or digit",
+		               var->variant_name);
+	for (size_t i = 0; i + 1 < ec->n_variants; i++)
+		if (strcasecmp(ec->variants[i].variant_name, var->variant_name) == 0)
+			return cy_fail(&ld->ctx, v,
+			               "duplicate VariantName \"%s\" in endpoint config %s "
+			               "(first at line %u)",
+			               var->variant_name, ec->name, ec->variants[i].origin.line);
+
+	ld->refs = config_grow(ld->refs, &ld->refs_cap, ld->n_refs, sizeof(*ld->refs));
+	ref = &ld->refs[ld->n_refs];
+	ref->config_index = config_index;
+	ref->variant_index = ec->n_variants - 1;
+
+	r = cy_required(&ld->ctx, n, "ModelName", "ProductionVariant", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_string(&ld->ctx, v, "ModelName", &var->model_name);
+	if (r < 0)
+		return r;
+	if (!names_valid_resource(var->model_name))
+		return cy_fail(&ld->ctx, v, "invalid ModelName \"%s\"", var->model_name);
+	ref->model_at = config_origin_of(ld, v);
+
+	r = cy_required(&ld->ctx, n, "InitialInstanceCount", "ProductionVariant", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_uint(&ld->ctx, v, "InitialInstanceCount", 1, CONFIG_MAX_INSTANCE_COUNT,
+	                &var->initial_instance_count);
+	if (r < 0)
+		return r;
+
+	r = cy_required(&ld->ctx, n, "InstanceType", "ProductionVariant", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_string(&ld->ctx, v, "InstanceType", &var->instance_type);
+	if (r < 0)
+		return r;
+	ref->type_at = config_origin_of(ld, v);
+	ld->n_refs++;
+
+	if ((v = cy_map_get(n, "InitialVariantWeight")) != NULL) {
+		r = cy_get_number(&ld->ctx, v, "InitialVariantWeight", &var->initial_weight);
+		if (r < 0)
+			return r;
+		if (var->initial_weight < 0)
+			return cy_fail(&ld->ctx, v,
+			               "InitialVariantWeight must be 0 or more, not %s", v->value);
+	}
+	if ((v = cy_map_get(n, "ContainerStartupHealthCheckTimeoutInSeconds")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "ContainerStartupHealthCheckTimeoutInSeconds",
+		                CONFIG_MIN_STARTUP_TIMEOUT_S, CONFIG_MAX_STARTUP_TIMEOUT_S,
+		                &var->startup_timeout_s);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "ModelDataDownloadTimeoutInSeconds")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "ModelDataDownloadTimeoutInSeconds",
+		                CONFIG_MIN_STARTUP_TIMEOUT_S, CONFIG_MAX_STARTUP_TIMEOUT_S,
+		                &var->model_data_download_timeout_s);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* One EndpointConfigs entry; references are checked in config_resolve(). */
+static int config_parse_endpoint_config(struct config_loader *ld, const struct cy_node *n)
+{
+	static const char *const keys[] = {"EndpointConfigName", "ProductionVariants", "Tags",
+	                                   NULL};
+	static const char *const unsupported[] = {"DataCaptureConfig",
+	                                          "KmsKeyId",
+	                                          "AsyncInferenceConfig",
+	                                          "ExplainerConfig",
+	                                          "ShadowProductionVariants",
+	                                          "ExecutionRoleArn",
+	                                          "VpcConfig",
+	                                          "EnableNetworkIsolation",
+	                                          NULL};
+	struct config *c = ld->c;
+	struct config_endpoint_config *ec;
+	const struct cy_node *v;
+	size_t index;
+	int r;
+
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "EndpointConfig");
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, "EndpointConfig", keys, unsupported);
+	if (r < 0)
+		return r;
+
+	c->endpoint_configs = config_grow(c->endpoint_configs, &ld->configs_cap,
+	                                  c->n_endpoint_configs, sizeof(*c->endpoint_configs));
+	index = c->n_endpoint_configs++;
+	ec = &c->endpoint_configs[index];
+	ec->origin = config_origin_of(ld, n);
+	ec->creation_time = ld->mtime;
+
+	r = cy_required(&ld->ctx, n, "EndpointConfigName", "EndpointConfig", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_string(&ld->ctx, v, "EndpointConfigName", &ec->name);
+	if (r < 0)
+		return r;
+	r = config_claim_name(ld, ld->config_index, v, "EndpointConfigName", ec->name);
+	if (r < 0)
+		return r;
+
+	r = cy_required(&ld->ctx, n, "ProductionVariants", "EndpointConfig", &v);
+	if (r < 0)
+		return r;
+	r = cy_expect(&ld->ctx, v, CY_SEQUENCE, "ProductionVariants");
+	if (r < 0)
+		return r;
+	if (v->n_items == 0 || v->n_items > CONFIG_MAX_VARIANTS)
+		return cy_fail(&ld->ctx, v,
+		               "ProductionVariants must list 1 to %u variants, not %zu",
+		               CONFIG_MAX_VARIANTS, v->n_items);
+	ec->variants = xcalloc(v->n_items, sizeof(*ec->variants));
+	for (size_t i = 0; i < v->n_items; i++) {
+		r = config_parse_variant(ld, v->items[i], ec, index);
+		if (r < 0)
+			return r;
+	}
+
+	if ((v = cy_map_get(n, "Tags")) != NULL)
+		return config_parse_tags(ld, v, &ec->tags, &ec->n_tags);
+	return 0;
+}
+
+static int config_parse_endpoint_configs(struct config_loader *ld, const struct cy_node *n)
+{
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "EndpointConfigs");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n->n_items; i++) {
+		r = config_parse_endpoint_config(ld, n->items[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* --- files ---------------------------------------------------------------- */
+
+/* Reads, parses and takes in one file, then the files it includes. */
+static int config_load_file(struct config_loader *ld, const char *path, unsigned depth);
+
+/* Backslash-escapes glob(3) metacharacters in a directory name. */
+static char *config_glob_escape(const char *s)
+{
+	char *r = xmalloc(2 * strlen(s) + 1), *p = r;
+
+	for (; *s; s++) {
+		if (strchr("*?[]\\", *s) != NULL)
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	*p = '\0';
+	return r;
+}
+
+/* Loads the files that the include: patterns of file (whose directory is dir) match. */
+static int config_load_includes(struct config_loader *ld, const char *file, const char *dir,
+                                const struct cy_node *n, unsigned depth)
+{
+	_cleanup_free_ char *escaped = dir ? config_glob_escape(dir) : NULL;
+	int r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "include");
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n->n_items; i++) {
+		const struct cy_node *item = n->items[i];
+		_cleanup_free_ char *pattern = NULL;
+		glob_t g;
+		int gr;
+
+		ld->ctx.file = file;
+		r = cy_expect(&ld->ctx, item, CY_SCALAR, "include pattern");
+		if (r < 0)
+			return r;
+		if (item->value[0] == '/' || escaped == NULL)
+			pattern = xstrdup(item->value);
+		else
+			pattern = xasprintf("%s/%s", escaped, item->value);
+
+		gr = glob(pattern, 0, NULL, &g);
+		if (gr == GLOB_NOMATCH)
+			continue;
+		if (gr != 0) {
+			globfree(&g);
+			return cy_fail(&ld->ctx, item, "cannot expand include pattern \"%s\"",
+			               item->value);
+		}
+		if (depth + 1 > CONFIG_MAX_INCLUDE_DEPTH) {
+			globfree(&g);
+			return cy_fail(&ld->ctx, item, "includes nest deeper than %u levels",
+			               CONFIG_MAX_INCLUDE_DEPTH);
+		}
+		for (size_t j = 0; j < g.gl_pathc; j++) {
+			r = config_load_file(ld, g.gl_pathv[j], depth + 1);
+			if (r < 0) {
+				globfree(&g);
+				return r;
+			}
+		}
+		globfree(&g);
+	}
+	return 0;
+}
+
+/* The top-level keys of one file; included files get Models, EndpointConfigs and include only. */
+static int config_parse_top(struct config_loader *ld, const struct cy_node *root, bool is_main)
+{
+	static const char *const main_keys[] = {
+	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
+	    "instance_types", "limits",    "Models",  "EndpointConfigs", NULL};
+	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
+	const struct cy_node *v;
+	int r;
+
+	if (!is_main) {
+		for (size_t i = 0; i < cy_map_size(root); i++) {
+			const struct cy_node *key = cy_map_key(root, i);
+
+			if (cy_in(main_keys, key->value) && !cy_in(include_keys, key->value))
+				return cy_fail(&ld->ctx, key,
+				               "%s may only be set in the main config file "
+				               "(included files hold Models and EndpointConfigs)",
+				               key->value);
+		}
+		r = cy_check_keys(&ld->ctx, root, "an included file", include_keys, NULL);
+		if (r < 0)
+			return r;
+	} else {
+		r = cy_check_keys(&ld->ctx, root, "the daemon config", main_keys, NULL);
+		if (r < 0)
+			return r;
+		if ((v = cy_map_get(root, "listen")) != NULL &&
+		    (r = config_parse_listen(ld, v)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "state_dir")) != NULL &&
+		    (r = config_parse_path(ld, v, "state_dir", &ld->c->state_dir)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "region")) != NULL &&
+		    (r = config_parse_region(ld, v)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "account_id")) != NULL &&
+		    (r = config_parse_account_id(ld, v)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "docker")) != NULL &&
+		    (r = config_parse_docker(ld, v)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "instance_types")) != NULL &&
+		    (r = config_parse_instance_types(ld, v)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "limits")) != NULL &&
+		    (r = config_parse_limits(ld, v)) < 0)
+			return r;
+	}
+	if ((v = cy_map_get(root, "Models")) != NULL && (r = config_parse_models(ld, v)) < 0)
+		return r;
+	if ((v = cy_map_get(root, "EndpointConfigs")) != NULL &&
+	    (r = config_parse_endpoint_configs(ld, v)) < 0)
+		return r;
+	return 0;
+}
+
+/* Parses one file's text; file is already in c->files; dir is NULL for the working directory. */
+static int config_load_text(struct config_loader *ld, const char *file, const char *dir,
+                            const char *text, size_t len, double mtime, unsigned depth)
+{
+	struct cy_node *root = NULL;
+	const struct cy_node *include;
+	int r;
+
+	ld->ctx.file = file;
+	ld->mtime = mtime;
+	r = cy_parse(file, text, len, &root, &ld->ctx.error);
+	if (r < 0)
+		return r;
+	/* An empty file, or one of only comments, sets nothing. */
+	if (cy_is_null(root))
+		goto out;
+	if (root->type != CY_MAPPING) {
+		r = cy_fail(&ld->ctx, root, "expected a mapping at the top level, found %s",
+		            cy_describe(root));
+		goto out;
+	}
+	r = config_parse_top(ld, root, depth == 0);
+	if (r < 0)
+		goto out;
+	if ((include = cy_map_get(root, "include")) != NULL && !cy_is_null(include))
+		r = config_load_includes(ld, file, dir, include, depth);
+out:
+	cy_free(root);
+	return r;
+}
+
+/* Adds a file name to c->files and returns the stored copy. */
+static const char *config_add_file(struct config_loader *ld, const char *path)
+{
+	struct config *c = ld->c;
+
+	c->files = config_grow(c->files, &ld->files_cap, c->n_files, sizeof(*c->files));
+	c->files[c->n_files] = xstrdup(path);
+	return c->files[c->n_files++];
+}
+
+/* The directory part of path ("." when there is none). */
+static char *config_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+static int config_load_file(struct config_loader *ld, const char *path, unsigned depth)
+{
+	_cleanup_free_ char *text = NULL, *real = NULL, *dir = NULL;
+	const char *file;
+	double mtime;
+	size_t len;
+	int r;
+
+	/* The same file matched twice (overlapping globs, a cycle) is read once. */
+	real = realpath(path, NULL);
+	if (real != NULL) {
+		if (strmap_get(ld->read_paths, real) != NULL) {
+			log_debug("config: %s already read, skipping", path);
+			return 0;
+		}
+		strmap_put(ld->read_paths, real, (void *)1);
+	}
+	if (ld->c->n_files >= CONFIG_MAX_FILES) {
+		ld->ctx.error =
+		    xasprintf("%s: more than %u configuration files", path, CONFIG_MAX_FILES);
+		return -EINVAL;
+	}
+	r = cy_read_file(path, CONFIG_MAX_FILE_SIZE, &text, &len, &mtime, &ld->ctx.error);
+	if (r < 0)
+		return r;
+	file = config_add_file(ld, path);
+	dir = config_dirname(path);
+	return config_load_text(ld, file, strcmp(dir, ".") == 0 ? NULL : dir, text, len, mtime,
+	                        depth);
+}
+
+/* --- finish --------------------------------------------------------------- */
+
+/* DOCKER_HOST overrides docker.socket, as it does for the docker CLI. */
+static int config_apply_docker_host(struct config_loader *ld)
+{
+	const char *e = getenv("DOCKER_HOST");
+
+	if (e == NULL || *e == '\0')
+		return 0;
+	if (!str_has_prefix(e, "unix://") || e[strlen("unix://")] != '/') {
+		ld->ctx.error =
+		    xasprintf("DOCKER_HOST=%s: endpointd talks to the Docker Engine only "
+		              "over a Unix socket (DOCKER_HOST=unix:///path)",
+		              e);
+		return -EINVAL;
+	}
+	if (strlen(e + strlen("unix://")) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+		ld->ctx.error = xasprintf("DOCKER_HOST=%s: socket path is too long", e);
+		return -EINVAL;
+	}
+	free(ld->c->docker_socket);
+	ld->c->docker_socket = xstrdup(e + strlen("unix://"));
+	return 0;
+}
+
+/* Names the instance types that do exist, which is usually the fix. */
+static int config_unknown_instance_type(struct config_loader *ld,
+                                        const struct config_pending_ref *ref, const char *name)
+{
+	const struct config *c = ld->c;
+	struct buf b = {.max = 512};
+
+	if (c->n_instance_types == 0)
+		return config_fail_at(ld, &ref->type_at,
+		                      "unknown InstanceType \"%s\": the daemon config defines no "
+		                      "instance_types",
+		                      name);
+	for (size_t i = 0; i < c->n_instance_types; i++)
+		if (buf_printf(&b, "%s%s", i ? ", " : "", c->instance_types[i].name) < 0)
+			break;
+	config_fail_at(ld, &ref->type_at, "unknown InstanceType \"%s\" (instance_types defines %s)",
+	               name, b.data);
+	buf_reset(&b);
+	return -EINVAL;
+}
+
+/* Points every variant at its model and instance type; the arrays are final now. */
+static int config_resolve(struct config_loader *ld)
+{
+	struct config *c = ld->c;
+
+	for (size_t i = 0; i < ld->n_refs; i++) {
+		const struct config_pending_ref *ref = &ld->refs[i];
+		struct config_variant *v =
+		    &c->endpoint_configs[ref->config_index].variants[ref->variant_index];
+
+		v->model = config_find_model(c, v->model_name);
+		if (v->model == NULL)
+			return config_fail_at(ld, &ref->model_at,
+			                      "unknown ModelName \"%s\": no model of that name is "
+			                      "defined",
+			                      v->model_name);
+		v->type = config_find_instance_type(c, v->instance_type);
+		if (v->type == NULL)
+			return config_unknown_instance_type(ld, ref, v->instance_type);
+	}
+	return 0;
+}
+
+/* Whole-config steps once every file is read. */
+static int config_finish(struct config_loader *ld)
+{
+	struct config *c = ld->c;
+	int r;
+
+	if (!ld->listen_set) {
+		c->listen = xcalloc(1, sizeof(*c->listen));
+		c->listen[0].host = xstrdup(CONFIG_DEFAULT_LISTEN_HOST);
+		c->listen[0].port = CONFIG_DEFAULT_LISTEN_PORT;
+		c->n_listen = 1;
+	}
+	r = config_apply_docker_host(ld);
+	if (r < 0)
+		return r;
+	return config_resolve(ld);
+}
+
+/* --- public API ----------------------------------------------------------- */
+
+static struct config *config_free(struct config *c)
+{
+	if (c == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->n_listen; i++) {
+		free(c->listen[i].host);
+		free(c->listen[i].unix_path);
+	}
+	free(c->listen);
+	free(c->state_dir);
+	free(c->region);
+	free(c->account_id);
+	free(c->docker_socket);
+	for (size_t i = 0; i < c->n_instance_types; i++)
+		free(c->instance_types[i].name);
+	free(c->instance_types);
+
+	for (size_t i = 0; i < c->n_models; i++) {
+		struct config_model *m = &c->models[i];
+
+		free(m->name);
+		free(m->primary.image);
+		free(m->primary.model_data_url);
+		for (size_t j = 0; j < m->primary.n_env; j++) {
+			free(m->primary.env[j].name);
+			free(m->primary.env[j].value);
+		}
+		free(m->primary.env);
+		free(m->primary.container_hostname);
+		free(m->execution_role_arn);
+		config_tags_free(m->tags, m->n_tags);
+	}
+	free(c->models);
+
+	for (size_t i = 0; i < c->n_endpoint_configs; i++) {
+		struct config_endpoint_config *ec = &c->endpoint_configs[i];
+
+		free(ec->name);
+		for (size_t j = 0; j < ec->n_variants; j++) {
+			free(ec->variants[j].variant_name);
+			free(ec->variants[j].model_name);
+			free(ec->variants[j].instance_type);
+		}
+		free(ec->variants);
+		config_tags_free(ec->tags, ec->n_tags);
+	}
+	free(c->endpoint_configs);
+
+	strv_free(c->files, c->n_files);
+	free(c);
+	return NULL;
+}
+
+static void config_free_origin(const char *key, void *value, void *userdata)
+{
+	(void)key;
+	(void)userdata;
+	free(value);
+}
+
+/* A loader holding a config of defaults. */
+static void config_loader_init(struct config_loader *ld)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	c->refs = 1;
+	c->state_dir = xstrdup(CONFIG_DEFAULT_STATE_DIR);
+	c->region = xstrdup(CONFIG_DEFAULT_REGION);
+	c->account_id = xstrdup(CONFIG_DEFAULT_ACCOUNT);
+	c->docker_socket = xstrdup(CONFIG_DEFAULT_DOCKER_SOCKET);
+	c->max_endpoints = CONFIG_DEFAULT_MAX_ENDPOINTS;
+	c->max_instances = CONFIG_DEFAULT_MAX_INSTANCES;
+
+	*ld = (struct config_loader){
+	    .c = c,
+	    .model_index = strmap_new(),
+	    .config_index = strmap_new(),
+	    .read_paths = strmap_new(),
+	};
+}
+
+/* Hands over the config (or the error) and frees the loader. */
+static int config_loader_done(struct config_loader *ld, int r, struct config **ret_config,
+                              char **ret_error)
+{
+	strmap_foreach(ld->model_index, config_free_origin, NULL);
+	strmap_foreach(ld->config_index, config_free_origin, NULL);
+	strmap_free(ld->model_index);
+	strmap_free(ld->config_index);
+	strmap_free(ld->read_paths);
+	free(ld->refs);
+
+	if (r < 0) {
+		config_free(ld->c);
+		if (ret_error != NULL)
+			*ret_error = TAKE_PTR(ld->ctx.error);
+		free(ld->ctx.error);
+		return r;
+	}
+	free(ld->ctx.error);
+	*ret_config = ld->c;
+	return 0;
+}
+
+int config_load(const char *path, struct config **ret_config, char **ret_error)
+{
+	struct config_loader ld;
+	int r;
+
+	config_loader_init(&ld);
+	r = config_load_file(&ld, path, 0);
+	if (r >= 0)
+		r = config_finish(&ld);
+	return config_loader_done(&ld, r, ret_config, ret_error);
+}
+
+int config_load_string(const char *name, const char *yaml, struct config **ret_config,
+                       char **ret_error)
+{
+	struct config_loader ld;
+	size_t len = strlen(yaml);
+	int r;
+
+	config_loader_init(&ld);
+	if (len > CONFIG_MAX_FILE_SIZE) {
+		ld.ctx.error = xasprintf("%s: larger than 4 MiB", name);
+		r = -EINVAL;
+	} else {
+		const char *file = config_add_file(&ld, name);
+
+		r = config_load_text(&ld, file, NULL, yaml, len, now_realtime(), 0);
+		if (r >= 0)
+			r = config_finish(&ld);
+	}
+	return config_loader_done(&ld, r, ret_config, ret_error);
+}
+
+struct config *config_ref(struct config *c)
+{
+	if (c != NULL)
+		c->refs++;
+	return c;
+}
+
+struct config *config_unref(struct config *c)
+{
+	if (c == NULL)
+		return NULL;
+	if (--c->refs == 0)
+		config_free(c);
+	return NULL;
+}
+
+const struct config_model *config_find_model(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_models; i++)
+		if (strcasecmp(c->models[i].name, name) == 0)
+			return &c->models[i];
+	return NULL;
+}
+
+const struct config_endpoint_config *config_find_endpoint_config(const struct config *c,
+                                                                 const char *name)
+{
+	for (size_t i = 0; i < c->n_endpoint_configs; i++)
+		if (strcasecmp(c->endpoint_configs[i].name, name) == 0)
+			return &c->endpoint_configs[i];
+	return NULL;
+}
+
+const struct config_instance_type *config_find_instance_type(const struct config *c,
+                                                             const char *name)
+{
+	for (size_t i = 0; i < c->n_instance_types; i++)
+		if (strcmp(c->instance_types[i].name, name) == 0)
+			return &c->instance_types[i];
+	return NULL;
+}
+
+int config_parse_size(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t factor;
+	} units[] = {
+	    {"", 1},
+	    {"B", 1},
+	    {"K", UINT64_C(1) << 10},
+	    {"KiB", UINT64_C(1) << 10},
+	    {"M", UINT64_C(1) << 20},
+	    {"MiB", UINT64_C(1) << 20},
+	    {"G", UINT64_C(1) << 30},
+	    {"GiB", UINT64_C(1) << 30},
+	    {"T", UINT64_C(1) << 40},
+	    {"TiB", UINT64_C(1) << 40},
+	};
+	uint64_t whole = 0, frac = 0, frac_scale = 1;
+	const char *p = s;
+
+	if (s == NULL || !(*p >= '0' && *p <= '9'))
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		uint64_t digit = (uint64_t)(*p - '0');
+
+		if (whole > (UINT64_MAX - digit) / 10)
+			return -EINVAL;
+		whole = whole * 10 + digit;
+	}
+	if (*p == '.') {
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return -EINVAL;
+		/* Six digits keep frac * factor within 64 bits. */
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (frac_scale == 1000000)
+				return -EINVAL;
+			frac = frac * 10 + (uint64_t)(*p - '0');
+			frac_scale *= 10;
+		}
+	}
+	while (*p == ' ')
+		p++;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+		uint64_t f = units[i].factor;
+
+		if (strcmp(p, units[i].suffix) != 0)
+			continue;
+		if (frac_scale > 1 && f == 1)
+			return -EINVAL; /* a fraction of a byte */
+		if (whole > UINT64_MAX / f || whole * f > UINT64_MAX - frac * f / frac_scale)
+			return -EINVAL;
+		*ret = whole * f + frac * f / frac_scale;
+		return 0;
+	}
+	return -EINVAL;
+}

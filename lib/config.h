@@ -1,0 +1,143 @@
+/*
+ * The daemon configuration: the daemon's own YAML (snake_case keys) and the
+ * model and endpoint-config documents it includes (the API's PascalCase field
+ * names).  Loading parses every file, validates the whole set and yields an
+ * immutable, reference-counted struct config; a reload parses a new one and
+ * swaps it in only when it is valid.  Errors read "file:line:column: what is
+ * wrong" so that an operator can jump to the spot.
+ */
+#ifndef ENDPOINTD_CONFIG_H
+#define ENDPOINTD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_STARTUP_TIMEOUT_S 240
+#define CONFIG_MIN_STARTUP_TIMEOUT_S 60
+#define CONFIG_MAX_STARTUP_TIMEOUT_S 3600
+#define CONFIG_DEFAULT_MAX_ENDPOINTS 100
+
+/* Where a value was written, for messages about it. */
+struct config_origin {
+	const char *file; /* owned by struct config (its files array) */
+	unsigned line;    /* 1-based */
+	unsigned column;  /* 1-based */
+};
+
+struct config_listen {
+	char *host;      /* NULL for a Unix socket */
+	uint16_t port;
+	char *unix_path; /* NULL for TCP */
+};
+
+struct config_instance_type {
+	char *name;          /* ml.m5.large */
+	double cpus;         /* 0 = no CPU limit */
+	uint64_t memory;     /* bytes; 0 = no memory limit */
+	unsigned gpus;
+	struct config_origin origin;
+};
+
+struct config_tag {
+	char *key;
+	char *value;
+};
+
+struct config_env {
+	char *name;
+	char *value;
+};
+
+struct config_container {
+	char *image;
+	char *model_data_url; /* NULL, file:///dir, file:///x.tar.gz, /abs/path, http(s)://… */
+	struct config_env *env;
+	size_t n_env;
+	char *container_hostname; /* may be NULL */
+};
+
+struct config_model {
+	char *name;
+	struct config_container primary;
+	char *execution_role_arn; /* may be NULL */
+	struct config_tag *tags;
+	size_t n_tags;
+	double creation_time; /* mtime of the file that defines it, epoch seconds */
+	struct config_origin origin;
+};
+
+struct config_variant {
+	char *variant_name;
+	char *model_name;
+	const struct config_model *model; /* resolved, never NULL after load */
+	unsigned initial_instance_count;  /* >= 1 */
+	char *instance_type;
+	const struct config_instance_type *type; /* resolved, never NULL after load */
+	double initial_weight;                   /* >= 0, default 1.0 */
+	unsigned startup_timeout_s;              /* 60-3600, default 240 */
+	unsigned model_data_download_timeout_s;  /* 60-3600, default 1200 */
+	struct config_origin origin;
+};
+
+struct config_endpoint_config {
+	char *name;
+	struct config_variant *variants;
+	size_t n_variants;
+	struct config_tag *tags;
+	size_t n_tags;
+	double creation_time;
+	struct config_origin origin;
+};
+
+struct config {
+	unsigned refs;
+	char **files; /* every file read, main file first */
+	size_t n_files;
+
+	struct config_listen *listen;
+	size_t n_listen;
+	char *state_dir;
+	char *region;
+	char *account_id;
+	char *docker_socket; /* path; DOCKER_HOST=unix://… overrides at load */
+	struct config_instance_type *instance_types;
+	size_t n_instance_types;
+	unsigned max_endpoints;
+	unsigned max_instances; /* all endpoints together; default 256 */
+
+	struct config_model *models;
+	size_t n_models;
+	struct config_endpoint_config *endpoint_configs;
+	size_t n_endpoint_configs;
+};
+
+/*
+ * Loads path and every file its include: patterns name (relative patterns are
+ * taken from the including file's directory).  On failure returns -EINVAL (or
+ * -errno for I/O) and sets *ret_error to "file:line:column: message" (or
+ * "file: message" when there is no position); *ret_config is untouched.
+ */
+int config_load(const char *path, struct config **ret_config, char **ret_error);
+
+/*
+ * Same as config_load, with yaml as the text of the main file and name the
+ * file name used in messages (includes are taken from the working directory).
+ */
+int config_load_string(const char *name, const char *yaml, struct config **ret_config,
+		       char **ret_error);
+
+struct config *config_ref(struct config *c);
+/* Drops a reference; frees on the last one; NULL-safe; returns NULL. */
+struct config *config_unref(struct config *c);
+
+const struct config_model *config_find_model(const struct config *c, const char *name);
+const struct config_endpoint_config *config_find_endpoint_config(const struct config *c,
+								  const char *name);
+const struct config_instance_type *config_find_instance_type(const struct config *c,
+							      const char *name);
+
+/* Parses "8GiB", "512MiB", "1G", "1024" (bytes); -EINVAL on anything else. */
+int config_parse_size(const char *s, uint64_t *ret);
+
+#endif
