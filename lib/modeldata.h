@@ -1,0 +1,50 @@
+/*
+ * Model data: turns a model's ModelDataUrl into a host directory that the
+ * container can bind-mount read-only at /opt/ml/model, without ever blocking
+ * the event loop.  A directory is used where it is; a tarball (.tar, .tar.gz,
+ * .tgz; local or downloaded over http(s)) is unpacked once by a tar child
+ * process into <cache_dir>/<16-hex hash>/ and reused from there afterwards.
+ */
+#ifndef ENDPOINTD_MODELDATA_H
+#define ENDPOINTD_MODELDATA_H
+
+#include <stdint.h>
+
+struct event_base;
+struct httpc;
+
+#define MODELDATA_DEFAULT_TIMEOUT_S 1200
+#define MODELDATA_DEFAULT_MAX_DOWNLOAD (UINT64_C(64) << 30)
+
+/*
+ * Called exactly once per modeldata_prepare(), always from the event loop and
+ * never from inside modeldata_prepare().  err is 0 or -errno (-ETIMEDOUT,
+ * -ENOENT, -EINVAL, -EPROTONOSUPPORT, -EIO for tar or HTTP failures, -EFBIG
+ * …).  On success host_dir is the directory to mount, or NULL when the URL was
+ * NULL or empty (no model data); message is NULL.  On failure host_dir is NULL
+ * and message names the URL and says what went wrong (tar's own words when tar
+ * failed).  Both strings are valid only during the call.
+ */
+typedef void (*modeldata_done_fn)(int err, const char *host_dir, const char *message,
+                                  void *userdata);
+
+/*
+ * Prepares url (NULL/"", /abs/path, file:///abs/path, http://…, https://…).
+ * cache_dir is <state_dir>/models; it is created when missing (its parent must
+ * exist).  timeout_s bounds the whole preparation (0 = the default); h may be
+ * NULL when http(s) is not needed.  Every string is copied.  base (and h) must
+ * outlive the preparation: after done, it may still reap a killed tar and
+ * remove its temporary files from the loop.  It does not check the URL against
+ * the operator's allowed roots; the caller does that first.
+ */
+void modeldata_prepare(struct event_base *base, struct httpc *h, const char *url,
+                       const char *cache_dir, unsigned timeout_s, modeldata_done_fn done,
+                       void *userdata);
+
+/* The same with the timeout in milliseconds (0 = the default) and a cap on the
+ * size of a download (0 = MODELDATA_DEFAULT_MAX_DOWNLOAD). */
+void modeldata_prepare_ms(struct event_base *base, struct httpc *h, const char *url,
+                          const char *cache_dir, uint64_t timeout_ms, uint64_t max_download,
+                          modeldata_done_fn done, void *userdata);
+
+#endif

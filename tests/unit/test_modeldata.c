@@ -1,0 +1,601 @@
+/*
+ * modeldata: ModelDataUrl -> a directory to mount.  Fixtures are built at
+ * test time in a fresh temporary directory (tar -czf), and every test runs its
+ * own event loop until nothing is left on it, so that "done is called exactly
+ * once" and "nothing is left behind" (children reaped, temporary directories
+ * removed) are checked on every path.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "httpc.h"
+#include "modeldata.h"
+#include "util.h"
+
+static char tmp[64];         /* this test's scratch directory */
+static char cache[PATH_MAX]; /* <tmp>/models, not made in advance */
+
+/* What one done call reported. */
+struct result {
+	int calls;
+	int err;
+	char *dir;
+	char *msg;
+	struct event_base *base; /* loopexit on done, when set */
+};
+
+/* Runs a shell command line built from fmt, failing the test when it fails. */
+static void __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *cmd = xvasprintf(fmt, ap);
+	va_end(ap);
+	cr_assert_eq(system(cmd), 0, "command failed: %s", cmd);
+}
+
+/* Writes s to <tmp>/<rel>. */
+static void write_file(const char *rel, const char *s)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", tmp, rel);
+	FILE *f = fopen(p, "w");
+	cr_assert(f, "cannot create %s", p);
+	fputs(s, f);
+	fclose(f);
+}
+
+/* The contents of path, or NULL. */
+static char *read_file(const char *path)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return xstrdup(buf);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+/* Entries of cache that start with prefix. */
+static int count_entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (str_has_prefix(e->d_name, prefix))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A model tree in <tmp>/src and its tarball <tmp>/model.tar.gz. */
+static void make_model_tarball(void)
+{
+	sh("mkdir -p %s/src/code", tmp);
+	write_file("src/weights.bin", "weights-v1");
+	write_file("src/code/inference.py", "print('hi')\n");
+	sh("tar -czf %s/model.tar.gz -C %s/src .", tmp, tmp);
+}
+
+static void result_free(struct result *r)
+{
+	free(r->dir);
+	free(r->msg);
+}
+
+static void on_done(int err, const char *dir, const char *msg, void *userdata)
+{
+	struct result *r = userdata;
+
+	r->calls++;
+	r->err = err;
+	free(r->dir);
+	free(r->msg);
+	r->dir = dir ? xstrdup(dir) : NULL;
+	r->msg = msg ? xstrdup(msg) : NULL;
+	if (r->base)
+		event_base_loopexit(r->base, NULL);
+}
+
+/* Prepares url with a timeout in ms and runs the loop until it is empty. */
+static struct result prepare_ms(const char *url, uint64_t timeout_ms)
+{
+	struct event_base *base = event_base_new();
+	struct result r = {0};
+
+	modeldata_prepare_ms(base, NULL, url, cache, timeout_ms, 0, on_done, &r);
+	cr_assert_eq(r.calls, 0, "done was called from inside modeldata_prepare()");
+	event_base_dispatch(base);
+	event_base_free(base);
+	cr_assert_eq(r.calls, 1, "done was called %d times", r.calls);
+	cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "every child has been reaped");
+	return r;
+}
+
+static struct result prepare(const char *url)
+{
+	return prepare_ms(url, 10000);
+}
+
+static void setup(void)
+{
+	strcpy(tmp, "/tmp/test-modeldata-XXXXXX");
+	cr_assert(mkdtemp(tmp));
+	snprintf(cache, sizeof(cache), "%s/models", tmp);
+}
+
+static void teardown(void)
+{
+	sh("chmod -R u+rwX %s; rm -rf %s", tmp, tmp);
+}
+
+TestSuite(modeldata, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(modeldata, no_url_means_no_model_data)
+{
+	_cleanup_(result_free) struct result r1 = prepare(NULL);
+	cr_assert_eq(r1.err, 0);
+	cr_assert_null(r1.dir);
+	cr_assert_null(r1.msg);
+	_cleanup_(result_free) struct result r2 = prepare("");
+	cr_assert_eq(r2.err, 0);
+	cr_assert_null(r2.dir);
+}
+
+Test(modeldata, directory_url_passes_through_as_its_realpath)
+{
+	sh("mkdir -p %s/src/sub", tmp);
+	_cleanup_free_ char *url = xasprintf("file://%s/src/sub/..", tmp);
+	_cleanup_free_ char *want = xasprintf("%s/src", tmp);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	cr_assert_str_eq(r.dir, want);
+	cr_assert_not(exists(cache), "a directory needs no cache");
+}
+
+Test(modeldata, absolute_directory_path_passes_through)
+{
+	sh("mkdir -p %s/src", tmp);
+	_cleanup_free_ char *path = xasprintf("%s/src", tmp);
+	_cleanup_(result_free) struct result r = prepare(path);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	cr_assert_str_eq(r.dir, path);
+}
+
+Test(modeldata, file_url_is_percent_decoded)
+{
+	sh("mkdir -p '%s/my model'", tmp);
+	_cleanup_free_ char *url = xasprintf("file://%s/my%%20model", tmp);
+	_cleanup_free_ char *want = xasprintf("%s/my model", tmp);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	cr_assert_str_eq(r.dir, want);
+}
+
+Test(modeldata, unpacks_tar_gz_into_cache_once)
+{
+	make_model_tarball();
+	_cleanup_free_ char *url = xasprintf("file://%s/model.tar.gz", tmp);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	cr_assert_null(r.msg);
+
+	_cleanup_free_ char *prefix = xasprintf("%s/", cache);
+	cr_assert(str_has_prefix(r.dir, prefix), "%s is not in %s", r.dir, cache);
+	const char *name = r.dir + strlen(prefix);
+	cr_assert_eq(strlen(name), 16);
+	cr_assert_eq(strspn(name, "0123456789abcdef"), 16, "%s is not 16 hex digits", name);
+
+	_cleanup_free_ char *w = xasprintf("%s/weights.bin", r.dir);
+	_cleanup_free_ char *py = xasprintf("%s/code/inference.py", r.dir);
+	_cleanup_free_ char *wc = read_file(w), *pyc = read_file(py);
+	cr_assert_str_eq(wc, "weights-v1");
+	cr_assert_str_eq(pyc, "print('hi')\n");
+	cr_assert_eq(count_entries(cache, "."), 2, "only . and .. may be left in the cache");
+	cr_assert_eq(count_entries(cache, ""), 3);
+}
+
+Test(modeldata, second_prepare_hits_the_cache_without_unpacking_again)
+{
+	struct stat st1, st2;
+
+	make_model_tarball();
+	_cleanup_free_ char *url = xasprintf("%s/model.tar.gz", tmp);
+	_cleanup_(result_free) struct result r1 = prepare(url);
+	cr_assert_eq(r1.err, 0, "%s", r1.msg);
+	cr_assert_eq(stat(r1.dir, &st1), 0);
+	/* tar would not remove this; a second extraction would land in a new
+	 * directory without it. */
+	_cleanup_free_ char *marker = xasprintf("%s/marker", r1.dir);
+	sh("touch %s", marker);
+	cr_assert_eq(stat(r1.dir, &st1), 0);
+
+	_cleanup_(result_free) struct result r2 = prepare(url);
+	cr_assert_eq(r2.err, 0, "%s", r2.msg);
+	cr_assert_str_eq(r2.dir, r1.dir);
+	cr_assert_eq(stat(r2.dir, &st2), 0);
+	cr_assert_eq(st1.st_ino, st2.st_ino);
+	cr_assert_eq(st1.st_mtim.tv_nsec, st2.st_mtim.tv_nsec);
+	cr_assert_eq(st1.st_mtim.tv_sec, st2.st_mtim.tv_sec);
+	cr_assert(exists(marker));
+}
+
+Test(modeldata, changed_tarball_is_unpacked_afresh)
+{
+	make_model_tarball();
+	_cleanup_free_ char *url = xasprintf("%s/model.tar.gz", tmp);
+	_cleanup_(result_free) struct result r1 = prepare(url);
+	cr_assert_eq(r1.err, 0, "%s", r1.msg);
+
+	write_file("src/weights.bin", "weights-v2-longer");
+	sh("tar -czf %s/model.tar.gz -C %s/src .", tmp, tmp);
+	_cleanup_(result_free) struct result r2 = prepare(url);
+	cr_assert_eq(r2.err, 0, "%s", r2.msg);
+	cr_assert_str_neq(r2.dir, r1.dir);
+	_cleanup_free_ char *w = xasprintf("%s/weights.bin", r2.dir);
+	_cleanup_free_ char *wc = read_file(w);
+	cr_assert_str_eq(wc, "weights-v2-longer");
+}
+
+Test(modeldata, unpacks_plain_tar_and_tgz)
+{
+	sh("mkdir -p %s/src && echo plain > %s/src/f", tmp, tmp);
+	sh("tar -cf %s/m.tar -C %s/src . && tar -czf %s/m.tgz -C %s/src .", tmp, tmp, tmp, tmp);
+	const char *names[] = {"m.tar", "m.tgz"};
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		_cleanup_free_ char *url = xasprintf("file://%s/%s", tmp, names[i]);
+		_cleanup_(result_free) struct result r = prepare(url);
+		cr_assert_eq(r.err, 0, "%s", r.msg);
+		_cleanup_free_ char *f = xasprintf("%s/f", r.dir);
+		_cleanup_free_ char *c = read_file(f);
+		cr_assert_str_eq(c, "plain\n", "%s", names[i]);
+	}
+}
+
+Test(modeldata, concurrent_prepares_of_one_tarball_share_one_directory)
+{
+	struct event_base *base = event_base_new();
+	struct result r[3] = {{0}};
+
+	make_model_tarball();
+	_cleanup_free_ char *url = xasprintf("%s/model.tar.gz", tmp);
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		modeldata_prepare(base, NULL, url, cache, 10, on_done, &r[i]);
+	event_base_dispatch(base);
+	event_base_free(base);
+	for (size_t i = 0; i < ELEMENTSOF(r); i++) {
+		cr_assert_eq(r[i].calls, 1);
+		cr_assert_eq(r[i].err, 0, "%s", r[i].msg);
+		cr_assert_str_eq(r[i].dir, r[0].dir);
+	}
+	cr_assert_eq(count_entries(cache, ".tmp-"), 0, "the losers' directories are removed");
+	_cleanup_free_ char *w = xasprintf("%s/weights.bin", r[0].dir);
+	cr_assert(exists(w));
+	for (size_t i = 0; i < ELEMENTSOF(r); i++)
+		result_free(&r[i]);
+}
+
+Test(modeldata, missing_file_fails_naming_the_path)
+{
+	_cleanup_free_ char *url = xasprintf("file://%s/nope.tar.gz", tmp);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_eq(r.err, -ENOENT);
+	cr_assert_null(r.dir);
+	cr_assert(strstr(r.msg, "/nope.tar.gz"), "%s", r.msg);
+	cr_assert(strstr(r.msg, "No such file"), "%s", r.msg);
+}
+
+Test(modeldata, corrupt_tarball_fails_with_tars_words)
+{
+	write_file("bad.tar.gz", "this is not a tarball\n");
+	_cleanup_free_ char *url = xasprintf("file://%s/bad.tar.gz", tmp);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_lt(r.err, 0);
+	cr_assert_null(r.dir);
+	cr_assert(strstr(r.msg, url), "the message names the URL: %s", r.msg);
+	cr_assert(strstr(r.msg, "not in gzip format"), "%s", r.msg);
+	cr_assert(strstr(r.msg, "tar"), "%s", r.msg);
+	cr_assert_null(strchr(r.msg, '\n'), "one line: %s", r.msg);
+	cr_assert_eq(count_entries(cache, ".tmp-"), 0, "the partial extraction is removed");
+	cr_assert_eq(count_entries(cache, ""), 2, "nothing is cached");
+}
+
+Test(modeldata, member_named_dotdot_does_not_escape)
+{
+	sh("mkdir -p %s/src && echo evil > %s/src/evil", tmp, tmp);
+	sh("tar -czf %s/evil.tar.gz -C %s/src --transform 's,^,../,' evil 2>/dev/null", tmp, tmp);
+	sh("tar -tzf %s/evil.tar.gz 2>/dev/null | grep -qx '[.][.]/evil'", tmp);
+	_cleanup_free_ char *url = xasprintf("%s/evil.tar.gz", tmp);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_lt(r.err, 0, "GNU tar refuses the member and fails");
+	cr_assert(strstr(r.msg, "Member name contains '..'"), "%s", r.msg);
+	_cleanup_free_ char *escaped = xasprintf("%s/evil", cache);
+	cr_assert_not(exists(escaped));
+	cr_assert_eq(count_entries(cache, ""), 2);
+}
+
+Test(modeldata, absolute_member_lands_inside_the_cache)
+{
+	_cleanup_free_ char *abs = xasprintf("%s/victim", tmp);
+	write_file("victim", "original");
+	sh("tar -czPf %s/abs.tar.gz %s 2>/dev/null", tmp, abs);
+	write_file("victim", "unchanged");
+	_cleanup_free_ char *url = xasprintf("%s/abs.tar.gz", tmp);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	_cleanup_free_ char *victim = read_file(abs);
+	cr_assert_str_eq(victim, "unchanged");
+	_cleanup_free_ char *inside = xasprintf("%s%s", r.dir, abs);
+	_cleanup_free_ char *c = read_file(inside);
+	cr_assert_str_eq(c, "original");
+}
+
+Test(modeldata, symlink_member_does_not_redirect_later_members)
+{
+	sh("mkdir -p %s/outside %s/s1 %s/s2/link", tmp, tmp, tmp);
+	sh("ln -s %s/outside %s/s1/link && echo pwned > %s/s2/link/pwned", tmp, tmp, tmp);
+	sh("tar -cf %s/sym.tar -C %s/s1 link && tar -rf %s/sym.tar -C %s/s2 link/pwned", tmp, tmp,
+	   tmp, tmp);
+	_cleanup_free_ char *url = xasprintf("%s/sym.tar", tmp);
+	_cleanup_(result_free) struct result r = prepare(url); /* GNU tar fails: fine too */
+	_cleanup_free_ char *outside = xasprintf("%s/outside", tmp);
+	cr_assert_eq(count_entries(outside, ""), 2, "%s must stay empty", outside);
+}
+
+Test(modeldata, times_out_and_kills_tar_when_the_archive_never_arrives)
+{
+	_cleanup_free_ char *fifo = xasprintf("%s/stuck.tar.gz", tmp);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	uint64_t t0 = now_monotonic_ms();
+	_cleanup_(result_free) struct result r = prepare_ms(fifo, 300);
+	uint64_t took = now_monotonic_ms() - t0;
+	cr_assert_eq(r.err, -ETIMEDOUT);
+	cr_assert_null(r.dir);
+	cr_assert(strstr(r.msg, "timed out after 300 ms"), "%s", r.msg);
+	cr_assert(strstr(r.msg, fifo), "%s", r.msg);
+	cr_assert_lt(took, 5000, "the loop emptied only after %llu ms", (unsigned long long)took);
+	cr_assert_eq(count_entries(cache, ".tmp-"), 0);
+}
+
+Test(modeldata, timeout_in_seconds_bounds_the_whole_preparation)
+{
+	struct event_base *base = event_base_new();
+	_cleanup_(result_free) struct result r = {0};
+
+	_cleanup_free_ char *fifo = xasprintf("%s/stuck.tar", tmp);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	uint64_t t0 = now_monotonic_ms();
+	modeldata_prepare(base, NULL, fifo, cache, 1, on_done, &r);
+	event_base_dispatch(base);
+	event_base_free(base);
+	uint64_t took = now_monotonic_ms() - t0;
+	cr_assert_eq(r.calls, 1);
+	cr_assert_eq(r.err, -ETIMEDOUT);
+	cr_assert(strstr(r.msg, "timed out after 1 s"), "%s", r.msg);
+	cr_assert_geq(took, 900);
+	cr_assert_lt(took, 5000);
+}
+
+Test(modeldata, unsupported_scheme_is_refused_clearly)
+{
+	_cleanup_(result_free) struct result r = prepare("s3://bucket/model.tar.gz");
+	cr_assert_eq(r.err, -EPROTONOSUPPORT);
+	cr_assert(strstr(r.msg, "s3://bucket/model.tar.gz"), "%s", r.msg);
+	cr_assert(strstr(r.msg, "unsupported URL scheme"), "%s", r.msg);
+}
+
+Test(modeldata, relative_path_is_refused)
+{
+	_cleanup_(result_free) struct result r = prepare("models/x.tar.gz");
+	cr_assert_eq(r.err, -EINVAL);
+	cr_assert(strstr(r.msg, "models/x.tar.gz"), "%s", r.msg);
+}
+
+Test(modeldata, file_url_with_a_host_is_refused)
+{
+	_cleanup_(result_free) struct result r = prepare("file://fileserver/srv/m.tar.gz");
+	cr_assert_eq(r.err, -EINVAL);
+	cr_assert(strstr(r.msg, "file:///absolute/path"), "%s", r.msg);
+}
+
+Test(modeldata, file_that_is_not_a_tarball_is_refused)
+{
+	write_file("model.zip", "PK");
+	_cleanup_free_ char *path = xasprintf("%s/model.zip", tmp);
+	_cleanup_(result_free) struct result r = prepare(path);
+	cr_assert_eq(r.err, -EINVAL);
+	cr_assert(strstr(r.msg, "neither a directory nor"), "%s", r.msg);
+}
+
+Test(modeldata, http_without_a_client_is_refused)
+{
+	_cleanup_(result_free) struct result r = prepare("http://127.0.0.1:1/model.tar.gz");
+	cr_assert_eq(r.err, -EPROTONOSUPPORT);
+	cr_assert(strstr(r.msg, "http://127.0.0.1:1/model.tar.gz"), "%s", r.msg);
+}
+
+/* An in-process HTTP server on the test's loop: /model.tar.gz and /blob (the
+ * same tarball, no suffix, not gzipped) are served; /stall never answers;
+ * anything else is a 404 with an S3-like body. */
+struct server {
+	struct evhttp *http;
+	int port;
+	int requests;
+	char *tgz; /* body of /model.tar.gz */
+	size_t tgz_len;
+	char *tar;
+	size_t tar_len;
+};
+
+static void server_cb(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *b = evbuffer_new();
+
+	s->requests++;
+	if (strcmp(uri, "/stall") == 0) {
+		evbuffer_free(b);
+		return;
+	}
+	if (strcmp(uri, "/model.tar.gz") == 0) {
+		evbuffer_add(b, s->tgz, s->tgz_len);
+		evhttp_send_reply(req, 200, "OK", b);
+	} else if (strcmp(uri, "/blob") == 0) {
+		evbuffer_add(b, s->tar, s->tar_len);
+		evhttp_send_reply(req, 200, "OK", b);
+	} else {
+		evbuffer_add_printf(b, "<Error><Code>NoSuchKey</Code></Error>\n");
+		evhttp_send_reply(req, 404, "Not Found", b);
+	}
+	evbuffer_free(b);
+}
+
+/* The whole of a file. */
+static char *slurp(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *p;
+	long n;
+
+	cr_assert(f, "%s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	p = xmalloc((size_t)n + 1);
+	cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*ret_len = (size_t)n;
+	return p;
+}
+
+static void server_start(struct server *s, struct event_base *base)
+{
+	struct evhttp_bound_socket *bs;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	make_model_tarball();
+	sh("tar -cf %s/model.tar -C %s/src .", tmp, tmp);
+	_cleanup_free_ char *tgz = xasprintf("%s/model.tar.gz", tmp);
+	_cleanup_free_ char *tar = xasprintf("%s/model.tar", tmp);
+	s->tgz = slurp(tgz, &s->tgz_len);
+	s->tar = slurp(tar, &s->tar_len);
+	s->http = evhttp_new(base);
+	bs = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
+	cr_assert(bs);
+	cr_assert_eq(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len), 0);
+	s->port = ntohs(sin.sin_port);
+	evhttp_set_gencb(s->http, server_cb, s);
+}
+
+/* Prepares http://127.0.0.1:<port><path> against a fresh server. */
+static struct result prepare_http(const char *path, uint64_t timeout_ms, uint64_t max_download,
+                                  int *ret_requests)
+{
+	struct event_base *base = event_base_new();
+	struct httpc *h = httpc_new(base);
+	struct server s = {0};
+	struct result r = {.base = base};
+
+	server_start(&s, base);
+	_cleanup_free_ char *url = xasprintf("http://127.0.0.1:%d%s", s.port, path);
+	for (int i = 0; i < 2; i++) { /* the second one must hit the cache */
+		modeldata_prepare_ms(base, h, url, cache, timeout_ms, max_download, on_done, &r);
+		cr_assert_eq(r.calls, i, "done was called from inside modeldata_prepare()");
+		event_base_dispatch(base);
+		cr_assert_eq(r.calls, i + 1, "done was called %d times", r.calls);
+		if (r.err)
+			break;
+	}
+	/* Stop both ends, then let the loop finish what is left (cleanup). */
+	httpc_free(h);
+	evhttp_free(s.http);
+	r.base = NULL;
+	event_base_dispatch(base);
+	event_base_free(base);
+	free(s.tgz);
+	free(s.tar);
+	cr_assert_eq(count_entries(cache, ".dl-"), 0, "the download is removed");
+	cr_assert_eq(count_entries(cache, ".tmp-"), 0);
+	*ret_requests = s.requests;
+	return r;
+}
+
+Test(modeldata, http_tarball_is_downloaded_unpacked_and_cached_by_url)
+{
+	int requests;
+	_cleanup_(result_free) struct result r = prepare_http("/model.tar.gz", 10000, 0, &requests);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	cr_assert_eq(requests, 1, "the second prepare must not download again");
+	_cleanup_free_ char *w = xasprintf("%s/weights.bin", r.dir);
+	_cleanup_free_ char *wc = read_file(w);
+	cr_assert_str_eq(wc, "weights-v1");
+}
+
+Test(modeldata, http_uncompressed_tar_is_recognised_without_a_suffix)
+{
+	int requests;
+	_cleanup_(result_free) struct result r = prepare_http("/blob", 10000, 0, &requests);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	_cleanup_free_ char *py = xasprintf("%s/code/inference.py", r.dir);
+	cr_assert(exists(py));
+}
+
+Test(modeldata, http_error_status_fails_with_status_and_body)
+{
+	int requests;
+	_cleanup_(result_free) struct result r =
+	    prepare_http("/missing.tar.gz", 10000, 0, &requests);
+	cr_assert_eq(r.err, -EIO);
+	cr_assert(strstr(r.msg, "/missing.tar.gz"), "%s", r.msg);
+	cr_assert(strstr(r.msg, "HTTP status 404"), "%s", r.msg);
+	cr_assert(strstr(r.msg, "NoSuchKey"), "%s", r.msg);
+	cr_assert_eq(count_entries(cache, ""), 2, "nothing is cached");
+}
+
+Test(modeldata, http_download_over_the_cap_fails)
+{
+	int requests;
+	_cleanup_(result_free) struct result r =
+	    prepare_http("/model.tar.gz", 10000, 64, &requests);
+	cr_assert_eq(r.err, -EFBIG);
+	cr_assert(strstr(r.msg, "larger than 64 bytes"), "%s", r.msg);
+}
+
+Test(modeldata, http_download_that_stalls_times_out)
+{
+	int requests;
+	uint64_t t0 = now_monotonic_ms();
+	_cleanup_(result_free) struct result r = prepare_http("/stall", 300, 0, &requests);
+	cr_assert_eq(r.err, -ETIMEDOUT);
+	cr_assert(strstr(r.msg, "timed out after 300 ms while downloading"), "%s", r.msg);
+	cr_assert_lt(now_monotonic_ms() - t0, 5000);
+}
