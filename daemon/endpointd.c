@@ -1,0 +1,262 @@
+/*
+ * endpointd: the SageMaker hosting API on this host.  Arguments, the event
+ * base, signals, sd_notify and the wiring of lib/; all logic lives in lib/.
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "docker.h"
+#include "endpoint.h"
+#include "httpc.h"
+#include "log.h"
+#include "util.h"
+
+#define ENDPOINTD_DEFAULT_CONFIG SYSCONFDIR "/endpointd/endpointd.yaml"
+
+struct daemon {
+	struct event_base *base;
+	const char *config_path;
+	struct config *config;
+	struct httpc *httpc;
+	struct docker *docker;
+	struct endpoint_manager *manager;
+	struct api *api;
+};
+
+/* Usage text. */
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: endpointd [--config PATH] [--log-level LEVEL]\n"
+		"\n"
+		"Serves the SageMaker hosting API (CreateEndpoint, DescribeEndpoint, …) on this\n"
+		"host and runs the model containers through the Docker Engine.\n"
+		"\n"
+		"  -c, --config PATH      daemon config (default %s)\n"
+		"  -l, --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+		"      --check-config     load and validate the config, then exit\n"
+		"  -h, --help             this text\n"
+		"      --version          print the version\n",
+		ENDPOINTD_DEFAULT_CONFIG);
+}
+
+/* mkdir -p for the state directory. */
+static int daemon_mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The Engine answered (or did not) at start. */
+static void daemon_docker_ready(int err, const char *api_version, void *userdata)
+{
+	struct daemon *d = userdata;
+	if (err)
+		log_warning("Docker Engine at %s does not answer (%s); will retry on use",
+			    d->config->docker_socket, strerror(-err));
+	else
+		log_info("Docker Engine at %s, API v%s", d->config->docker_socket, api_version);
+}
+
+/* SIGTERM, SIGINT: stop accepting, finish, exit. */
+static void daemon_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	log_notice("caught %s, stopping", strsignal((int)sig));
+	sd_notify(0, "STOPPING=1");
+	event_base_loopexit(d->base, NULL);
+}
+
+/* SIGHUP: load the config again; keep the old one unless the new one is valid. */
+static void daemon_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct config *c = NULL;
+	_cleanup_free_ char *error = NULL;
+	sd_notify(0, "RELOADING=1");
+	if (config_load(d->config_path, &c, &error) < 0) {
+		log_error("reload refused, keeping the running config: %s", error);
+	} else {
+		endpoint_manager_set_config(d->manager, c);
+		config_unref(d->config);
+		d->config = c;
+		log_notice("reloaded %s: %zu models, %zu endpoint configs", d->config_path,
+			   c->n_models, c->n_endpoint_configs);
+	}
+	sd_notify(0, "READY=1");
+}
+
+/* Bind the listeners: the ones systemd passed, or the configured ones. */
+static int daemon_listen(struct daemon *d)
+{
+	int n = sd_listen_fds(1);
+	if (n > 0) {
+		for (int i = 0; i < n; i++)
+			if (api_listen_fd(d->api, SD_LISTEN_FDS_START + i) < 0) {
+				log_error("cannot serve socket-activated fd %d",
+					  SD_LISTEN_FDS_START + i);
+				return -EINVAL;
+			}
+		log_info("serving %d socket-activated listener%s", n, n == 1 ? "" : "s");
+		return 0;
+	}
+	for (size_t i = 0; i < d->config->n_listen; i++) {
+		const struct config_listen *l = &d->config->listen[i];
+		_cleanup_free_ char *error = NULL;
+		int r = api_listen(d->api, l, &error);
+		if (r < 0) {
+			log_error("cannot listen on %s", error);
+			return r;
+		}
+		if (l->unix_path)
+			log_info("listening on unix:%s", l->unix_path);
+		else
+			log_info("listening on %s:%u", l->host, (unsigned)l->port);
+	}
+	return 0;
+}
+
+/* Everything between start and stop. */
+static int daemon_run(struct daemon *d)
+{
+	int r = daemon_mkdir_p(d->config->state_dir, 0750);
+	if (r < 0) {
+		log_error("cannot create state_dir %s: %s", d->config->state_dir, strerror(-r));
+		return r;
+	}
+	d->base = event_base_new();
+	if (!d->base) {
+		log_error("cannot create the event base");
+		return -ENOMEM;
+	}
+	d->httpc = httpc_new(d->base);
+	d->docker = docker_new(d->base, d->httpc, d->config->docker_socket, daemon_docker_ready, d);
+	d->manager = endpoint_manager_new(d->base, d->httpc, d->docker, d->config);
+	d->api = api_new(d->base, d->manager);
+
+	struct event *ev_term = evsignal_new(d->base, SIGTERM, daemon_stop_cb, d);
+	struct event *ev_int = evsignal_new(d->base, SIGINT, daemon_stop_cb, d);
+	struct event *ev_hup = evsignal_new(d->base, SIGHUP, daemon_reload_cb, d);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
+
+	r = daemon_listen(d);
+	if (r == 0) {
+		endpoint_manager_start(d->manager);
+		sd_notify(0, "READY=1\nSTATUS=Serving");
+		log_notice("endpointd %s ready: %zu models, %zu endpoint configs", PACKAGE_VERSION,
+			   d->config->n_models, d->config->n_endpoint_configs);
+		event_base_dispatch(d->base);
+	}
+
+	/* Stop accepting, stop probing, let the clients complete what is in
+	 * flight (with -ECANCELED), then free.  Containers keep running. */
+	d->api = api_free(d->api);
+	endpoint_manager_shutdown(d->manager);
+	d->docker = docker_free(d->docker);
+	d->httpc = httpc_free(d->httpc);
+	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	d->manager = endpoint_manager_free(d->manager);
+	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_base_free(d->base);
+	return r;
+}
+
+/* Entry point. */
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	struct daemon d = {.config_path = ENDPOINTD_DEFAULT_CONFIG};
+	int level = LOG_INFO;
+	bool check_only = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:l:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'l':
+			level = log_level_from_string(optarg);
+			if (level < 0) {
+				fprintf(stderr, "endpointd: unknown log level \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'C':
+			check_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("endpointd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "endpointd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	log_open("endpointd", level, -1);
+	signal(SIGPIPE, SIG_IGN);
+
+	_cleanup_free_ char *error = NULL;
+	if (config_load(d.config_path, &d.config, &error) < 0) {
+		fprintf(stderr, "endpointd: %s\n", error);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: OK (%zu models, %zu endpoint configs)\n", d.config_path,
+		       d.config->n_models, d.config->n_endpoint_configs);
+		config_unref(d.config);
+		return 0;
+	}
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "endpointd: libcurl failed to initialise\n");
+		return 1;
+	}
+	int r = daemon_run(&d);
+	config_unref(d.config);
+	curl_global_cleanup();
+	return r < 0 ? 1 : 0;
+}

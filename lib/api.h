@@ -1,0 +1,41 @@
+/*
+ * The HTTP API: evhttp listeners and the routes behind them.  POST / with
+ * X-Amz-Target: SageMaker.<Op> is the control plane (AWS JSON 1.1); every
+ * answer carries x-amzn-RequestId.  Handlers run on the event loop and never
+ * wait: CreateEndpoint answers as soon as the endpoint is registered.
+ */
+#ifndef ENDPOINTD_API_H
+#define ENDPOINTD_API_H
+
+#include <jansson.h>
+
+#include "awsproto.h"
+#include "config.h"
+
+struct event_base;
+struct endpoint_manager;
+struct api;
+
+/* Largest control-plane request body. */
+#define API_MAX_CONTROL_BODY (1024 * 1024)
+/* Largest body any route reads (InvokeEndpoint's limit). */
+#define API_MAX_BODY 6291456
+#define API_MAX_HEADERS_SIZE (64 * 1024)
+#define API_TIMEOUT_S 120
+
+struct api *api_new(struct event_base *base, struct endpoint_manager *m);
+struct api *api_free(struct api *a);
+/* Bind one listen address; -errno with a message in *ret_error. */
+int api_listen(struct api *a, const struct config_listen *l, char **ret_error);
+/* Serve an already-bound listening socket (socket activation). */
+int api_listen_fd(struct api *a, int fd);
+
+/*
+ * Runs one control-plane operation on a parsed body, as the HTTP route does.
+ * Returns the HTTP status; *ret_body is the JSON to send and *ret_code the
+ * error code for x-amzn-ErrorType (NULL on success).
+ */
+int api_call(struct api *a, const char *operation, json_t *input, char **ret_body,
+	     const char **ret_code);
+
+#endif

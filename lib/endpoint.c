@@ -1,0 +1,1187 @@
+/*
+ * The endpoint state machine.
+ *
+ * DESIGN
+ *
+ * CreateEndpoint registers the endpoint (status Creating) and returns; the
+ * rest happens on the event loop, as a chain of asynchronous operations:
+ *
+ *   per variant:   image inspect -> (pull -> inspect) -> model data
+ *   per instance:  create -> start -> inspect (host port) -> startup pings
+ *
+ * Every operation holds a reference on its endpoint (struct op) and records
+ * the generation of the instance slot it works for.  When the slot has moved
+ * on (the endpoint failed, was deleted, or the instance was replaced) the
+ * operation's result is stale: a container it created is removed and nothing
+ * else happens.  Thus teardown never waits for operations to come back before
+ * it acts, and an operation that comes back late can never resurrect
+ * anything.
+ *
+ * The Engine's event stream tells us at once when a container dies; after a
+ * reconnect (events may have been lost) every live instance is inspected.
+ *
+ * A Deleting endpoint is dropped when its last operation has returned, which
+ * is also when its last container has been removed.
+ */
+#define _GNU_SOURCE
+#include "endpoint.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "docker.h"
+#include "health.h"
+#include "httpc.h"
+#include "log.h"
+#include "modeldata.h"
+#include "names.h"
+#include "util.h"
+
+#define ENDPOINT_STOP_TIMEOUT_S 5
+#define ENDPOINT_LOG_TAIL 20
+#define ENDPOINT_PING_FAILED_MSG                                                              \
+	"The primary container for production variant %s did not pass the ping health check."
+
+struct endpoint_manager {
+	struct event_base *base;
+	struct httpc *httpc;
+	struct docker *docker;
+	struct config *config;
+	struct strmap *by_name;      /* lower-cased name -> endpoint (one ref each) */
+	struct strmap *by_container; /* container id -> instance */
+	endpoint_observer_fn observer;
+	void *observer_data;
+	size_t n_instances; /* slots of registered endpoints */
+	bool shutting_down;
+};
+
+/* One asynchronous operation's context. */
+struct op {
+	struct endpoint *ep;   /* a reference */
+	struct instance *inst; /* NULL for variant-wide operations */
+	struct variant *variant;
+	unsigned generation;
+	char *container_id; /* for logs and removal */
+	char *detail;       /* a failure being written up */
+	json_t *spec;       /* a container spec, kept for a retry */
+	bool may_retry;     /* pull a missing image / replace a name conflict */
+};
+
+static const char *const endpoint_state_names[ENDPOINT_STATE_MAX] = {
+	[ENDPOINT_CREATING] = "Creating",
+	[ENDPOINT_IN_SERVICE] = "InService",
+	[ENDPOINT_UPDATING] = "Updating",
+	[ENDPOINT_SYSTEM_UPDATING] = "SystemUpdating",
+	[ENDPOINT_ROLLING_BACK] = "RollingBack",
+	[ENDPOINT_DELETING] = "Deleting",
+	[ENDPOINT_FAILED] = "Failed",
+	[ENDPOINT_UPDATE_ROLLBACK_FAILED] = "UpdateRollbackFailed",
+	[ENDPOINT_OUT_OF_SERVICE] = "OutOfService",
+};
+
+#define T(s) (1u << (s))
+/* Which statuses each status may move to. */
+static const unsigned endpoint_transitions[ENDPOINT_STATE_MAX] = {
+	[ENDPOINT_CREATING] = T(ENDPOINT_IN_SERVICE) | T(ENDPOINT_FAILED) | T(ENDPOINT_DELETING),
+	[ENDPOINT_IN_SERVICE] = T(ENDPOINT_UPDATING) | T(ENDPOINT_SYSTEM_UPDATING) |
+				T(ENDPOINT_DELETING) | T(ENDPOINT_OUT_OF_SERVICE),
+	[ENDPOINT_UPDATING] = T(ENDPOINT_IN_SERVICE) | T(ENDPOINT_ROLLING_BACK) |
+			      T(ENDPOINT_FAILED),
+	[ENDPOINT_SYSTEM_UPDATING] = T(ENDPOINT_IN_SERVICE) | T(ENDPOINT_FAILED),
+	[ENDPOINT_ROLLING_BACK] = T(ENDPOINT_IN_SERVICE) | T(ENDPOINT_UPDATE_ROLLBACK_FAILED),
+	[ENDPOINT_DELETING] = 0,
+	[ENDPOINT_FAILED] = T(ENDPOINT_DELETING),
+	[ENDPOINT_UPDATE_ROLLBACK_FAILED] = T(ENDPOINT_UPDATING) | T(ENDPOINT_DELETING),
+	[ENDPOINT_OUT_OF_SERVICE] = T(ENDPOINT_IN_SERVICE) | T(ENDPOINT_DELETING),
+};
+#undef T
+
+static void endpoint_provision_variant(struct variant *v);
+static void instance_launch(struct instance *inst);
+static void instance_teardown(struct instance *inst);
+static void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
+			  const char *reason);
+static void endpoint_maybe_drop(struct endpoint *ep);
+
+/* The API's name for a status. */
+const char *endpoint_state_to_string(enum endpoint_state s)
+{
+	return s < ENDPOINT_STATE_MAX ? endpoint_state_names[s] : "Unknown";
+}
+
+/* A status by its API name. */
+int endpoint_state_from_string(const char *s)
+{
+	for (int i = 0; i < ENDPOINT_STATE_MAX; i++)
+		if (strcmp(s, endpoint_state_names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+/* Whether the table allows from -> to. */
+bool endpoint_transition_allowed(enum endpoint_state from, enum endpoint_state to)
+{
+	return from < ENDPOINT_STATE_MAX && to < ENDPOINT_STATE_MAX &&
+	       (endpoint_transitions[from] & (1u << to));
+}
+
+/* Take a reference. */
+struct endpoint *endpoint_ref(struct endpoint *ep)
+{
+	ep->refs++;
+	return ep;
+}
+
+/* Free an endpoint whose last reference went. */
+static void endpoint_destroy(struct endpoint *ep)
+{
+	for (size_t i = 0; i < ep->n_variants; i++) {
+		struct variant *v = &ep->variants[i];
+		for (size_t j = 0; j < v->n_instances; j++) {
+			struct instance *inst = &v->instances[j];
+			health_check_free(inst->health);
+			if (inst->relaunch)
+				event_free(inst->relaunch);
+			free(inst->container_name);
+			free(inst->container_id);
+		}
+		free(v->instances);
+		free(v->healthy);
+		free(v->name);
+		free(v->resolved_image);
+		free(v->model_dir);
+	}
+	free(ep->variants);
+	tagset_clear(&ep->tags);
+	free(ep->name);
+	free(ep->name_lc);
+	free(ep->arn);
+	free(ep->config_name);
+	free(ep->failure_reason);
+	config_unref(ep->config);
+	free(ep);
+}
+
+/* Deferred free: never inside the callback that dropped the last ref. */
+static void endpoint_destroy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	endpoint_destroy(arg);
+}
+
+/* Drop a reference; the last one frees on a later loop turn. */
+struct endpoint *endpoint_unref(struct endpoint *ep)
+{
+	if (!ep)
+		return NULL;
+	if (--ep->refs > 0)
+		return NULL;
+	struct event_base *base = ep->manager ? ep->manager->base : NULL;
+	if (!base || event_base_once(base, -1, EV_TIMEOUT, endpoint_destroy_cb, ep, NULL) < 0)
+		endpoint_destroy(ep);
+	return NULL;
+}
+
+/* Start an operation for ep (and inst, when it is about one instance). */
+static struct op *op_new(struct endpoint *ep, struct variant *v, struct instance *inst)
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+	op->ep = endpoint_ref(ep);
+	op->variant = v;
+	op->inst = inst;
+	op->generation = inst ? inst->generation : 0;
+	ep->ops_in_flight++;
+	return op;
+}
+
+/* End an operation; a Deleting endpoint may now be dropped. */
+static void op_free(struct op *op)
+{
+	struct endpoint *ep = op->ep;
+	ep->ops_in_flight--;
+	free(op->container_id);
+	free(op->detail);
+	json_decref(op->spec);
+	free(op);
+	endpoint_maybe_drop(ep);
+	endpoint_unref(ep);
+}
+
+/* Whether the operation's result still matters. */
+static bool op_current(const struct op *op)
+{
+	struct endpoint *ep = op->ep;
+	if (ep->manager->shutting_down || !ep->registered || ep->failing)
+		return false;
+	if (ep->state != ENDPOINT_CREATING && ep->state != ENDPOINT_IN_SERVICE &&
+	    ep->state != ENDPOINT_UPDATING)
+		return false;
+	return !op->inst || op->inst->generation == op->generation;
+}
+
+/* The one way a status changes. */
+int endpoint_set_state(struct endpoint *ep, enum endpoint_state new_state, const char *reason)
+{
+	enum endpoint_state old = ep->state;
+	if (!endpoint_transition_allowed(old, new_state)) {
+		log_endpoint(LOG_ERR, ep->name, "endpoint %s: refusing %s -> %s", ep->name,
+			     endpoint_state_to_string(old), endpoint_state_to_string(new_state));
+		return -EINVAL;
+	}
+	ep->state = new_state;
+	ep->last_modified_time = now_realtime();
+	if (new_state == ENDPOINT_FAILED) {
+		free(ep->failure_reason);
+		ep->failure_reason = xstrdup(reason);
+	}
+	log_endpoint(new_state == ENDPOINT_FAILED ? LOG_WARNING : LOG_NOTICE, ep->name,
+		     "endpoint %s: %s -> %s (%s)", ep->name, endpoint_state_to_string(old),
+		     endpoint_state_to_string(new_state), reason ? reason : "");
+	struct endpoint_manager *m = ep->manager;
+	if (m->observer)
+		m->observer(ep, old, new_state, reason, m->observer_data);
+	return 0;
+}
+
+/* Healthy instances of every variant. */
+unsigned endpoint_healthy_count(const struct endpoint *ep)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < ep->n_variants; i++)
+		n += (unsigned)ep->variants[i].n_healthy;
+	return n;
+}
+
+/* Take inst out of its variant's rotation. */
+static void variant_unlist_healthy(struct instance *inst)
+{
+	struct variant *v = inst->variant;
+	for (size_t i = 0; i < v->n_healthy; i++)
+		if (v->healthy[i] == inst) {
+			v->healthy[i] = v->healthy[--v->n_healthy];
+			return;
+		}
+}
+
+/* Forget inst's container (it is being removed or is gone). */
+static void instance_forget_container(struct instance *inst)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	if (inst->container_id) {
+		if (strmap_get(m->by_container, inst->container_id) == inst)
+			strmap_remove(m->by_container, inst->container_id);
+		free(inst->container_id);
+		inst->container_id = NULL;
+	}
+	inst->host_port = 0;
+}
+
+/* Removal finished (or failed: the reconcile of the next start cleans up). */
+static void op_removed_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	if (r->err && r->err != -ECANCELED)
+		log_container(LOG_WARNING, op->container_id, "endpoint %s: removing container %s: %s",
+			      op->ep->name, op->container_id, r->message ? r->message : strerror(-r->err));
+	op_free(op);
+}
+
+/* Stopped: now remove it. */
+static void op_stopped_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	if (op->ep->manager->shutting_down) {
+		op_free(op);
+		return;
+	}
+	docker_container_remove(op->ep->manager->docker, op->container_id, true, op_removed_cb, op);
+}
+
+/* Stop and remove a container on ep's account. */
+static void endpoint_remove_container(struct endpoint *ep, const char *id)
+{
+	struct op *op = op_new(ep, NULL, NULL);
+	op->container_id = xstrdup(id);
+	log_container(LOG_INFO, id, "endpoint %s: removing container %.12s", ep->name, id);
+	docker_container_stop(ep->manager->docker, id, ENDPOINT_STOP_TIMEOUT_S, op_stopped_cb, op);
+}
+
+/* Let go of the slot's container: stale operations see the new generation. */
+static void instance_teardown(struct instance *inst)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	inst->generation++;
+	inst->health = health_check_free(inst->health);
+	if (inst->relaunch)
+		evtimer_del(inst->relaunch);
+	if (inst->state == INSTANCE_HEALTHY)
+		variant_unlist_healthy(inst);
+	if (inst->container_id) {
+		endpoint_remove_container(ep, inst->container_id);
+		instance_forget_container(inst);
+	}
+	inst->state = INSTANCE_GONE;
+	inst->oom_killed = false;
+}
+
+/* Tear down every instance. */
+static void endpoint_teardown(struct endpoint *ep)
+{
+	for (size_t i = 0; i < ep->n_variants; i++)
+		for (size_t j = 0; j < ep->variants[i].n_instances; j++)
+			instance_teardown(&ep->variants[i].instances[j]);
+}
+
+/* Drop a Deleting endpoint once nothing of it is left running. */
+static void endpoint_maybe_drop(struct endpoint *ep)
+{
+	struct endpoint_manager *m = ep->manager;
+	if (ep->state != ENDPOINT_DELETING || !ep->registered || ep->ops_in_flight > 0 ||
+	    m->shutting_down)
+		return;
+	ep->registered = false;
+	strmap_remove(m->by_name, ep->name_lc);
+	for (size_t i = 0; i < ep->n_variants; i++)
+		m->n_instances -= ep->variants[i].n_instances;
+	log_endpoint(LOG_NOTICE, ep->name, "endpoint %s: deleted", ep->name);
+	if (m->observer)
+		m->observer(ep, ENDPOINT_DELETING, ENDPOINT_STATE_MAX, "deleted", m->observer_data);
+	endpoint_unref(ep);
+}
+
+/* Cut s to at most max bytes without splitting a UTF-8 sequence. */
+static void endpoint_truncate_utf8(char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	s[max] = '\0';
+}
+
+/* The last lines of a container's log, on one line. */
+static char *endpoint_format_log(const char *text)
+{
+	struct buf b = {.max = 4096};
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
+			n--;
+		if (n > 0) {
+			if (b.len)
+				(void)buf_append(&b, " | ", 3);
+			(void)buf_append(&b, p, n);
+		}
+		p += nl ? (size_t)(nl - p) + 1 : strlen(p);
+	}
+	return buf_steal(&b);
+}
+
+/* The log arrived: write up the failure. */
+static void endpoint_fail_logs_cb(const struct docker_result *r, const char *text, void *userdata)
+{
+	struct op *op = userdata;
+	struct endpoint *ep = op->ep;
+	if (!ep->manager->shutting_down && ep->registered && ep->state == ENDPOINT_CREATING) {
+		_cleanup_free_ char *lines = !r->err && text ? endpoint_format_log(text) : NULL;
+		/* Keep the message and the end of the log: the end says why. */
+		size_t head = strlen(op->detail);
+		size_t room = ENDPOINT_FAILURE_REASON_MAX - 1 - head;
+		_cleanup_free_ char *reason = NULL;
+		if (lines && *lines && room > 32) {
+			const char *tail = lines;
+			size_t prefix = strlen(" Container log: …");
+			if (strlen(lines) + prefix > room) {
+				tail = lines + strlen(lines) - (room - prefix);
+				while (((unsigned char)*tail & 0xc0) == 0x80)
+					tail++;
+				reason = xasprintf("%s Container log: …%s", op->detail, tail);
+			} else {
+				reason = xasprintf("%s Container log: %s", op->detail, lines);
+			}
+		} else {
+			reason = xstrdup(op->detail);
+		}
+		endpoint_truncate_utf8(reason, ENDPOINT_FAILURE_REASON_MAX);
+		endpoint_set_state(ep, ENDPOINT_FAILED, reason);
+		endpoint_teardown(ep);
+	}
+	op_free(op);
+}
+
+/*
+ * Fail a Creating endpoint: fetch the last log lines of container_id (when
+ * there is one) to add to reason, set Failed, and tear everything down.
+ */
+static void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
+			  const char *reason)
+{
+	if (ep->failing || ep->state != ENDPOINT_CREATING)
+		return;
+	ep->failing = true;
+	/* Stop probes now: the verdict is in. */
+	for (size_t i = 0; i < ep->n_variants; i++)
+		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
+			struct instance *x = &ep->variants[i].instances[j];
+			x->health = health_check_free(x->health);
+		}
+	struct op *op = op_new(ep, inst ? inst->variant : NULL, NULL);
+	op->detail = xstrdup(reason);
+	if (container_id) {
+		docker_container_logs(ep->manager->docker, container_id, ENDPOINT_LOG_TAIL,
+				      endpoint_fail_logs_cb, op);
+	} else {
+		struct docker_result none = {.err = -ENOENT};
+		endpoint_fail_logs_cb(&none, NULL, op);
+	}
+}
+
+/* Every instance is healthy: the endpoint serves. */
+static void endpoint_maybe_in_service(struct endpoint *ep)
+{
+	if (ep->state != ENDPOINT_CREATING || ep->failing)
+		return;
+	for (size_t i = 0; i < ep->n_variants; i++)
+		for (size_t j = 0; j < ep->variants[i].n_instances; j++)
+			if (ep->variants[i].instances[j].state != INSTANCE_HEALTHY)
+				return;
+	endpoint_set_state(ep, ENDPOINT_IN_SERVICE, "every instance passed its ping health check");
+}
+
+/* Backoff over: launch the replacement. */
+static void instance_relaunch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct instance *inst = arg;
+	struct endpoint *ep = inst->variant->endpoint;
+	if (inst->state == INSTANCE_GONE && ep->state == ENDPOINT_IN_SERVICE &&
+	    !ep->manager->shutting_down)
+		instance_launch(inst);
+}
+
+/*
+ * An instance of a serving endpoint stopped serving: replace it.  A container
+ * that keeps dying is replaced after a growing pause (0.5 s doubling to
+ * 30 s); one that served for a minute starts the count again.
+ */
+static void instance_replace(struct instance *inst, const char *why)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	if (now_monotonic_ms() - inst->started_ms > 60 * 1000)
+		inst->restarts = 0;
+	unsigned delay_ms = 0;
+	if (inst->restarts > 0) {
+		unsigned shift = inst->restarts - 1 < 6 ? inst->restarts - 1 : 6;
+		delay_ms = 500u << shift;
+		if (delay_ms > 30000)
+			delay_ms = 30000;
+	}
+	inst->restarts++;
+	log_endpoint(LOG_WARNING, ep->name,
+		     "endpoint %s: variant %s instance %u %s; replacing it in %u ms", ep->name,
+		     inst->variant->name, inst->slot, why, delay_ms);
+	instance_teardown(inst);
+	if (!inst->relaunch)
+		inst->relaunch = evtimer_new(ep->manager->base, instance_relaunch_cb, inst);
+	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+	evtimer_add(inst->relaunch, &tv);
+}
+
+/* Steady probes say the instance stopped answering. */
+static void instance_steady_cb(enum health_verdict verdict, const char *detail, void *userdata)
+{
+	struct instance *inst = userdata;
+	_cleanup_free_ char *why = xasprintf("failed %d pings in a row (%s)", HEALTH_STEADY_FAILURES,
+					     detail ? detail : "");
+	inst->health = health_check_free(inst->health);
+	instance_replace(inst, why);
+}
+
+/* Startup probes gave their verdict. */
+static void instance_startup_cb(enum health_verdict verdict, const char *detail, void *userdata)
+{
+	struct instance *inst = userdata;
+	struct variant *v = inst->variant;
+	struct endpoint *ep = v->endpoint;
+	struct endpoint_manager *m = ep->manager;
+	inst->health = health_check_free(inst->health);
+
+	if (verdict == HEALTH_PASSED) {
+		inst->state = INSTANCE_HEALTHY;
+		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
+		v->healthy[v->n_healthy++] = inst;
+		log_container(LOG_INFO, inst->container_id,
+			      "endpoint %s: variant %s instance %u healthy after %llu ms", ep->name,
+			      v->name, inst->slot,
+			      (unsigned long long)(now_monotonic_ms() - inst->started_ms));
+		inst->health = health_check_steady(m->base, m->httpc, inst->host_port,
+						   instance_steady_cb, inst);
+		endpoint_maybe_in_service(ep);
+		return;
+	}
+
+	inst->state = INSTANCE_FAILED;
+	if (ep->state == ENDPOINT_CREATING) {
+		_cleanup_free_ char *reason = xasprintf(
+			ENDPOINT_PING_FAILED_MSG " No ping succeeded within %u seconds; the last one "
+						 "got: %s.",
+			v->name, v->cv->startup_timeout_s, detail ? detail : "no answer");
+		endpoint_fail(ep, inst, inst->container_id, reason);
+	} else {
+		instance_replace(inst, "did not pass its ping health check");
+	}
+}
+
+/* The container of inst died (event stream or inspect). */
+static void instance_died(struct instance *inst, int exit_code)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	if (inst->state != INSTANCE_STARTING && inst->state != INSTANCE_PROBING &&
+	    inst->state != INSTANCE_HEALTHY)
+		return;
+	bool oom = inst->oom_killed;
+	log_container(LOG_WARNING, inst->container_id,
+		      "endpoint %s: variant %s instance %u: container exited with code %d%s",
+		      ep->name, inst->variant->name, inst->slot, exit_code,
+		      oom ? " (out of memory)" : "");
+	if (ep->state == ENDPOINT_CREATING) {
+		inst->health = health_check_free(inst->health);
+		if (inst->state == INSTANCE_HEALTHY)
+			variant_unlist_healthy(inst);
+		inst->state = INSTANCE_FAILED;
+		_cleanup_free_ char *reason =
+			xasprintf(ENDPOINT_PING_FAILED_MSG " The container exited with code %d%s.",
+				  inst->variant->name, exit_code,
+				  oom ? " after it ran out of memory" : "");
+		endpoint_fail(ep, inst, inst->container_id, reason);
+	} else if (ep->state == ENDPOINT_IN_SERVICE || ep->state == ENDPOINT_UPDATING) {
+		_cleanup_free_ char *why =
+			xasprintf("exited with code %d%s", exit_code, oom ? " (out of memory)" : "");
+		instance_replace(inst, why);
+	}
+}
+
+/* Inspect after start: learn the host port, then probe. */
+static void instance_inspected_cb(const struct docker_result *r, const struct docker_container *c,
+				  void *userdata)
+{
+	struct op *op = userdata;
+	struct instance *inst = op->inst;
+	struct endpoint *ep = op->ep;
+	if (!op_current(op) || inst->state != INSTANCE_STARTING)
+		goto out;
+	struct endpoint_manager *m = ep->manager;
+	if (r->err) {
+		_cleanup_free_ char *reason =
+			xasprintf("Failed to inspect the container of production variant %s: %s",
+				  inst->variant->name, r->message ? r->message : strerror(-r->err));
+		inst->state = INSTANCE_FAILED;
+		endpoint_fail(ep, inst, inst->container_id, reason);
+		goto out;
+	}
+	if (!c->running) {
+		instance_died(inst, c->exit_code);
+		goto out;
+	}
+	inst->host_port = docker_container_host_port(c, 8080);
+	if (inst->host_port == 0) {
+		_cleanup_free_ char *reason = xasprintf(
+			"The container of production variant %s has no host port for 8080/tcp.",
+			inst->variant->name);
+		inst->state = INSTANCE_FAILED;
+		endpoint_fail(ep, inst, inst->container_id, reason);
+		goto out;
+	}
+	inst->state = INSTANCE_PROBING;
+	uint64_t timeout_ms = (uint64_t)inst->variant->cv->startup_timeout_s * 1000;
+	inst->health = health_check_startup(m->base, m->httpc, inst->host_port, timeout_ms,
+					    instance_startup_cb, inst);
+out:
+	op_free(op);
+}
+
+/* Started: inspect it for the port. */
+static void instance_started_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	struct instance *inst = op->inst;
+	if (!op_current(op) || inst->state != INSTANCE_STARTING) {
+		op_free(op);
+		return;
+	}
+	if (r->err) {
+		_cleanup_free_ char *reason =
+			xasprintf("Failed to start the container of production variant %s: %s",
+				  inst->variant->name, r->message ? r->message : strerror(-r->err));
+		inst->state = INSTANCE_FAILED;
+		endpoint_fail(op->ep, inst, inst->container_id, reason);
+		op_free(op);
+		return;
+	}
+	docker_container_inspect(op->ep->manager->docker, inst->container_id, instance_inspected_cb,
+				 op);
+}
+
+static void instance_created_cb(const struct docker_result *r, const char *id, void *userdata);
+
+/* A container of the same name was in the way: it was removed; create again. */
+static void instance_conflict_removed_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	struct instance *inst = op->inst;
+	if (!op_current(op) || inst->state != INSTANCE_CREATING) {
+		op_free(op);
+		return;
+	}
+	op->may_retry = false; /* a second conflict fails */
+	docker_container_create(op->ep->manager->docker, inst->container_name, op->spec,
+				instance_created_cb, op);
+}
+
+/* Created: remember the id, then start it. */
+static void instance_created_cb(const struct docker_result *r, const char *id, void *userdata)
+{
+	struct op *op = userdata;
+	struct instance *inst = op->inst;
+	struct endpoint *ep = op->ep;
+	struct endpoint_manager *m = ep->manager;
+	if (!op_current(op) || inst->state != INSTANCE_CREATING) {
+		/* Stale: whatever was created belongs to nobody. */
+		if (!r->err && id && !m->shutting_down)
+			endpoint_remove_container(ep, id);
+		op_free(op);
+		return;
+	}
+	if (r->err == -EEXIST && op->may_retry) {
+		/* A leftover of an earlier incarnation: deterministic names make
+		 * this the one place to resolve it. */
+		log_endpoint(LOG_INFO, ep->name, "endpoint %s: container %s exists; replacing it",
+			     ep->name, inst->container_name);
+		docker_container_remove(m->docker, inst->container_name, true,
+					instance_conflict_removed_cb, op);
+		return;
+	}
+	if (r->err) {
+		_cleanup_free_ char *reason =
+			xasprintf("Failed to create the container of production variant %s: %s",
+				  inst->variant->name, r->message ? r->message : strerror(-r->err));
+		inst->state = INSTANCE_FAILED;
+		endpoint_fail(ep, inst, NULL, reason);
+		op_free(op);
+		return;
+	}
+	inst->container_id = xstrdup(id);
+	strmap_put(m->by_container, id, inst);
+	inst->state = INSTANCE_STARTING;
+	log_container(LOG_INFO, id, "endpoint %s: variant %s instance %u: container %s (%.12s)",
+		      ep->name, inst->variant->name, inst->slot, inst->container_name, id);
+	docker_container_start(m->docker, id, instance_started_cb, op);
+}
+
+/* The Engine's container spec for inst, as `docker run <image> serve` would. */
+static json_t *instance_container_spec(struct instance *inst)
+{
+	struct variant *v = inst->variant;
+	struct endpoint *ep = v->endpoint;
+	const struct config_variant *cv = v->cv;
+	const struct config_container *pc = &cv->model->primary;
+	const struct config_instance_type *type = cv->type;
+
+	json_t *env = json_array();
+	json_array_append_new(env, json_string("SAGEMAKER_BIND_TO_PORT=8080"));
+	json_array_append_new(env, json_string("SAGEMAKER_SAFE_PORT_RANGE=20000-20999"));
+	if (type->gpus == 0)
+		json_array_append_new(env, json_string("NVIDIA_VISIBLE_DEVICES=void"));
+	for (size_t i = 0; i < pc->n_env; i++)
+		json_array_append_new(env,
+				      json_sprintf("%s=%s", pc->env[i].name, pc->env[i].value));
+
+	json_t *host = json_pack("{s:{s:[{s:s, s:s}]}, s:[s], s:{s:s}, s:b, s:b}", "PortBindings",
+				 "8080/tcp", "HostIp", "127.0.0.1", "HostPort", "", "SecurityOpt",
+				 "no-new-privileges", "RestartPolicy", "Name", "no", "Privileged", 0,
+				 "PublishAllPorts", 0);
+	if (type->cpus > 0)
+		json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(type->cpus * 1e9)));
+	if (type->memory > 0) {
+		json_object_set_new(host, "Memory", json_integer((json_int_t)type->memory));
+		json_object_set_new(host, "MemorySwap", json_integer((json_int_t)type->memory));
+	}
+	if (type->gpus > 0)
+		json_object_set_new(host, "DeviceRequests",
+				    json_pack("[{s:s, s:i, s:[[s]]}]", "Driver", "nvidia", "Count",
+					      (int)type->gpus, "Capabilities", "gpu"));
+	if (v->model_dir)
+		json_object_set_new(host, "Binds",
+				    json_pack("[o]", json_sprintf("%s:/opt/ml/model:ro",
+								  v->model_dir)));
+
+	char slot[16], gen[16];
+	snprintf(slot, sizeof(slot), "%u", inst->slot);
+	snprintf(gen, sizeof(gen), "%u", inst->generation);
+	json_t *labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", ENDPOINT_LABEL_MANAGED, "true",
+				   DOCKER_LABEL_PREFIX "endpoint", ep->name,
+				   DOCKER_LABEL_PREFIX "endpoint-arn", ep->arn,
+				   DOCKER_LABEL_PREFIX "variant", v->name, DOCKER_LABEL_PREFIX "slot",
+				   slot, DOCKER_LABEL_PREFIX "generation", gen);
+
+	json_t *spec = json_pack("{s:s, s:[s], s:o, s:{s:{}}, s:o}", "Image", pc->image, "Cmd",
+				 "serve", "Env", env, "ExposedPorts", "8080/tcp", "HostConfig",
+				 host);
+	if (pc->container_hostname)
+		json_object_set_new(spec, "Hostname", json_string(pc->container_hostname));
+
+	/* The spec hash lets a later start tell whether a container is ours as
+	 * it would be made now. */
+	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	uint64_t h = hash_fnv1a(text, strlen(text), HASH_FNV1A_INIT);
+	json_object_set_new(labels, DOCKER_LABEL_PREFIX "spec-hash",
+			    json_sprintf("%016llx", (unsigned long long)h));
+	json_object_set_new(spec, "Labels", labels);
+	return spec;
+}
+
+/* Give the slot a fresh container. */
+static void instance_launch(struct instance *inst)
+{
+	struct variant *v = inst->variant;
+	struct endpoint *ep = v->endpoint;
+	free(inst->container_name);
+	_cleanup_free_ char *vlc = str_tolower(v->name);
+	inst->container_name =
+		xasprintf("endpointd-%s-%s-%u-%u", ep->name_lc, vlc, inst->slot, inst->generation);
+	inst->state = INSTANCE_CREATING;
+	inst->started_ms = now_monotonic_ms();
+	struct op *op = op_new(ep, v, inst);
+	/* The spec rides along for a retry after a name conflict. */
+	op->spec = instance_container_spec(inst);
+	op->may_retry = true;
+	docker_container_create(ep->manager->docker, inst->container_name, op->spec,
+				instance_created_cb, op);
+}
+
+/* Model data is in place: launch the variant's instances. */
+static void variant_model_data_cb(int err, const char *host_dir, const char *message,
+				  void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+	if (!op_current(op))
+		goto out;
+	if (err) {
+		_cleanup_free_ char *reason = xasprintf(
+			"Failed to prepare the model data of production variant %s from %s: %s",
+			v->name, v->cv->model->primary.model_data_url,
+			message ? message : strerror(-err));
+		endpoint_fail(op->ep, NULL, NULL, reason);
+		goto out;
+	}
+	free(v->model_dir);
+	v->model_dir = xstrdup(host_dir);
+	v->ready = true;
+	for (size_t i = 0; i < v->n_instances; i++)
+		instance_launch(&v->instances[i]);
+out:
+	op_free(op);
+}
+
+/* The image is here: note what it resolved to, then fetch the model data. */
+static void variant_image_ready(struct op *op, const struct docker_image *img)
+{
+	struct variant *v = op->variant;
+	struct endpoint *ep = op->ep;
+	struct endpoint_manager *m = ep->manager;
+	const char *image = v->cv->model->primary.image;
+	free(v->resolved_image);
+	if (img->n_repo_digests > 0) {
+		v->resolved_image = xstrdup(img->repo_digests[0]);
+	} else {
+		/* A local image has no registry digest: name it by its ID. */
+		_cleanup_free_ char *repo = NULL, *tag = NULL;
+		docker_split_image(image, &repo, &tag);
+		v->resolved_image = xasprintf("%s@%s", repo, img->id);
+	}
+	v->resolution_time = now_realtime();
+
+	const char *url = v->cv->model->primary.model_data_url;
+	_cleanup_free_ char *cache = xasprintf("%s/models", ep->config->state_dir);
+	struct op *next = op_new(ep, v, NULL);
+	modeldata_prepare(m->base, m->httpc, url, cache, v->cv->model_data_download_timeout_s,
+			  variant_model_data_cb, next);
+}
+
+static void variant_image_inspected_cb(const struct docker_result *r, const struct docker_image *img,
+				       void *userdata);
+
+/* The pull ended: look again. */
+static void variant_pulled_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+	if (!op_current(op)) {
+		op_free(op);
+		return;
+	}
+	if (r->err) {
+		_cleanup_free_ char *reason = xasprintf(
+			"Failed to pull image \"%s\" for production variant %s: %s",
+			v->cv->model->primary.image, v->name, r->message ? r->message : strerror(-r->err));
+		endpoint_fail(op->ep, NULL, NULL, reason);
+		op_free(op);
+		return;
+	}
+	op->may_retry = false; /* pulled: a second miss is an error */
+	docker_image_inspect(op->ep->manager->docker, v->cv->model->primary.image,
+			     variant_image_inspected_cb, op);
+}
+
+/* Image inspect: present, or pull it. */
+static void variant_image_inspected_cb(const struct docker_result *r, const struct docker_image *img,
+				       void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+	const char *image = v->cv->model->primary.image;
+	if (!op_current(op))
+		goto out;
+	if (r->err == -ENOENT && op->may_retry) {
+		log_endpoint(LOG_INFO, op->ep->name, "endpoint %s: pulling image %s", op->ep->name,
+			     image);
+		docker_image_pull(op->ep->manager->docker, image, variant_pulled_cb, op);
+		return;
+	}
+	if (r->err) {
+		_cleanup_free_ char *reason =
+			xasprintf("Failed to find image \"%s\" for production variant %s: %s", image,
+				  v->name, r->message ? r->message : strerror(-r->err));
+		endpoint_fail(op->ep, NULL, NULL, reason);
+		goto out;
+	}
+	variant_image_ready(op, img);
+out:
+	op_free(op);
+}
+
+/* Begin a variant: image, model data, then its instances. */
+static void endpoint_provision_variant(struct variant *v)
+{
+	struct endpoint *ep = v->endpoint;
+	struct op *op = op_new(ep, v, NULL);
+	op->may_retry = true; /* may pull */
+	docker_image_inspect(ep->manager->docker, v->cv->model->primary.image,
+			     variant_image_inspected_cb, op);
+}
+
+/* Set tags: replace values of existing keys, add new ones. */
+int tagset_add(struct tagset *ts, const struct endpoint_tag *tags, size_t n)
+{
+	size_t fresh = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+		for (size_t j = 0; j < ts->n && !found; j++)
+			found = strcmp(ts->tags[j].key, tags[i].key) == 0;
+		for (size_t j = 0; j < i && !found; j++)
+			found = strcmp(tags[j].key, tags[i].key) == 0;
+		if (!found)
+			fresh++;
+	}
+	if (ts->n + fresh > NAMES_MAX_TAGS)
+		return -E2BIG;
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+		for (j = 0; j < ts->n; j++)
+			if (strcmp(ts->tags[j].key, tags[i].key) == 0)
+				break;
+		if (j == ts->n) {
+			ts->tags = xreallocarray(ts->tags, ts->n + 1, sizeof(*ts->tags));
+			ts->tags[ts->n++] = (struct endpoint_tag){.key = xstrdup(tags[i].key)};
+		} else {
+			free(ts->tags[j].value);
+		}
+		ts->tags[j].value = xstrdup(tags[i].value ? tags[i].value : "");
+	}
+	return 0;
+}
+
+/* Remove tags by key; unknown keys are ignored, as SageMaker does. */
+void tagset_remove(struct tagset *ts, const char *const *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < ts->n; j++)
+			if (strcmp(ts->tags[j].key, keys[i]) == 0) {
+				free(ts->tags[j].key);
+				free(ts->tags[j].value);
+				memmove(&ts->tags[j], &ts->tags[j + 1],
+					(ts->n - j - 1) * sizeof(*ts->tags));
+				ts->n--;
+				break;
+			}
+}
+
+/* Free every tag. */
+void tagset_clear(struct tagset *ts)
+{
+	for (size_t i = 0; i < ts->n; i++) {
+		free(ts->tags[i].key);
+		free(ts->tags[i].value);
+	}
+	free(ts->tags);
+	ts->tags = NULL;
+	ts->n = 0;
+}
+
+/* Look up a name, case-insensitively. */
+struct endpoint *endpoint_find(struct endpoint_manager *m, const char *name)
+{
+	_cleanup_free_ char *lc = str_tolower(name);
+	return strmap_get(m->by_name, lc);
+}
+
+/* Collect one map entry. */
+static void endpoint_list_one(const char *key, void *value, void *userdata)
+{
+	struct endpoint ***cursor = userdata;
+	*(*cursor)++ = value;
+}
+
+/* Every registered endpoint. */
+size_t endpoint_list(struct endpoint_manager *m, struct endpoint ***ret)
+{
+	size_t n = strmap_size(m->by_name);
+	struct endpoint **v = xcalloc(n ? n : 1, sizeof(*v));
+	struct endpoint **cursor = v;
+	strmap_foreach(m->by_name, endpoint_list_one, &cursor);
+	*ret = v;
+	return n;
+}
+
+/* Register a new endpoint and start provisioning it. */
+int endpoint_create(struct endpoint_manager *m, const char *name, const char *config_name,
+		    const struct endpoint_tag *tags, size_t n_tags, struct endpoint **ret)
+{
+	if (endpoint_find(m, name))
+		return -EEXIST;
+	const struct config_endpoint_config *ecfg =
+		config_find_endpoint_config(m->config, config_name);
+	if (!ecfg)
+		return -ENOENT;
+	if (strmap_size(m->by_name) >= m->config->max_endpoints)
+		return -ENOSPC;
+	size_t want = 0;
+	for (size_t i = 0; i < ecfg->n_variants; i++)
+		want += ecfg->variants[i].initial_instance_count;
+	if (m->n_instances + want > m->config->max_instances)
+		return -EDQUOT;
+
+	struct endpoint *ep = xcalloc(1, sizeof(*ep));
+	ep->manager = m;
+	ep->refs = 1; /* the registry's */
+	ep->name = xstrdup(name);
+	ep->name_lc = str_tolower(name);
+	ep->arn = names_arn(m->config->region, m->config->account_id, "endpoint", name);
+	ep->config_name = xstrdup(ecfg->name);
+	ep->config = config_ref(m->config);
+	ep->ecfg = ecfg;
+	ep->state = ENDPOINT_CREATING;
+	ep->creation_time = ep->last_modified_time = now_realtime();
+	if (tagset_add(&ep->tags, tags, n_tags) < 0) {
+		endpoint_destroy(ep);
+		return -E2BIG;
+	}
+	ep->n_variants = ecfg->n_variants;
+	ep->variants = xcalloc(ep->n_variants, sizeof(*ep->variants));
+	for (size_t i = 0; i < ep->n_variants; i++) {
+		struct variant *v = &ep->variants[i];
+		v->endpoint = ep;
+		v->cv = &ecfg->variants[i];
+		v->name = xstrdup(v->cv->variant_name);
+		v->current_weight = v->desired_weight = v->cv->initial_weight;
+		v->n_instances = v->cv->initial_instance_count;
+		v->instances = xcalloc(v->n_instances, sizeof(*v->instances));
+		for (size_t j = 0; j < v->n_instances; j++)
+			v->instances[j] = (struct instance){
+				.variant = v, .slot = (unsigned)j, .state = INSTANCE_PENDING};
+	}
+	strmap_put(m->by_name, ep->name_lc, ep);
+	ep->registered = true;
+	m->n_instances += want;
+	log_endpoint(LOG_NOTICE, ep->name, "endpoint %s: Creating from config %s (%zu instances)",
+		     ep->name, ep->config_name, want);
+	if (m->observer)
+		m->observer(ep, ENDPOINT_CREATING, ENDPOINT_CREATING, "created", m->observer_data);
+	for (size_t i = 0; i < ep->n_variants; i++)
+		endpoint_provision_variant(&ep->variants[i]);
+	*ret = ep;
+	return 0;
+}
+
+/* Start deleting. */
+int endpoint_delete(struct endpoint *ep)
+{
+	if (ep->state == ENDPOINT_DELETING)
+		return -EBUSY;
+	int r = endpoint_set_state(ep, ENDPOINT_DELETING, "DeleteEndpoint");
+	if (r < 0)
+		return -EBUSY;
+	ep->failing = false;
+	endpoint_ref(ep);
+	endpoint_teardown(ep);
+	endpoint_maybe_drop(ep);
+	endpoint_unref(ep);
+	return 0;
+}
+
+/* Re-check live instances after the event stream reconnected. */
+static void endpoint_recheck_cb(const struct docker_result *r, const struct docker_container *c,
+				void *userdata)
+{
+	struct op *op = userdata;
+	if (op_current(op)) {
+		if (r->err == -ENOENT)
+			instance_died(op->inst, -1);
+		else if (!r->err && !c->running)
+			instance_died(op->inst, c->exit_code);
+	}
+	op_free(op);
+}
+
+/* Inspect every instance that should be running. */
+static void endpoint_manager_recheck_one(const char *key, void *value, void *userdata)
+{
+	struct endpoint *ep = value;
+	for (size_t i = 0; i < ep->n_variants; i++)
+		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
+			struct instance *inst = &ep->variants[i].instances[j];
+			if (!inst->container_id || (inst->state != INSTANCE_PROBING &&
+						    inst->state != INSTANCE_HEALTHY))
+				continue;
+			struct op *op = op_new(ep, inst->variant, inst);
+			docker_container_inspect(ep->manager->docker, inst->container_id,
+						 endpoint_recheck_cb, op);
+		}
+}
+
+/* What the Engine says happened to our containers. */
+static void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+	if (ended || m->shutting_down)
+		return;
+	if (!ev) {
+		strmap_foreach(m->by_name, endpoint_manager_recheck_one, NULL);
+		return;
+	}
+	if (!ev->id || !ev->action)
+		return;
+	struct instance *inst = strmap_get(m->by_container, ev->id);
+	if (!inst)
+		return;
+	if (strcmp(ev->action, "oom") == 0)
+		inst->oom_killed = true;
+	else if (strcmp(ev->action, "die") == 0)
+		instance_died(inst, ev->exit_code);
+}
+
+/* A manager with no endpoints. */
+struct endpoint_manager *endpoint_manager_new(struct event_base *base, struct httpc *h,
+					      struct docker *d, struct config *config)
+{
+	struct endpoint_manager *m = xcalloc(1, sizeof(*m));
+	m->base = base;
+	m->httpc = h;
+	m->docker = d;
+	m->config = config_ref(config);
+	m->by_name = strmap_new();
+	m->by_container = strmap_new();
+	return m;
+}
+
+/* Begin watching the Engine. */
+void endpoint_manager_start(struct endpoint_manager *m)
+{
+	docker_events_watch(m->docker, ENDPOINT_LABEL_MANAGED "=true", endpoint_manager_event_cb, m);
+}
+
+/* Stop probing (before the clients go away at shutdown). */
+static void endpoint_manager_quiesce_one(const char *key, void *value, void *userdata)
+{
+	struct endpoint *ep = value;
+	for (size_t i = 0; i < ep->n_variants; i++)
+		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
+			struct instance *inst = &ep->variants[i].instances[j];
+			inst->health = health_check_free(inst->health);
+			if (inst->relaunch)
+				evtimer_del(inst->relaunch);
+		}
+}
+
+/* Drop the registry's reference. */
+static void endpoint_manager_release_one(const char *key, void *value, void *userdata)
+{
+	struct endpoint *ep = value;
+	ep->registered = false;
+	ep->manager = NULL;
+	if (--ep->refs == 0)
+		endpoint_destroy(ep);
+}
+
+/* Stop all activity: operations that still come back are ignored. */
+void endpoint_manager_shutdown(struct endpoint_manager *m)
+{
+	m->shutting_down = true;
+	strmap_foreach(m->by_name, endpoint_manager_quiesce_one, NULL);
+}
+
+/*
+ * Free the manager.  Containers keep running: the next start adopts them.
+ * Call endpoint_manager_shutdown() first and free the Docker and HTTP clients
+ * (which completes their last operations) before this.
+ */
+struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m)
+{
+	if (!m)
+		return NULL;
+	endpoint_manager_shutdown(m);
+	strmap_foreach(m->by_name, endpoint_manager_release_one, NULL);
+	strmap_free(m->by_name);
+	strmap_free(m->by_container);
+	config_unref(m->config);
+	free(m);
+	return NULL;
+}
+
+/* Set the journal hook. */
+void endpoint_manager_set_observer(struct endpoint_manager *m, endpoint_observer_fn fn,
+				   void *userdata)
+{
+	m->observer = fn;
+	m->observer_data = userdata;
+}
+
+/* The config new endpoints come from. */
+struct config *endpoint_manager_config(struct endpoint_manager *m)
+{
+	return m->config;
+}
+
+/* Swap in a reloaded config; running endpoints keep theirs. */
+void endpoint_manager_set_config(struct endpoint_manager *m, struct config *config)
+{
+	struct config *old = m->config;
+	m->config = config_ref(config);
+	config_unref(old);
+}
+
+/* Instance slots of all endpoints. */
+size_t endpoint_manager_instances(const struct endpoint_manager *m)
+{
+	return m->n_instances;
+}
+
+/* Endpoints listed. */
+size_t endpoint_manager_endpoints(const struct endpoint_manager *m)
+{
+	return strmap_size(m->by_name);
+}

@@ -1,0 +1,182 @@
+/*
+ * Endpoints, their production variants and the instances (one container
+ * each) that serve them, and the state machine that drives them from
+ * CreateEndpoint to InService and from DeleteEndpoint to gone.
+ *
+ * Ownership: the manager owns the endpoints it lists (by lower-cased name);
+ * an endpoint owns its variants and their instance slots.  Asynchronous
+ * Docker and model-data operations hold a reference on their endpoint, so an
+ * endpoint taken out of the registry lives on until its last operation
+ * returns, and is freed on a later loop turn.  Instance slots are never freed
+ * before their endpoint; an operation that comes back for a slot whose
+ * generation moved on is stale and only cleans up after itself.
+ *
+ * endpoint_set_state() is the one way an endpoint's status changes: it checks
+ * the transition table, logs "endpoint NAME: Creating -> InService (reason)"
+ * and tells the manager's observer (where the journal hooks in).
+ */
+#ifndef ENDPOINTD_ENDPOINT_H
+#define ENDPOINTD_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct event;
+struct event_base;
+struct httpc;
+struct docker;
+struct health_check;
+struct endpoint_manager;
+
+enum endpoint_state {
+	ENDPOINT_CREATING,
+	ENDPOINT_IN_SERVICE,
+	ENDPOINT_UPDATING,
+	ENDPOINT_SYSTEM_UPDATING,
+	ENDPOINT_ROLLING_BACK,
+	ENDPOINT_DELETING,
+	ENDPOINT_FAILED,
+	ENDPOINT_UPDATE_ROLLBACK_FAILED,
+	ENDPOINT_OUT_OF_SERVICE,
+	ENDPOINT_STATE_MAX,
+};
+
+enum instance_state {
+	INSTANCE_PENDING,  /* waiting for the variant's image and model data */
+	INSTANCE_CREATING, /* POST /containers/create in flight */
+	INSTANCE_STARTING, /* start, then inspect for the port */
+	INSTANCE_PROBING,  /* startup health checks */
+	INSTANCE_HEALTHY,  /* serving */
+	INSTANCE_FAILED,   /* died or never became healthy */
+	INSTANCE_GONE,     /* no container */
+};
+
+#define ENDPOINT_FAILURE_REASON_MAX 1024
+#define ENDPOINT_LABEL_MANAGED DOCKER_LABEL_PREFIX "managed"
+
+struct endpoint_tag {
+	char *key;
+	char *value;
+};
+
+/* A resource's tags, keys unique, in the order they were added. */
+struct tagset {
+	struct endpoint_tag *tags;
+	size_t n;
+};
+
+struct instance {
+	struct variant *variant; /* owner */
+	unsigned slot;
+	unsigned generation; /* bumped whenever the slot gets a new container */
+	enum instance_state state;
+	char *container_name;
+	char *container_id; /* NULL until created */
+	uint16_t host_port; /* 0 until known */
+	struct health_check *health;
+	unsigned inflight; /* requests being served (for the proxy) */
+	uint64_t started_ms;  /* when its current container was asked for */
+	bool oom_killed;      /* the Engine said so before it died */
+	unsigned restarts;    /* replacements in a row, for the backoff */
+	struct event *relaunch; /* backoff timer, NULL until first needed */
+};
+
+struct variant {
+	struct endpoint *endpoint; /* owner */
+	const struct config_variant *cv; /* in endpoint->config */
+	char *name;
+	char *resolved_image; /* repo@sha256:…, NULL until resolved */
+	double resolution_time;
+	char *model_dir; /* host directory mounted at /opt/ml/model, or NULL */
+	bool ready;      /* image and model data in place */
+	double current_weight;
+	double desired_weight;
+	struct instance *instances;
+	size_t n_instances;
+	/* Instances that take traffic: the proxy reads this. */
+	struct instance **healthy;
+	size_t n_healthy;
+};
+
+struct endpoint {
+	struct endpoint_manager *manager;
+	unsigned refs;
+	bool registered; /* listed by the manager */
+	char *name;
+	char *name_lc;
+	char *arn;
+	char *config_name;
+	struct config *config; /* the config it was created from (a reference) */
+	const struct config_endpoint_config *ecfg;
+	enum endpoint_state state;
+	char *failure_reason;
+	double creation_time;
+	double last_modified_time;
+	struct tagset tags;
+	struct variant *variants;
+	size_t n_variants;
+	unsigned ops_in_flight; /* Docker/model-data operations holding a ref */
+	bool failing;           /* a failure is being written up: ignore others */
+};
+
+/* Told of every state change, after it happened (the journal hooks here);
+ * new_state == ENDPOINT_STATE_MAX when a deleted endpoint is dropped. */
+typedef void (*endpoint_observer_fn)(struct endpoint *ep, enum endpoint_state old,
+				     enum endpoint_state new_state, const char *reason,
+				     void *userdata);
+
+const char *endpoint_state_to_string(enum endpoint_state s);
+/* -EINVAL for a name that is not a status. */
+int endpoint_state_from_string(const char *s);
+bool endpoint_transition_allowed(enum endpoint_state from, enum endpoint_state to);
+
+struct endpoint_manager *endpoint_manager_new(struct event_base *base, struct httpc *h,
+					      struct docker *d, struct config *config);
+/* Shutdown: stop probing and ignore operations that still come back.  Then
+ * free the Docker and HTTP clients, then the manager. */
+void endpoint_manager_shutdown(struct endpoint_manager *m);
+struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m);
+/* Start watching the Engine's events. */
+void endpoint_manager_start(struct endpoint_manager *m);
+void endpoint_manager_set_observer(struct endpoint_manager *m, endpoint_observer_fn fn,
+				   void *userdata);
+/* The config new endpoints are created from (borrowed). */
+struct config *endpoint_manager_config(struct endpoint_manager *m);
+void endpoint_manager_set_config(struct endpoint_manager *m, struct config *config);
+/* Instance slots of all endpoints. */
+size_t endpoint_manager_instances(const struct endpoint_manager *m);
+/* Endpoints listed. */
+size_t endpoint_manager_endpoints(const struct endpoint_manager *m);
+
+/* Looks a name up case-insensitively. */
+struct endpoint *endpoint_find(struct endpoint_manager *m, const char *name);
+/* Every endpoint, in no particular order; the caller frees the array. */
+size_t endpoint_list(struct endpoint_manager *m, struct endpoint ***ret);
+
+/*
+ * Creates an endpoint from a config of the manager's current config and
+ * starts provisioning it.  -EEXIST (name taken), -ENOENT (no such config),
+ * -ENOSPC (max_endpoints), -EDQUOT (max_instances).
+ */
+int endpoint_create(struct endpoint_manager *m, const char *name, const char *config_name,
+		    const struct endpoint_tag *tags, size_t n_tags, struct endpoint **ret);
+/* Deleting: tears its containers down, then drops it. -EBUSY when already Deleting. */
+int endpoint_delete(struct endpoint *ep);
+/* The one way a status changes. -EINVAL for a transition the table forbids. */
+int endpoint_set_state(struct endpoint *ep, enum endpoint_state new_state, const char *reason);
+
+/* Sets or replaces tags (-E2BIG past NAMES_MAX_TAGS, nothing changed), removes keys. */
+int tagset_add(struct tagset *ts, const struct endpoint_tag *tags, size_t n);
+void tagset_remove(struct tagset *ts, const char *const *keys, size_t n);
+void tagset_clear(struct tagset *ts);
+
+/* Healthy instances of all variants. */
+unsigned endpoint_healthy_count(const struct endpoint *ep);
+
+struct endpoint *endpoint_ref(struct endpoint *ep);
+struct endpoint *endpoint_unref(struct endpoint *ep);
+
+#endif
