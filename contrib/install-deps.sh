@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what endpointd needs to build, run and test, from Debian's packages.
+# Usage: install-deps.sh [run|test]   (default: test, which is a superset)
+set -euo pipefail
+
+what=${1:-test}
+pkgs=(build-essential autoconf automake libtool pkg-config
+      libevent-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libsystemd-dev zlib1g-dev
+      docker.io awscli curl tar ca-certificates)
+if [ "$what" = test ]; then
+	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: these packages are missing and installing them needs root: ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh Debian 12 machine (as root) and runs the whole
+# test suite: unit tests, integration tests against a private dockerd, e2e
+# tests with the AWS CLI and boto3, `make distcheck`, and the unit and
+# integration tests once more under AddressSanitizer + UBSan.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_ROOT:-$src/build}
+jobs=$(nproc)
+
+"$src/contrib/install-deps.sh" test
+
+cd "$src"
+[ -x configure ] && [ configure -nt configure.ac ] || ./autogen.sh >/dev/null
+
+summary=()
+count_results() {
+	# Sums the automake test-suite logs of one build.
+	local dir=$1 label=$2 pass fail skip
+	pass=$(grep -h '^# PASS:' "$dir"/tests/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
+	fail=$(grep -h '^# FAIL:' "$dir"/tests/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
+	skip=$(grep -h '^# SKIP:' "$dir"/tests/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
+	summary+=("$label: $pass passed, $fail failed, $skip skipped")
+}
+
+echo "== build and test (warnings are errors)"
+mkdir -p "$build/main"
+(cd "$build/main" && "$src/configure" --enable-werror >/dev/null &&
+	make -j"$jobs" >/dev/null &&
+	make -j"$jobs" check VERBOSE=1) || { cat "$build/main/tests/test-suite.log" 2>/dev/null | tail -200; exit 1; }
+count_results "$build/main" "default build"
+
+echo "== distcheck (Docker suites run in the builds above)"
+(cd "$build/main" && ENDPOINTD_SKIP_DOCKER_TESTS=1 make -j"$jobs" distcheck >/dev/null)
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
+mkdir -p "$build/asan"
+(cd "$build/asan" && "$src/configure" --enable-werror CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" >/dev/null &&
+	make -j"$jobs" >/dev/null &&
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -j"$jobs" check VERBOSE=1) || { cat "$build/asan/tests/test-suite.log" 2>/dev/null | tail -200; exit 1; }
+count_results "$build/asan" "sanitizer build"
+
+printf '%s\n' "${summary[@]}"
+total_pass=0 total_fail=0
+for line in "${summary[@]}"; do
+	p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+	f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+	total_pass=$((total_pass + p)) total_fail=$((total_fail + f))
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
