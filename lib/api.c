@@ -293,12 +293,14 @@ static int api_item_qsort(const void *p, const void *q, void *arg)
 	return ctx->descending ? -c : c;
 }
 
-/* "v1|by|order|key|name" as hex, so the token is opaque and URL-safe. */
+/* "v1|by|order|key|name" as hex, so the token is opaque and URL-safe.  Times
+ * are written with every digit: a rounded key would compare unequal to the
+ * item it names and repeat or skip items. */
 static char *api_token_encode(enum api_sort_by by, bool descending, const struct api_item *last)
 {
 	_cleanup_free_ char *plain = NULL;
 	if (by == API_SORT_CREATION_TIME)
-		plain = xasprintf("v1|%d|%d|%.6f|%s", by, descending, last->creation_time,
+		plain = xasprintf("v1|%d|%d|%.17g|%s", by, descending, last->creation_time,
 				  last->name_lc);
 	else
 		plain = xasprintf("v1|%d|%d|%s|%s", by, descending,
