@@ -1,0 +1,797 @@
+"""Shared harness for the Docker-backed suites (integration and e2e).
+
+Map of this file:
+  - environment: ENDPOINTD_BIN, DOCKER_SOCK, DEMO_IMAGE (set by
+    tests/run-docker-tests; a missing one skips the suites)
+  - Resp / ApiClient: a raw AWS JSON 1.1 client on http.client, so tests see
+    the exact status line, headers and body the daemon sends
+  - DockerClient: the Engine API over the Unix socket (no docker CLI needed)
+  - Daemon: writes the config, starts endpointd on a free loopback port,
+    keeps its stderr in a file and stops it at the end of the session
+  - fixtures: `daemon`, `api`, `docker`, `endpoints` (creates endpoints and
+    deletes them again), `ready_endpoint`, `failing_ping_endpoint`
+  - hooks: daemon stderr attached to every failed test's report; tests
+    marked `run_last` move to the end of the session
+
+Both tests/integration/conftest.py and tests/e2e/conftest.py register this
+module as one plugin, so the whole session shares one daemon.
+"""
+
+import http.client
+import json
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+ARN_PREFIX = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:"
+JSON_CT = "application/x-amz-json-1.1"
+ONE_MIB = 1024 * 1024
+MISSING_IMAGE = "endpointd-no-such-image:latest"
+PING_PREFIX = "The primary container for production variant {} did not pass the ping health check."
+LABEL = "io.endpointd"
+
+# Every endpoint this session makes starts with this, so that the safety net
+# at the end never touches containers of anybody else sharing the engine.
+SESSION_PREFIX = "t" + secrets.token_hex(3)
+
+POLL_S = 0.05
+CREATE_DEADLINE_S = 90
+DELETE_DEADLINE_S = 60
+STARTUP_TIMEOUT_S = 60  # ContainerStartupHealthCheckTimeoutInSeconds used below
+
+
+def endpoint_arn(name):
+    return f"{ARN_PREFIX}endpoint/{name}"
+
+
+def endpoint_config_arn(name):
+    return f"{ARN_PREFIX}endpoint-config/{name}"
+
+
+def model_arn(name):
+    return f"{ARN_PREFIX}model/{name}"
+
+
+def unique_name(what):
+    """An endpoint name owned by this session: `<prefix>-<what>-<random>`."""
+    return f"{SESSION_PREFIX}-{what}-{secrets.token_hex(2)}"
+
+
+def wait_until(pred, timeout, interval=POLL_S, what="condition"):
+    """Poll pred() until it returns a truthy value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def env_setting(name):
+    value = os.environ.get(name)
+    if not value:
+        pytest.skip(f"{name} is not set (run these suites through tests/run-docker-tests)")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Raw AWS JSON 1.1 client
+
+
+class Resp:
+    """One HTTP answer as it came off the wire."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    @property
+    def error_type(self):
+        return (self.json or {}).get("__type") if isinstance(self.json, dict) else None
+
+    @property
+    def message(self):
+        if not isinstance(self.json, dict):
+            return None
+        # AWS JSON 1.1 says "message"; some services say "Message".
+        return self.json.get("message", self.json.get("Message"))
+
+    def __repr__(self):
+        body = self.body[:2000]
+        return f"<HTTP {self.status} headers={self.headers!r} body={body!r}>"
+
+
+class ApiClient:
+    """Speaks AWS JSON 1.1 to the daemon, one connection per request."""
+
+    def __init__(self, host, port, timeout=30):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def raw(self, body, target=None, content_type=JSON_CT, method="POST", path="/", headers=None):
+        if isinstance(body, str):
+            body = body.encode()
+        hdrs = {"Content-Type": content_type} if content_type else {}
+        if target is not None:
+            hdrs["X-Amz-Target"] = target
+        hdrs.update(headers or {})
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            return Resp(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def call(self, op, params=None):
+        """Send SageMaker.<op> with params as the JSON body; return the Resp."""
+        body = json.dumps({} if params is None else params)
+        return self.raw(body, target=f"SageMaker.{op}")
+
+    def ok(self, op, params=None):
+        """Call op and insist on 200; return the parsed body."""
+        r = self.call(op, params)
+        assert r.status == 200, f"{op} {params!r} -> {r!r}"
+        assert isinstance(r.json, dict), f"{op}: body is not a JSON object: {r!r}"
+        return r.json
+
+    def error(self, op, params=None, status=400):
+        """Call op and insist on an error answer; return the Resp."""
+        r = self.call(op, params)
+        assert r.status == status, f"{op} {params!r}: expected {status}, got {r!r}"
+        return r
+
+    def send_oversized(self, op, size, wait_s=0.5):
+        """POST a body of `size` bytes, reading an early answer if one comes.
+
+        A server that refuses on Content-Length may answer and close before
+        the body is sent; writing the body then could reset the connection
+        and lose the answer. So: send the head, give the server a moment,
+        then the body, and read whatever answer there is.
+        """
+        s = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        try:
+            head = (
+                f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: {JSON_CT}\r\nX-Amz-Target: SageMaker.{op}\r\n"
+                f"Content-Length: {size}\r\n\r\n"
+            ).encode()
+            s.sendall(head)
+            readable, _, _ = select.select([s], [], [], wait_s)
+            if not readable:
+                chunk = b" " * 65536
+                left = size
+                try:
+                    while left > 0:
+                        n = min(left, len(chunk))
+                        s.sendall(chunk[:n])
+                        left -= n
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            r = http.client.HTTPResponse(s, method="POST")
+            r.begin()
+            try:
+                body = r.read()
+            except (ConnectionResetError, http.client.IncompleteRead) as e:
+                body = getattr(e, "partial", b"")
+            return Resp(r.status, r.getheaders(), body)
+        finally:
+            s.close()
+
+    # -- conveniences used all over the suites --
+
+    def describe(self, name):
+        """DescribeEndpoint's body, or None when the daemon says it is gone."""
+        r = self.call("DescribeEndpoint", {"EndpointName": name})
+        if r.status == 200:
+            return r.json
+        if r.status == 400 and r.error_type == "ValidationException" and "Could not find endpoint" in (r.message or ""):
+            return None
+        raise AssertionError(f"DescribeEndpoint {name}: unexpected answer {r!r}")
+
+    def wait_settled(self, name, timeout=CREATE_DEADLINE_S):
+        """Poll until the endpoint leaves Creating; return its description."""
+
+        def settled():
+            d = self.describe(name)
+            assert d is not None, f"endpoint {name} vanished while waiting for it"
+            return d if d["EndpointStatus"] != "Creating" else None
+
+        return wait_until(settled, timeout, what=f"{name} to leave Creating")
+
+    def wait_in_service(self, name, timeout=CREATE_DEADLINE_S):
+        d = self.wait_settled(name, timeout)
+        assert d["EndpointStatus"] == "InService", f"{name} settled as {d!r}"
+        return d
+
+    def wait_gone(self, name, timeout=DELETE_DEADLINE_S):
+        wait_until(lambda: self.describe(name) is None, timeout, what=f"{name} to be deleted")
+
+    def all_endpoints(self, **params):
+        """Every endpoint ListEndpoints shows, following NextToken."""
+        out = []
+        params = dict(params)
+        params.setdefault("MaxResults", 100)
+        for _ in range(1000):
+            body = self.ok("ListEndpoints", params)
+            out.extend(body.get("Endpoints", []))
+            token = body.get("NextToken")
+            if not token:
+                return out
+            params["NextToken"] = token
+        raise AssertionError("ListEndpoints never stopped handing out NextToken")
+
+    def endpoint_names(self):
+        return sorted(e["EndpointName"] for e in self.all_endpoints())
+
+
+# ---------------------------------------------------------------------------
+# Docker Engine API over the Unix socket
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self._unix_path)
+        self.sock = s
+
+
+class DockerClient:
+    API = "/v1.41"
+
+    def __init__(self, sock_path, timeout=30):
+        self.sock_path = sock_path
+        self.timeout = timeout
+
+    def request(self, method, path, query=None):
+        url = self.API + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        conn = _UnixHTTPConnection(self.sock_path, self.timeout)
+        try:
+            conn.request(method, url)
+            r = conn.getresponse()
+            body = r.read()
+            return r.status, (json.loads(body) if body and body[:1] in b"[{" else body)
+        finally:
+            conn.close()
+
+    def containers(self, *labels, all=True):
+        """Containers carrying every `key=value` (or bare `key`) label given."""
+        query = {"all": "1" if all else "0", "filters": json.dumps({"label": list(labels)})}
+        status, body = self.request("GET", "/containers/json", query)
+        assert status == 200, f"docker list containers: {status} {body!r}"
+        return body
+
+    def endpoint_containers(self, endpoint, all=True):
+        return self.containers(f"{LABEL}.managed=true", f"{LABEL}.endpoint={endpoint}", all=all)
+
+    def inspect(self, cid):
+        status, body = self.request("GET", f"/containers/{cid}/json")
+        assert status == 200, f"docker inspect {cid}: {status} {body!r}"
+        return body
+
+    def image(self, name):
+        status, body = self.request("GET", f"/images/{urllib.parse.quote(name, safe='')}/json")
+        return body if status == 200 else None
+
+    def remove(self, cid):
+        self.request("DELETE", f"/containers/{cid}", {"force": "1", "v": "1"})
+
+
+def published_port(inspect):
+    """The 127.0.0.1 host port that 8080/tcp is published on."""
+    bindings = (inspect.get("NetworkSettings", {}).get("Ports") or {}).get("8080/tcp") or []
+    assert bindings, f"8080/tcp is not published: {inspect.get('NetworkSettings', {}).get('Ports')!r}"
+    for b in bindings:
+        assert b["HostIp"] == "127.0.0.1", f"8080/tcp published beyond loopback: {bindings!r}"
+    return int(bindings[0]["HostPort"])
+
+
+def http_get(port, path, timeout=5):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------
+# The daemon
+
+# Instances are kept small: test hosts may have 2 CPUs, and a daemon that
+# checks host capacity must still fit every endpoint the session runs at once.
+INSTANCE_TYPE = "ml.t2.medium"
+
+MODELS = {
+    # name: (image or None for the demo image, Environment)
+    "demo": (None, {"DEMO_START_DELAY_MS": "0"}),
+    "demo-b": (None, {"DEMO_START_DELAY_MS": "0"}),
+    "demo-slow": (None, {"DEMO_START_DELAY_MS": "3000"}),
+    "demo-bad-ping": (None, {"DEMO_PING_STATUS": "500"}),
+    # Exits before it ever listens: the exit timer runs during the start delay.
+    "demo-exit": (None, {"DEMO_START_DELAY_MS": "60000", "DEMO_EXIT_AFTER_MS": "500", "DEMO_EXIT_CODE": "3"}),
+    "demo-missing": (MISSING_IMAGE, {}),
+}
+
+ENDPOINT_CONFIGS = {
+    # name: [(VariantName, ModelName, InitialInstanceCount)]
+    "demo-config": [("AllTraffic", "demo", 1)],
+    "two-variant-config": [("VariantA", "demo", 2), ("VariantB", "demo-b", 2)],
+    "slow-config": [("AllTraffic", "demo-slow", 1)],
+    "bad-ping-config": [("AllTraffic", "demo-bad-ping", 1)],
+    "exit-config": [("AllTraffic", "demo-exit", 1)],
+    "missing-image-config": [("AllTraffic", "demo-missing", 1)],
+}
+
+# These go into an included file, the rest into the main config, so that
+# `include:` is exercised too.
+INCLUDED_MODELS = {"demo-b", "demo-exit", "demo-missing"}
+INCLUDED_CONFIGS = {"two-variant-config", "exit-config", "missing-image-config"}
+
+
+def _q(s):
+    return json.dumps(s)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def _models_yaml(names, demo_image):
+    lines = ["Models:"]
+    for name in names:
+        image, env = MODELS[name]
+        lines.append(f"  - ModelName: {name}")
+        lines.append("    PrimaryContainer:")
+        lines.append(f"      Image: {_q(image or demo_image)}")
+        if env:
+            lines.append("      Environment:")
+            for k, v in env.items():
+                lines.append(f"        {k}: {_q(v)}")
+    return lines
+
+
+def _configs_yaml(names):
+    lines = ["EndpointConfigs:"]
+    for name in names:
+        lines.append(f"  - EndpointConfigName: {name}")
+        lines.append("    ProductionVariants:")
+        for variant, model, count in ENDPOINT_CONFIGS[name]:
+            lines.append(f"      - VariantName: {variant}")
+            lines.append(f"        ModelName: {model}")
+            lines.append(f"        InitialInstanceCount: {count}")
+            lines.append(f"        InstanceType: {INSTANCE_TYPE}")
+            lines.append("        InitialVariantWeight: 1.0")
+            lines.append(f"        ContainerStartupHealthCheckTimeoutInSeconds: {STARTUP_TIMEOUT_S}")
+    return lines
+
+
+def write_config(workdir, port, docker_sock, demo_image):
+    state_dir = os.path.join(workdir, "state")
+    conf_d = os.path.join(workdir, "conf.d")
+    os.makedirs(conf_d)
+    main = [
+        f"listen: [{_q(f'127.0.0.1:{port}')}]",
+        f"state_dir: {_q(state_dir)}",
+        f"include: [{_q(os.path.join(conf_d, '*.yaml'))}]",
+        f"region: {REGION}",
+        f'account_id: "{ACCOUNT}"',
+        f"docker: {{ socket: {_q(docker_sock)} }}",
+        "instance_types:",
+        f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
+        "limits: { max_endpoints: 100 }",
+    ]
+    main += _models_yaml([m for m in MODELS if m not in INCLUDED_MODELS], demo_image)
+    main += _configs_yaml([c for c in ENDPOINT_CONFIGS if c not in INCLUDED_CONFIGS])
+    included = _models_yaml([m for m in MODELS if m in INCLUDED_MODELS], demo_image)
+    included += _configs_yaml([c for c in ENDPOINT_CONFIGS if c in INCLUDED_CONFIGS])
+    path = os.path.join(workdir, "endpointd.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(main) + "\n")
+    with open(os.path.join(conf_d, "more.yaml"), "w") as f:
+        f.write("\n".join(included) + "\n")
+    return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def daemon_env(docker_sock):
+    env = dict(os.environ)
+    # DOCKER_HOST overrides the config's socket; make both say the same.
+    env["DOCKER_HOST"] = "unix://" + docker_sock
+    env.pop("NOTIFY_SOCKET", None)
+    env.pop("LISTEN_FDS", None)
+    env.pop("LISTEN_PID", None)
+    return env
+
+
+class Daemon:
+    def __init__(self, binary, docker_sock, demo_image):
+        self.binary = binary
+        self.docker_sock = docker_sock
+        self.demo_image = demo_image
+        self.workdir = tempfile.mkdtemp(prefix="endpointd-test.")
+        self.stderr_path = os.path.join(self.workdir, "endpointd.stderr")
+        self.proc = None
+        self.port = None
+        self.config_path = None
+
+    def start(self, attempts=3):
+        for attempt in range(attempts):
+            self.port = free_port()
+            if self.config_path:
+                shutil.rmtree(os.path.join(self.workdir, "conf.d"), ignore_errors=True)
+            self.config_path = write_config(self.workdir, self.port, self.docker_sock, self.demo_image)
+            err = open(self.stderr_path, "ab")
+            self.proc = subprocess.Popen(
+                [self.binary, "--config", self.config_path],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                env=daemon_env(self.docker_sock),
+            )
+            err.close()
+            if self._wait_ready(20):
+                return
+            if self.proc.poll() is None:
+                break  # running but not answering: no point in another port
+        raise RuntimeError(
+            f"endpointd did not come up on 127.0.0.1:{self.port} "
+            f"(exit status {self.proc.poll()}); its stderr:\n{self.log_tail(0)}"
+        )
+
+    def _wait_ready(self, timeout):
+        api = ApiClient("127.0.0.1", self.port, timeout=5)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if api.call("ListEndpoints", {}).status == 200:
+                    return True
+            except OSError:
+                pass
+            time.sleep(POLL_S)
+        return False
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.stderr_path)
+        except OSError:
+            return 0
+
+    def log_tail(self, since, max_lines=200):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                f.seek(since)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        lines = text.splitlines()
+        if len(lines) > max_lines:
+            lines = [f"[… {len(lines) - max_lines} earlier lines cut …]"] + lines[-max_lines:]
+        return "\n".join(lines)
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns an error string if it would not stop."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+            return None
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return f"endpointd did not exit within {timeout} s of SIGTERM"
+
+
+# Daemons of this session, for the failure-report hook.
+_DAEMONS = []
+
+
+def _cleanup_endpoint(api, name, settle_timeout=CREATE_DEADLINE_S):
+    """Delete an endpoint whatever state it is in, and wait until it is gone.
+
+    DeleteEndpoint is retried while the daemon refuses it (an endpoint still
+    Creating may be refused as in-progress) until the deadline.
+    """
+    deadline = time.monotonic() + settle_timeout + DELETE_DEADLINE_S
+    while time.monotonic() < deadline:
+        d = api.describe(name)
+        if d is None:
+            return
+        if d["EndpointStatus"] != "Deleting":
+            api.call("DeleteEndpoint", {"EndpointName": name})
+        time.sleep(POLL_S)
+    raise AssertionError(f"cleanup: endpoint {name} still there ({api.describe(name)!r})")
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="session")
+def docker_sock():
+    value = env_setting("DOCKER_SOCK")
+    return value[len("unix://"):] if value.startswith("unix://") else value
+
+
+@pytest.fixture(scope="session")
+def demo_image():
+    return os.environ.get("DEMO_IMAGE") or "endpointd-demo-model:latest"
+
+
+@pytest.fixture(scope="session")
+def docker(docker_sock):
+    client = DockerClient(docker_sock)
+    try:
+        status, _ = client.request("GET", "/_ping")
+    except OSError as e:
+        pytest.skip(f"no Docker engine at {docker_sock}: {e}")
+    assert status == 200
+    return client
+
+
+@pytest.fixture(scope="session")
+def endpointd_bin():
+    binary = env_setting("ENDPOINTD_BIN")
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"ENDPOINTD_BIN={binary} is not an executable")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def daemon(endpointd_bin, docker_sock, demo_image, docker):
+    d = Daemon(endpointd_bin, docker_sock, demo_image)
+    try:
+        d.start()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    _DAEMONS.append(d)
+    yield d
+    problems = []
+    api = ApiClient("127.0.0.1", d.port)
+    try:
+        names = [e["EndpointName"] for e in api.all_endpoints()] if d.proc.poll() is None else []
+        for name in names:
+            try:
+                _cleanup_endpoint(api, name)
+            except (AssertionError, OSError) as e:
+                problems.append(str(e))
+    finally:
+        err = d.stop()
+        if err:
+            problems.append(err)
+        # Safety net: whatever this session left in the engine goes.
+        for c in docker.containers(f"{LABEL}.managed=true"):
+            ep = c.get("Labels", {}).get(f"{LABEL}.endpoint", "")
+            if ep.lower().startswith(SESSION_PREFIX):
+                docker.remove(c["Id"])
+        _DAEMONS.remove(d)
+        if os.environ.get("ENDPOINTD_TEST_KEEP"):
+            print(f"\nkept {d.workdir}")
+        else:
+            shutil.rmtree(d.workdir, ignore_errors=True)
+    if problems:
+        pytest.fail("session teardown: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def api(daemon):
+    return ApiClient("127.0.0.1", daemon.port)
+
+
+class EndpointFactory:
+    """Creates endpoints for one test (or module) and deletes them after."""
+
+    def __init__(self, api):
+        self.api = api
+        self.names = []
+
+    def create(self, what, config="demo-config", tags=None, name=None):
+        name = name or unique_name(what)
+        params = {"EndpointName": name, "EndpointConfigName": config}
+        if tags is not None:
+            params["Tags"] = tags
+        self.names.append(name)
+        body = self.api.ok("CreateEndpoint", params)
+        return name, body
+
+    def adopt(self, name):
+        """Have a name made some other way (CLI, boto3) cleaned up too."""
+        self.names.append(name)
+        return name
+
+    def cleanup(self):
+        problems = []
+        for name in self.names:
+            try:
+                _cleanup_endpoint(self.api, name)
+            except (AssertionError, OSError) as e:
+                problems.append(str(e))
+        self.names.clear()
+        assert not problems, "; ".join(problems)
+
+
+@pytest.fixture
+def endpoints(api):
+    f = EndpointFactory(api)
+    yield f
+    f.cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_endpoints(api):
+    f = EndpointFactory(api)
+    yield f
+    f.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ready_endpoint(api):
+    """One InService endpoint (demo-config) that tests only read."""
+    f = EndpointFactory(api)
+    name, _ = f.create("ready")
+    api.wait_in_service(name)
+    yield name
+    f.cleanup()
+
+
+class StatusWatcher(threading.Thread):
+    """Polls one endpoint from the side and notes when it leaves Creating."""
+
+    def __init__(self, api, name, started, timeout):
+        super().__init__(daemon=True)
+        self.api = ApiClient(api.host, api.port)
+        self.name = name
+        self.started = started
+        self.timeout = timeout
+        self.settled_after = None
+        self.description = None
+        self.error = None
+
+    def run(self):
+        deadline = self.started + self.timeout
+        try:
+            while time.monotonic() < deadline:
+                d = self.api.describe(self.name)
+                if d is None or d["EndpointStatus"] != "Creating":
+                    self.settled_after = time.monotonic() - self.started
+                    self.description = d
+                    return
+                time.sleep(0.1)
+        except Exception as e:  # reported by the test that joins us
+            self.error = e
+
+
+@pytest.fixture(scope="session")
+def failing_ping_endpoint(api):
+    """An endpoint whose container answers /ping with 500, made early.
+
+    It needs the whole 60 s startup timeout to fail, so it is created when
+    the session starts and the test that checks it runs last.
+    """
+    f = EndpointFactory(api)
+    started = time.monotonic()
+    name, _ = f.create("bad-ping", config="bad-ping-config")
+    watcher = StatusWatcher(api, name, started, STARTUP_TIMEOUT_S + 60)
+    watcher.start()
+    yield name, watcher
+    watcher.join(STARTUP_TIMEOUT_S + 60)
+    f.cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_slow_fixtures_early(request):
+    """Start the session's long-running endpoints before the first test."""
+    if getattr(request.config, "_endpointd_wants_failing_ping", False):
+        request.getfixturevalue("failing_ping_endpoint")
+
+
+@pytest.fixture(scope="session")
+def aws_env(tmp_path_factory):
+    """Environment for AWS clients: dummy credentials, nothing read from ~."""
+    home = tmp_path_factory.mktemp("aws-home")
+    config = home / "config"
+    creds = home / "credentials"
+    config.write_text("")
+    creds.write_text("")
+    return {
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(creds),
+        "AWS_PAGER": "",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+    }
+
+
+# ---------------------------------------------------------------------------
+# Hooks (this module is registered as a plugin by the conftests)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "run_last: run after every other test (long waits started early)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    last = [i for i in items if i.get_closest_marker("run_last")]
+    if last:
+        items[:] = [i for i in items if not i.get_closest_marker("run_last")] + last
+
+
+def pytest_collection_finish(session):
+    # After -k/-m deselection: start the 60 s endpoint only when it is checked.
+    session.config._endpointd_wants_failing_ping = any(
+        "failing_ping_endpoint" in i.fixturenames for i in session.items
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    item._endpointd_log_marks = [(d, d.log_size()) for d in _DAEMONS]
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    marks = getattr(item, "_endpointd_log_marks", [])
+    known = {id(d) for d, _ in marks}
+    marks = marks + [(d, 0) for d in _DAEMONS if id(d) not in known]
+    for d, since in marks:
+        text = d.log_tail(since)
+        if text:
+            report.sections.append((f"endpointd stderr ({report.when}, {d.stderr_path})", text))
+
+
+def assert_validation_error(resp, field=None, contains=()):
+    """An AWS 'N validation error(s) detected' ValidationException."""
+    assert resp.status == 400, resp
+    assert resp.error_type == "ValidationException", resp
+    msg = resp.message or ""
+    assert re.match(r"^\d+ validation errors? detected: ", msg), f"message: {msg!r}"
+    if field is not None:
+        assert f"at '{field}' failed to satisfy constraint" in msg, f"message: {msg!r}"
+    for s in contains:
+        assert s in msg, f"{s!r} not in message {msg!r}"
