@@ -507,6 +507,8 @@ static void instance_startup_cb(enum health_verdict verdict, const char *detail,
 	struct variant *v = inst->variant;
 	struct endpoint *ep = v->endpoint;
 	struct endpoint_manager *m = ep->manager;
+	/* detail lives in the check, which goes now. */
+	_cleanup_free_ char *last = xstrdup(detail);
 	inst->health = health_check_free(inst->health);
 
 	if (verdict == HEALTH_PASSED) {
@@ -528,7 +530,7 @@ static void instance_startup_cb(enum health_verdict verdict, const char *detail,
 		_cleanup_free_ char *reason = xasprintf(
 			ENDPOINT_PING_FAILED_MSG " No ping succeeded within %u seconds; the last one "
 						 "got: %s.",
-			v->name, v->cv->startup_timeout_s, detail ? detail : "no answer");
+			v->name, v->cv->startup_timeout_s, last ? last : "no answer");
 		endpoint_fail(ep, inst, inst->container_id, reason);
 	} else {
 		instance_replace(inst, "did not pass its ping health check");

@@ -29,7 +29,8 @@ enum health_verdict {
 	HEALTH_FAILING,   /* steady: HEALTH_STEADY_FAILURES probes failed in a row */
 };
 
-/* detail: what the last failed probe saw ("HTTP 500", "connection refused"). */
+/* detail: what the last failed probe saw ("HTTP 500", "connection refused");
+ * it belongs to the check, so it is gone once the check is freed. */
 typedef void (*health_fn)(enum health_verdict v, const char *detail, void *userdata);
 
 /* Probe until the first pass or until timeout_ms has gone by. */
