@@ -16,12 +16,24 @@ cd "$src"
 
 summary=()
 count_results() {
-	# Sums the automake test-suite logs of one build.
-	local dir=$1 label=$2 pass fail skip
-	pass=$(grep -h '^# PASS:' "$dir"/tests/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
-	fail=$(grep -h '^# FAIL:' "$dir"/tests/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
-	skip=$(grep -h '^# SKIP:' "$dir"/tests/test-suite.log 2>/dev/null | awk '{s+=$3} END {print s+0}')
-	summary+=("$label: $pass passed, $fail failed, $skip skipped")
+	# Counts test cases, not programs: Criterion's synthesis lines and
+	# pytest's closing line, from one build's logs.
+	local dir=$1 label=$2 pass fail
+	read -r pass fail < <(
+		{
+			grep -h 'Synthesis:' "$dir"/tests/unit/*.log 2>/dev/null |
+				sed -E 's/.*Passing: ([0-9]+) \| Failing: ([0-9]+) \| Crashing: ([0-9]+).*/\1 \2 \3/'
+			grep -hE '^(=+ )?[0-9]+ (passed|failed)|[0-9]+ failed, [0-9]+ passed' \
+				"$dir"/tests/run-docker-tests.log 2>/dev/null | tail -n 1 |
+				awk '{ p = 0; f = 0
+				       for (i = 2; i <= NF; i++) {
+					       if ($i ~ /^passed/) p = $(i - 1)
+					       if ($i ~ /^(failed|errors?)/) f += $(i - 1)
+				       }
+				       print p, f, 0 }'
+		} | awk '{ p += $1; f += $2 + $3 } END { print p + 0, f + 0 }'
+	)
+	summary+=("$label: $pass passed, $fail failed")
 }
 
 echo "== build and test (warnings are errors)"

@@ -18,6 +18,7 @@ module as one plugin, so the whole session shares one daemon.
 """
 
 import http.client
+import io
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -301,6 +303,23 @@ class DockerClient:
         assert status == 200, f"docker inspect {cid}: {status} {body!r}"
         return body
 
+    def logs(self, cid):
+        """stdout and stderr of a (non-TTY) container, frame headers removed."""
+        conn = _UnixHTTPConnection(self.sock_path, self.timeout)
+        try:
+            conn.request("GET", f"{self.API}/containers/{cid}/logs?stdout=1&stderr=1")
+            r = conn.getresponse()
+            raw = r.read()
+        finally:
+            conn.close()
+        assert r.status == 200, f"docker logs {cid}: {r.status} {raw!r}"
+        out, i = bytearray(), 0
+        while i + 8 <= len(raw):
+            n = int.from_bytes(raw[i + 4:i + 8], "big")
+            out += raw[i + 8:i + 8 + n]
+            i += 8 + n
+        return out.decode("utf-8", "replace")
+
     def image(self, name):
         status, body = self.request("GET", f"/images/{urllib.parse.quote(name, safe='')}/json")
         return body if status == 200 else None
@@ -344,7 +363,15 @@ MODELS = {
     # Exits before it ever listens: the exit timer runs during the start delay.
     "demo-exit": (None, {"DEMO_START_DELAY_MS": "60000", "DEMO_EXIT_AFTER_MS": "500", "DEMO_EXIT_CODE": "3"}),
     "demo-missing": (MISSING_IMAGE, {}),
+    # Model data: {workdir} is filled in by write_config, which makes both.
+    "demo-data-dir": (None, {}, "{workdir}/model-dir"),
+    "demo-data-tar": (None, {}, "file://{workdir}/model.tar.gz"),
 }
+
+# What write_config puts in the model data: a directory of two files and a
+# tarball of three.
+MODEL_DIR_FILES = {"weights.bin": b"\x00\x01\x02", "config.json": b"{}"}
+MODEL_TAR_FILES = {"a.txt": b"a", "b.txt": b"bb", "c.txt": b"ccc"}
 
 ENDPOINT_CONFIGS = {
     # name: [(VariantName, ModelName, InitialInstanceCount)]
@@ -354,6 +381,8 @@ ENDPOINT_CONFIGS = {
     "bad-ping-config": [("AllTraffic", "demo-bad-ping", 1)],
     "exit-config": [("AllTraffic", "demo-exit", 1)],
     "missing-image-config": [("AllTraffic", "demo-missing", 1)],
+    "data-dir-config": [("AllTraffic", "demo-data-dir", 1)],
+    "data-tar-config": [("AllTraffic", "demo-data-tar", 1)],
 }
 
 # These go into an included file, the rest into the main config, so that
@@ -366,13 +395,15 @@ def _q(s):
     return json.dumps(s)  # a JSON string is a valid YAML double-quoted scalar
 
 
-def _models_yaml(names, demo_image):
+def _models_yaml(names, demo_image, workdir):
     lines = ["Models:"]
     for name in names:
-        image, env = MODELS[name]
+        image, env, *data = MODELS[name]
         lines.append(f"  - ModelName: {name}")
         lines.append("    PrimaryContainer:")
         lines.append(f"      Image: {_q(image or demo_image)}")
+        if data:
+            lines.append(f"      ModelDataUrl: {_q(data[0].format(workdir=workdir))}")
         if env:
             lines.append("      Environment:")
             for k, v in env.items():
@@ -395,6 +426,19 @@ def _configs_yaml(names):
     return lines
 
 
+def _write_model_data(workdir):
+    d = os.path.join(workdir, "model-dir")
+    os.makedirs(d)
+    for name, data in MODEL_DIR_FILES.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+    with tarfile.open(os.path.join(workdir, "model.tar.gz"), "w:gz") as tar:
+        for name, data in MODEL_TAR_FILES.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
 def write_config(workdir, port, docker_sock, demo_image):
     state_dir = os.path.join(workdir, "state")
     conf_d = os.path.join(workdir, "conf.d")
@@ -410,9 +454,10 @@ def write_config(workdir, port, docker_sock, demo_image):
         f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
         "limits: { max_endpoints: 100 }",
     ]
-    main += _models_yaml([m for m in MODELS if m not in INCLUDED_MODELS], demo_image)
+    _write_model_data(workdir)
+    main += _models_yaml([m for m in MODELS if m not in INCLUDED_MODELS], demo_image, workdir)
     main += _configs_yaml([c for c in ENDPOINT_CONFIGS if c not in INCLUDED_CONFIGS])
-    included = _models_yaml([m for m in MODELS if m in INCLUDED_MODELS], demo_image)
+    included = _models_yaml([m for m in MODELS if m in INCLUDED_MODELS], demo_image, workdir)
     included += _configs_yaml([c for c in ENDPOINT_CONFIGS if c in INCLUDED_CONFIGS])
     path = os.path.join(workdir, "endpointd.yaml")
     with open(path, "w") as f:
@@ -504,12 +549,16 @@ class Daemon:
         return "\n".join(lines)
 
     def stop(self, timeout=15):
-        """SIGTERM and wait; returns an error string if it would not stop."""
+        """SIGTERM and wait; returns an error string if it would not stop
+        cleanly (a sanitizer report at exit makes the status non-zero)."""
         if self.proc is None or self.proc.poll() is not None:
             return None
+        since = self.log_size()
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
+            if rc != 0:
+                return f"endpointd exited with status {rc} on SIGTERM:\n" + self.log_tail(since)
             return None
         except subprocess.TimeoutExpired:
             self.proc.kill()
