@@ -27,6 +27,8 @@
  * Map: status and error mapping, the operation machinery, negotiation,
  * the operations, events, then the pure parsers and helpers.
  */
+#define _GNU_SOURCE
+#include <time.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -1256,6 +1258,7 @@ int docker_parse_container_json(json_t *obj, struct docker_container *ret)
 		c.exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
 		c.error = json_strdup_nonempty(state, "Error");
 		c.started_at = xstrdup(json_str(state, "StartedAt"));
+		c.created = docker_parse_time(json_str(obj, "Created"));
 		docker_parse_inspect_ports(
 		    json_object_get(json_object_get(obj, "NetworkSettings"), "Ports"), &c);
 	} else {
@@ -1269,6 +1272,7 @@ int docker_parse_container_json(json_t *obj, struct docker_container *ret)
 		c.state = xstrdup(json_string_value(state));
 		c.running = !strcmp(c.state, "running");
 		c.exit_code = docker_exit_code_from_status(json_str(obj, "Status"));
+		c.created = (double)json_integer_value(json_object_get(obj, "Created"));
 		docker_parse_list_ports(json_object_get(obj, "Ports"), &c);
 	}
 	if (!c.state)
@@ -1288,6 +1292,29 @@ int docker_parse_container_json(json_t *obj, struct docker_container *ret)
 bad:
 	docker_container_clear(&c);
 	return -EINVAL;
+}
+
+/* RFC 3339 with optional fraction and a Z or numeric offset. */
+double docker_parse_time(const char *s)
+{
+	struct tm tm = {0};
+	const char *p;
+	double frac = 0;
+
+	if (!s || !(p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return 0;
+	if (*p == '.') {
+		char *end;
+		frac = strtod(p, &end);
+		p = end;
+	}
+	double t = (double)timegm(&tm) + frac;
+	if (*p == '+' || *p == '-') {
+		int h = 0, m = 0;
+		if (sscanf(p + 1, "%d:%d", &h, &m) == 2)
+			t -= (*p == '+' ? 1 : -1) * (h * 3600 + m * 60);
+	}
+	return t > 0 ? t : 0;
 }
 
 int docker_parse_container(const char *json, size_t len, struct docker_container *ret)

@@ -45,6 +45,7 @@ struct docker_container {
 	int exit_code;
 	char *error;      /* State.Error, may be NULL */
 	char *started_at; /* as the engine wrote it */
+	double created;   /* epoch seconds, 0 when unknown */
 	json_t *labels;   /* object, owned */
 	struct docker_port *ports;
 	size_t n_ports;
@@ -138,6 +139,9 @@ char *docker_demux_logs(const char *data, size_t len);
 /* Picks the version to pin: min(server's ApiVersion, DOCKER_API_VERSION),
  * or -ENOTSUP when the server's is below its MinAPIVersion (or below 1.25). */
 int docker_pick_version(const char *server_version, const char *server_min, char **ret);
+/* An RFC 3339 time of the Engine's ("2026-11-26T18:32:41.570123456Z") in
+ * epoch seconds; 0 when it does not parse. */
+double docker_parse_time(const char *s);
 /* "127.0.0.1", 8080 -> host port; 0 when not published. */
 uint16_t docker_container_host_port(const struct docker_container *c, uint16_t container_port);
 /* Splits "repo:tag" / "repo@sha256:…" / "host:5000/repo" for the pull query. */

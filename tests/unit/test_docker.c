@@ -57,6 +57,15 @@ static char *fixture_line(const char *name, int n)
 
 /* Parsers. */
 
+Test(docker_parse, times_in_rfc3339_become_epoch_seconds)
+{
+	cr_assert_float_eq(docker_parse_time("2026-11-26T18:25:46Z"), 1795717546.0, 1e-9);
+	cr_assert_float_eq(docker_parse_time("2026-11-26T18:25:46.5Z"), 1795717546.5, 1e-9);
+	cr_assert_float_eq(docker_parse_time("2026-11-26T19:25:46+01:00"), 1795717546.0, 1e-9);
+	cr_assert_float_eq(docker_parse_time("0001-01-01T00:00:00Z"), 0.0, 1e-9);
+	cr_assert_float_eq(docker_parse_time("not a time"), 0.0, 1e-9);
+}
+
 Test(docker_parse, inspect_of_a_running_container_gives_state_labels_and_port)
 {
 	size_t len;
@@ -75,6 +84,7 @@ Test(docker_parse, inspect_of_a_running_container_gives_state_labels_and_port)
 	cr_assert_eq(c.exit_code, 0);
 	cr_assert_null(c.error);
 	cr_assert_str_eq(c.started_at, "2026-11-26T18:25:46.736493756Z");
+	cr_assert_float_eq(c.created, 1795717546.537917503, 1e-3);
 	cr_assert_str_eq(json_string_value(json_object_get(c.labels, "io.endpointd.role")),
 	                 "running");
 	cr_assert_eq(c.n_ports, 1);
@@ -114,6 +124,7 @@ Test(docker_parse, list_entries_give_names_states_exit_codes_and_ports)
 	cr_assert_str_eq(c[0].name, "fixture-exited");
 	cr_assert_str_eq(c[0].state, "exited");
 	cr_assert_eq(c[0].exit_code, 7);
+	cr_assert_float_eq(c[0].created, 1795717546.0, 1e-9);
 	cr_assert_str_eq(c[0].image, "fixture-prog:latest");
 	cr_assert(str_has_prefix(c[0].image_id, "sha256:"));
 	cr_assert_str_eq(c[1].name, "fixture-running");
