@@ -993,7 +993,7 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 {
 	static const char *const main_keys[] = {
 	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
-	    "instance_types", "limits",    "Models",  "EndpointConfigs", NULL};
+	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s", NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
 	const struct cy_node *v;
 	int r;
@@ -1035,6 +1035,10 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 			return r;
 		if ((v = cy_map_get(root, "limits")) != NULL &&
 		    (r = config_parse_limits(ld, v)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "orphan_grace_s")) != NULL &&
+		    (r = cy_get_uint(&ld->ctx, v, "orphan_grace_s", 0, 86400,
+		                     &ld->c->orphan_grace_s)) < 0)
 			return r;
 	}
 	if ((v = cy_map_get(root, "Models")) != NULL && (r = config_parse_models(ld, v)) < 0)
@@ -1290,6 +1294,7 @@ static void config_loader_init(struct config_loader *ld)
 	c->docker_socket = xstrdup(CONFIG_DEFAULT_DOCKER_SOCKET);
 	c->max_endpoints = CONFIG_DEFAULT_MAX_ENDPOINTS;
 	c->max_instances = CONFIG_DEFAULT_MAX_INSTANCES;
+	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
 
 	*ld = (struct config_loader){
 	    .c = c,

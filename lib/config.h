@@ -17,6 +17,7 @@
 #define CONFIG_MIN_STARTUP_TIMEOUT_S 60
 #define CONFIG_MAX_STARTUP_TIMEOUT_S 3600
 #define CONFIG_DEFAULT_MAX_ENDPOINTS 100
+#define CONFIG_DEFAULT_ORPHAN_GRACE_S 30
 
 /* Where a value was written, for messages about it. */
 struct config_origin {
@@ -105,6 +106,9 @@ struct config {
 	size_t n_instance_types;
 	unsigned max_endpoints;
 	unsigned max_instances; /* all endpoints together; default 256 */
+	/* A container of ours that belongs to nothing is removed once this old:
+	 * long enough for a create in flight to be recorded. */
+	unsigned orphan_grace_s;
 
 	struct config_model *models;
 	size_t n_models;

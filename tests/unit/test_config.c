@@ -89,6 +89,7 @@ Test(config, empty_string_gives_defaults)
 	cr_assert_str_eq(c->account_id, "000000000000");
 	cr_assert_eq(c->max_endpoints, CONFIG_DEFAULT_MAX_ENDPOINTS);
 	cr_assert_eq(c->max_instances, 256);
+	cr_assert_eq(c->orphan_grace_s, CONFIG_DEFAULT_ORPHAN_GRACE_S);
 	cr_assert_eq(c->n_instance_types, 0);
 	cr_assert_eq(c->n_models, 0);
 	cr_assert_eq(c->n_endpoint_configs, 0);
@@ -171,6 +172,14 @@ Test(config, full_file_parses_listen_addresses)
 	cr_assert_eq(c->listen[1].port, 8781);
 	cr_assert_null(c->listen[2].host);
 	cr_assert_str_eq(c->listen[2].unix_path, "/run/endpointd/api.sock");
+	config_unref(c);
+}
+
+Test(config, orphan_grace_s_sets_how_old_an_orphan_container_must_be)
+{
+	struct config *c = load_ok("orphan_grace_s: 2\n");
+
+	cr_assert_eq(c->orphan_grace_s, 2);
 	config_unref(c);
 }
 
