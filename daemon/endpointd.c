@@ -5,12 +5,14 @@
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "docker.h"
 #include "endpoint.h"
 #include "httpc.h"
+#include "journal.h"
 #include "log.h"
 #include "util.h"
 
@@ -33,6 +36,9 @@ struct daemon {
 	struct docker *docker;
 	struct endpoint_manager *manager;
 	struct api *api;
+	struct journal *journal;
+	json_t *records; /* what the journal held at start, until restored */
+	char owner[17];
 };
 
 /* Usage text. */
@@ -47,6 +53,7 @@ static void usage(FILE *f)
 		"  -c, --config PATH      daemon config (default %s)\n"
 		"  -l, --log-level LEVEL  err, warning, notice, info (default) or debug\n"
 		"      --check-config     load and validate the config, then exit\n"
+		"      --check-state      report what the state directory holds, then exit\n"
 		"  -h, --help             this text\n"
 		"      --version          print the version\n",
 		ENDPOINTD_DEFAULT_CONFIG);
@@ -66,6 +73,80 @@ static int daemon_mkdir_p(const char *path, mode_t mode)
 	}
 	if (mkdir(p, mode) < 0 && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+/*
+ * This daemon's identity, kept in the state directory so that it survives
+ * restarts: it labels our containers, so that daemons sharing one Engine
+ * never adopt or remove each other's.
+ */
+static int daemon_load_owner(struct daemon *d)
+{
+	_cleanup_free_ char *path = xasprintf("%s/daemon-id", d->config->state_dir);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		bool ok = fscanf(f, "%16[0-9a-f]", d->owner) == 1 && strlen(d->owner) == 16;
+		fclose(f);
+		if (ok)
+			return 0;
+		log_error("%s: not a daemon id (16 hex digits); remove it to get a new one", path);
+		return -EINVAL;
+	}
+	if (errno != ENOENT) {
+		log_error("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	unsigned char b[8];
+	if (getrandom(b, sizeof(b), 0) != sizeof(b))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(d->owner + 2 * i, 3, "%02x", b[i]);
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || dprintf(fd, "%s\n", d->owner) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
+	    rename(tmp, path) < 0) {
+		int e = errno;
+		log_error("%s: %s", path, strerror(e));
+		return -e;
+	}
+	int dfd = open(d->config->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* Keep each record the journal holds, to restore once everything is wired. */
+static int daemon_collect_record(const char *key, json_t *value, void *userdata)
+{
+	struct daemon *d = userdata;
+	json_object_set(d->records, key, value);
+	return 0;
+}
+
+/* Rebuild endpoints and API tags from the records. */
+static int daemon_restore(struct daemon *d)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach(d->records, key, value)
+	{
+		_cleanup_free_ char *error = NULL;
+		int r = 0;
+		if (str_has_prefix(key, "endpoint/"))
+			r = endpoint_manager_restore(d->manager, value, &error);
+		else if (str_has_prefix(key, API_TAGS_KEY_PREFIX))
+			r = api_restore_tags(d->api, key, value);
+		else
+			log_warning("journal: ignoring record %s of an unknown kind", key);
+		if (r < 0) {
+			log_error("%s/journal: record %s cannot be restored: %s", d->config->state_dir,
+				  key, error ? error : strerror(-r));
+			return r;
+		}
+	}
 	return 0;
 }
 
@@ -146,15 +227,37 @@ static int daemon_run(struct daemon *d)
 		log_error("cannot create state_dir %s: %s", d->config->state_dir, strerror(-r));
 		return r;
 	}
+	r = daemon_load_owner(d);
+	if (r < 0)
+		return r;
 	d->base = event_base_new();
 	if (!d->base) {
 		log_error("cannot create the event base");
 		return -ENOMEM;
 	}
+	uint64_t t0 = now_monotonic_ms();
+	_cleanup_free_ char *jerr = NULL;
+	d->records = json_object();
+	r = journal_open(d->base, d->config->state_dir, NULL, daemon_collect_record, d, &d->journal,
+			 &jerr);
+	if (r < 0) {
+		log_error("%s", jerr ? jerr : strerror(-r));
+		json_decref(d->records);
+		event_base_free(d->base);
+		return r;
+	}
 	d->httpc = httpc_new(d->base);
 	d->docker = docker_new(d->base, d->httpc, d->config->docker_socket, daemon_docker_ready, d);
-	d->manager = endpoint_manager_new(d->base, d->httpc, d->docker, d->config);
-	d->api = api_new(d->base, d->manager);
+	d->manager = endpoint_manager_new(d->base, d->httpc, d->docker, d->config, d->journal,
+					  d->owner);
+	d->api = api_new(d->base, d->manager, d->journal);
+	r = daemon_restore(d);
+	size_t restored = json_object_size(d->records);
+	d->records = (json_decref(d->records), NULL);
+	if (r == 0)
+		log_info("state: %zu records restored from %s in %llu ms (daemon id %s)", restored,
+			 d->config->state_dir, (unsigned long long)(now_monotonic_ms() - t0),
+			 d->owner);
 
 	struct event *ev_term = evsignal_new(d->base, SIGTERM, daemon_stop_cb, d);
 	struct event *ev_int = evsignal_new(d->base, SIGINT, daemon_stop_cb, d);
@@ -163,7 +266,8 @@ static int daemon_run(struct daemon *d)
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
 
-	r = daemon_listen(d);
+	if (r == 0)
+		r = daemon_listen(d);
 	if (r == 0) {
 		endpoint_manager_start(d->manager);
 		sd_notify(0, "READY=1\nSTATUS=Serving");
@@ -172,10 +276,18 @@ static int daemon_run(struct daemon *d)
 		event_base_dispatch(d->base);
 	}
 
-	/* Stop accepting, stop probing, let the clients complete what is in
-	 * flight (with -ECANCELED), then free.  Containers keep running. */
-	d->api = api_free(d->api);
+	/*
+	 * Stop accepting and probing; one more turn of the loop writes what is
+	 * staged and answers the calls that waited for it; then the clients
+	 * complete what is in flight (with -ECANCELED) and everything is freed.
+	 * Containers keep running: the next start adopts them.
+	 */
+	api_close_listeners(d->api);
 	endpoint_manager_shutdown(d->manager);
+	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	d->journal = journal_free(d->journal);
+	d->api = api_free(d->api);
 	d->docker = docker_free(d->docker);
 	d->httpc = httpc_free(d->httpc);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
@@ -195,13 +307,14 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"check-config", no_argument, NULL, 'C'},
+		{"check-state", no_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	struct daemon d = {.config_path = ENDPOINTD_DEFAULT_CONFIG};
 	int level = LOG_INFO;
-	bool check_only = false;
+	bool check_only = false, check_state = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:l:h", options, NULL)) != -1) {
@@ -218,6 +331,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check_only = true;
+			break;
+		case 'S':
+			check_state = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -243,6 +359,11 @@ int main(int argc, char **argv)
 	if (config_load(d.config_path, &d.config, &error) < 0) {
 		fprintf(stderr, "endpointd: %s\n", error);
 		return 1;
+	}
+	if (check_state) {
+		int r = journal_check(d.config->state_dir, stdout);
+		config_unref(d.config);
+		return r < 0 ? 1 : 0;
 	}
 	if (check_only) {
 		printf("%s: OK (%zu models, %zu endpoint configs)\n", d.config_path,

@@ -19,20 +19,36 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "journal.h"
 #include "log.h"
 #include "names.h"
 #include "util.h"
 
+/* An answer waiting for its journal records to reach the disk. */
+struct api_pending {
+	TAILQ_ENTRY(api_pending) link;
+	struct api *api;
+	struct evhttp_request *req;
+	int status;
+	char *body;
+	char request_id[AWS_REQUEST_ID_LEN + 1];
+};
+
 struct api {
 	struct event_base *base;
 	struct endpoint_manager *manager;
+	struct journal *journal; /* borrowed; may be NULL */
 	struct evhttp *http;
+	struct evhttp_bound_socket **bound;
+	size_t n_bound;
+	TAILQ_HEAD(, api_pending) pending;
 	/* Tags set through the API on models and endpoint configs, by
 	 * lower-cased ARN; the YAML's own tags until the first change. */
 	struct strmap *tags;
@@ -643,8 +659,10 @@ static int api_op_list_models(struct api *a, struct aws_reader *r, json_t *out,
 	return api_list(r, &spec, items, n, out, err);
 }
 
-/* The tag set an ARN names, or NULL with the error set. */
-static struct tagset *api_tags_for_arn(struct api *a, const char *arn, struct aws_error *err)
+/* The tag set an ARN names, or NULL with the error set; *ret_ep is the
+ * endpoint when it is one's, else *ret_key the key of the API's own set. */
+static struct tagset *api_tags_for_arn(struct api *a, const char *arn, struct aws_error *err,
+				       struct endpoint **ret_ep, char **ret_key)
 {
 	struct config *c = api_config(a);
 	_cleanup_free_ char *kind = NULL, *name = NULL;
@@ -657,8 +675,10 @@ static struct tagset *api_tags_for_arn(struct api *a, const char *arn, struct aw
 	}
 	if (strcmp(kind, "endpoint") == 0) {
 		struct endpoint *ep = endpoint_find(a->manager, name);
-		if (ep)
+		if (ep) {
+			*ret_ep = ep;
 			return &ep->tags;
+		}
 		api_no_endpoint(a, name, err);
 		return NULL;
 	}
@@ -666,6 +686,7 @@ static struct tagset *api_tags_for_arn(struct api *a, const char *arn, struct aw
 		const struct config_endpoint_config *ec = config_find_endpoint_config(c, name);
 		if (ec) {
 			_cleanup_free_ char *canon = api_arn(a, kind, ec->name);
+			*ret_key = str_tolower(canon);
 			return api_resource_tags(a, canon, ec->tags, ec->n_tags);
 		}
 		aws_error_set(err, 400, "ValidationException",
@@ -676,6 +697,7 @@ static struct tagset *api_tags_for_arn(struct api *a, const char *arn, struct aw
 		const struct config_model *m = config_find_model(c, name);
 		if (m) {
 			_cleanup_free_ char *canon = api_arn(a, kind, m->name);
+			*ret_key = str_tolower(canon);
 			return api_resource_tags(a, canon, m->tags, m->n_tags);
 		}
 		aws_error_set(err, 400, "ValidationException", "Could not find model \"%s\".", arn);
@@ -697,6 +719,24 @@ static const char *api_read_arn(struct aws_reader *r)
 	return arn;
 }
 
+/* Journal a changed tag set. */
+static void api_persist_tags(struct api *a, struct endpoint *ep, const char *key,
+			     const struct tagset *ts)
+{
+	if (ep) {
+		endpoint_persist(ep);
+		return;
+	}
+	if (!a->journal || !key)
+		return;
+	_cleanup_free_ char *jkey = xasprintf(API_TAGS_KEY_PREFIX "%s", key);
+	json_t *v = api_tags_json(ts);
+	int r = journal_put(a->journal, jkey, v);
+	json_decref(v);
+	if (r < 0)
+		log_error("cannot journal the tags of %s: %s", key, strerror(-r));
+}
+
 /* AddTags. */
 static int api_op_add_tags(struct api *a, struct aws_reader *r, json_t *out,
 			   struct aws_error *err)
@@ -708,7 +748,9 @@ static int api_op_add_tags(struct api *a, struct aws_reader *r, json_t *out,
 	size_t n = api_read_tags(r, "Tags", &tags);
 	if (aws_reader_error(r, err))
 		return -EINVAL;
-	struct tagset *ts = api_tags_for_arn(a, arn, err);
+	struct endpoint *ep = NULL;
+	_cleanup_free_ char *key = NULL;
+	struct tagset *ts = api_tags_for_arn(a, arn, err, &ep, &key);
 	if (!ts)
 		return -ENOENT;
 	if (tagset_add(ts, tags, n) < 0) {
@@ -716,6 +758,7 @@ static int api_op_add_tags(struct api *a, struct aws_reader *r, json_t *out,
 			      "Resource \"%s\" would have more than 50 tags: it has %zu.", arn, ts->n);
 		return -E2BIG;
 	}
+	api_persist_tags(a, ep, key, ts);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:s}", "Key", tags[i].key, "Value",
@@ -737,7 +780,9 @@ static int api_op_list_tags(struct api *a, struct aws_reader *r, json_t *out,
 	(void)aws_read_string(r, "NextToken");
 	if (aws_reader_error(r, err))
 		return -EINVAL;
-	struct tagset *ts = api_tags_for_arn(a, arn, err);
+	struct endpoint *ep = NULL;
+	_cleanup_free_ char *key = NULL;
+	struct tagset *ts = api_tags_for_arn(a, arn, err, &ep, &key);
 	if (!ts)
 		return -ENOENT;
 	/* At most 50 tags and at least 50 a page: one page holds them all. */
@@ -768,39 +813,50 @@ static int api_op_delete_tags(struct api *a, struct aws_reader *r, json_t *out,
 	}
 	if (aws_reader_error(r, err))
 		return -EINVAL;
-	struct tagset *ts = api_tags_for_arn(a, arn, err);
+	struct endpoint *ep = NULL;
+	_cleanup_free_ char *key = NULL;
+	struct tagset *ts = api_tags_for_arn(a, arn, err, &ep, &key);
 	if (!ts)
 		return -ENOENT;
 	tagset_remove(ts, v, n);
+	api_persist_tags(a, ep, key, ts);
 	return 0;
 }
 
-static const struct {
+static const struct api_op {
 	const char *name;
 	api_op_fn fn;
+	bool changes_state; /* answer only once journaled */
 } api_ops[] = {
-	{"CreateEndpoint", api_op_create_endpoint},
-	{"DescribeEndpoint", api_op_describe_endpoint},
-	{"DeleteEndpoint", api_op_delete_endpoint},
-	{"ListEndpoints", api_op_list_endpoints},
-	{"DescribeEndpointConfig", api_op_describe_endpoint_config},
-	{"ListEndpointConfigs", api_op_list_endpoint_configs},
-	{"DescribeModel", api_op_describe_model},
-	{"ListModels", api_op_list_models},
-	{"AddTags", api_op_add_tags},
-	{"ListTags", api_op_list_tags},
-	{"DeleteTags", api_op_delete_tags},
+	{"CreateEndpoint", api_op_create_endpoint, true},
+	{"DescribeEndpoint", api_op_describe_endpoint, false},
+	{"DeleteEndpoint", api_op_delete_endpoint, true},
+	{"ListEndpoints", api_op_list_endpoints, false},
+	{"DescribeEndpointConfig", api_op_describe_endpoint_config, false},
+	{"ListEndpointConfigs", api_op_list_endpoint_configs, false},
+	{"DescribeModel", api_op_describe_model, false},
+	{"ListModels", api_op_list_models, false},
+	{"AddTags", api_op_add_tags, true},
+	{"ListTags", api_op_list_tags, false},
+	{"DeleteTags", api_op_delete_tags, true},
 };
+
+/* The operation named name, or NULL. */
+static const struct api_op *api_find_op(const char *name)
+{
+	for (size_t i = 0; name && i < ELEMENTSOF(api_ops); i++)
+		if (strcmp(api_ops[i].name, name) == 0)
+			return &api_ops[i];
+	return NULL;
+}
 
 /* Run one operation on a parsed body. */
 int api_call(struct api *a, const char *operation, json_t *input, char **ret_body,
 	     const char **ret_code)
 {
 	struct aws_error err = {0};
-	api_op_fn fn = NULL;
-	for (size_t i = 0; operation && i < ELEMENTSOF(api_ops); i++)
-		if (strcmp(api_ops[i].name, operation) == 0)
-			fn = api_ops[i].fn;
+	const struct api_op *op = api_find_op(operation);
+	api_op_fn fn = op ? op->fn : NULL;
 	if (!fn) {
 		aws_error_set(&err, 400, "UnknownOperationException",
 			      operation ? "The operation %s is not supported by this endpoint."
@@ -865,6 +921,30 @@ static void api_send(struct evhttp_request *req, int status, const char *content
 	evbuffer_free(b);
 }
 
+/* The journal has the records: answer. */
+static void api_pending_durable_cb(void *userdata)
+{
+	struct api_pending *p = userdata;
+	TAILQ_REMOVE(&p->api->pending, p, link);
+	api_send(p->req, p->status, AWS_JSON_CONTENT_TYPE, p->body, NULL, p->request_id);
+	free(p->body);
+	free(p);
+}
+
+/* Answer once everything staged so far (this call's records) is on disk. */
+static void api_answer_when_durable(struct api *a, struct evhttp_request *req, int status,
+				    char *body, const char *request_id)
+{
+	struct api_pending *p = xcalloc(1, sizeof(*p));
+	p->api = a;
+	p->req = req;
+	p->status = status;
+	p->body = body;
+	snprintf(p->request_id, sizeof(p->request_id), "%s", request_id);
+	TAILQ_INSERT_TAIL(&a->pending, p, link);
+	journal_barrier(a->journal, api_pending_durable_cb, p);
+}
+
 /* POST / with X-Amz-Target. */
 static void api_control(struct api *a, struct evhttp_request *req, const char *request_id)
 {
@@ -888,6 +968,11 @@ static void api_control(struct api *a, struct evhttp_request *req, const char *r
 		json_decref(input);
 		log_debug("request %s: %s -> %d%s%s", request_id, op, status, code ? " " : "",
 			  code ? code : "");
+		const struct api_op *o = api_find_op(op);
+		if (status == 200 && o && o->changes_state && a->journal) {
+			api_answer_when_durable(a, req, status, TAKE_PTR(out), request_id);
+			return;
+		}
 		api_send(req, status, AWS_JSON_CONTENT_TYPE, out, code, request_id);
 		return;
 	} else if (!op) {
@@ -929,11 +1014,13 @@ static void api_free_tagset(const char *key, void *value, void *userdata)
 }
 
 /* An API on base, with no listeners yet. */
-struct api *api_new(struct event_base *base, struct endpoint_manager *m)
+struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct journal *journal)
 {
 	struct api *a = xcalloc(1, sizeof(*a));
 	a->base = base;
 	a->manager = m;
+	a->journal = journal;
+	TAILQ_INIT(&a->pending);
 	a->tags = strmap_new();
 	a->http = evhttp_new(base);
 	if (!a->http)
@@ -952,19 +1039,71 @@ struct api *api_free(struct api *a)
 {
 	if (!a)
 		return NULL;
+	struct api_pending *p;
+	while ((p = TAILQ_FIRST(&a->pending))) {
+		TAILQ_REMOVE(&a->pending, p, link);
+		free(p->body);
+		free(p);
+	}
 	evhttp_free(a->http);
+	free(a->bound);
 	strmap_foreach(a->tags, api_free_tagset, NULL);
 	strmap_free(a->tags);
 	free(a);
 	return NULL;
 }
 
+/* Remember a listener for api_close_listeners(). */
+static void api_add_bound(struct api *a, struct evhttp_bound_socket *b)
+{
+	a->bound = xreallocarray(a->bound, a->n_bound + 1, sizeof(*a->bound));
+	a->bound[a->n_bound++] = b;
+}
+
 /* Serve an already-bound socket. */
 int api_listen_fd(struct api *a, int fd)
 {
 	evutil_make_socket_nonblocking(fd);
-	if (!evhttp_accept_socket_with_handle(a->http, fd))
+	struct evhttp_bound_socket *b = evhttp_accept_socket_with_handle(a->http, fd);
+	if (!b)
 		return -EINVAL;
+	api_add_bound(a, b);
+	return 0;
+}
+
+/* Stop accepting. */
+void api_close_listeners(struct api *a)
+{
+	for (size_t i = 0; i < a->n_bound; i++)
+		evhttp_del_accept_socket(a->http, a->bound[i]);
+	a->n_bound = 0;
+}
+
+/* Restore one "tags/<arn>" record. */
+int api_restore_tags(struct api *a, const char *key, json_t *value)
+{
+	if (!str_has_prefix(key, API_TAGS_KEY_PREFIX) || !json_is_array(value))
+		return -EINVAL;
+	struct tagset *ts = xcalloc(1, sizeof(*ts));
+	size_t i;
+	json_t *t;
+	json_array_foreach(value, i, t)
+	{
+		struct endpoint_tag tag = {
+			.key = (char *)json_string_value(json_object_get(t, "Key")),
+			.value = (char *)json_string_value(json_object_get(t, "Value")),
+		};
+		if (!tag.key || !tag.value || tagset_add(ts, &tag, 1) < 0) {
+			tagset_clear(ts);
+			free(ts);
+			return -EINVAL;
+		}
+	}
+	struct tagset *old = strmap_put(a->tags, key + strlen(API_TAGS_KEY_PREFIX), ts);
+	if (old) {
+		tagset_clear(old);
+		free(old);
+	}
 	return 0;
 }
 
@@ -1003,10 +1142,12 @@ int api_listen(struct api *a, const struct config_listen *l, char **ret_error)
 {
 	if (l->unix_path)
 		return api_listen_unix(a, l->unix_path, ret_error);
-	if (!evhttp_bind_socket_with_handle(a->http, l->host, l->port)) {
+	struct evhttp_bound_socket *b = evhttp_bind_socket_with_handle(a->http, l->host, l->port);
+	if (!b) {
 		int e = errno ? errno : EADDRINUSE;
 		*ret_error = xasprintf("%s:%u: %s", l->host, (unsigned)l->port, strerror(e));
 		return -e;
 	}
+	api_add_bound(a, b);
 	return 0;
 }

@@ -14,6 +14,7 @@
 
 struct event_base;
 struct endpoint_manager;
+struct journal;
 struct api;
 
 /* Largest control-plane request body. */
@@ -23,8 +24,16 @@ struct api;
 #define API_MAX_HEADERS_SIZE (64 * 1024)
 #define API_TIMEOUT_S 120
 
-struct api *api_new(struct event_base *base, struct endpoint_manager *m);
+/* journal may be NULL; with one, a call that changes state answers only once
+ * its records are on disk. */
+struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct journal *journal);
+/* Stop accepting connections (shutdown); requests in progress still finish. */
+void api_close_listeners(struct api *a);
+/* Drops requests still waiting for the journal without answering them. */
 struct api *api_free(struct api *a);
+/* Restores tags set through the API on a model or endpoint config from the
+ * journal record under key "tags/<arn>".  -EINVAL on a malformed record. */
+int api_restore_tags(struct api *a, const char *key, json_t *value);
 /* Bind one listen address; -errno with a message in *ret_error. */
 int api_listen(struct api *a, const struct config_listen *l, char **ret_error);
 /* Serve an already-bound listening socket (socket activation). */
@@ -37,5 +46,8 @@ int api_listen_fd(struct api *a, int fd);
  */
 int api_call(struct api *a, const char *operation, json_t *input, char **ret_body,
 	     const char **ret_code);
+
+/* The journal key prefix of tags set through the API on models and configs. */
+#define API_TAGS_KEY_PREFIX "tags/"
 
 #endif

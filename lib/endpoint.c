@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "endpoint.h"
+#include "endpoint_private.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -34,6 +35,7 @@
 #include "docker.h"
 #include "health.h"
 #include "httpc.h"
+#include "journal.h"
 #include "log.h"
 #include "modeldata.h"
 #include "names.h"
@@ -43,31 +45,6 @@
 #define ENDPOINT_LOG_TAIL 20
 #define ENDPOINT_PING_FAILED_MSG                                                              \
 	"The primary container for production variant %s did not pass the ping health check."
-
-struct endpoint_manager {
-	struct event_base *base;
-	struct httpc *httpc;
-	struct docker *docker;
-	struct config *config;
-	struct strmap *by_name;      /* lower-cased name -> endpoint (one ref each) */
-	struct strmap *by_container; /* container id -> instance */
-	endpoint_observer_fn observer;
-	void *observer_data;
-	size_t n_instances; /* slots of registered endpoints */
-	bool shutting_down;
-};
-
-/* One asynchronous operation's context. */
-struct op {
-	struct endpoint *ep;   /* a reference */
-	struct instance *inst; /* NULL for variant-wide operations */
-	struct variant *variant;
-	unsigned generation;
-	char *container_id; /* for logs and removal */
-	char *detail;       /* a failure being written up */
-	json_t *spec;       /* a container spec, kept for a retry */
-	bool may_retry;     /* pull a missing image / replace a name conflict */
-};
 
 static const char *const endpoint_state_names[ENDPOINT_STATE_MAX] = {
 	[ENDPOINT_CREATING] = "Creating",
@@ -103,7 +80,6 @@ static void instance_launch(struct instance *inst);
 static void instance_teardown(struct instance *inst);
 static void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
 			  const char *reason);
-static void endpoint_maybe_drop(struct endpoint *ep);
 
 /* The API's name for a status. */
 const char *endpoint_state_to_string(enum endpoint_state s)
@@ -135,7 +111,7 @@ struct endpoint *endpoint_ref(struct endpoint *ep)
 }
 
 /* Free an endpoint whose last reference went. */
-static void endpoint_destroy(struct endpoint *ep)
+void endpoint_destroy(struct endpoint *ep)
 {
 	for (size_t i = 0; i < ep->n_variants; i++) {
 		struct variant *v = &ep->variants[i];
@@ -147,6 +123,8 @@ static void endpoint_destroy(struct endpoint *ep)
 			free(inst->container_name);
 			free(inst->container_id);
 		}
+		if (v->retry)
+			event_free(v->retry);
 		free(v->instances);
 		free(v->healthy);
 		free(v->name);
@@ -159,6 +137,7 @@ static void endpoint_destroy(struct endpoint *ep)
 	free(ep->name_lc);
 	free(ep->arn);
 	free(ep->config_name);
+	free(ep->config_doc);
 	free(ep->failure_reason);
 	config_unref(ep->config);
 	free(ep);
@@ -184,7 +163,7 @@ struct endpoint *endpoint_unref(struct endpoint *ep)
 }
 
 /* Start an operation for ep (and inst, when it is about one instance). */
-static struct op *op_new(struct endpoint *ep, struct variant *v, struct instance *inst)
+struct op *op_new(struct endpoint *ep, struct variant *v, struct instance *inst)
 {
 	struct op *op = xcalloc(1, sizeof(*op));
 	op->ep = endpoint_ref(ep);
@@ -196,7 +175,7 @@ static struct op *op_new(struct endpoint *ep, struct variant *v, struct instance
 }
 
 /* End an operation; a Deleting endpoint may now be dropped. */
-static void op_free(struct op *op)
+void op_free(struct op *op)
 {
 	struct endpoint *ep = op->ep;
 	ep->ops_in_flight--;
@@ -209,7 +188,7 @@ static void op_free(struct op *op)
 }
 
 /* Whether the operation's result still matters. */
-static bool op_current(const struct op *op)
+bool op_current(const struct op *op)
 {
 	struct endpoint *ep = op->ep;
 	if (ep->manager->shutting_down || !ep->registered || ep->failing)
@@ -218,6 +197,21 @@ static bool op_current(const struct op *op)
 	    ep->state != ENDPOINT_UPDATING)
 		return false;
 	return !op->inst || op->inst->generation == op->generation;
+}
+
+/* Stage the endpoint's record; the API's barrier makes it durable. */
+void endpoint_persist(struct endpoint *ep)
+{
+	struct endpoint_manager *m = ep->manager;
+	if (!m || !m->journal || !ep->registered || m->shutting_down)
+		return;
+	_cleanup_free_ char *key = endpoint_journal_key(ep->name);
+	json_t *rec = endpoint_to_json(ep);
+	int r = journal_put(m->journal, key, rec);
+	json_decref(rec);
+	if (r < 0)
+		log_endpoint(LOG_ERR, ep->name, "endpoint %s: cannot journal its record: %s",
+			     ep->name, strerror(-r));
 }
 
 /* The one way a status changes. */
@@ -238,6 +232,7 @@ int endpoint_set_state(struct endpoint *ep, enum endpoint_state new_state, const
 	log_endpoint(new_state == ENDPOINT_FAILED ? LOG_WARNING : LOG_NOTICE, ep->name,
 		     "endpoint %s: %s -> %s (%s)", ep->name, endpoint_state_to_string(old),
 		     endpoint_state_to_string(new_state), reason ? reason : "");
+	endpoint_persist(ep);
 	struct endpoint_manager *m = ep->manager;
 	if (m->observer)
 		m->observer(ep, old, new_state, reason, m->observer_data);
@@ -265,7 +260,7 @@ static void variant_unlist_healthy(struct instance *inst)
 }
 
 /* Forget inst's container (it is being removed or is gone). */
-static void instance_forget_container(struct instance *inst)
+void instance_forget_container(struct instance *inst)
 {
 	struct endpoint_manager *m = inst->variant->endpoint->manager;
 	if (inst->container_id) {
@@ -299,7 +294,7 @@ static void op_stopped_cb(const struct docker_result *r, void *userdata)
 }
 
 /* Stop and remove a container on ep's account. */
-static void endpoint_remove_container(struct endpoint *ep, const char *id)
+void endpoint_remove_container(struct endpoint *ep, const char *id)
 {
 	struct op *op = op_new(ep, NULL, NULL);
 	op->container_id = xstrdup(id);
@@ -328,13 +323,18 @@ static void instance_teardown(struct instance *inst)
 /* Tear down every instance. */
 static void endpoint_teardown(struct endpoint *ep)
 {
-	for (size_t i = 0; i < ep->n_variants; i++)
-		for (size_t j = 0; j < ep->variants[i].n_instances; j++)
-			instance_teardown(&ep->variants[i].instances[j]);
+	for (size_t i = 0; i < ep->n_variants; i++) {
+		struct variant *v = &ep->variants[i];
+		if (v->retry)
+			evtimer_del(v->retry);
+		for (size_t j = 0; j < v->n_instances; j++)
+			instance_teardown(&v->instances[j]);
+	}
+	endpoint_persist(ep);
 }
 
 /* Drop a Deleting endpoint once nothing of it is left running. */
-static void endpoint_maybe_drop(struct endpoint *ep)
+void endpoint_maybe_drop(struct endpoint *ep)
 {
 	struct endpoint_manager *m = ep->manager;
 	if (ep->state != ENDPOINT_DELETING || !ep->registered || ep->ops_in_flight > 0 ||
@@ -345,6 +345,10 @@ static void endpoint_maybe_drop(struct endpoint *ep)
 	for (size_t i = 0; i < ep->n_variants; i++)
 		m->n_instances -= ep->variants[i].n_instances;
 	log_endpoint(LOG_NOTICE, ep->name, "endpoint %s: deleted", ep->name);
+	if (m->journal) {
+		_cleanup_free_ char *key = endpoint_journal_key(ep->name);
+		(void)journal_put(m->journal, key, NULL);
+	}
 	if (m->observer)
 		m->observer(ep, ENDPOINT_DELETING, ENDPOINT_STATE_MAX, "deleted", m->observer_data);
 	endpoint_unref(ep);
@@ -441,7 +445,7 @@ static void endpoint_fail(struct endpoint *ep, struct instance *inst, const char
 }
 
 /* Every instance is healthy: the endpoint serves. */
-static void endpoint_maybe_in_service(struct endpoint *ep)
+void endpoint_maybe_in_service(struct endpoint *ep)
 {
 	if (ep->state != ENDPOINT_CREATING || ep->failing)
 		return;
@@ -452,14 +456,85 @@ static void endpoint_maybe_in_service(struct endpoint *ep)
 	endpoint_set_state(ep, ENDPOINT_IN_SERVICE, "every instance passed its ping health check");
 }
 
+/* Whether ep still wants containers started. */
+static bool endpoint_wants_instances(const struct endpoint *ep)
+{
+	return !ep->manager->shutting_down && !ep->failing && ep->registered &&
+	       (ep->state == ENDPOINT_CREATING || ep->state == ENDPOINT_IN_SERVICE ||
+		ep->state == ENDPOINT_UPDATING);
+}
+
+/* Give the slot a container: now when its variant is ready, else once the
+ * variant's image and model data are. */
+void instance_start(struct instance *inst)
+{
+	struct variant *v = inst->variant;
+	if (v->ready) {
+		instance_launch(inst);
+		return;
+	}
+	inst->state = INSTANCE_PENDING;
+	if (!v->provisioning)
+		endpoint_provision_variant(v);
+}
+
 /* Backoff over: launch the replacement. */
 static void instance_relaunch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct instance *inst = arg;
+	if (inst->state == INSTANCE_GONE && endpoint_wants_instances(inst->variant->endpoint))
+		instance_start(inst);
+}
+
+/* Launch the slot again after delay_ms. */
+static void instance_relaunch_later(struct instance *inst, unsigned delay_ms)
+{
 	struct endpoint *ep = inst->variant->endpoint;
-	if (inst->state == INSTANCE_GONE && ep->state == ENDPOINT_IN_SERVICE &&
-	    !ep->manager->shutting_down)
-		instance_launch(inst);
+	if (!inst->relaunch)
+		inst->relaunch = evtimer_new(ep->manager->base, instance_relaunch_cb, inst);
+	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+	evtimer_add(inst->relaunch, &tv);
+}
+
+/* 1 s doubling up to 30 s: an Engine that is away is not hammered. */
+static unsigned endpoint_backoff_ms(unsigned attempt)
+{
+	unsigned shift = attempt < 5 ? attempt : 5;
+	unsigned ms = ENDPOINT_RETRY_MS << shift;
+	return ms < ENDPOINT_RETRY_MAX_MS ? ms : ENDPOINT_RETRY_MAX_MS;
+}
+
+/* The Engine did not answer at all: worth another try, not a verdict. */
+static bool engine_unreachable(const struct docker_result *r)
+{
+	return r->err && r->status == 0 && r->err != -ECANCELED;
+}
+
+/*
+ * The Engine is away (or restarted under a starting container): try the slot
+ * again in a second.  A Creating endpoint fails only once its startup timeout
+ * is spent, so an outage shorter than that fails nothing.
+ */
+static void instance_retry(struct instance *inst, const char *what)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	if (ep->state == ENDPOINT_CREATING && inst->deadline_ms &&
+	    now_monotonic_ms() >= inst->deadline_ms) {
+		_cleanup_free_ char *reason = xasprintf(
+			"The container of production variant %s could not be started within %u "
+			"seconds: %s",
+			inst->variant->name, inst->variant->cv->startup_timeout_s, what);
+		inst->state = INSTANCE_FAILED;
+		endpoint_fail(ep, inst, NULL, reason);
+		return;
+	}
+	unsigned delay_ms = endpoint_backoff_ms(inst->restarts++);
+	log_endpoint(LOG_WARNING, ep->name,
+		     "endpoint %s: variant %s instance %u: %s; trying again in %u ms", ep->name,
+		     inst->variant->name, inst->slot, what, delay_ms);
+	instance_teardown(inst);
+	endpoint_persist(ep);
+	instance_relaunch_later(inst, delay_ms);
 }
 
 /*
@@ -467,7 +542,7 @@ static void instance_relaunch_cb(evutil_socket_t fd, short what, void *arg)
  * that keeps dying is replaced after a growing pause (0.5 s doubling to
  * 30 s); one that served for a minute starts the count again.
  */
-static void instance_replace(struct instance *inst, const char *why)
+void instance_replace(struct instance *inst, const char *why)
 {
 	struct endpoint *ep = inst->variant->endpoint;
 	if (now_monotonic_ms() - inst->started_ms > 60 * 1000)
@@ -484,14 +559,27 @@ static void instance_replace(struct instance *inst, const char *why)
 		     "endpoint %s: variant %s instance %u %s; replacing it in %u ms", ep->name,
 		     inst->variant->name, inst->slot, why, delay_ms);
 	instance_teardown(inst);
-	if (!inst->relaunch)
-		inst->relaunch = evtimer_new(ep->manager->base, instance_relaunch_cb, inst);
-	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
-	evtimer_add(inst->relaunch, &tv);
+	endpoint_persist(ep);
+	instance_relaunch_later(inst, delay_ms);
+}
+
+/*
+ * A step of the slot's start failed for good: a Creating endpoint fails with
+ * reason; a serving one replaces the instance, with backoff.
+ */
+static void instance_failed(struct instance *inst, const char *container_id, const char *reason)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	if (ep->state == ENDPOINT_CREATING) {
+		inst->state = INSTANCE_FAILED;
+		endpoint_fail(ep, inst, container_id, reason);
+	} else {
+		instance_replace(inst, reason);
+	}
 }
 
 /* Steady probes say the instance stopped answering. */
-static void instance_steady_cb(enum health_verdict verdict, const char *detail, void *userdata)
+void instance_steady_cb(enum health_verdict verdict, const char *detail, void *userdata)
 {
 	struct instance *inst = userdata;
 	_cleanup_free_ char *why = xasprintf("failed %d pings in a row (%s)", HEALTH_STEADY_FAILURES,
@@ -501,7 +589,7 @@ static void instance_steady_cb(enum health_verdict verdict, const char *detail, 
 }
 
 /* Startup probes gave their verdict. */
-static void instance_startup_cb(enum health_verdict verdict, const char *detail, void *userdata)
+void instance_startup_cb(enum health_verdict verdict, const char *detail, void *userdata)
 {
 	struct instance *inst = userdata;
 	struct variant *v = inst->variant;
@@ -513,6 +601,7 @@ static void instance_startup_cb(enum health_verdict verdict, const char *detail,
 
 	if (verdict == HEALTH_PASSED) {
 		inst->state = INSTANCE_HEALTHY;
+		inst->deadline_ms = 0;
 		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
 		v->healthy[v->n_healthy++] = inst;
 		log_container(LOG_INFO, inst->container_id,
@@ -538,7 +627,7 @@ static void instance_startup_cb(enum health_verdict verdict, const char *detail,
 }
 
 /* The container of inst died (event stream or inspect). */
-static void instance_died(struct instance *inst, int exit_code)
+void instance_died(struct instance *inst, int exit_code)
 {
 	struct endpoint *ep = inst->variant->endpoint;
 	if (inst->state != INSTANCE_STARTING && inst->state != INSTANCE_PROBING &&
@@ -549,7 +638,13 @@ static void instance_died(struct instance *inst, int exit_code)
 		      "endpoint %s: variant %s instance %u: container exited with code %d%s",
 		      ep->name, inst->variant->name, inst->slot, exit_code,
 		      oom ? " (out of memory)" : "");
-	if (ep->state == ENDPOINT_CREATING) {
+	if (ep->state == ENDPOINT_CREATING && inst->engine_epoch != ep->manager->engine_epoch) {
+		/* The Engine went away since the container started: it was most
+		 * likely stopped with it, not by its own fault. */
+		_cleanup_free_ char *what = xasprintf(
+			"its container exited with code %d while the Docker Engine restarted", exit_code);
+		instance_retry(inst, what);
+	} else if (ep->state == ENDPOINT_CREATING) {
 		inst->health = health_check_free(inst->health);
 		if (inst->state == INSTANCE_HEALTHY)
 			variant_unlist_healthy(inst);
@@ -576,12 +671,15 @@ static void instance_inspected_cb(const struct docker_result *r, const struct do
 	if (!op_current(op) || inst->state != INSTANCE_STARTING)
 		goto out;
 	struct endpoint_manager *m = ep->manager;
+	if (engine_unreachable(r)) {
+		instance_retry(inst, r->message ? r->message : strerror(-r->err));
+		goto out;
+	}
 	if (r->err) {
 		_cleanup_free_ char *reason =
 			xasprintf("Failed to inspect the container of production variant %s: %s",
 				  inst->variant->name, r->message ? r->message : strerror(-r->err));
-		inst->state = INSTANCE_FAILED;
-		endpoint_fail(ep, inst, inst->container_id, reason);
+		instance_failed(inst, inst->container_id, reason);
 		goto out;
 	}
 	if (!c->running) {
@@ -593,8 +691,7 @@ static void instance_inspected_cb(const struct docker_result *r, const struct do
 		_cleanup_free_ char *reason = xasprintf(
 			"The container of production variant %s has no host port for 8080/tcp.",
 			inst->variant->name);
-		inst->state = INSTANCE_FAILED;
-		endpoint_fail(ep, inst, inst->container_id, reason);
+		instance_failed(inst, inst->container_id, reason);
 		goto out;
 	}
 	inst->state = INSTANCE_PROBING;
@@ -606,7 +703,7 @@ out:
 }
 
 /* Started: inspect it for the port. */
-static void instance_started_cb(const struct docker_result *r, void *userdata)
+void instance_started_cb(const struct docker_result *r, void *userdata)
 {
 	struct op *op = userdata;
 	struct instance *inst = op->inst;
@@ -614,12 +711,16 @@ static void instance_started_cb(const struct docker_result *r, void *userdata)
 		op_free(op);
 		return;
 	}
+	if (engine_unreachable(r)) {
+		instance_retry(inst, r->message ? r->message : strerror(-r->err));
+		op_free(op);
+		return;
+	}
 	if (r->err) {
 		_cleanup_free_ char *reason =
 			xasprintf("Failed to start the container of production variant %s: %s",
 				  inst->variant->name, r->message ? r->message : strerror(-r->err));
-		inst->state = INSTANCE_FAILED;
-		endpoint_fail(op->ep, inst, inst->container_id, reason);
+		instance_failed(inst, inst->container_id, reason);
 		op_free(op);
 		return;
 	}
@@ -666,18 +767,23 @@ static void instance_created_cb(const struct docker_result *r, const char *id, v
 					instance_conflict_removed_cb, op);
 		return;
 	}
+	if (engine_unreachable(r)) {
+		instance_retry(inst, r->message ? r->message : strerror(-r->err));
+		op_free(op);
+		return;
+	}
 	if (r->err) {
 		_cleanup_free_ char *reason =
 			xasprintf("Failed to create the container of production variant %s: %s",
 				  inst->variant->name, r->message ? r->message : strerror(-r->err));
-		inst->state = INSTANCE_FAILED;
-		endpoint_fail(ep, inst, NULL, reason);
+		instance_failed(inst, NULL, reason);
 		op_free(op);
 		return;
 	}
 	inst->container_id = xstrdup(id);
 	strmap_put(m->by_container, id, inst);
 	inst->state = INSTANCE_STARTING;
+	endpoint_persist(ep);
 	log_container(LOG_INFO, id, "endpoint %s: variant %s instance %u: container %s (%.12s)",
 		      ep->name, inst->variant->name, inst->slot, inst->container_name, id);
 	docker_container_start(m->docker, id, instance_started_cb, op);
@@ -723,7 +829,8 @@ static json_t *instance_container_spec(struct instance *inst)
 	char slot[16], gen[16];
 	snprintf(slot, sizeof(slot), "%u", inst->slot);
 	snprintf(gen, sizeof(gen), "%u", inst->generation);
-	json_t *labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", ENDPOINT_LABEL_MANAGED, "true",
+	json_t *labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", ENDPOINT_LABEL_MANAGED,
+				   "true", ENDPOINT_LABEL_OWNER, ep->manager->owner,
 				   DOCKER_LABEL_PREFIX "endpoint", ep->name,
 				   DOCKER_LABEL_PREFIX "endpoint-arn", ep->arn,
 				   DOCKER_LABEL_PREFIX "variant", v->name, DOCKER_LABEL_PREFIX "slot",
@@ -745,23 +852,80 @@ static json_t *instance_container_spec(struct instance *inst)
 	return spec;
 }
 
-/* Give the slot a fresh container. */
+/* The intent is on disk: now create the container. */
+static void instance_intent_durable_cb(void *userdata)
+{
+	struct op *op = userdata;
+	if (!op_current(op) || op->inst->state != INSTANCE_CREATING) {
+		op_free(op);
+		return;
+	}
+	docker_container_create(op->ep->manager->docker, op->inst->container_name, op->spec,
+				instance_created_cb, op);
+}
+
+/*
+ * Give the slot a fresh container.  Its name and generation are journaled
+ * before it is created, so that after a crash the container is recognised
+ * (adopted) rather than doubled.
+ */
 static void instance_launch(struct instance *inst)
 {
 	struct variant *v = inst->variant;
 	struct endpoint *ep = v->endpoint;
+	struct endpoint_manager *m = ep->manager;
 	free(inst->container_name);
 	_cleanup_free_ char *vlc = str_tolower(v->name);
-	inst->container_name =
-		xasprintf("endpointd-%s-%s-%u-%u", ep->name_lc, vlc, inst->slot, inst->generation);
+	/* The owner keeps the names of daemons sharing an Engine apart. */
+	inst->container_name = xasprintf("endpointd-%.8s-%s-%s-%u-%u", m->owner, ep->name_lc, vlc,
+					 inst->slot, inst->generation);
 	inst->state = INSTANCE_CREATING;
 	inst->started_ms = now_monotonic_ms();
+	inst->engine_epoch = m->engine_epoch;
+	if (!inst->deadline_ms)
+		inst->deadline_ms = inst->started_ms + (uint64_t)v->cv->startup_timeout_s * 1000;
 	struct op *op = op_new(ep, v, inst);
 	/* The spec rides along for a retry after a name conflict. */
 	op->spec = instance_container_spec(inst);
 	op->may_retry = true;
-	docker_container_create(ep->manager->docker, inst->container_name, op->spec,
-				instance_created_cb, op);
+	if (m->journal) {
+		endpoint_persist(ep);
+		journal_barrier(m->journal, instance_intent_durable_cb, op);
+	} else {
+		instance_intent_durable_cb(op);
+	}
+}
+
+/* Retry timer: provision the variant again. */
+static void variant_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct variant *v = arg;
+	if (!v->provisioning && endpoint_wants_instances(v->endpoint))
+		endpoint_provision_variant(v);
+}
+
+/*
+ * The variant's image or model data could not be had.  A Creating endpoint
+ * fails (at once when the answer was definite, else once its startup timeout
+ * is spent); a serving one tries again after delay_ms, as the instances it
+ * would replace are missing.
+ */
+static void variant_failed(struct variant *v, const char *reason, bool definite)
+{
+	struct endpoint *ep = v->endpoint;
+	unsigned delay_ms = definite ? ENDPOINT_RETRY_MAX_MS : endpoint_backoff_ms(v->retries++);
+	v->provisioning = false;
+	if (ep->state == ENDPOINT_CREATING &&
+	    (definite || now_monotonic_ms() >= v->deadline_ms)) {
+		endpoint_fail(ep, NULL, NULL, reason);
+		return;
+	}
+	log_endpoint(LOG_WARNING, ep->name, "endpoint %s: %s; trying again in %u ms", ep->name,
+		     reason, delay_ms);
+	if (!v->retry)
+		v->retry = evtimer_new(ep->manager->base, variant_retry_cb, v);
+	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+	evtimer_add(v->retry, &tv);
 }
 
 /* Model data is in place: launch the variant's instances. */
@@ -777,14 +941,17 @@ static void variant_model_data_cb(int err, const char *host_dir, const char *mes
 			"Failed to prepare the model data of production variant %s from %s: %s",
 			v->name, v->cv->model->primary.model_data_url,
 			message ? message : strerror(-err));
-		endpoint_fail(op->ep, NULL, NULL, reason);
+		variant_failed(v, reason, true);
 		goto out;
 	}
 	free(v->model_dir);
 	v->model_dir = xstrdup(host_dir);
 	v->ready = true;
+	v->provisioning = false;
+	v->retries = 0;
 	for (size_t i = 0; i < v->n_instances; i++)
-		instance_launch(&v->instances[i]);
+		if (v->instances[i].state == INSTANCE_PENDING && !v->instances[i].restored)
+			instance_launch(&v->instances[i]);
 out:
 	op_free(op);
 }
@@ -808,7 +975,7 @@ static void variant_image_ready(struct op *op, const struct docker_image *img)
 	v->resolution_time = now_realtime();
 
 	const char *url = v->cv->model->primary.model_data_url;
-	_cleanup_free_ char *cache = xasprintf("%s/models", ep->config->state_dir);
+	_cleanup_free_ char *cache = xasprintf("%s/models", m->config->state_dir);
 	struct op *next = op_new(ep, v, NULL);
 	modeldata_prepare(m->base, m->httpc, url, cache, v->cv->model_data_download_timeout_s,
 			  variant_model_data_cb, next);
@@ -830,7 +997,7 @@ static void variant_pulled_cb(const struct docker_result *r, void *userdata)
 		_cleanup_free_ char *reason = xasprintf(
 			"Failed to pull image \"%s\" for production variant %s: %s",
 			v->cv->model->primary.image, v->name, r->message ? r->message : strerror(-r->err));
-		endpoint_fail(op->ep, NULL, NULL, reason);
+		variant_failed(v, reason, !engine_unreachable(r));
 		op_free(op);
 		return;
 	}
@@ -858,7 +1025,7 @@ static void variant_image_inspected_cb(const struct docker_result *r, const stru
 		_cleanup_free_ char *reason =
 			xasprintf("Failed to find image \"%s\" for production variant %s: %s", image,
 				  v->name, r->message ? r->message : strerror(-r->err));
-		endpoint_fail(op->ep, NULL, NULL, reason);
+		variant_failed(v, reason, !engine_unreachable(r));
 		goto out;
 	}
 	variant_image_ready(op, img);
@@ -870,6 +1037,9 @@ out:
 static void endpoint_provision_variant(struct variant *v)
 {
 	struct endpoint *ep = v->endpoint;
+	v->provisioning = true;
+	if (!v->deadline_ms)
+		v->deadline_ms = now_monotonic_ms() + (uint64_t)v->cv->startup_timeout_s * 1000;
 	struct op *op = op_new(ep, v, NULL);
 	op->may_retry = true; /* may pull */
 	docker_image_inspect(ep->manager->docker, v->cv->model->primary.image,
@@ -959,6 +1129,57 @@ size_t endpoint_list(struct endpoint_manager *m, struct endpoint ***ret)
 	return n;
 }
 
+/* A new endpoint of config ecfg (a reference is taken on c), not listed yet. */
+struct endpoint *endpoint_alloc(struct endpoint_manager *m, const char *name,
+				       struct config *c, const struct config_endpoint_config *ecfg)
+{
+	struct endpoint *ep = xcalloc(1, sizeof(*ep));
+	ep->manager = m;
+	ep->refs = 1; /* the registry's */
+	ep->name = xstrdup(name);
+	ep->name_lc = str_tolower(name);
+	ep->arn = names_arn(m->config->region, m->config->account_id, "endpoint", name);
+	ep->config_name = xstrdup(ecfg->name);
+	ep->config = config_ref(c);
+	ep->config_doc = endpoint_config_document(c, ecfg);
+	ep->ecfg = ecfg;
+	ep->state = ENDPOINT_CREATING;
+	ep->creation_time = ep->last_modified_time = now_realtime();
+	ep->n_variants = ecfg->n_variants;
+	ep->variants = xcalloc(ep->n_variants, sizeof(*ep->variants));
+	for (size_t i = 0; i < ep->n_variants; i++) {
+		struct variant *v = &ep->variants[i];
+		v->endpoint = ep;
+		v->cv = &ecfg->variants[i];
+		v->name = xstrdup(v->cv->variant_name);
+		v->current_weight = v->desired_weight = v->cv->initial_weight;
+		v->n_instances = v->cv->initial_instance_count;
+		v->instances = xcalloc(v->n_instances, sizeof(*v->instances));
+		for (size_t j = 0; j < v->n_instances; j++)
+			v->instances[j] = (struct instance){
+				.variant = v, .slot = (unsigned)j, .state = INSTANCE_PENDING};
+	}
+	return ep;
+}
+
+/* Instance slots of every variant of ep. */
+static size_t endpoint_slots(const struct endpoint *ep)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ep->n_variants; i++)
+		n += ep->variants[i].n_instances;
+	return n;
+}
+
+/* List ep. */
+void endpoint_register(struct endpoint *ep)
+{
+	struct endpoint_manager *m = ep->manager;
+	strmap_put(m->by_name, ep->name_lc, ep);
+	ep->registered = true;
+	m->n_instances += endpoint_slots(ep);
+}
+
 /* Register a new endpoint and start provisioning it. */
 int endpoint_create(struct endpoint_manager *m, const char *name, const char *config_name,
 		    const struct endpoint_tag *tags, size_t n_tags, struct endpoint **ret)
@@ -977,40 +1198,15 @@ int endpoint_create(struct endpoint_manager *m, const char *name, const char *co
 	if (m->n_instances + want > m->config->max_instances)
 		return -EDQUOT;
 
-	struct endpoint *ep = xcalloc(1, sizeof(*ep));
-	ep->manager = m;
-	ep->refs = 1; /* the registry's */
-	ep->name = xstrdup(name);
-	ep->name_lc = str_tolower(name);
-	ep->arn = names_arn(m->config->region, m->config->account_id, "endpoint", name);
-	ep->config_name = xstrdup(ecfg->name);
-	ep->config = config_ref(m->config);
-	ep->ecfg = ecfg;
-	ep->state = ENDPOINT_CREATING;
-	ep->creation_time = ep->last_modified_time = now_realtime();
+	struct endpoint *ep = endpoint_alloc(m, name, m->config, ecfg);
 	if (tagset_add(&ep->tags, tags, n_tags) < 0) {
 		endpoint_destroy(ep);
 		return -E2BIG;
 	}
-	ep->n_variants = ecfg->n_variants;
-	ep->variants = xcalloc(ep->n_variants, sizeof(*ep->variants));
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		struct variant *v = &ep->variants[i];
-		v->endpoint = ep;
-		v->cv = &ecfg->variants[i];
-		v->name = xstrdup(v->cv->variant_name);
-		v->current_weight = v->desired_weight = v->cv->initial_weight;
-		v->n_instances = v->cv->initial_instance_count;
-		v->instances = xcalloc(v->n_instances, sizeof(*v->instances));
-		for (size_t j = 0; j < v->n_instances; j++)
-			v->instances[j] = (struct instance){
-				.variant = v, .slot = (unsigned)j, .state = INSTANCE_PENDING};
-	}
-	strmap_put(m->by_name, ep->name_lc, ep);
-	ep->registered = true;
-	m->n_instances += want;
+	endpoint_register(ep);
 	log_endpoint(LOG_NOTICE, ep->name, "endpoint %s: Creating from config %s (%zu instances)",
 		     ep->name, ep->config_name, want);
+	endpoint_persist(ep);
 	if (m->observer)
 		m->observer(ep, ENDPOINT_CREATING, ENDPOINT_CREATING, "created", m->observer_data);
 	for (size_t i = 0; i < ep->n_variants; i++)
@@ -1035,75 +1231,29 @@ int endpoint_delete(struct endpoint *ep)
 	return 0;
 }
 
-/* Re-check live instances after the event stream reconnected. */
-static void endpoint_recheck_cb(const struct docker_result *r, const struct docker_container *c,
-				void *userdata)
-{
-	struct op *op = userdata;
-	if (op_current(op)) {
-		if (r->err == -ENOENT)
-			instance_died(op->inst, -1);
-		else if (!r->err && !c->running)
-			instance_died(op->inst, c->exit_code);
-	}
-	op_free(op);
-}
-
-/* Inspect every instance that should be running. */
-static void endpoint_manager_recheck_one(const char *key, void *value, void *userdata)
-{
-	struct endpoint *ep = value;
-	for (size_t i = 0; i < ep->n_variants; i++)
-		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
-			struct instance *inst = &ep->variants[i].instances[j];
-			if (!inst->container_id || (inst->state != INSTANCE_PROBING &&
-						    inst->state != INSTANCE_HEALTHY))
-				continue;
-			struct op *op = op_new(ep, inst->variant, inst);
-			docker_container_inspect(ep->manager->docker, inst->container_id,
-						 endpoint_recheck_cb, op);
-		}
-}
-
-/* What the Engine says happened to our containers. */
-static void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *userdata)
-{
-	struct endpoint_manager *m = userdata;
-	if (ended || m->shutting_down)
-		return;
-	if (!ev) {
-		strmap_foreach(m->by_name, endpoint_manager_recheck_one, NULL);
-		return;
-	}
-	if (!ev->id || !ev->action)
-		return;
-	struct instance *inst = strmap_get(m->by_container, ev->id);
-	if (!inst)
-		return;
-	if (strcmp(ev->action, "oom") == 0)
-		inst->oom_killed = true;
-	else if (strcmp(ev->action, "die") == 0)
-		instance_died(inst, ev->exit_code);
-}
-
 /* A manager with no endpoints. */
 struct endpoint_manager *endpoint_manager_new(struct event_base *base, struct httpc *h,
-					      struct docker *d, struct config *config)
+					      struct docker *d, struct config *config,
+					      struct journal *journal, const char *owner)
 {
 	struct endpoint_manager *m = xcalloc(1, sizeof(*m));
 	m->base = base;
 	m->httpc = h;
 	m->docker = d;
 	m->config = config_ref(config);
+	m->journal = journal;
+	m->owner = xstrdup(owner);
+	m->owner_label = xasprintf("%s=%s", ENDPOINT_LABEL_OWNER, owner);
 	m->by_name = strmap_new();
 	m->by_container = strmap_new();
+	m->resync_timer = evtimer_new(base, endpoint_manager_resync_timer_cb, m);
 	return m;
 }
 
-/* Begin watching the Engine. */
+/* Begin watching the Engine; the first connection matches restored endpoints. */
 void endpoint_manager_start(struct endpoint_manager *m)
 {
-	docker_events_watch(m->docker, ENDPOINT_LABEL_MANAGED "=true", endpoint_manager_event_cb, m);
+	docker_events_watch(m->docker, m->owner_label, endpoint_manager_event_cb, m);
 }
 
 /* Stop probing (before the clients go away at shutdown). */
@@ -1117,6 +1267,9 @@ static void endpoint_manager_quiesce_one(const char *key, void *value, void *use
 			if (inst->relaunch)
 				evtimer_del(inst->relaunch);
 		}
+	for (size_t i = 0; i < ep->n_variants; i++)
+		if (ep->variants[i].retry)
+			evtimer_del(ep->variants[i].retry);
 }
 
 /* Drop the registry's reference. */
@@ -1133,6 +1286,8 @@ static void endpoint_manager_release_one(const char *key, void *value, void *use
 void endpoint_manager_shutdown(struct endpoint_manager *m)
 {
 	m->shutting_down = true;
+	m->journal = NULL;
+	evtimer_del(m->resync_timer);
 	strmap_foreach(m->by_name, endpoint_manager_quiesce_one, NULL);
 }
 
@@ -1149,7 +1304,10 @@ struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m)
 	strmap_foreach(m->by_name, endpoint_manager_release_one, NULL);
 	strmap_free(m->by_name);
 	strmap_free(m->by_container);
+	event_free(m->resync_timer);
 	config_unref(m->config);
+	free(m->owner);
+	free(m->owner_label);
 	free(m);
 	return NULL;
 }

@@ -22,10 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 
 struct event;
 struct event_base;
+struct journal;
 struct httpc;
 struct docker;
 struct health_check;
@@ -82,6 +85,9 @@ struct instance {
 	bool oom_killed;      /* the Engine said so before it died */
 	unsigned restarts;    /* replacements in a row, for the backoff */
 	struct event *relaunch; /* backoff timer, NULL until first needed */
+	bool restored;          /* loaded from the journal, not yet matched with the Engine */
+	unsigned engine_epoch;  /* the Engine connection its container was started under */
+	uint64_t deadline_ms;   /* give up retrying an unanswering Engine then (Creating) */
 };
 
 struct variant {
@@ -92,6 +98,10 @@ struct variant {
 	double resolution_time;
 	char *model_dir; /* host directory mounted at /opt/ml/model, or NULL */
 	bool ready;      /* image and model data in place */
+	bool provisioning; /* image and model data being prepared */
+	struct event *retry; /* the Engine did not answer: try again */
+	unsigned retries;    /* in a row, for the backoff */
+	uint64_t deadline_ms;
 	double current_weight;
 	double desired_weight;
 	struct instance *instances;
@@ -110,6 +120,7 @@ struct endpoint {
 	char *arn;
 	char *config_name;
 	struct config *config; /* the config it was created from (a reference) */
+	char *config_doc;      /* that config as the journal keeps it */
 	const struct config_endpoint_config *ecfg;
 	enum endpoint_state state;
 	char *failure_reason;
@@ -133,8 +144,15 @@ const char *endpoint_state_to_string(enum endpoint_state s);
 int endpoint_state_from_string(const char *s);
 bool endpoint_transition_allowed(enum endpoint_state from, enum endpoint_state to);
 
+/* journal may be NULL (nothing is kept); owner names this daemon's
+ * containers (io.endpointd.owner) so that daemons sharing an Engine never
+ * touch each other's. */
 struct endpoint_manager *endpoint_manager_new(struct event_base *base, struct httpc *h,
-					      struct docker *d, struct config *config);
+					      struct docker *d, struct config *config,
+					      struct journal *journal, const char *owner);
+/* Rebuilds an endpoint from its journal record (before endpoint_manager_start,
+ * which matches it with what the Engine runs).  -EINVAL with *ret_error. */
+int endpoint_manager_restore(struct endpoint_manager *m, json_t *record, char **ret_error);
 /* Shutdown: stop probing and ignore operations that still come back.  Then
  * free the Docker and HTTP clients, then the manager. */
 void endpoint_manager_shutdown(struct endpoint_manager *m);
@@ -172,6 +190,15 @@ int endpoint_set_state(struct endpoint *ep, enum endpoint_state new_state, const
 int tagset_add(struct tagset *ts, const struct endpoint_tag *tags, size_t n);
 void tagset_remove(struct tagset *ts, const char *const *keys, size_t n);
 void tagset_clear(struct tagset *ts);
+
+/* Writes the endpoint's record to the journal (after a change of tags, say). */
+void endpoint_persist(struct endpoint *ep);
+/* The journal key of an endpoint. */
+char *endpoint_journal_key(const char *name);
+/* The endpoint as the journal keeps it, and its config as a document that
+ * config_load_string() reads back (endpoint_state.c). */
+json_t *endpoint_to_json(const struct endpoint *ep);
+char *endpoint_config_document(const struct config *c, const struct config_endpoint_config *ec);
 
 /* Healthy instances of all variants. */
 unsigned endpoint_healthy_count(const struct endpoint *ep);

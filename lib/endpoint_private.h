@@ -1,0 +1,74 @@
+/*
+ * What endpoint.c and endpoint_reconcile.c share and nobody else sees: the
+ * manager, an asynchronous operation's context, and the steps of an
+ * instance's life that reconciling with the Engine drives too.
+ */
+#ifndef ENDPOINTD_ENDPOINT_PRIVATE_H
+#define ENDPOINTD_ENDPOINT_PRIVATE_H
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "docker.h"
+#include "endpoint.h"
+#include "health.h"
+#include "util.h"
+
+#define ENDPOINT_LABEL_OWNER DOCKER_LABEL_PREFIX "owner"
+#define ENDPOINT_RETRY_MS 1000
+#define ENDPOINT_RETRY_MAX_MS 30000
+
+struct endpoint_manager {
+	struct event_base *base;
+	struct httpc *httpc;
+	struct docker *docker;
+	struct config *config;
+	struct journal *journal; /* borrowed; NULL keeps nothing */
+	char *owner;             /* this daemon's identity */
+	char *owner_label;       /* io.endpointd.owner=<owner> */
+	struct strmap *by_name;      /* lower-cased name -> endpoint (one ref each) */
+	struct strmap *by_container; /* container id -> instance */
+	endpoint_observer_fn observer;
+	void *observer_data;
+	size_t n_instances; /* slots of registered endpoints */
+	bool shutting_down;
+	/* Matching what we think with what the Engine runs. */
+	unsigned engine_epoch;  /* bumped at every (re)connection of the event stream */
+	bool resync_running;
+	bool resync_again;
+	struct event *resync_timer; /* retry a failed listing; sweep orphans later */
+};
+
+/* One asynchronous operation's context. */
+struct op {
+	struct endpoint *ep;   /* a reference */
+	struct instance *inst; /* NULL for variant-wide operations */
+	struct variant *variant;
+	unsigned generation;
+	char *container_id; /* for logs and removal */
+	char *detail;       /* a failure being written up */
+	json_t *spec;       /* a container spec, kept for a retry */
+	bool may_retry;     /* pull a missing image / replace a name conflict */
+};
+
+struct endpoint *endpoint_alloc(struct endpoint_manager *m, const char *name, struct config *c,
+				const struct config_endpoint_config *ecfg);
+void endpoint_register(struct endpoint *ep);
+struct op *op_new(struct endpoint *ep, struct variant *v, struct instance *inst);
+void op_free(struct op *op);
+bool op_current(const struct op *op);
+void instance_forget_container(struct instance *inst);
+void endpoint_remove_container(struct endpoint *ep, const char *id);
+void endpoint_maybe_drop(struct endpoint *ep);
+void endpoint_maybe_in_service(struct endpoint *ep);
+void instance_start(struct instance *inst);
+void instance_replace(struct instance *inst, const char *why);
+void instance_died(struct instance *inst, int exit_code);
+void instance_steady_cb(enum health_verdict verdict, const char *detail, void *userdata);
+void instance_startup_cb(enum health_verdict verdict, const char *detail, void *userdata);
+void instance_started_cb(const struct docker_result *r, void *userdata);
+void endpoint_destroy(struct endpoint *ep);
+void endpoint_manager_resync_timer_cb(evutil_socket_t fd, short what, void *arg);
+void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *userdata);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * Matching what the journal says with what the Engine runs.
+ *
+ * At start every endpoint is rebuilt from its journal record with its slots
+ * marked restored.  Whenever the Engine's event stream (re)connects, all
+ * containers carrying this daemon's owner label are listed and matched:
+ * restored slots adopt their running container (same ID, no restart), start
+ * one that was created but never started, or get a new one when theirs is
+ * gone or exited; live slots whose container went while events could not be
+ * seen are replaced; Deleting endpoints lose their containers and go; and a
+ * container of ours that belongs to nothing is removed once it is older than
+ * orphan_grace_s, so that a create still in flight is never taken for one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "endpoint_private.h"
+#include "log.h"
+
+static void endpoint_manager_resync(struct endpoint_manager *m);
+
+/* A member of a journal record, with its type checked. */
+static json_t *endpoint_record_get(json_t *rec, const char *key, json_type type, bool required,
+				   char **ret_error)
+{
+	json_t *v = json_object_get(rec, key);
+	if ((!v && !required) || (v && json_typeof(v) == type) ||
+	    (v && type == JSON_REAL && json_is_number(v)))
+		return v;
+	if (!*ret_error)
+		*ret_error = xasprintf("journal record: \"%s\" is %s", key,
+				       v ? "of the wrong type" : "missing");
+	return NULL;
+}
+
+/* Rebuild an endpoint from its record. */
+int endpoint_manager_restore(struct endpoint_manager *m, json_t *rec, char **ret_error)
+{
+	char *error = NULL;
+	_cleanup_free_ char *cerr = NULL, *what = NULL;
+	json_t *name = endpoint_record_get(rec, "name", JSON_STRING, true, &error);
+	json_t *arn = endpoint_record_get(rec, "arn", JSON_STRING, true, &error);
+	json_t *config_name = endpoint_record_get(rec, "config_name", JSON_STRING, true, &error);
+	json_t *status = endpoint_record_get(rec, "status", JSON_STRING, true, &error);
+	json_t *ctime = endpoint_record_get(rec, "creation_time", JSON_REAL, true, &error);
+	json_t *mtime = endpoint_record_get(rec, "last_modified_time", JSON_REAL, true, &error);
+	json_t *tags = endpoint_record_get(rec, "tags", JSON_ARRAY, false, &error);
+	json_t *doc = endpoint_record_get(rec, "config", JSON_STRING, true, &error);
+	json_t *variants = endpoint_record_get(rec, "variants", JSON_ARRAY, true, &error);
+	json_t *reason = endpoint_record_get(rec, "failure_reason", JSON_STRING, false, &error);
+	if (error)
+		goto bad;
+	int state = endpoint_state_from_string(json_string_value(status));
+	if (state < 0) {
+		error = xasprintf("journal record of %s: unknown status \"%s\"",
+				  json_string_value(name), json_string_value(status));
+		goto bad;
+	}
+	if (endpoint_find(m, json_string_value(name))) {
+		error = xasprintf("journal record of %s: the name is taken twice",
+				  json_string_value(name));
+		goto bad;
+	}
+	struct config *c = NULL;
+	what = xasprintf("journal record of %s", json_string_value(name));
+	if (config_load_string(what, json_string_value(doc), &c, &cerr) < 0) {
+		error = xasprintf("%s", cerr);
+		goto bad;
+	}
+	const struct config_endpoint_config *ecfg =
+		config_find_endpoint_config(c, json_string_value(config_name));
+	if (!ecfg) {
+		error = xasprintf("%s: its config %s is not in it", what,
+				  json_string_value(config_name));
+		config_unref(c);
+		goto bad;
+	}
+	struct endpoint *ep = endpoint_alloc(m, json_string_value(name), c, ecfg);
+	config_unref(c);
+	free(ep->arn);
+	ep->arn = xstrdup(json_string_value(arn));
+	ep->state = (enum endpoint_state)state;
+	ep->creation_time = json_number_value(ctime);
+	ep->last_modified_time = json_number_value(mtime);
+	ep->failure_reason = reason ? xstrdup(json_string_value(reason)) : NULL;
+	size_t i;
+	json_t *t;
+	json_array_foreach(tags, i, t)
+	{
+		struct endpoint_tag tag = {
+			.key = (char *)json_string_value(json_object_get(t, "Key")),
+			.value = (char *)json_string_value(json_object_get(t, "Value")),
+		};
+		if (tag.key)
+			(void)tagset_add(&ep->tags, &tag, 1);
+	}
+	json_t *jv;
+	json_array_foreach(variants, i, jv)
+	{
+		const char *vname = json_string_value(json_object_get(jv, "name"));
+		struct variant *v = NULL;
+		for (size_t k = 0; vname && k < ep->n_variants; k++)
+			if (strcmp(ep->variants[k].name, vname) == 0)
+				v = &ep->variants[k];
+		if (!v)
+			continue;
+		const char *img = json_string_value(json_object_get(jv, "resolved_image"));
+		if (img) {
+			v->resolved_image = xstrdup(img);
+			v->resolution_time = json_number_value(json_object_get(jv, "resolution_time"));
+		}
+		size_t k;
+		json_t *ji;
+		json_array_foreach(json_object_get(jv, "instances"), k, ji)
+		{
+			json_int_t slot = json_integer_value(json_object_get(ji, "slot"));
+			if (slot < 0 || (size_t)slot >= v->n_instances)
+				continue;
+			struct instance *inst = &v->instances[slot];
+			inst->generation =
+				(unsigned)json_integer_value(json_object_get(ji, "generation"));
+			inst->container_name =
+				xstrdup(json_string_value(json_object_get(ji, "container_name")));
+			inst->container_id =
+				xstrdup(json_string_value(json_object_get(ji, "container_id")));
+		}
+	}
+	for (i = 0; i < ep->n_variants; i++)
+		for (size_t k = 0; k < ep->variants[i].n_instances; k++)
+			ep->variants[i].instances[k].restored = true;
+	endpoint_register(ep);
+	log_endpoint(LOG_INFO, ep->name, "endpoint %s: restored (%s)", ep->name,
+		     endpoint_state_to_string(ep->state));
+	return 0;
+bad:
+	*ret_error = error;
+	return -EINVAL;
+}
+
+/* Removal of a container that belongs to nothing finished. */
+static void endpoint_manager_orphan_removed_cb(const struct docker_result *r, void *userdata)
+{
+	char *id = userdata;
+	if (r->err && r->err != -ECANCELED)
+		log_container(LOG_WARNING, id, "removing orphan container %.12s: %s", id,
+			      r->message ? r->message : strerror(-r->err));
+	free(id);
+}
+
+/* Whether container c is the one of inst (by id, else by its labels). */
+static bool instance_matches(const struct instance *inst, const struct docker_container *c)
+{
+	if (inst->container_id && strcmp(inst->container_id, c->id) == 0)
+		return true;
+	const struct endpoint *ep = inst->variant->endpoint;
+	const char *e = json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "endpoint"));
+	const char *v = json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "variant"));
+	const char *slot = json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "slot"));
+	const char *gen =
+		json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "generation"));
+	return e && v && slot && gen && strcasecmp(e, ep->name) == 0 &&
+	       strcmp(v, inst->variant->name) == 0 && strtoul(slot, NULL, 10) == inst->slot &&
+	       strtoul(gen, NULL, 10) == inst->generation;
+}
+
+/* Take over a running container of inst's found at start or after an outage. */
+static void instance_adopt(struct instance *inst, const struct docker_container *c)
+{
+	struct variant *v = inst->variant;
+	struct endpoint *ep = v->endpoint;
+	struct endpoint_manager *m = ep->manager;
+	free(inst->container_id);
+	inst->container_id = xstrdup(c->id);
+	strmap_put(m->by_container, c->id, inst);
+	inst->host_port = docker_container_host_port(c, 8080);
+	inst->engine_epoch = m->engine_epoch;
+	inst->started_ms = now_monotonic_ms();
+	if (inst->host_port == 0) {
+		instance_replace(inst, "has no published port");
+		return;
+	}
+	log_container(LOG_INFO, c->id, "endpoint %s: variant %s instance %u: adopted %.12s",
+		      ep->name, v->name, inst->slot, c->id);
+	if (ep->state == ENDPOINT_IN_SERVICE || ep->state == ENDPOINT_UPDATING) {
+		/* It served before the restart: keep it serving while probes watch. */
+		inst->state = INSTANCE_HEALTHY;
+		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
+		v->healthy[v->n_healthy++] = inst;
+		inst->health = health_check_steady(m->base, m->httpc, inst->host_port,
+						   instance_steady_cb, inst);
+	} else {
+		inst->state = INSTANCE_PROBING;
+		inst->health = health_check_startup(m->base, m->httpc, inst->host_port,
+						    (uint64_t)v->cv->startup_timeout_s * 1000,
+						    instance_startup_cb, inst);
+	}
+}
+
+/* A restored slot meets what the Engine has for it. */
+static void instance_reconcile(struct instance *inst, const struct docker_container *c)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	struct endpoint_manager *m = ep->manager;
+	inst->restored = false;
+	if (c && c->running) {
+		instance_adopt(inst, c);
+	} else if (c && strcmp(c->state, "created") == 0) {
+		/* Created but never started: start it. */
+		free(inst->container_id);
+		inst->container_id = xstrdup(c->id);
+		strmap_put(m->by_container, c->id, inst);
+		inst->state = INSTANCE_STARTING;
+		inst->started_ms = now_monotonic_ms();
+		inst->engine_epoch = m->engine_epoch;
+		struct op *op = op_new(ep, inst->variant, inst);
+		docker_container_start(m->docker, c->id, instance_started_cb, op);
+	} else {
+		if (c)
+			endpoint_remove_container(ep, c->id);
+		free(inst->container_id);
+		inst->container_id = NULL;
+		inst->generation++;
+		if (ep->state == ENDPOINT_CREATING)
+			inst->deadline_ms = 0;
+		instance_start(inst);
+	}
+}
+
+/* Match one endpoint with the containers the Engine runs. */
+static void endpoint_resync(struct endpoint *ep, const struct docker_container *cs, size_t n,
+			    bool *claimed)
+{
+	bool gone = ep->state == ENDPOINT_DELETING || ep->state == ENDPOINT_FAILED;
+	for (size_t k = 0; k < n; k++) {
+		const char *e =
+			json_string_value(json_object_get(cs[k].labels, DOCKER_LABEL_PREFIX "endpoint"));
+		if (gone && e && strcasecmp(e, ep->name) == 0) {
+			claimed[k] = true;
+			endpoint_remove_container(ep, cs[k].id);
+		}
+	}
+	if (gone) {
+		for (size_t i = 0; i < ep->n_variants; i++)
+			for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
+				struct instance *inst = &ep->variants[i].instances[j];
+				inst->restored = false;
+				instance_forget_container(inst);
+			}
+		endpoint_persist(ep);
+		endpoint_maybe_drop(ep);
+		return;
+	}
+	for (size_t i = 0; i < ep->n_variants; i++)
+		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
+			struct instance *inst = &ep->variants[i].instances[j];
+			const struct docker_container *c = NULL;
+			for (size_t k = 0; k < n && !c; k++)
+				if (instance_matches(inst, &cs[k])) {
+					c = &cs[k];
+					claimed[k] = true;
+				}
+			if (inst->restored) {
+				instance_reconcile(inst, c);
+			} else if (inst->state == INSTANCE_PROBING || inst->state == INSTANCE_HEALTHY) {
+				/* Events may have been lost while the stream was down. */
+				if (!c)
+					instance_died(inst, -1);
+				else if (!c->running)
+					instance_died(inst, c->exit_code);
+			}
+		}
+	endpoint_persist(ep);
+	endpoint_maybe_in_service(ep);
+}
+
+static void endpoint_manager_resync(struct endpoint_manager *m);
+
+/* Timer: list again (after a failed listing, or to sweep young orphans). */
+void endpoint_manager_resync_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	endpoint_manager_resync(arg);
+}
+
+/* Run the resync again in delay_ms (the earliest asked for wins). */
+static void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms)
+{
+	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+	struct timeval left;
+	if (evtimer_pending(m->resync_timer, &left)) {
+		struct timeval now, want;
+		evutil_gettimeofday(&now, NULL);
+		evutil_timeradd(&now, &tv, &want);
+		if (evutil_timercmp(&left, &want, <=))
+			return;
+	}
+	evtimer_add(m->resync_timer, &tv);
+}
+
+/*
+ * What the Engine runs for us, matched with what the journal says: restored
+ * slots adopt, start or replace their containers; live ones whose container
+ * went while events were lost are replaced; containers of ours that belong to
+ * nothing are removed once older than orphan_grace_s.
+ */
+static void endpoint_manager_resync_cb(const struct docker_result *r,
+				       const struct docker_container *cs, size_t n, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+	m->resync_running = false;
+	if (r->err == -ECANCELED || m->shutting_down)
+		return;
+	if (r->err) {
+		log_warning("listing containers: %s; trying again in %d ms",
+			    r->message ? r->message : strerror(-r->err), ENDPOINT_RETRY_MS);
+		endpoint_manager_resync_later(m, ENDPOINT_RETRY_MS);
+		return;
+	}
+	_cleanup_free_ bool *claimed = xcalloc(n ? n : 1, sizeof(*claimed));
+	_cleanup_free_ struct endpoint **eps = NULL;
+	size_t n_eps = endpoint_list(m, &eps);
+	for (size_t i = 0; i < n_eps; i++)
+		endpoint_ref(eps[i]);
+	for (size_t i = 0; i < n_eps; i++) {
+		if (eps[i]->registered)
+			endpoint_resync(eps[i], cs, n, claimed);
+		endpoint_unref(eps[i]);
+	}
+
+	double now = now_realtime(), grace = m->config->orphan_grace_s;
+	double next = -1;
+	for (size_t k = 0; k < n; k++) {
+		if (claimed[k] || strmap_get(m->by_container, cs[k].id))
+			continue;
+		double age = cs[k].created > 0 ? now - cs[k].created : grace;
+		if (age >= grace) {
+			log_container(LOG_NOTICE, cs[k].id,
+				      "removing container %.12s (%s): it belongs to no endpoint",
+				      cs[k].id, cs[k].name);
+			docker_container_remove(m->docker, cs[k].id, true,
+						endpoint_manager_orphan_removed_cb, xstrdup(cs[k].id));
+		} else if (next < 0 || grace - age < next) {
+			next = grace - age;
+		}
+	}
+	if (next >= 0)
+		endpoint_manager_resync_later(m, (unsigned)(next * 1000) + 100);
+	if (m->resync_again) {
+		m->resync_again = false;
+		endpoint_manager_resync(m);
+	}
+}
+
+/* List our containers and match them (one listing at a time). */
+static void endpoint_manager_resync(struct endpoint_manager *m)
+{
+	if (m->shutting_down)
+		return;
+	if (m->resync_running) {
+		m->resync_again = true;
+		return;
+	}
+	m->resync_running = true;
+	docker_container_list(m->docker, m->owner_label, endpoint_manager_resync_cb, m);
+}
+
+/* What the Engine says happened to our containers. */
+void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+	if (ended || m->shutting_down)
+		return;
+	if (!ev) {
+		/* (Re)connected: what happened meanwhile is not in the stream. */
+		m->engine_epoch++;
+		endpoint_manager_resync(m);
+		return;
+	}
+	if (!ev->id || !ev->action)
+		return;
+	struct instance *inst = strmap_get(m->by_container, ev->id);
+	if (!inst)
+		return;
+	if (strcmp(ev->action, "oom") == 0)
+		inst->oom_killed = true;
+	else if (strcmp(ev->action, "die") == 0)
+		instance_died(inst, ev->exit_code);
+}
+
