@@ -8,6 +8,12 @@
 #   private-dockerd.sh stop DIR    remove its containers, stop it (SIGTERM,
 #                                  <= 20 s, then SIGKILL), unmount what is left
 #                                  under DIR and remove DIR
+#   private-dockerd.sh kill DIR    stop the dockerd of DIR (SIGTERM, <= 20 s,
+#                                  then SIGKILL) and nothing else: DIR, its
+#                                  data and containers stay (the engine stops
+#                                  running containers as it goes down)
+#   private-dockerd.sh restart DIR kill it if it runs, then start it again on
+#                                  the same DIR and print the socket path
 #
 # Layout: DIR/data (data root), DIR/exec (exec root, containerd's socket),
 # DIR/docker.sock, DIR/dockerd.pid, DIR/dockerd.log.
@@ -32,7 +38,7 @@ start_timeout_s=60
 stop_timeout_s=20
 
 usage() {
-	echo "usage: $0 start|stop DIR" >&2
+	echo "usage: $0 start|stop|kill|restart DIR" >&2
 	exit 2
 }
 
@@ -126,6 +132,49 @@ cmd_start() {
 		"$dir/dockerd.log"
 }
 
+# Stop the dockerd of directory $1 by its pid, leaving everything under $1.
+cmd_kill() {
+	local dir=$1 pid i left
+
+	[ -d "$dir" ] || die "$dir does not exist"
+	dir=$(cd -- "$dir" && pwd -P)
+	[ -e "$dir/dockerd.log" ] ||
+		die "$dir has no dockerd.log: not a private-dockerd.sh directory"
+	pid=
+	if [ -s "$dir/dockerd.pid" ] && is_our_dockerd "$(cat "$dir/dockerd.pid")" "$dir"; then
+		pid=$(cat "$dir/dockerd.pid")
+	fi
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < stop_timeout_s * 10; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "$0: dockerd $pid ignored SIGTERM for ${stop_timeout_s} s, killing it" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+			for ((i = 0; i < 50; i++)); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+		fi
+	fi
+	# Its containerd, should dockerd have died without stopping it: the next
+	# start must not find a stale one on DIR/exec.
+	left=$(pids_using_dir "$dir")
+	if [ -n "$left" ]; then
+		# shellcheck disable=SC2086 # one pid per word
+		kill -KILL $left 2>/dev/null || true
+		sleep 0.2
+	fi
+	return 0
+}
+
+cmd_restart() {
+	cmd_kill "$1"
+	cmd_start "$1"
+}
+
 cmd_stop() {
 	local dir=$1 sock pid ids i mnt left
 
@@ -188,5 +237,7 @@ cmd_stop() {
 case $1 in
 start) cmd_start "$2" ;;
 stop) cmd_stop "$2" ;;
+kill) cmd_kill "$2" ;;
+restart) cmd_restart "$2" ;;
 *) usage ;;
 esac

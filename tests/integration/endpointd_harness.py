@@ -428,7 +428,7 @@ def _configs_yaml(names):
 
 def _write_model_data(workdir):
     d = os.path.join(workdir, "model-dir")
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)  # again when a Daemon is restarted
     for name, data in MODEL_DIR_FILES.items():
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)
@@ -439,7 +439,10 @@ def _write_model_data(workdir):
             tar.addfile(info, io.BytesIO(data))
 
 
-def write_config(workdir, port, docker_sock, demo_image):
+def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_yaml=None):
+    """The daemon config and its included file; extra_config lines go at the
+    end of the main file (top-level keys), extra_yaml (Models and
+    EndpointConfigs documents) into one more included file."""
     state_dir = os.path.join(workdir, "state")
     conf_d = os.path.join(workdir, "conf.d")
     os.makedirs(conf_d)
@@ -453,6 +456,7 @@ def write_config(workdir, port, docker_sock, demo_image):
         "instance_types:",
         f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
         "limits: { max_endpoints: 100 }",
+        *extra_config,
     ]
     _write_model_data(workdir)
     main += _models_yaml([m for m in MODELS if m not in INCLUDED_MODELS], demo_image, workdir)
@@ -464,6 +468,9 @@ def write_config(workdir, port, docker_sock, demo_image):
         f.write("\n".join(main) + "\n")
     with open(os.path.join(conf_d, "more.yaml"), "w") as f:
         f.write("\n".join(included) + "\n")
+    if extra_yaml:
+        with open(os.path.join(conf_d, "extra.yaml"), "w") as f:
+            f.write(extra_yaml)
     return path
 
 
@@ -484,8 +491,13 @@ def daemon_env(docker_sock):
 
 
 class Daemon:
-    def __init__(self, binary, docker_sock, demo_image):
+    """endpointd in its own work directory.  start() may be called again after
+    the process is gone: same work and state directory, a new port."""
+
+    def __init__(self, binary, docker_sock, demo_image, extra_config=(), extra_yaml=None):
         self.binary = binary
+        self.extra_config = tuple(extra_config)
+        self.extra_yaml = extra_yaml
         self.docker_sock = docker_sock
         self.demo_image = demo_image
         self.workdir = tempfile.mkdtemp(prefix="endpointd-test.")
@@ -499,7 +511,8 @@ class Daemon:
             self.port = free_port()
             if self.config_path:
                 shutil.rmtree(os.path.join(self.workdir, "conf.d"), ignore_errors=True)
-            self.config_path = write_config(self.workdir, self.port, self.docker_sock, self.demo_image)
+            self.config_path = write_config(self.workdir, self.port, self.docker_sock, self.demo_image,
+                                            self.extra_config, self.extra_yaml)
             err = open(self.stderr_path, "ab")
             self.proc = subprocess.Popen(
                 [self.binary, "--config", self.config_path],
