@@ -993,7 +993,8 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 {
 	static const char *const main_keys[] = {
 	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
-	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s", NULL};
+	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s",
+	    "invocation_timeout_s", NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
 	const struct cy_node *v;
 	int r;
@@ -1035,6 +1036,10 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 			return r;
 		if ((v = cy_map_get(root, "limits")) != NULL &&
 		    (r = config_parse_limits(ld, v)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "invocation_timeout_s")) != NULL &&
+		    (r = cy_get_uint(&ld->ctx, v, "invocation_timeout_s", 1, 3600,
+		                     &ld->c->invocation_timeout_s)) < 0)
 			return r;
 		if ((v = cy_map_get(root, "orphan_grace_s")) != NULL &&
 		    (r = cy_get_uint(&ld->ctx, v, "orphan_grace_s", 0, 86400,
@@ -1295,6 +1300,7 @@ static void config_loader_init(struct config_loader *ld)
 	c->max_endpoints = CONFIG_DEFAULT_MAX_ENDPOINTS;
 	c->max_instances = CONFIG_DEFAULT_MAX_INSTANCES;
 	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
+	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
 
 	*ld = (struct config_loader){
 	    .c = c,

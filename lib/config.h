@@ -18,6 +18,7 @@
 #define CONFIG_MAX_STARTUP_TIMEOUT_S 3600
 #define CONFIG_DEFAULT_MAX_ENDPOINTS 100
 #define CONFIG_DEFAULT_ORPHAN_GRACE_S 30
+#define CONFIG_DEFAULT_INVOCATION_TIMEOUT_S 60
 
 /* Where a value was written, for messages about it. */
 struct config_origin {
@@ -109,6 +110,8 @@ struct config {
 	/* A container of ours that belongs to nothing is removed once this old:
 	 * long enough for a create in flight to be recorded. */
 	unsigned orphan_grace_s;
+	/* How long InvokeEndpoint waits for a container's answer. */
+	unsigned invocation_timeout_s;
 
 	struct config_model *models;
 	size_t n_models;

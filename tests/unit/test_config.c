@@ -90,6 +90,7 @@ Test(config, empty_string_gives_defaults)
 	cr_assert_eq(c->max_endpoints, CONFIG_DEFAULT_MAX_ENDPOINTS);
 	cr_assert_eq(c->max_instances, 256);
 	cr_assert_eq(c->orphan_grace_s, CONFIG_DEFAULT_ORPHAN_GRACE_S);
+	cr_assert_eq(c->invocation_timeout_s, CONFIG_DEFAULT_INVOCATION_TIMEOUT_S);
 	cr_assert_eq(c->n_instance_types, 0);
 	cr_assert_eq(c->n_models, 0);
 	cr_assert_eq(c->n_endpoint_configs, 0);
@@ -180,6 +181,14 @@ Test(config, orphan_grace_s_sets_how_old_an_orphan_container_must_be)
 	struct config *c = load_ok("orphan_grace_s: 2\n");
 
 	cr_assert_eq(c->orphan_grace_s, 2);
+	config_unref(c);
+}
+
+Test(config, invocation_timeout_s_bounds_how_long_an_invocation_waits)
+{
+	struct config *c = load_ok("invocation_timeout_s: 2\n");
+
+	cr_assert_eq(c->invocation_timeout_s, 2);
 	config_unref(c);
 }
 
