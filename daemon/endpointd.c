@@ -24,6 +24,7 @@
 #include "httpc.h"
 #include "journal.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #define ENDPOINTD_DEFAULT_CONFIG SYSCONFDIR "/endpointd/endpointd.yaml"
@@ -35,6 +36,7 @@ struct daemon {
 	struct httpc *httpc;
 	struct docker *docker;
 	struct endpoint_manager *manager;
+	struct proxy *proxy;
 	struct api *api;
 	struct journal *journal;
 	json_t *records; /* what the journal held at start, until restored */
@@ -250,7 +252,8 @@ static int daemon_run(struct daemon *d)
 	d->docker = docker_new(d->base, d->httpc, d->config->docker_socket, daemon_docker_ready, d);
 	d->manager = endpoint_manager_new(d->base, d->httpc, d->docker, d->config, d->journal,
 					  d->owner);
-	d->api = api_new(d->base, d->manager, d->journal);
+	d->proxy = proxy_new(d->base, d->httpc, d->manager);
+	d->api = api_new(d->base, d->manager, d->journal, d->proxy);
 	r = daemon_restore(d);
 	size_t restored = json_object_size(d->records);
 	d->records = (json_decref(d->records), NULL);
@@ -279,17 +282,19 @@ static int daemon_run(struct daemon *d)
 	/*
 	 * Stop accepting and probing; one more turn of the loop writes what is
 	 * staged and answers the calls that waited for it; then the clients
-	 * complete what is in flight (with -ECANCELED) and everything is freed.
-	 * Containers keep running: the next start adopts them.
+	 * complete what is in flight (with -ECANCELED: invocations still
+	 * running get a 503 while their connections are open) and everything
+	 * is freed.  Containers keep running: the next start adopts them.
 	 */
 	api_close_listeners(d->api);
 	endpoint_manager_shutdown(d->manager);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	d->journal = journal_free(d->journal);
-	d->api = api_free(d->api);
 	d->docker = docker_free(d->docker);
 	d->httpc = httpc_free(d->httpc);
+	d->proxy = proxy_free(d->proxy);
+	d->api = api_free(d->api);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	d->manager = endpoint_manager_free(d->manager);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);

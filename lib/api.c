@@ -29,6 +29,7 @@
 #include "journal.h"
 #include "log.h"
 #include "names.h"
+#include "proxy.h"
 #include "util.h"
 
 /* An answer waiting for its journal records to reach the disk. */
@@ -45,6 +46,7 @@ struct api {
 	struct event_base *base;
 	struct endpoint_manager *manager;
 	struct journal *journal; /* borrowed; may be NULL */
+	struct proxy *proxy;     /* borrowed */
 	struct evhttp *http;
 	struct evhttp_bound_socket **bound;
 	size_t n_bound;
@@ -998,6 +1000,17 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 		api_control(a, req, request_id);
 		return;
 	}
+	/* /endpoints/<name>/invocations */
+	static const char prefix[] = "/endpoints/", suffix[] = "/invocations";
+	if (a->proxy && path && str_has_prefix(path, prefix)) {
+		const char *name = path + strlen(prefix);
+		const char *slash = strchr(name, '/');
+		if (slash && slash > name && strcmp(slash, suffix) == 0) {
+			_cleanup_free_ char *n = xstrndup(name, (size_t)(slash - name));
+			proxy_invoke(a->proxy, req, n, request_id);
+			return;
+		}
+	}
 	_cleanup_free_ char *msg = xasprintf("No route for %s %s.",
 					     cmd == EVHTTP_REQ_GET ? "GET" :
 					     cmd == EVHTTP_REQ_POST ? "POST" : "this method",
@@ -1014,12 +1027,14 @@ static void api_free_tagset(const char *key, void *value, void *userdata)
 }
 
 /* An API on base, with no listeners yet. */
-struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct journal *journal)
+struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct journal *journal,
+		    struct proxy *proxy)
 {
 	struct api *a = xcalloc(1, sizeof(*a));
 	a->base = base;
 	a->manager = m;
 	a->journal = journal;
+	a->proxy = proxy;
 	TAILQ_INIT(&a->pending);
 	a->tags = strmap_new();
 	a->http = evhttp_new(base);

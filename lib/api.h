@@ -15,18 +15,22 @@
 struct event_base;
 struct endpoint_manager;
 struct journal;
+struct proxy;
 struct api;
 
 /* Largest control-plane request body. */
 #define API_MAX_CONTROL_BODY (1024 * 1024)
-/* Largest body any route reads (InvokeEndpoint's limit). */
-#define API_MAX_BODY 6291456
+/* Largest body evhttp reads: InvokeEndpoint's limit and a margin, so that a
+ * body a little too large still gets SageMaker's JSON error rather than
+ * evhttp's own page. */
+#define API_MAX_BODY (6291456 + 1024 * 1024)
 #define API_MAX_HEADERS_SIZE (64 * 1024)
 #define API_TIMEOUT_S 120
 
 /* journal may be NULL; with one, a call that changes state answers only once
  * its records are on disk. */
-struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct journal *journal);
+struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct journal *journal,
+		    struct proxy *proxy);
 /* Stop accepting connections (shutdown); requests in progress still finish. */
 void api_close_listeners(struct api *a);
 /* Drops requests still waiting for the journal without answering them. */

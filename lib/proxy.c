@@ -1,0 +1,395 @@
+/*
+ * The data plane.
+ *
+ * An invocation picks a variant (the X-Amzn-SageMaker-Target-Variant header,
+ * or at random by current weight among the variants that have a healthy
+ * instance), then the healthy instance of that variant with the fewest
+ * requests in flight, and forwards the body to its /invocations over the
+ * shared libcurl multi handle, whose connection cache keeps connections to
+ * the containers alive between calls.  The request body is handed to curl
+ * where evhttp read it (no copy of ours) and the container's answer is handed
+ * to evhttp as a reference to the buffer curl filled, so a body is copied at
+ * most once on its way through.
+ *
+ * A connection refused before anything was sent is tried once more on
+ * another instance; nothing else is retried.  Each call holds a reference on
+ * its endpoint, so the instance slot it counts itself on lives until it ends.
+ */
+#define _GNU_SOURCE
+#include "proxy.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "awsproto.h"
+#include "endpoint.h"
+#include "httpc.h"
+#include "log.h"
+#include "util.h"
+
+#define PROXY_CONNECT_TIMEOUT_MS 1000
+#define PROXY_MESSAGE_BODY_MAX 1024 /* of a container's words, in Message */
+#define PROXY_ORIGINAL_MAX (64 * 1024)
+
+struct proxy {
+	struct event_base *base;
+	struct httpc *httpc;
+	struct endpoint_manager *manager;
+	uint64_t rng; /* xorshift state for weighted choice and ties */
+	size_t in_flight;
+};
+
+/* One invocation being forwarded. */
+struct proxy_call {
+	struct proxy *proxy;
+	struct evhttp_request *req;
+	struct endpoint *ep; /* a reference */
+	struct variant *variant;
+	struct instance *inst; /* counted in inst->inflight */
+	bool pinned;           /* TargetVariant: no other variant */
+	bool retried;
+	const char *body; /* in req's input buffer */
+	size_t body_len;
+	char *headers[4]; /* forwarded request headers, NULL-ended */
+	char url[64];
+	char request_id[AWS_REQUEST_ID_LEN + 1];
+};
+
+/* A random 64-bit number (xorshift64*). */
+static uint64_t proxy_random(struct proxy *p)
+{
+	p->rng ^= p->rng >> 12;
+	p->rng ^= p->rng << 25;
+	p->rng ^= p->rng >> 27;
+	return p->rng * UINT64_C(2685821657736338717);
+}
+
+/* Send a REST-JSON error. */
+static void proxy_send_error(struct evhttp_request *req, const char *request_id, int status,
+			     const char *code, const char *type, json_t *extra, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+static void proxy_send_error(struct evhttp_request *req, const char *request_id, int status,
+			     const char *code, const char *type, json_t *extra, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	_cleanup_free_ char *body = aws_rest_error_body(code, msg, extra);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "x-amzn-RequestId", request_id);
+	evhttp_add_header(h, "x-amzn-ErrorType", type);
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, body, strlen(body));
+	const char *reason = status == 400	 ? "Bad Request"
+			     : status == 413 ? "Payload Too Large"
+			     : status == 424 ? "Failed Dependency"
+			     : status == 503 ? "Service Unavailable"
+					     : "Error";
+	evhttp_send_reply(req, status, reason, b);
+	evbuffer_free(b);
+}
+
+/* The healthy instance of v with the fewest calls in flight (ties at random). */
+static struct instance *proxy_pick_instance(struct proxy *p, struct variant *v,
+					    const struct instance *not)
+{
+	struct instance *best = NULL;
+	size_t n = v->n_healthy;
+	size_t start = n ? (size_t)(proxy_random(p) % n) : 0;
+	for (size_t k = 0; k < n; k++) {
+		struct instance *inst = v->healthy[(start + k) % n];
+		if (inst == not)
+			continue;
+		if (!best || inst->inflight < best->inflight)
+			best = inst;
+	}
+	return best;
+}
+
+/* A variant at random by current weight among those with a healthy instance
+ * (other than not); NULL when none has one. */
+static struct variant *proxy_pick_variant(struct proxy *p, struct endpoint *ep,
+					  const struct instance *not)
+{
+	double total = 0;
+	size_t candidates = 0;
+	for (size_t i = 0; i < ep->n_variants; i++) {
+		struct variant *v = &ep->variants[i];
+		size_t usable = v->n_healthy - (not && not->variant == v && not->state == INSTANCE_HEALTHY);
+		if (usable == 0)
+			continue;
+		candidates++;
+		total += v->current_weight > 0 ? v->current_weight : 0;
+	}
+	if (candidates == 0)
+		return NULL;
+	double r = (double)(proxy_random(p) >> 11) / (double)(UINT64_C(1) << 53);
+	double x = r * total;
+	size_t nth = (size_t)(r * (double)candidates); /* all weights 0: evenly */
+	struct variant *last = NULL;
+	for (size_t i = 0; i < ep->n_variants; i++) {
+		struct variant *v = &ep->variants[i];
+		size_t usable = v->n_healthy - (not && not->variant == v && not->state == INSTANCE_HEALTHY);
+		if (usable == 0)
+			continue;
+		last = v;
+		if (total > 0) {
+			double w = v->current_weight > 0 ? v->current_weight : 0;
+			if (x < w)
+				return v;
+			x -= w;
+		} else if (nth-- == 0) {
+			return v;
+		}
+	}
+	return last; /* rounding at the top end */
+}
+
+/* End a call: uncount it and let go of what it held. */
+static void proxy_call_free(struct proxy_call *c)
+{
+	if (c->inst)
+		c->inst->inflight--;
+	c->proxy->in_flight--;
+	for (size_t i = 0; c->headers[i]; i++)
+		free(c->headers[i]);
+	endpoint_unref(c->ep);
+	free(c);
+}
+
+static void proxy_forward(struct proxy_call *c);
+
+/* Free the answer curl collected once evhttp has sent it. */
+static void proxy_free_body(const void *data, size_t len, void *extra)
+{
+	free((void *)data);
+}
+
+/* The container's words, for messages: cut, and never raw binary. */
+static char *proxy_excerpt(const char *body, size_t len, size_t max)
+{
+	size_t n = len < max ? len : max;
+	char *s = xstrndup(body, n);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t')
+			s[i] = ' ';
+	return s;
+}
+
+/* The container answered (or did not). */
+static void proxy_done(const struct httpc_response *r, void *userdata)
+{
+	struct proxy_call *c = userdata;
+	struct endpoint *ep = c->ep;
+	const char *variant = c->variant->name;
+
+	if (r->result == -ECONNREFUSED && !c->retried) {
+		/* Nothing was sent: another instance may take it. */
+		struct instance *failed = c->inst;
+		struct variant *v = c->pinned ? c->variant : proxy_pick_variant(c->proxy, ep, failed);
+		struct instance *next = v ? proxy_pick_instance(c->proxy, v, failed) : NULL;
+		if (next) {
+			log_debug("request %s: %s refused the connection; trying %s", c->request_id,
+				  failed->container_name, next->container_name);
+			failed->inflight--;
+			c->variant = v;
+			c->inst = next;
+			c->inst->inflight++;
+			c->retried = true;
+			proxy_forward(c);
+			return;
+		}
+	}
+
+	if (r->result == -ECANCELED) {
+		proxy_send_error(c->req, c->request_id, 503, "ServiceUnavailable",
+				 "ServiceUnavailable", NULL, "endpointd is shutting down.");
+	} else if (r->result == -ETIMEDOUT) {
+		json_t *extra = json_pack("{s:i, s:s}", "OriginalStatusCode", 0, "OriginalMessage", "");
+		proxy_send_error(c->req, c->request_id, 424, "ModelError", "ModelError", extra,
+				 "Received server error (0) from primary with message \"Your "
+				 "invocation timed out while waiting for a response from container "
+				 "primary after %u seconds.\". See the log of container %s for more "
+				 "information.",
+				 ep->config->invocation_timeout_s, c->inst->container_name);
+		json_decref(extra);
+	} else if (r->result == -ECONNREFUSED) {
+		proxy_send_error(c->req, c->request_id, 503, "ServiceUnavailable",
+				 "ServiceUnavailable", NULL,
+				 "No instance of endpoint %s could take the request: %s refused the "
+				 "connection.",
+				 ep->name, c->inst->container_name);
+	} else if (r->result) {
+		json_t *extra = json_pack("{s:i, s:s}", "OriginalStatusCode", 0, "OriginalMessage",
+					  r->error ? r->error : "");
+		proxy_send_error(c->req, c->request_id, 424, "ModelError", "ModelError", extra,
+				 "Received server error (0) from primary with message \"%s\". See "
+				 "the log of container %s for more information.",
+				 r->error ? r->error : strerror(-r->result), c->inst->container_name);
+		json_decref(extra);
+	} else if (r->status >= 400) {
+		bool client = r->status < 500;
+		_cleanup_free_ char *words = proxy_excerpt(r->body, r->body_len, PROXY_MESSAGE_BODY_MAX);
+		_cleanup_free_ char *original = proxy_excerpt(r->body, r->body_len, PROXY_ORIGINAL_MAX);
+		json_t *extra = json_pack("{s:i, s:s}", "OriginalStatusCode", (int)r->status,
+					  "OriginalMessage", original);
+		proxy_send_error(c->req, c->request_id, 424,
+				 client ? "CLIENT_ERROR_FROM_MODEL" : "SERVER_ERROR_FROM_MODEL",
+				 "ModelError", extra,
+				 "Received %s error (%ld) from primary with message \"%s\". See the "
+				 "log of container %s for more information.",
+				 client ? "client" : "server", r->status, words,
+				 c->inst->container_name);
+		json_decref(extra);
+	} else {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+		_cleanup_free_ char *ct = httpc_header_value(r->headers, "Content-Type");
+		_cleanup_free_ char *attrs =
+			httpc_header_value(r->headers, "X-Amzn-SageMaker-Custom-Attributes");
+		evhttp_add_header(h, "Content-Type", ct ? ct : "application/octet-stream");
+		evhttp_add_header(h, "x-Amzn-Invoked-Production-Variant", variant);
+		evhttp_add_header(h, "x-amzn-RequestId", c->request_id);
+		if (attrs)
+			evhttp_add_header(h, "X-Amzn-SageMaker-Custom-Attributes", attrs);
+		size_t len;
+		char *body = httpc_response_take_body(r, &len);
+		struct evbuffer *b = evbuffer_new();
+		if (len == 0 || evbuffer_add_reference(b, body, len, proxy_free_body, NULL) < 0)
+			free(body);
+		evhttp_send_reply(c->req, 200, "OK", b);
+		evbuffer_free(b);
+	}
+	proxy_call_free(c);
+}
+
+/* Send the call to c->inst. */
+static void proxy_forward(struct proxy_call *c)
+{
+	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%u/invocations",
+		 (unsigned)c->inst->host_port);
+	struct httpc_request hr = {
+		.method = "POST",
+		.url = c->url,
+		.body = c->body,
+		.body_len = c->body_len,
+		.body_borrowed = true,
+		.headers = (const char *const *)c->headers,
+		.connect_timeout_ms = PROXY_CONNECT_TIMEOUT_MS,
+		.timeout_ms = (long)c->ep->config->invocation_timeout_s * 1000,
+		.max_response = PROXY_MAX_RESPONSE,
+	};
+	httpc_start(c->proxy->httpc, &hr, proxy_done, c);
+}
+
+/* Serve one invocation. */
+void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
+		  const char *request_id)
+{
+	struct config *cfg = endpoint_manager_config(p->manager);
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evbuffer *input = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(input);
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		proxy_send_error(req, request_id, 405, "ValidationError", "ValidationError", NULL,
+				 "InvokeEndpoint takes POST.");
+		return;
+	}
+	struct endpoint *ep = endpoint_find(p->manager, name);
+	if (!ep) {
+		proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError", NULL,
+				 "Endpoint %s of account %s not found.", name, cfg->account_id);
+		return;
+	}
+	if (ep->state != ENDPOINT_IN_SERVICE && ep->state != ENDPOINT_UPDATING) {
+		proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError", NULL,
+				 "Endpoint %s of account %s is not in service: it is %s.", ep->name,
+				 cfg->account_id, endpoint_state_to_string(ep->state));
+		return;
+	}
+	if (len > PROXY_MAX_BODY) {
+		proxy_send_error(req, request_id, 413, "ValidationError", "ValidationError", NULL,
+				 "Request body of %zu bytes is over the limit of %d bytes.", len,
+				 PROXY_MAX_BODY);
+		return;
+	}
+
+	const char *target = evhttp_find_header(in, "X-Amzn-SageMaker-Target-Variant");
+	struct variant *v = NULL;
+	if (target) {
+		for (size_t i = 0; i < ep->n_variants && !v; i++)
+			if (strcmp(ep->variants[i].name, target) == 0)
+				v = &ep->variants[i];
+		if (!v) {
+			proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError",
+					 NULL,
+					 "Endpoint %s has no production variant named %s: the "
+					 "X-Amzn-SageMaker-Target-Variant header must name one.",
+					 ep->name, target);
+			return;
+		}
+	} else {
+		v = proxy_pick_variant(p, ep, NULL);
+	}
+	struct instance *inst = v ? proxy_pick_instance(p, v, NULL) : NULL;
+	if (!inst) {
+		proxy_send_error(req, request_id, 503, "ServiceUnavailable", "ServiceUnavailable",
+				 NULL, "No healthy instance of endpoint %s%s%s can take the request.",
+				 ep->name, target ? " variant " : "", target ? target : "");
+		return;
+	}
+
+	struct proxy_call *c = xcalloc(1, sizeof(*c));
+	c->proxy = p;
+	c->req = req;
+	c->ep = endpoint_ref(ep);
+	c->variant = v;
+	c->inst = inst;
+	c->pinned = target != NULL;
+	c->body_len = len;
+	c->body = len ? (const char *)evbuffer_pullup(input, -1) : "";
+	snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
+	static const char *const forwarded[] = {"Content-Type", "Accept",
+						"X-Amzn-SageMaker-Custom-Attributes"};
+	size_t nh = 0;
+	for (size_t i = 0; i < ELEMENTSOF(forwarded); i++) {
+		const char *value = evhttp_find_header(in, forwarded[i]);
+		if (value)
+			c->headers[nh++] = xasprintf("%s: %s", forwarded[i], value);
+	}
+	inst->inflight++;
+	p->in_flight++;
+	proxy_forward(c);
+}
+
+/* A proxy with nothing in flight. */
+struct proxy *proxy_new(struct event_base *base, struct httpc *h, struct endpoint_manager *m)
+{
+	struct proxy *p = xcalloc(1, sizeof(*p));
+	p->base = base;
+	p->httpc = h;
+	p->manager = m;
+	if (getrandom(&p->rng, sizeof(p->rng), 0) != sizeof(p->rng) || p->rng == 0)
+		p->rng = now_monotonic_ms() | 1;
+	return p;
+}
+
+/* Free the proxy; calls in flight must have ended (httpc_free ends them). */
+struct proxy *proxy_free(struct proxy *p)
+{
+	free(p);
+	return NULL;
+}
+
+/* Calls forwarded and not answered yet. */
+size_t proxy_in_flight(const struct proxy *p)
+{
+	return p->in_flight;
+}

@@ -1,0 +1,32 @@
+/*
+ * InvokeEndpoint: POST /endpoints/<name>/invocations, forwarded to one
+ * healthy instance of the endpoint (REST-JSON errors, SageMaker's words).
+ */
+#ifndef ENDPOINTD_PROXY_H
+#define ENDPOINTD_PROXY_H
+
+#include <stddef.h>
+
+struct event_base;
+struct evhttp_request;
+struct httpc;
+struct endpoint_manager;
+struct proxy;
+
+/* The largest request body InvokeEndpoint takes. */
+#define PROXY_MAX_BODY 6291456
+/* The largest answer a container may give. */
+#define PROXY_MAX_RESPONSE 6291456
+
+struct proxy *proxy_new(struct event_base *base, struct httpc *h, struct endpoint_manager *m);
+/* NULL-safe.  Calls still running finish on their own: each holds what it needs. */
+struct proxy *proxy_free(struct proxy *p);
+
+/* Serves one invocation of endpoint name; the answer is sent later. */
+void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
+		  const char *request_id);
+
+/* Calls forwarded and not yet answered. */
+size_t proxy_in_flight(const struct proxy *p);
+
+#endif
