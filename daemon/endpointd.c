@@ -24,6 +24,7 @@
 #include "httpc.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "util.h"
 
@@ -383,6 +384,7 @@ int main(int argc, char **argv)
 	}
 	int r = daemon_run(&d);
 	config_unref(d.config);
+	metrics_free();
 	curl_global_cleanup();
 	return r < 0 ? 1 : 0;
 }

@@ -28,6 +28,7 @@
 #include "endpoint.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
 #include "proxy.h"
 #include "util.h"
@@ -998,6 +999,16 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 
 	if (path && strcmp(path, "/") == 0 && cmd == EVHTTP_REQ_POST) {
 		api_control(a, req, request_id);
+		return;
+	}
+	if (path && strcmp(path, "/metrics") == 0 && cmd == EVHTTP_REQ_GET) {
+		_cleanup_free_ char *text = metrics_render(a->manager);
+		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+		evhttp_add_header(h, "Content-Type", METRICS_CONTENT_TYPE);
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_add(b, text, strlen(text));
+		evhttp_send_reply(req, 200, "OK", b);
+		evbuffer_free(b);
 		return;
 	}
 	/* /endpoints/<name>/invocations */

@@ -37,6 +37,7 @@
 #include "httpc.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "modeldata.h"
 #include "names.h"
 #include "util.h"
@@ -225,6 +226,8 @@ int endpoint_set_state(struct endpoint *ep, enum endpoint_state new_state, const
 	}
 	ep->state = new_state;
 	ep->last_modified_time = now_realtime();
+	if (old == ENDPOINT_CREATING && new_state == ENDPOINT_IN_SERVICE)
+		metrics_provisioned(ep->last_modified_time - ep->creation_time);
 	if (new_state == ENDPOINT_FAILED) {
 		free(ep->failure_reason);
 		ep->failure_reason = xstrdup(reason);
@@ -555,6 +558,7 @@ void instance_replace(struct instance *inst, const char *why)
 			delay_ms = 30000;
 	}
 	inst->restarts++;
+	metrics_replacement();
 	log_endpoint(LOG_WARNING, ep->name,
 		     "endpoint %s: variant %s instance %u %s; replacing it in %u ms", ep->name,
 		     inst->variant->name, inst->slot, why, delay_ms);

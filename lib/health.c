@@ -12,6 +12,7 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct health_check {
@@ -65,6 +66,7 @@ static void health_check_probe_done(const struct httpc_response *r, void *userda
 
 	bool passed = r->result == 0 && r->status == 200;
 	if (!passed) {
+		metrics_health_failure();
 		if (r->result)
 			snprintf(hc->detail, sizeof(hc->detail), "%s",
 				 r->error ? r->error : strerror(-r->result));

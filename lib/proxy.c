@@ -30,6 +30,7 @@
 #include "endpoint.h"
 #include "httpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define PROXY_CONNECT_TIMEOUT_MS 1000
@@ -58,6 +59,7 @@ struct proxy_call {
 	char *headers[4]; /* forwarded request headers, NULL-ended */
 	char url[64];
 	char request_id[AWS_REQUEST_ID_LEN + 1];
+	double start; /* monotonic seconds */
 };
 
 /* A random 64-bit number (xorshift64*). */
@@ -208,6 +210,15 @@ static void proxy_done(const struct httpc_response *r, void *userdata)
 		}
 	}
 
+	enum metrics_outcome outcome = METRICS_OUTCOME_MODEL_ERROR;
+	if (r->result == -ECANCELED || r->result == -ECONNREFUSED)
+		outcome = METRICS_OUTCOME_UNAVAILABLE;
+	else if (r->result == -ETIMEDOUT)
+		outcome = METRICS_OUTCOME_TIMEOUT;
+	else if (!r->result && r->status < 400)
+		outcome = METRICS_OUTCOME_SUCCESS;
+	metrics_invocation(ep->name, variant, outcome, now_monotonic() - c->start);
+
 	if (r->result == -ECANCELED) {
 		proxy_send_error(c->req, c->request_id, 503, "ServiceUnavailable",
 				 "ServiceUnavailable", NULL, "endpointd is shutting down.");
@@ -309,12 +320,14 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 		return;
 	}
 	if (ep->state != ENDPOINT_IN_SERVICE && ep->state != ENDPOINT_UPDATING) {
+		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
 		proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError", NULL,
 				 "Endpoint %s of account %s is not in service: it is %s.", ep->name,
 				 cfg->account_id, endpoint_state_to_string(ep->state));
 		return;
 	}
 	if (len > PROXY_MAX_BODY) {
+		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
 		proxy_send_error(req, request_id, 413, "ValidationError", "ValidationError", NULL,
 				 "Request body of %zu bytes is over the limit of %d bytes.", len,
 				 PROXY_MAX_BODY);
@@ -328,6 +341,7 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 			if (strcmp(ep->variants[i].name, target) == 0)
 				v = &ep->variants[i];
 		if (!v) {
+			metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
 			proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError",
 					 NULL,
 					 "Endpoint %s has no production variant named %s: the "
@@ -340,6 +354,7 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 	}
 	struct instance *inst = v ? proxy_pick_instance(p, v, NULL) : NULL;
 	if (!inst) {
+		metrics_invocation(ep->name, v ? v->name : NULL, METRICS_OUTCOME_UNAVAILABLE, 0);
 		proxy_send_error(req, request_id, 503, "ServiceUnavailable", "ServiceUnavailable",
 				 NULL, "No healthy instance of endpoint %s%s%s can take the request.",
 				 ep->name, target ? " variant " : "", target ? target : "");
@@ -353,6 +368,7 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 	c->variant = v;
 	c->inst = inst;
 	c->pinned = target != NULL;
+	c->start = now_monotonic();
 	c->body_len = len;
 	c->body = len ? (const char *)evbuffer_pullup(input, -1) : "";
 	snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);

@@ -182,6 +182,14 @@ uint64_t now_monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Monotonic seconds, fractional. */
+double now_monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* FNV-1a over n bytes, continuing from h. */
 uint64_t hash_fnv1a(const void *p, size_t n, uint64_t h)
 {

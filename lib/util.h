@@ -58,6 +58,8 @@ char *buf_steal(struct buf *b);
 /* Wall clock in seconds (with fraction) and a monotonic clock in ms. */
 double now_realtime(void);
 uint64_t now_monotonic_ms(void);
+/* Monotonic seconds with sub-microsecond resolution, for latencies. */
+double now_monotonic(void);
 
 /* A string-keyed open hash map; keys are copied, values are borrowed. */
 struct strmap;
