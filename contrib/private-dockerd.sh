@@ -21,7 +21,9 @@
 # Keep DIR short, e.g. $(mktemp -d /tmp/edk.XXXXXX): containerd puts its
 # sockets under DIR/exec and a Unix socket path must fit in 108 bytes.
 #
-# Only one dockerd should run per host: every dockerd manages the same docker0
+# With iproute2 each engine gets a bridge and subnet of its own and no
+# iptables rules, so several can run side by side.  Without it they fall back
+# to docker0, and only one dockerd should run per host: every dockerd manages the same docker0
 # bridge and the same DOCKER iptables chains, so two of them undo each other's
 # set-up (and the one stopping last may tear down what the other still uses).
 # Tests should share one private dockerd, not start one each; `start` warns
@@ -91,6 +93,34 @@ fail_with_log() {
 	exit 1
 }
 
+# Creates (or finds) the bridge of directory $1 with a /24 of its own under
+# 10.213.0.0/16 and prints its name; fails when iproute2 is missing.
+make_bridge() {
+	local dir=$1 br n i subnet
+	command -v ip >/dev/null 2>&1 || return 1
+	br=edk$(printf '%s' "$dir" | md5sum | cut -c1-8)
+	if ! ip link show "$br" >/dev/null 2>&1; then
+		n=$((16#$(printf '%s' "$dir" | md5sum | cut -c9-12) % 250 + 1))
+		for ((i = 0; i < 250; i++)); do
+			subnet=10.213.$(((n + i) % 250 + 1))
+			ip -4 addr show | grep -q "inet $subnet\." || break
+		done
+		ip link add name "$br" type bridge || return 1
+		ip addr add "$subnet.1/24" dev "$br" || { ip link del "$br"; return 1; }
+	fi
+	ip link set "$br" up || return 1
+	echo "$br" >"$dir/bridge"
+	echo "$br"
+}
+
+# Deletes the bridge make_bridge made for directory $1, if any.
+drop_bridge() {
+	local dir=$1 br
+	[ -s "$dir/bridge" ] || return 0
+	br=$(cat "$dir/bridge")
+	case $br in edk*) ip link del "$br" 2>/dev/null || true ;; esac
+}
+
 cmd_start() {
 	local dir=$1 sock pid other i
 
@@ -106,15 +136,21 @@ cmd_start() {
 		echo "$sock"
 		return 0
 	fi
-	other=$(pgrep -x dockerd | paste -sd ' ' - || true)
-	[ -z "$other" ] ||
-		echo "$0: warning: another dockerd is running (pid $other); they share docker0 and its iptables chains" >&2
-
 	mkdir -p -- "$dir/data" "$dir/exec"
+	local net_args=()
+	if bridge=$(make_bridge "$dir"); then
+		# Its own bridge and subnet, and no iptables rules: several private
+		# engines can run side by side without giving two containers one IP.
+		net_args=(--bridge="$bridge" --iptables=false)
+	else
+		other=$(pgrep -x dockerd | paste -sd ' ' - || true)
+		[ -z "$other" ] ||
+			echo "$0: warning: another dockerd is running (pid $other); they share docker0 and its iptables chains" >&2
+	fi
 	# shellcheck disable=SC2086 # PRIVATE_DOCKERD_ARGS is a word list
 	setsid "$dockerd" --data-root "$dir/data" --exec-root "$dir/exec" \
 		--pidfile "$dir/dockerd.pid" -H "unix://$sock" \
-		${PRIVATE_DOCKERD_ARGS:-} \
+		"${net_args[@]}" ${PRIVATE_DOCKERD_ARGS:-} \
 		</dev/null >>"$dir/dockerd.log" 2>&1 &
 	pid=$!
 
@@ -229,6 +265,7 @@ cmd_stop() {
 				echo "$0: warning: cannot unmount $mnt" >&2
 		done
 	# --one-file-system: never follow into anything still mounted under DIR.
+	drop_bridge "$dir"
 	rm -rf --one-file-system -- "$dir"
 }
 
