@@ -582,6 +582,24 @@ static void instance_failed(struct instance *inst, const char *container_id, con
 	}
 }
 
+/* Out of rotation now; back in when a ping passes, replaced when none does. */
+void endpoint_instance_unreachable(struct instance *inst, const char *why)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	struct endpoint_manager *m = ep->manager;
+	if (inst->state != INSTANCE_HEALTHY || m->shutting_down)
+		return;
+	log_container(LOG_WARNING, inst->container_id,
+		      "endpoint %s: variant %s instance %u out of rotation: %s", ep->name,
+		      inst->variant->name, inst->slot, why);
+	variant_unlist_healthy(inst);
+	inst->health = health_check_free(inst->health);
+	inst->state = INSTANCE_PROBING;
+	inst->started_ms = now_monotonic_ms();
+	inst->health = health_check_startup(m->base, m->httpc, inst->host_port,
+					    ENDPOINT_RECHECK_TIMEOUT_MS, instance_startup_cb, inst);
+}
+
 /* Steady probes say the instance stopped answering. */
 void instance_steady_cb(enum health_verdict verdict, const char *detail, void *userdata)
 {

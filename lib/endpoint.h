@@ -200,6 +200,11 @@ char *endpoint_journal_key(const char *name);
 json_t *endpoint_to_json(const struct endpoint *ep);
 char *endpoint_config_document(const struct config *c, const struct config_endpoint_config *ec);
 
+/* The data plane could not talk to inst (the connection was refused, reset
+ * or closed without an answer): it leaves the rotation at once and pings
+ * decide whether it comes back or is replaced. */
+void endpoint_instance_unreachable(struct instance *inst, const char *why);
+
 /* Healthy instances of all variants. */
 unsigned endpoint_healthy_count(const struct endpoint *ep);
 

@@ -17,6 +17,8 @@
 #define ENDPOINT_LABEL_OWNER DOCKER_LABEL_PREFIX "owner"
 #define ENDPOINT_RETRY_MS 1000
 #define ENDPOINT_RETRY_MAX_MS 30000
+/* How long an instance taken out of rotation has to pass a ping again. */
+#define ENDPOINT_RECHECK_TIMEOUT_MS 10000
 
 struct endpoint_manager {
 	struct event_base *base;

@@ -192,6 +192,13 @@ static void proxy_done(const struct httpc_response *r, void *userdata)
 	struct endpoint *ep = c->ep;
 	const char *variant = c->variant->name;
 
+	/* A connection refused, reset or closed without an answer: the
+	 * instance is likely gone (the Engine's event may still be on its
+	 * way), so it gets no more traffic until a ping passes. */
+	if (r->result && r->result != -ETIMEDOUT && r->result != -ECANCELED &&
+	    r->result != -E2BIG && c->inst->state == INSTANCE_HEALTHY)
+		endpoint_instance_unreachable(c->inst, r->error ? r->error : strerror(-r->result));
+
 	if (r->result == -ECONNREFUSED && !c->retried) {
 		/* Nothing was sent: another instance may take it. */
 		struct instance *failed = c->inst;
