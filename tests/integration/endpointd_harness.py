@@ -366,6 +366,14 @@ MODELS = {
     # Model data: {workdir} is filled in by write_config, which makes both.
     "demo-data-dir": (None, {}, "{workdir}/model-dir"),
     "demo-data-tar": (None, {}, "file://{workdir}/model.tar.gz"),
+    # InvokeEndpoint (tests/*/test_invoke_*.py): DEMO_VARIANT is the name of
+    # the variant the model serves in; the other three misbehave on purpose.
+    "demo-invoke": (None, {"DEMO_VARIANT": "AllTraffic"}),
+    "demo-heavy": (None, {"DEMO_VARIANT": "Heavy"}),
+    "demo-light": (None, {"DEMO_VARIANT": "Light"}),
+    "demo-invoke-400": (None, {"DEMO_INVOKE_STATUS": "400"}),
+    "demo-invoke-500": (None, {"DEMO_INVOKE_STATUS": "500"}),
+    "demo-invoke-delay": (None, {"DEMO_INVOKE_DELAY_MS": "5000"}),
 }
 
 # What write_config puts in the model data: a directory of two files and a
@@ -383,12 +391,24 @@ ENDPOINT_CONFIGS = {
     "missing-image-config": [("AllTraffic", "demo-missing", 1)],
     "data-dir-config": [("AllTraffic", "demo-data-dir", 1)],
     "data-tar-config": [("AllTraffic", "demo-data-tar", 1)],
+    # An optional fourth member is the InitialVariantWeight (default 1.0).
+    "invoke-config": [("AllTraffic", "demo-invoke", 1)],
+    "invoke-pair-config": [("AllTraffic", "demo-invoke", 2)],
+    "weighted-config": [("Heavy", "demo-heavy", 1, 3.0), ("Light", "demo-light", 1, 1.0)],
+    "invoke-400-config": [("AllTraffic", "demo-invoke-400", 1)],
+    "invoke-500-config": [("AllTraffic", "demo-invoke-500", 1)],
+    "invoke-delay-config": [("AllTraffic", "demo-invoke-delay", 1)],
 }
 
 # These go into an included file, the rest into the main config, so that
 # `include:` is exercised too.
 INCLUDED_MODELS = {"demo-b", "demo-exit", "demo-missing"}
 INCLUDED_CONFIGS = {"two-variant-config", "exit-config", "missing-image-config"}
+
+
+# invocation_timeout_s in the generated daemon config: how long the daemon
+# waits for a container's answer to an invocation.
+INVOCATION_TIMEOUT_S = 2
 
 
 def _q(s):
@@ -416,12 +436,12 @@ def _configs_yaml(names):
     for name in names:
         lines.append(f"  - EndpointConfigName: {name}")
         lines.append("    ProductionVariants:")
-        for variant, model, count in ENDPOINT_CONFIGS[name]:
+        for variant, model, count, *weight in ENDPOINT_CONFIGS[name]:
             lines.append(f"      - VariantName: {variant}")
             lines.append(f"        ModelName: {model}")
             lines.append(f"        InitialInstanceCount: {count}")
             lines.append(f"        InstanceType: {INSTANCE_TYPE}")
-            lines.append("        InitialVariantWeight: 1.0")
+            lines.append(f"        InitialVariantWeight: {weight[0] if weight else 1.0}")
             lines.append(f"        ContainerStartupHealthCheckTimeoutInSeconds: {STARTUP_TIMEOUT_S}")
     return lines
 
@@ -456,6 +476,7 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         "instance_types:",
         f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
         "limits: { max_endpoints: 100 }",
+        f"invocation_timeout_s: {INVOCATION_TIMEOUT_S}",
         *extra_config,
     ]
     _write_model_data(workdir)
