@@ -282,14 +282,27 @@ json_t *aws_time(double t)
 	return json_real(round(t * 1000.0) / 1000.0);
 }
 
-/* A random UUID v4. */
+/* A random UUID v4: from a generator seeded once by the kernel, as request
+ * ids need to be unique, not secret (a getrandom() per request shows up in
+ * the data plane's profile). */
 void aws_request_id(char ret[AWS_REQUEST_ID_LEN + 1])
 {
+	static uint64_t state[2];
+	if (!state[0] && !state[1]) {
+		if (getrandom(state, sizeof(state), 0) != sizeof(state) || (!state[0] && !state[1])) {
+			state[0] = hash_fnv1a(&state, sizeof(state), now_monotonic_ms()) | 1;
+			state[1] = (uint64_t)now_realtime();
+		}
+	}
 	unsigned char b[16];
-	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
-		/* Request ids need to be unique, not secret. */
-		uint64_t h = hash_fnv1a(&b, sizeof(b), now_monotonic_ms());
-		memcpy(b, &h, sizeof(h));
+	for (int i = 0; i < 2; i++) {
+		/* xorshift128+ */
+		uint64_t x = state[0], y = state[1];
+		state[0] = y;
+		x ^= x << 23;
+		state[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+		uint64_t r = state[1] + y;
+		memcpy(b + 8 * i, &r, 8);
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
