@@ -1,0 +1,660 @@
+#!/usr/bin/python3
+"""invoke: what InvokeEndpoint through endpointd costs next to POSTing to the
+model container directly.
+
+It starts endpointd, creates one endpoint with one instance of the demo model,
+waits for InService and reads the container's published host port from the
+Engine.  Then:
+  (1) throughput and latency with wrk (Debian's /usr/bin/wrk): 512-byte POSTs
+      (application/octet-stream), 32 connections, 2 threads, --duration s,
+      --runs times alternating (a) straight to the container's
+      http://127.0.0.1:PORT/invocations and (b) through endpointd's
+      /endpoints/NAME/invocations.  Prints every run and the medians: the
+      throughput ratio endpointd/direct (target >= 0.8) and the p50 latency
+      endpointd added (target <= 0.3 ms), and the non-2xx counts (must be 0).
+      Then one single-connection run each way (-c 1 -t 1): the added latency
+      without queueing.
+  (2) the daemon's memory while 32 clients, each on its own connection, POST
+      6 MiB bodies: VmRSS sampled every 5 ms and VmHWM from /proc/PID/status,
+      next to the bound 6 MiB x in flight x copies.
+Then it deletes the endpoint, stops the daemon and leaves nothing behind.
+
+Run by hand, never from the test suite:
+  sudo /usr/bin/python3 contrib/bench/invoke.py \\
+      --docker-host unix:///var/run/docker.sock
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+TARGET_RATIO = 0.8      # throughput endpointd / direct, at least
+TARGET_ADDED_P50 = 0.3  # ms added to p50, at most
+PHASE_TIMEOUT = 120.0   # seconds any one wait may take
+LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-post.lua")
+MIB = 1 << 20
+BIG_BODY = 6 * MIB      # SageMaker's limit, and endpointd's PROXY_MAX_BODY
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--docker-host", default=bl.default_docker_host(),
+                   help="unix:///path of the Docker Engine (default $DOCKER_HOST or /var/run/docker.sock)")
+    p.add_argument("--endpointd", default=None,
+                   help="daemon binary (default $ENDPOINTD, ./daemon/endpointd, then PATH)")
+    p.add_argument("--image", default=bl.DEFAULT_IMAGE, help="model image (default %(default)s)")
+    p.add_argument("--wrk", default="/usr/bin/wrk", help="wrk binary (default %(default)s)")
+    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--runs", type=int, default=3, help="runs of each side, alternating (default 3)")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="seconds of an uncounted wrk run on each side first (default 2, 0: none)")
+    p.add_argument("--body-bytes", type=int, default=512, help="body of the wrk POSTs (default 512)")
+    p.add_argument("--rss-clients", type=int, default=32,
+                   help="concurrent clients of the memory phase (default 32, 0: skip it)")
+    p.add_argument("--rss-requests", type=int, default=4,
+                   help="6 MiB POSTs per client in the memory phase (default 4)")
+    p.add_argument("--instance-cpus", default=str(os.cpu_count() or 1),
+                   help="cpus of the instance type (default: this host's CPU count, so that "
+                        "the container is not throttled below what the host gives)")
+    p.add_argument("--instance-memory", default="1GiB",
+                   help="memory of the instance type (default 1GiB: the container holds "
+                        "32 x 6 MiB bodies at once in the memory phase)")
+    p.add_argument("--perf", type=int, default=0, metavar="SECONDS",
+                   help="after the counted runs, `perf record -g` the daemon for SECONDS "
+                        "during one more endpointd run and print its top symbols (default 0: no)")
+    p.add_argument("--log-level", default="info",
+                   help="log level of the started daemon (default info)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory and daemon log")
+    a = p.parse_args()
+    if not 1 <= a.runs <= 100:
+        p.error("--runs must be 1..100")
+    if not 1 <= a.duration <= 600:
+        p.error("--duration must be 1..600")
+    if not 1 <= a.threads <= a.connections <= 10000:
+        p.error("need 1 <= --threads <= --connections <= 10000")
+    if not 0 <= a.warmup <= 60 or not 0 <= a.perf <= 60:
+        p.error("--warmup and --perf must be 0..60")
+    if not 0 <= a.body_bytes <= BIG_BODY:
+        p.error("--body-bytes must be 0..6291456")
+    if not 0 <= a.rss_clients <= 256 or not 1 <= a.rss_requests <= 100:
+        p.error("--rss-clients must be 0..256 and --rss-requests 1..100")
+    return a
+
+
+# ---------------------------------------------------------------------------
+# /proc figures
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of pid, in bytes."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of pid, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def host_cpu():
+    """(busy, total) jiffies of the whole host."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
+def children_cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def mib(b):
+    return b / MIB
+
+
+# ---------------------------------------------------------------------------
+# wrk
+
+
+def run_wrk(a, url, connections, threads, duration):
+    """Run wrk once; its parsed INVOKE-RESULT line plus rps, p50, p99 (ms)."""
+    cmd = [a.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+           "--timeout", "5s", "--latency", "-s", LUA, url, "--", str(a.body_bytes)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if p.returncode != 0:
+        raise RuntimeError(f"wrk exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
+    res = None
+    for line in p.stdout.splitlines():
+        if line.startswith("INVOKE-RESULT "):
+            res = json.loads(line[len("INVOKE-RESULT "):])
+    if res is None:
+        raise RuntimeError(f"no INVOKE-RESULT line from wrk:\n{p.stdout}\n{p.stderr}")
+    # wrk's own text, as a cross-check of the Lua figures
+    res["non2xx_text"] = 0
+    for line in p.stdout.splitlines():
+        s = line.strip()
+        if s.startswith("Non-2xx or 3xx responses:"):
+            res["non2xx_text"] = int(s.split(":")[1])
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+    res["p50"] = res["p"]["50"] / 1000.0
+    res["p99"] = res["p"]["99"] / 1000.0
+    res["errs"] = sum(v for k, v in res["errors"].items() if k != "status")
+    res["non2xx"] = max(res["errors"]["status"], res["non2xx_text"])
+    res["text"] = p.stdout
+    return res
+
+
+def proc_schedstat_wait(pid):
+    """Seconds the threads of pid have waited on a run queue (runnable, not
+    running), from /proc/PID/task/*/schedstat; None where schedstats are off."""
+    total = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / 1e9
+
+
+def netns_tcp(pid):
+    """PassiveOpens and InSegs of the TCP stack in pid's network namespace
+    (/proc/PID/net/snmp): for the container, the connections it accepted and
+    the segments it received, whoever sent them."""
+    try:
+        with open(f"/proc/{pid}/net/snmp") as f:
+            rows = [ln.split() for ln in f if ln.startswith("Tcp:")]
+        t = dict(zip(rows[0][1:], (int(x) for x in rows[1][1:])))
+        return t["PassiveOpens"], t["InSegs"]
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
+
+
+def find_docker_proxy(port):
+    """Pid of the docker-proxy that publishes 127.0.0.1:port, or None (the
+    Engine may run without its userland proxy)."""
+    want = ["-host-port", str(port)]
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if f.read().strip() != "docker-proxy":
+                    continue
+            with open(f"/proc/{d}/cmdline") as f:
+                args = f.read().split("\0")
+        except OSError:
+            continue
+        if any(args[i:i + 2] == want for i in range(len(args) - 1)):
+            return int(d)
+    return None
+
+
+class CpuMeter:
+    """CPU seconds spent during one wrk run by each of some processes
+    (/proc/PID/stat, exited threads included), by wrk (this script's reaped
+    children), the run-queue wait of the daemon and how busy the host was."""
+
+    def __init__(self, pids, daemon_pid, container_pid):
+        self.pids = {k: v for k, v in pids.items() if v}
+        self.daemon_pid = daemon_pid
+        self.container_pid = container_pid
+
+    def _read(self):
+        out = {}
+        for k, pid in self.pids.items():
+            try:
+                out[k] = proc_cpu_seconds(pid)
+            except (OSError, IndexError, ValueError):
+                out[k] = None
+        return out
+
+    def start(self):
+        self.p0 = self._read()
+        self.q0 = proc_schedstat_wait(self.daemon_pid)
+        self.n0 = netns_tcp(self.container_pid)
+        self.w0 = children_cpu_seconds()
+        self.h0 = host_cpu()
+
+    def stop(self, res):
+        h1 = host_cpu()
+        p1 = self._read()
+        q1 = proc_schedstat_wait(self.daemon_pid)
+        n1 = netns_tcp(self.container_pid)
+        res["new_conns"] = n1[0] - self.n0[0] if n1 and self.n0 else None
+        res["in_segs"] = n1[1] - self.n0[1] if n1 and self.n0 else None
+        res["cpu"] = {k: (p1[k] - self.p0[k]) if p1.get(k) is not None and self.p0.get(k) is not None
+                      else None for k in self.pids}
+        res["cpu"]["wrk"] = children_cpu_seconds() - self.w0
+        res["daemon_rq_wait"] = q1 - self.q0 if q1 is not None and self.q0 is not None else None
+        busy, total = h1[0] - self.h0[0], h1[1] - self.h0[1]
+        res["host_busy"] = busy / total if total else float("nan")
+
+
+# ---------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.engine = bl.Engine(a.docker_host)
+        self.name = f"bench-{os.getpid()}-invoke"
+        self.daemon = None
+        self.live = False
+
+    def check_tools(self):
+        a = self.a
+        if not os.access(a.wrk, os.X_OK):
+            bl.die(f"{a.wrk} not found: apt-get install wrk (or pass --wrk)")
+        if not os.path.exists(LUA):
+            bl.die(f"{LUA} is missing")
+        if not self.engine.ping():
+            bl.die(f"no Docker Engine answers at {a.docker_host}")
+        st, _ = self.engine.call("GET", f"/images/{a.image}/json")
+        if st != 200:
+            bl.die(f"image {a.image} is missing; build it with "
+                   f"contrib/demo-model/build-image.sh --docker-host {a.docker_host}")
+
+    def setup(self):
+        a = self.a
+        binary = a.endpointd or bl.default_endpointd()
+        if not binary:
+            bl.die("no endpointd binary; pass --endpointd PATH")
+        self.daemon = bl.Daemon(binary, a.docker_host, a.image, log_level=a.log_level,
+                                stamp_log=False, cpus=a.instance_cpus, memory=a.instance_memory,
+                                keep=a.keep)
+        self.pid = self.daemon.proc.pid
+        print(f"endpointd {binary} (pid {self.pid}) on {self.daemon.url}, log {self.daemon.log_path}")
+        client = bl.Client(self.daemon.url)
+        try:
+            t0 = bl.now()
+            client.create(self.name, bl.DEFAULT_CONFIG_NAME)
+            self.live = True
+            for _ in range(int(PHASE_TIMEOUT / 0.05) + 1):
+                s, body = client.status(self.name)
+                if s == "InService":
+                    break
+                if s in ("Failed", None):
+                    raise RuntimeError(f"endpoint {self.name}: {s}: {body.get('FailureReason') or body}")
+                if bl.now() - t0 > PHASE_TIMEOUT:
+                    raise RuntimeError(f"endpoint {self.name} not InService within {PHASE_TIMEOUT:.0f} s")
+                time.sleep(0.05)
+            print(f"endpoint {self.name} InService after {bl.ms(bl.now() - t0):.0f} ms")
+        finally:
+            client.close()
+        running = [c for c in self.engine.containers(f"{bl.LABEL_ENDPOINT}={self.name}")
+                   if c.get("State") == "running"]
+        if len(running) != 1:
+            raise RuntimeError(f"expected 1 running container of {self.name}, found {len(running)}")
+        self.cid = running[0]["Id"]
+        self.cport = self.engine.host_port(self.cid)
+        st, info = self.engine.call("GET", f"/containers/{self.cid}/json")
+        if st != 200:
+            raise RuntimeError(f"inspect {self.cid[:12]}: HTTP {st}: {info}")
+        self.cpid = info["State"]["Pid"]
+        self.chostname = info["Config"]["Hostname"]
+        self.cip = (info.get("NetworkSettings") or {}).get("IPAddress", "")
+        self.proxy_pid = find_docker_proxy(self.cport)
+        self.direct_url = f"http://127.0.0.1:{self.cport}/invocations"
+        self.daemon_url = f"{self.daemon.url}/endpoints/{self.name}/invocations"
+        print(f"container {running[0]['Names'][0].lstrip('/')} ({self.cid[:12]}, pid {self.cpid}, "
+              f"{self.cip or 'no IP'}), instance type {a.instance_cpus} cpus / {a.instance_memory}; "
+              + (f"published by docker-proxy pid {self.proxy_pid}" if self.proxy_pid
+                 else "no docker-proxy (the Engine forwards the port in the kernel)"))
+        print(f"  direct:    {self.direct_url}\n  endpointd: {self.daemon_url}")
+
+    def post(self, url, body, timeout=30.0, conn=None):
+        """One POST; (status, headers dict, JSON body)."""
+        u = urllib.parse.urlsplit(url)
+        c = conn or http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        try:
+            c.request("POST", u.path, body=body,
+                      headers={"Content-Type": "application/octet-stream"})
+            r = c.getresponse()
+            raw = r.read()
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = raw[:200]
+            return r.status, hdrs, data
+        finally:
+            if conn is None:
+                c.close()
+
+    def sanity(self):
+        """One POST each way answers 200 with the body's sha256."""
+        body = os.urandom(self.a.body_bytes)
+        want = hashlib.sha256(body).hexdigest()
+        for label, url in (("direct", self.direct_url), ("endpointd", self.daemon_url)):
+            st, hdrs, data = self.post(url, body)
+            if st != 200 or not isinstance(data, dict) or data.get("sha256") != want:
+                raise RuntimeError(f"{label} POST: HTTP {st}: {data!r}")
+            # Another engine on the same bridge can hand out the same IP, and
+            # then the port may lead to someone else's container.
+            if data.get("hostname") != self.chostname:
+                raise RuntimeError(f"{label} POST was answered by host {data.get('hostname')!r}, "
+                                   f"not by our container {self.chostname!r}: is another Docker "
+                                   f"Engine using the same bridge and addresses?")
+            if label == "endpointd" and hdrs.get("x-amzn-invoked-production-variant") != "AllTraffic":
+                raise RuntimeError(f"endpointd POST: no x-Amzn-Invoked-Production-Variant: {hdrs}")
+        print(f"sanity: one {self.a.body_bytes}-byte POST each way answered 200 with its sha256, "
+              f"from our container")
+
+    # -- (1) wrk ------------------------------------------------------------
+
+    def measure(self, side, connections, threads, duration):
+        url = self.direct_url if side == "direct" else self.daemon_url
+        m = CpuMeter({"daemon": self.pid, "container": self.cpid, "proxy": self.proxy_pid}, self.pid,
+                     self.cpid)
+        m.start()
+        res = run_wrk(self.a, url, connections, threads, duration)
+        m.stop(res)
+        return res
+
+    @staticmethod
+    def row(label, side, r):
+        def per_req(x):
+            return f"{x / r['requests'] * 1e6:6.1f}" if x is not None and r["requests"] else f"{'-':>6}"
+        cpu = r["cpu"]
+        return (f"{label:>6} {side:<10} {r['rps']:9.0f} {r['p50']:7.3f} {r['p99']:8.3f} "
+                f"{r['lat_us']['max'] / 1000:8.2f} {r['non2xx']:6d} {r['errs']:5d} "
+                f"{per_req(cpu.get('daemon')) if side == 'endpointd' else f'{chr(45):>6}'} "
+                f"{per_req(cpu.get('container'))} {per_req(cpu.get('proxy'))} "
+                f"{per_req(cpu.get('wrk'))} "
+                f"{per_req(r['daemon_rq_wait']) if side == 'endpointd' else f'{chr(45):>6}'} "
+                f"{r['host_busy'] * 100:4.0f}% "
+                f"{r['new_conns'] if r['new_conns'] is not None else '-':>6} "
+                + (f"{r['in_segs'] / r['requests']:5.2f}" if r["in_segs"] is not None and r["requests"]
+                   else f"{'-':>5}"))
+
+    HEADER = (f"{'':>6} {'':<10} {'':>9} {'':>7} {'':>8} {'':>8} {'':>6} {'sock':>5} "
+              f"{'---- CPU us per request ----':^27} {'daemon':>6} {'host':>5} "
+              f"{'-- container --':>12}\n"
+              f"{'run':>6} {'side':<10} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>8} {'max ms':>8} "
+              f"{'non2xx':>6} {'errs':>5} {'daemon':>6} {'contnr':>6} {'dproxy':>6} {'wrk':>6} "
+              f"{'rqwait':>6} {'busy':>5} {'conns':>6} {'segs':>5}")
+
+    def throughput(self):
+        a = self.a
+        print(f"\n== throughput and latency: wrk -t{a.threads} -c{a.connections} -d{a.duration}s, "
+              f"{a.body_bytes}-byte POSTs, {a.runs} runs each side, alternating ==")
+        if a.warmup:
+            for side in ("direct", "endpointd"):
+                r = self.measure(side, a.connections, a.threads, a.warmup)
+                print(f"warm-up {side}: {r['rps']:.0f} req/s")
+        print(self.HEADER)
+        rows = {"direct": [], "endpointd": []}
+        for i in range(a.runs):
+            for side in ("direct", "endpointd"):
+                r = self.measure(side, a.connections, a.threads, a.duration)
+                rows[side].append(r)
+                print(self.row(str(i + 1), side, r), flush=True)
+        d, e = rows["direct"], rows["endpointd"]
+        med = {s: {k: statistics.median(r[k] for r in rows[s]) for k in ("rps", "p50", "p99")}
+               for s in rows}
+        for s in ("direct", "endpointd"):
+            print(f"median {s:<10} {med[s]['rps']:10.0f} req/s   p50 {med[s]['p50']:.3f} ms   "
+                  f"p99 {med[s]['p99']:.3f} ms")
+        ratio = med["endpointd"]["rps"] / med["direct"]["rps"]
+        added = med["endpointd"]["p50"] - med["direct"]["p50"]
+        added99 = med["endpointd"]["p99"] - med["direct"]["p99"]
+        paired = [ee["rps"] / dd["rps"] for dd, ee in zip(d, e)]
+        v1 = "meets" if ratio >= TARGET_RATIO else "MISSES"
+        v2 = "meets" if added <= TARGET_ADDED_P50 else "MISSES"
+        print(f"throughput ratio endpointd/direct of the medians: {ratio:.3f}  "
+              f"(per run {' '.join(f'{x:.3f}' for x in paired)}; target >= {TARGET_RATIO}: {v1})")
+        print(f"p50 added by endpointd: {added:+.3f} ms  (target <= {TARGET_ADDED_P50} ms: {v2});  "
+              f"p99 added: {added99:+.3f} ms")
+        bad = sum(r["non2xx"] + r["errs"] for s in rows for r in rows[s])
+        print(f"non-2xx responses: direct {sum(r['non2xx'] for r in d)}, endpointd "
+              f"{sum(r['non2xx'] for r in e)}; socket errors: direct {sum(r['errs'] for r in d)}, "
+              f"endpointd {sum(r['errs'] for r in e)}  ({'ok' if bad == 0 else 'NOT ZERO'})")
+        def total_cpu(r, parts):
+            v = [r["cpu"].get(k) for k in parts]
+            return None if None in v or not r["requests"] else sum(v) / r["requests"] * 1e6
+        td = [x for x in (total_cpu(r, ("container", "proxy", "wrk")) for r in d) if x is not None]
+        te = [x for x in (total_cpu(r, ("daemon", "container", "proxy", "wrk")) for r in e)
+              if x is not None]
+        if td and te:
+            print(f"CPU per request, all parties: direct {statistics.median(td):.1f} us, endpointd "
+                  f"{statistics.median(te):.1f} us. Where the CPUs are the limit, the ratio can reach "
+                  f"at most {statistics.median(td) / statistics.median(te):.2f}")
+        de = [r["cpu"]["daemon"] / r["requests"] * 1e6 for r in e
+              if r["requests"] and r["cpu"].get("daemon") is not None]
+        if de:
+            util = statistics.median(r["cpu"]["daemon"] / (r["duration_us"] / 1e6) for r in e)
+            waits = [r["daemon_rq_wait"] / (r["duration_us"] / 1e6) for r in e
+                     if r["daemon_rq_wait"] is not None]
+            wait = f", and runnable but waiting for a CPU {statistics.median(waits) * 100:.0f}% of the time" \
+                if waits else ""
+            print(f"daemon: {statistics.median(de):.1f} us CPU per request; its event loop thread "
+                  f"ran {util * 100:.0f}% of the time{wait}. The host has {os.cpu_count()} CPUs.")
+        return {"ratio": ratio, "added": added, "bad": bad}
+
+    def single(self):
+        a = self.a
+        print(f"\n== single connection: wrk -t1 -c1 -d{a.duration}s (no queueing) ==")
+        print(self.HEADER)
+        out = {}
+        for side in ("direct", "endpointd"):
+            r = self.measure(side, 1, 1, a.duration)
+            out[side] = r
+            print(self.row("c1", side, r), flush=True)
+        added = out["endpointd"]["p50"] - out["direct"]["p50"]
+        mean_added = (out["endpointd"]["lat_us"]["mean"] - out["direct"]["lat_us"]["mean"]) / 1000
+        print(f"added by endpointd at one connection: p50 {added:+.3f} ms, mean {mean_added:+.3f} ms, "
+              f"p99 {out['endpointd']['p99'] - out['direct']['p99']:+.3f} ms  "
+              f"(target <= {TARGET_ADDED_P50} ms: {'meets' if added <= TARGET_ADDED_P50 else 'MISSES'})")
+        return out
+
+    def perf(self):
+        a = self.a
+        perf = shutil.which("perf")
+        if not perf:
+            print("\nperf not found; skipping --perf")
+            return
+        data = os.path.join(self.daemon.tmp, "perf.data")
+        print(f"\n== perf record -g -p {self.pid} for {a.perf} s during an endpointd run ==")
+        rec = subprocess.Popen([perf, "record", "-q", "-g", "-o", data, "-p", str(self.pid),
+                                "--", "sleep", str(a.perf)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.2)
+        r = run_wrk(a, self.daemon_url, a.connections, a.threads, a.perf + 1)
+        try:
+            _, err = rec.communicate(timeout=a.perf + 30)
+        except subprocess.TimeoutExpired:
+            rec.kill()
+            _, err = rec.communicate()
+        print(f"(that run: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms)")
+        if rec.returncode != 0 or not os.path.exists(data):
+            print(f"perf record failed: {err.strip()[-500:]}")
+            return
+        for sort, limit, n in (("dso", "0.5", 12), ("dso,sym", "1", 25)):
+            rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--no-children",
+                                  "--sort", sort, "--percent-limit", limit, "-g", "none"],
+                                 capture_output=True, text=True, timeout=120)
+            lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+            print(f"-- by {sort} (self time, >= {limit}%):")
+            print("\n".join(lines[:n]) or rep.stderr.strip()[-500:])
+
+    # -- (2) memory ---------------------------------------------------------
+
+    def memory(self):
+        a = self.a
+        n, k = a.rss_clients, a.rss_requests
+        print(f"\n== daemon memory: {n} clients x {k} POSTs of {mib(BIG_BODY):.0f} MiB, "
+              f"each client on its own connection ==")
+        body = os.urandom(BIG_BODY)
+        want = hashlib.sha256(body).hexdigest()
+        before = proc_status(self.pid)
+        print(f"before: VmRSS {mib(before['VmRSS']):7.1f} MiB   VmHWM {mib(before['VmHWM']):7.1f} MiB")
+        samples = []
+        stop = threading.Event()
+
+        def sampler():
+            for _ in range(int(10 * PHASE_TIMEOUT / 0.005)):
+                if stop.is_set():
+                    return
+                try:
+                    samples.append((bl.now(), proc_status(self.pid)["VmRSS"]))
+                except OSError:
+                    return
+                time.sleep(0.005)
+
+        barrier = threading.Barrier(n)
+        results = [None] * n  # (ok, failed, first error)
+        lock = threading.Lock()
+
+        def client(i):
+            ok, bad, err = 0, 0, None
+            u = urllib.parse.urlsplit(self.daemon_url)
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=PHASE_TIMEOUT)
+            try:
+                c.connect()
+                c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                barrier.wait(timeout=PHASE_TIMEOUT)
+                for _ in range(k):
+                    st, _, data = self.post(self.daemon_url, body, conn=c)
+                    if st == 200 and isinstance(data, dict) and data.get("sha256") == want:
+                        ok += 1
+                    else:
+                        bad += 1
+                        err = err or f"HTTP {st}: {data!r}"[:300]
+            except Exception as e:  # noqa: BLE001
+                bad += 1
+                err = err or repr(e)
+            finally:
+                c.close()
+            with lock:
+                results[i] = (ok, bad, err)
+
+        t = threading.Thread(target=sampler, daemon=True)
+        t.start()
+        t0 = bl.now()
+        ths = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join(max(1.0, 5 * PHASE_TIMEOUT - (bl.now() - t0)))
+        elapsed = bl.now() - t0
+        time.sleep(0.05)
+        stop.set()
+        t.join(5)
+        after = proc_status(self.pid)
+        time.sleep(1.0)
+        settled = proc_status(self.pid)
+        ok = sum(r[0] for r in results if r)
+        bad = sum(r[1] for r in results if r) + sum(1 for r in results if r is None)
+        errs = [r[2] for r in results if r and r[2]]
+        peak_sampled = max((v for _, v in samples), default=0)
+        t_peak = next((ts - t0 for ts, v in samples if v == peak_sampled), 0.0)
+        print(f"{ok} POSTs answered 200 with the right sha256, {bad} failed, in {elapsed:.2f} s "
+              f"({ok * mib(BIG_BODY) / elapsed:.0f} MiB/s)")
+        if errs:
+            print(f"  first error: {errs[0]}")
+        print(f"peak:   VmRSS {mib(peak_sampled):7.1f} MiB sampled (at +{t_peak:.2f} s, "
+              f"{len(samples)} samples)   VmHWM {mib(after['VmHWM']):7.1f} MiB")
+        print(f"after:  VmRSS {mib(after['VmRSS']):7.1f} MiB at once, {mib(settled['VmRSS']):7.1f} MiB 1 s later")
+        grew = after["VmHWM"] - before["VmRSS"]
+        per_copy = n * BIG_BODY
+        print(f"growth over idle: {mib(grew):.1f} MiB = {grew / BIG_BODY:.1f} bodies of 6 MiB")
+        print(f"bound: {n} in flight x 6 MiB x 1 copy = {mib(per_copy):.0f} MiB (each body once, as "
+              f"evhttp read it), x 2 copies = {mib(2 * per_copy):.0f} MiB (plus the contiguous copy "
+              f"evbuffer_pullup makes of a body read in many small chains; the freed chains stay in "
+              f"the heap until it is trimmed)")
+        print(f"measured: {grew / per_copy:.2f} copies per body in flight, if all {n} were in flight "
+              f"at once")
+        return {"ok": ok, "bad": bad, "peak": after["VmHWM"], "idle": before["VmRSS"]}
+
+    # -- the whole thing ----------------------------------------------------
+
+    def run(self):
+        a = self.a
+        self.check_tools()
+        print(f"Docker Engine {a.docker_host}, image {a.image}, host {os.cpu_count()} CPUs, "
+              f"load {open('/proc/loadavg').read().split()[0]}")
+        self.setup()
+        self.sanity()
+        idle = proc_status(self.pid)
+        print(f"daemon idle: VmRSS {mib(idle['VmRSS']):.1f} MiB, VmHWM {mib(idle['VmHWM']):.1f} MiB")
+        self.throughput()
+        self.single()
+        if a.perf:
+            self.perf()
+        if a.rss_clients:
+            self.memory()
+        return 0
+
+    def cleanup(self):
+        if self.daemon and self.live:
+            c = bl.Client(self.daemon.url)
+            try:
+                left = bl.delete_and_wait(c, self.engine, [self.name], timeout=60)
+                if left:
+                    print(f"warning: not deleted in time: {' '.join(left)}", file=sys.stderr)
+                else:
+                    self.live = False
+            except Exception as e:  # noqa: BLE001
+                print(f"warning: deleting {self.name}: {e}", file=sys.stderr)
+            finally:
+                c.close()
+        if self.daemon:
+            self.daemon.stop()
+            try:  # last resort: nothing of ours may outlive the benchmark
+                k = self.engine.remove_labelled(f"{bl.LABEL_ENDPOINT}={self.name}")
+                if k:
+                    print(f"warning: removed {k} leftover container(s) of {self.name}", file=sys.stderr)
+            except Exception as e:  # noqa: BLE001
+                print(f"warning: {e}", file=sys.stderr)
+            if self.daemon.keep:
+                print(f"kept {self.daemon.tmp}", file=sys.stderr)
+            self.daemon.cleanup()
+
+
+def main():
+    a = parse_args()
+    b = Bench(a)
+    try:
+        return b.run()
+    except KeyboardInterrupt:
+        print("interrupted; cleaning up", file=sys.stderr)
+        return 130
+    except (RuntimeError, bl.ApiError, OSError, subprocess.TimeoutExpired, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        if b.daemon:
+            b.daemon.keep = True
+            print(f"daemon log kept: {b.daemon.log_path}", file=sys.stderr)
+        return 1
+    finally:
+        b.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
