@@ -8,7 +8,9 @@ pkgs=(build-essential autoconf automake libtool pkg-config
       libevent-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libsystemd-dev zlib1g-dev
       docker.io awscli curl tar ca-certificates)
 if [ "$what" = test ]; then
-	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest)
+	# systemd: systemd-analyze, systemd-socket-activate and systemd-sysusers
+	# for tests/systemd (the tests need no running systemd).
+	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd)
 fi
 
 missing=()

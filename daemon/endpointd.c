@@ -1,6 +1,20 @@
 /*
  * endpointd: the SageMaker hosting API on this host.  Arguments, the event
  * base, signals, sd_notify and the wiring of lib/; all logic lives in lib/.
+ *
+ * systemd integration (all of it a no-op outside systemd):
+ *   READY=1      once the listeners are bound and the journal is replayed;
+ *                again after each reload
+ *   STATUS=      "3 InService, 1 Creating, 0 Failed", updated through the
+ *                endpoint observer, at most DAEMON_STATUS_MIN_MS apart
+ *   WATCHDOG=1   from a loop timer at half of WatchdogSec=, so that a stuck
+ *                loop is restarted
+ *   RELOADING=1  on SIGHUP, with MONOTONIC_USEC= (Type=notify-reload wants
+ *                it, systemd >= 253), then READY=1 whether the new config
+ *                was taken or refused
+ *   STOPPING=1   on SIGTERM/SIGINT
+ *   sockets      fds passed by socket activation (LISTEN_FDS) are served
+ *                instead of the config's listen: addresses
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -13,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -30,10 +46,21 @@
 
 #define ENDPOINTD_DEFAULT_CONFIG SYSCONFDIR "/endpointd/endpointd.yaml"
 
+/* STATUS= is sent at most this often, however fast endpoints change. */
+#define DAEMON_STATUS_MIN_MS 250
+
 struct daemon {
 	struct event_base *base;
 	const char *config_path;
 	struct config *config;
+	char *docker_socket;     /* the one the Docker client was made with */
+	bool socket_activated;   /* serving LISTEN_FDS; listen: is ignored */
+	bool stopping;
+	bool reloading;          /* between SIGHUP and the end of the reload */
+	struct event *ev_reload; /* runs the reload on the loop turn after SIGHUP */
+	struct event *ev_status; /* coalesces STATUS= updates */
+	uint64_t status_sent_ms;
+	struct event *ev_watchdog;
 	struct httpc *httpc;
 	struct docker *docker;
 	struct endpoint_manager *manager;
@@ -159,9 +186,95 @@ static void daemon_docker_ready(int err, const char *api_version, void *userdata
 	struct daemon *d = userdata;
 	if (err)
 		log_warning("Docker Engine at %s does not answer (%s); will retry on use",
-			    d->config->docker_socket, strerror(-err));
+			    d->docker_socket, strerror(-err));
 	else
-		log_info("Docker Engine at %s, API v%s", d->config->docker_socket, api_version);
+		log_info("Docker Engine at %s, API v%s", d->docker_socket, api_version);
+}
+
+/* "3 InService, 1 Creating, 0 Failed", then the other statuses that some
+ * endpoint is in. */
+static char *daemon_status_text(struct daemon *d)
+{
+	static const enum endpoint_state always[] = {ENDPOINT_IN_SERVICE, ENDPOINT_CREATING,
+						     ENDPOINT_FAILED};
+	static const enum endpoint_state others[] = {
+		ENDPOINT_UPDATING, ENDPOINT_SYSTEM_UPDATING,        ENDPOINT_ROLLING_BACK,
+		ENDPOINT_DELETING, ENDPOINT_UPDATE_ROLLBACK_FAILED, ENDPOINT_OUT_OF_SERVICE,
+	};
+	unsigned count[ENDPOINT_STATE_MAX] = {0};
+	struct endpoint **eps = NULL;
+	size_t n = endpoint_list(d->manager, &eps);
+	for (size_t i = 0; i < n; i++)
+		if (eps[i]->state < ENDPOINT_STATE_MAX)
+			count[eps[i]->state]++;
+	free(eps);
+
+	struct buf b = {.max = 512};
+	for (size_t i = 0; i < ELEMENTSOF(always); i++)
+		buf_printf(&b, "%s%u %s", i ? ", " : "", count[always[i]],
+			   endpoint_state_to_string(always[i]));
+	for (size_t i = 0; i < ELEMENTSOF(others); i++)
+		if (count[others[i]])
+			buf_printf(&b, ", %u %s", count[others[i]],
+				   endpoint_state_to_string(others[i]));
+	return buf_steal(&b);
+}
+
+/* Tell the service manager; extra is more assignments ("READY=1") or NULL. */
+static void daemon_notify_status(struct daemon *d, const char *extra)
+{
+	_cleanup_free_ char *status = daemon_status_text(d);
+	sd_notifyf(0, "%s%sSTATUS=%s", extra ? extra : "", extra ? "\n" : "", status);
+	d->status_sent_ms = now_monotonic_ms();
+}
+
+/* The coalescing timer: one STATUS= for however many changes came before. */
+static void daemon_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	if (!d->stopping && !d->reloading)
+		daemon_notify_status(d, NULL);
+}
+
+/* The endpoint observer: some endpoint changed status (or was created or
+ * dropped).  Runs inside endpoint_set_state(), so it only arms a timer. */
+static void daemon_endpoint_changed(struct endpoint *ep, enum endpoint_state old,
+				    enum endpoint_state new_state, const char *reason,
+				    void *userdata)
+{
+	struct daemon *d = userdata;
+	if (d->stopping || evtimer_pending(d->ev_status, NULL))
+		return;
+	uint64_t now = now_monotonic_ms(), due = d->status_sent_ms + DAEMON_STATUS_MIN_MS;
+	uint64_t delay = due > now ? due - now : 0;
+	struct timeval tv = {.tv_sec = (time_t)(delay / 1000),
+			     .tv_usec = (suseconds_t)(delay % 1000) * 1000};
+	evtimer_add(d->ev_status, &tv);
+}
+
+/* WatchdogSec=: if the loop stops turning, these stop and systemd restarts us. */
+static void daemon_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* Arms the watchdog timer when systemd asked for one (WATCHDOG_USEC, and
+ * WATCHDOG_PID naming this process when set). */
+static void daemon_start_watchdog(struct daemon *d)
+{
+	uint64_t usec = 0;
+	int r = sd_watchdog_enabled(0, &usec);
+	if (r < 0)
+		log_warning("ignoring the watchdog settings: %s", strerror(-r));
+	if (r <= 0 || usec == 0)
+		return;
+	uint64_t half = usec / 2 ? usec / 2 : 1;
+	struct timeval tv = {.tv_sec = (time_t)(half / 1000000),
+			     .tv_usec = (suseconds_t)(half % 1000000)};
+	d->ev_watchdog = event_new(d->base, -1, EV_PERSIST, daemon_watchdog_cb, d);
+	evtimer_add(d->ev_watchdog, &tv);
+	log_info("watchdog: every %llu ms (WatchdogSec=%llu ms)",
+		 (unsigned long long)(half / 1000), (unsigned long long)(usec / 1000));
 }
 
 /* SIGTERM, SIGINT: stop accepting, finish, exit. */
@@ -169,41 +282,126 @@ static void daemon_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	log_notice("caught %s, stopping", strsignal((int)sig));
-	sd_notify(0, "STOPPING=1");
+	d->stopping = true;
+	evtimer_del(d->ev_status);
+	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
 	event_base_loopexit(d->base, NULL);
 }
 
-/* SIGHUP: load the config again; keep the old one unless the new one is valid. */
-static void daemon_reload_cb(evutil_socket_t sig, short what, void *arg)
+/* Why new cannot replace old while running, or NULL when it can. */
+static char *daemon_reload_refusal(const struct config *old, const struct config *new_config)
+{
+	if (strcmp(old->state_dir, new_config->state_dir) != 0)
+		return xasprintf("state_dir changed from %s to %s: the journal cannot move "
+				 "while endpointd runs; restart it instead",
+				 old->state_dir, new_config->state_dir);
+	return NULL;
+}
+
+/* Whether two configs listen on the same addresses. */
+static bool daemon_same_listen(const struct config *a, const struct config *b)
+{
+	if (a->n_listen != b->n_listen)
+		return false;
+	for (size_t i = 0; i < a->n_listen; i++) {
+		const struct config_listen *x = &a->listen[i], *y = &b->listen[i];
+		if (x->port != y->port || !x->host != !y->host || !x->unix_path != !y->unix_path ||
+		    (x->host && strcmp(x->host, y->host) != 0) ||
+		    (x->unix_path && strcmp(x->unix_path, y->unix_path) != 0))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The reload itself, one loop turn after SIGHUP: parse and validate the file
+ * again and swap the new config in only when it is valid.  Endpoints keep
+ * the config they were created from (a reference each); new calls see the
+ * new one.  What cannot change under a running daemon (listeners, the Docker
+ * socket) is kept, with a line saying a restart applies it.
+ */
+static void daemon_reload_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct config *c = NULL;
-	_cleanup_free_ char *error = NULL;
-	sd_notify(0, "RELOADING=1");
+	_cleanup_free_ char *error = NULL, *refusal = NULL;
+
+	if (d->stopping) {
+		d->reloading = false;
+		return;
+	}
 	if (config_load(d->config_path, &c, &error) < 0) {
 		log_error("reload refused, keeping the running config: %s", error);
+	} else if ((refusal = daemon_reload_refusal(d->config, c))) {
+		log_error("reload refused, keeping the running config: %s: %s", d->config_path,
+			  refusal);
+		config_unref(c);
 	} else {
+		if (!d->socket_activated && !daemon_same_listen(d->config, c))
+			log_warning("%s: listen changed; the running listeners stay until "
+				    "endpointd is restarted",
+				    d->config_path);
+		if (strcmp(d->docker_socket, c->docker_socket) != 0)
+			log_warning("%s: the Docker socket changed to %s; %s stays in use until "
+				    "endpointd is restarted",
+				    d->config_path, c->docker_socket, d->docker_socket);
 		endpoint_manager_set_config(d->manager, c);
 		config_unref(d->config);
 		d->config = c;
 		log_notice("reloaded %s: %zu models, %zu endpoint configs", d->config_path,
 			   c->n_models, c->n_endpoint_configs);
 	}
-	sd_notify(0, "READY=1");
+	d->reloading = false;
+	daemon_notify_status(d, "READY=1");
+}
+
+/* SIGHUP: announce the reload and run it on the next loop turn; one at a time. */
+static void daemon_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	if (d->stopping)
+		return;
+	if (d->reloading) {
+		/* The pending reload reads the files after this signal anyway. */
+		log_warning("caught SIGHUP while a reload is running; ignoring it");
+		return;
+	}
+	d->reloading = true;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	unsigned long long usec =
+		(unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s", usec,
+		   d->config_path);
+	log_info("caught SIGHUP, reloading %s", d->config_path);
+	event_active(d->ev_reload, EV_TIMEOUT, 0);
 }
 
 /* Bind the listeners: the ones systemd passed, or the configured ones. */
 static int daemon_listen(struct daemon *d)
 {
 	int n = sd_listen_fds(1);
+	if (n < 0) {
+		log_error("socket activation: %s", strerror(-n));
+		return n;
+	}
 	if (n > 0) {
-		for (int i = 0; i < n; i++)
-			if (api_listen_fd(d->api, SD_LISTEN_FDS_START + i) < 0) {
-				log_error("cannot serve socket-activated fd %d",
-					  SD_LISTEN_FDS_START + i);
+		for (int i = 0; i < n; i++) {
+			int fd = SD_LISTEN_FDS_START + i;
+			if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+				log_error("socket activation: fd %d is not a listening stream "
+					  "socket (use ListenStream= with Accept=no)",
+					  fd);
 				return -EINVAL;
 			}
-		log_info("serving %d socket-activated listener%s", n, n == 1 ? "" : "s");
+			if (api_listen_fd(d->api, fd) < 0) {
+				log_error("cannot serve socket-activated fd %d", fd);
+				return -EINVAL;
+			}
+		}
+		d->socket_activated = true;
+		log_info("serving %d socket-activated listener%s; listen: in %s is not used", n,
+			 n == 1 ? "" : "s", d->config_path);
 		return 0;
 	}
 	for (size_t i = 0; i < d->config->n_listen; i++) {
@@ -240,6 +438,7 @@ static int daemon_run(struct daemon *d)
 	}
 	uint64_t t0 = now_monotonic_ms();
 	_cleanup_free_ char *jerr = NULL;
+	sd_notifyf(0, "STATUS=Recovering state from %s", d->config->state_dir);
 	d->records = json_object();
 	r = journal_open(d->base, d->config->state_dir, NULL, daemon_collect_record, d, &d->journal,
 			 &jerr);
@@ -250,7 +449,8 @@ static int daemon_run(struct daemon *d)
 		return r;
 	}
 	d->httpc = httpc_new(d->base);
-	d->docker = docker_new(d->base, d->httpc, d->config->docker_socket, daemon_docker_ready, d);
+	d->docker_socket = xstrdup(d->config->docker_socket);
+	d->docker = docker_new(d->base, d->httpc, d->docker_socket, daemon_docker_ready, d);
 	d->manager = endpoint_manager_new(d->base, d->httpc, d->docker, d->config, d->journal,
 					  d->owner);
 	d->proxy = proxy_new(d->base, d->httpc, d->manager);
@@ -269,16 +469,23 @@ static int daemon_run(struct daemon *d)
 	evsignal_add(ev_term, NULL);
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
+	d->ev_reload = event_new(d->base, -1, 0, daemon_reload_run, d);
+	d->ev_status = evtimer_new(d->base, daemon_status_cb, d);
+	endpoint_manager_set_observer(d->manager, daemon_endpoint_changed, d);
 
 	if (r == 0)
 		r = daemon_listen(d);
 	if (r == 0) {
 		endpoint_manager_start(d->manager);
-		sd_notify(0, "READY=1\nSTATUS=Serving");
+		daemon_start_watchdog(d);
+		/* Listeners bound and the journal replayed: clients may come. */
+		daemon_notify_status(d, "READY=1");
 		log_notice("endpointd %s ready: %zu models, %zu endpoint configs", PACKAGE_VERSION,
 			   d->config->n_models, d->config->n_endpoint_configs);
 		event_base_dispatch(d->base);
 	}
+	d->stopping = true;
+	endpoint_manager_set_observer(d->manager, NULL, NULL);
 
 	/*
 	 * Stop accepting and probing; one more turn of the loop writes what is
@@ -302,7 +509,12 @@ static int daemon_run(struct daemon *d)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	event_free(d->ev_reload);
+	event_free(d->ev_status);
+	if (d->ev_watchdog)
+		event_free(d->ev_watchdog);
 	event_base_free(d->base);
+	free(d->docker_socket);
 	return r;
 }
 
@@ -383,6 +595,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int r = daemon_run(&d);
+	if (r < 0)
+		sd_notifyf(0, "STATUS=Failed to start (see the log)\nERRNO=%d", -r);
 	config_unref(d.config);
 	metrics_free();
 	curl_global_cleanup();
