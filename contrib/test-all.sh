@@ -23,8 +23,9 @@ count_results() {
 		{
 			grep -h 'Synthesis:' "$dir"/tests/unit/*.log 2>/dev/null |
 				sed -E 's/.*Passing: ([0-9]+) \| Failing: ([0-9]+) \| Crashing: ([0-9]+).*/\1 \2 \3/'
-			grep -hE '^(=+ )?[0-9]+ (passed|failed)|[0-9]+ failed, [0-9]+ passed' \
-				"$dir"/tests/run-docker-tests.log 2>/dev/null | tail -n 1 |
+			# Each pytest run's closing line ("3 failed, 160 passed, 2 skipped in …").
+			grep -hE '^(=+ )?[0-9]+ (passed|failed|errors?)|[0-9]+ failed, [0-9]+ passed' \
+				"$dir"/tests/run-*-tests.log 2>/dev/null |
 				awk '{ p = 0; f = 0
 				       for (i = 2; i <= NF; i++) {
 					       if ($i ~ /^passed/) p = $(i - 1)
