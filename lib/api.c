@@ -969,8 +969,8 @@ static void api_control(struct api *a, struct evhttp_request *req, const char *r
 					&err) == 0) {
 		status = api_call(a, op, input, &out, &code);
 		json_decref(input);
-		log_debug("request %s: %s -> %d%s%s", request_id, op, status, code ? " " : "",
-			  code ? code : "");
+		log_request(LOG_DEBUG, request_id, NULL, "request %s: %s -> %d%s%s", request_id, op,
+			    status, code ? " " : "", code ? code : "");
 		const struct api_op *o = api_find_op(op);
 		if (status == 200 && o && o->changes_state && a->journal) {
 			api_answer_when_durable(a, req, status, TAKE_PTR(out), request_id);

@@ -532,7 +532,7 @@ static void instance_retry(struct instance *inst, const char *what)
 		return;
 	}
 	unsigned delay_ms = endpoint_backoff_ms(inst->restarts++);
-	log_endpoint(LOG_WARNING, ep->name,
+	log_instance(LOG_WARNING, inst,
 		     "endpoint %s: variant %s instance %u: %s; trying again in %u ms", ep->name,
 		     inst->variant->name, inst->slot, what, delay_ms);
 	instance_teardown(inst);
@@ -559,7 +559,7 @@ void instance_replace(struct instance *inst, const char *why)
 	}
 	inst->restarts++;
 	metrics_replacement();
-	log_endpoint(LOG_WARNING, ep->name,
+	log_instance(LOG_WARNING, inst,
 		     "endpoint %s: variant %s instance %u %s; replacing it in %u ms", ep->name,
 		     inst->variant->name, inst->slot, why, delay_ms);
 	instance_teardown(inst);
@@ -589,7 +589,7 @@ void endpoint_instance_unreachable(struct instance *inst, const char *why)
 	struct endpoint_manager *m = ep->manager;
 	if (inst->state != INSTANCE_HEALTHY || m->shutting_down)
 		return;
-	log_container(LOG_WARNING, inst->container_id,
+	log_instance(LOG_WARNING, inst,
 		      "endpoint %s: variant %s instance %u out of rotation: %s", ep->name,
 		      inst->variant->name, inst->slot, why);
 	variant_unlist_healthy(inst);
@@ -626,7 +626,7 @@ void instance_startup_cb(enum health_verdict verdict, const char *detail, void *
 		inst->deadline_ms = 0;
 		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
 		v->healthy[v->n_healthy++] = inst;
-		log_container(LOG_INFO, inst->container_id,
+		log_instance(LOG_INFO, inst,
 			      "endpoint %s: variant %s instance %u healthy after %llu ms", ep->name,
 			      v->name, inst->slot,
 			      (unsigned long long)(now_monotonic_ms() - inst->started_ms));
@@ -656,7 +656,7 @@ void instance_died(struct instance *inst, int exit_code)
 	    inst->state != INSTANCE_HEALTHY)
 		return;
 	bool oom = inst->oom_killed;
-	log_container(LOG_WARNING, inst->container_id,
+	log_instance(LOG_WARNING, inst,
 		      "endpoint %s: variant %s instance %u: container exited with code %d%s",
 		      ep->name, inst->variant->name, inst->slot, exit_code,
 		      oom ? " (out of memory)" : "");
@@ -806,7 +806,7 @@ static void instance_created_cb(const struct docker_result *r, const char *id, v
 	strmap_put(m->by_container, id, inst);
 	inst->state = INSTANCE_STARTING;
 	endpoint_persist(ep);
-	log_container(LOG_INFO, id, "endpoint %s: variant %s instance %u: container %s (%.12s)",
+	log_instance(LOG_INFO, inst, "endpoint %s: variant %s instance %u: container %s (%.12s)",
 		      ep->name, inst->variant->name, inst->slot, inst->container_name, id);
 	docker_container_start(m->docker, id, instance_started_cb, op);
 }

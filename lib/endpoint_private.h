@@ -12,7 +12,16 @@
 #include "docker.h"
 #include "endpoint.h"
 #include "health.h"
+#include "log.h"
 #include "util.h"
+
+/* A record about one instance: ENDPOINT=, VARIANT= and CONTAINER_ID= fields. */
+#define log_instance(level, inst, ...)                                                     \
+	log_fields(level,                                                                  \
+		   LOG_FIELDS({"ENDPOINT", (inst)->variant->endpoint->name},               \
+			      {"VARIANT", (inst)->variant->name},                          \
+			      {"CONTAINER_ID", (inst)->container_id}),                     \
+		   __VA_ARGS__)
 
 #define ENDPOINT_LABEL_OWNER DOCKER_LABEL_PREFIX "owner"
 #define ENDPOINT_RETRY_MS 1000

@@ -181,7 +181,7 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 		instance_replace(inst, "has no published port");
 		return;
 	}
-	log_container(LOG_INFO, c->id, "endpoint %s: variant %s instance %u: adopted %.12s",
+	log_instance(LOG_INFO, inst, "endpoint %s: variant %s instance %u: adopted %.12s",
 		      ep->name, v->name, inst->slot, c->id);
 	if (ep->state == ENDPOINT_IN_SERVICE || ep->state == ENDPOINT_UPDATING) {
 		/* It served before the restart: keep it serving while probes watch. */

@@ -205,8 +205,9 @@ static void proxy_done(const struct httpc_response *r, void *userdata)
 		struct variant *v = c->pinned ? c->variant : proxy_pick_variant(c->proxy, ep, failed);
 		struct instance *next = v ? proxy_pick_instance(c->proxy, v, failed) : NULL;
 		if (next) {
-			log_debug("request %s: %s refused the connection; trying %s", c->request_id,
-				  failed->container_name, next->container_name);
+			log_request(LOG_DEBUG, c->request_id, ep->name,
+				    "request %s: %s refused the connection; trying %s", c->request_id,
+				    failed->container_name, next->container_name);
 			failed->inflight--;
 			c->variant = v;
 			c->inst = next;
