@@ -1,0 +1,469 @@
+/*
+ * endpointctl's HTTP client.  One curl easy handle, reset between requests
+ * so that its connection cache survives (a wait polls DescribeEndpoint over
+ * one connection).  Control-plane answers are buffered (with a hard
+ * maximum); an invocation's successful body is streamed to its FILE as it
+ * comes, error bodies are buffered so that they can be parsed.
+ */
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+#define CLIENT_CONNECT_TIMEOUT_S 10L
+#define CLIENT_CALL_TIMEOUT_S 60L
+/* InvokeEndpoint: the daemon times containers out itself (60 s default). */
+#define CLIENT_INVOKE_TIMEOUT_S 900L
+/* A control-plane page is tens of KiB; anything near this is not endpointd. */
+#define CLIENT_MAX_ANSWER (16u * 1024 * 1024)
+#define CLIENT_MAX_ERROR_BODY (1024u * 1024)
+
+volatile sig_atomic_t client_interrupted;
+
+struct client {
+	char *url;       /* as the user wrote it, for messages */
+	char *base;      /* http://host:port (no trailing slash) */
+	char *unix_path; /* NULL for TCP */
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* One answer as it arrives. */
+struct client_response {
+	CURL *curl;
+	struct buf body;
+	FILE *stream; /* successful bodies go here when set */
+	int stream_errno;
+	bool too_big;
+	char *error_type;
+	char *invoked_variant;
+	char *content_type;
+	char *custom_attributes;
+};
+
+/* Frees what a response collected. */
+static void client_response_clear(struct client_response *r)
+{
+	buf_reset(&r->body);
+	free(r->error_type);
+	free(r->invoked_variant);
+	free(r->content_type);
+	free(r->custom_attributes);
+	r->error_type = r->invoked_variant = r->content_type = r->custom_attributes = NULL;
+}
+
+/* Checks the URL and splits off the Unix socket path. */
+int client_new(const char *url, struct client **ret_client, char **ret_error)
+{
+	_cleanup_free_ char *base = NULL, *unix_path = NULL;
+
+	if (str_has_prefix(url, "unix:")) {
+		const char *p = url + strlen("unix:");
+		/* unix:///run/x.sock reads as unix:/run/x.sock */
+		if (str_has_prefix(p, "//"))
+			p += 2;
+		if (p[0] != '/') {
+			*ret_error = xasprintf("%s: a Unix socket URL needs an absolute path, "
+			                       "as in unix:/run/endpointd.sock",
+			                       url);
+			return -EINVAL;
+		}
+		unix_path = xstrdup(p);
+		base = xstrdup("http://localhost");
+	} else if (str_has_prefix(url, "http://") || str_has_prefix(url, "https://")) {
+		size_t n = strlen(url);
+		while (n > 0 && url[n - 1] == '/')
+			n--;
+		base = xstrndup(url, n);
+		const char *host = strstr(base, "://") + 3;
+		if (*host == '\0' || *host == '/' || strchr(base, '?') || strchr(base, '#')) {
+			*ret_error = xasprintf("%s: not a URL of endpointd (http://HOST:PORT, "
+			                       "https://HOST:PORT or unix:/PATH)",
+			                       url);
+			return -EINVAL;
+		}
+	} else {
+		*ret_error = xasprintf("%s: not a URL of endpointd (http://HOST:PORT, "
+		                       "https://HOST:PORT or unix:/PATH)",
+		                       url);
+		return -EINVAL;
+	}
+
+	CURL *curl = curl_easy_init();
+	if (!curl) {
+		*ret_error = xstrdup("libcurl failed to initialise");
+		return -ENOMEM;
+	}
+	struct client *c = xcalloc(1, sizeof(*c));
+	c->url = xstrdup(url);
+	c->base = TAKE_PTR(base);
+	c->unix_path = TAKE_PTR(unix_path);
+	c->curl = curl;
+	*ret_client = c;
+	return 0;
+}
+
+/* NULL-safe. */
+struct client *client_free(struct client *c)
+{
+	if (!c)
+		return NULL;
+	curl_easy_cleanup(c->curl);
+	free(c->url);
+	free(c->base);
+	free(c->unix_path);
+	free(c);
+	return NULL;
+}
+
+/* Empties an error for reuse. */
+void client_error_clear(struct client_error *err)
+{
+	free(err->code);
+	free(err->message);
+	*err = (struct client_error){0};
+}
+
+/* Sets an error of the given kind; takes message. */
+static void client_error_set(struct client_error *err, enum client_error_kind kind, char *code,
+                             char *message)
+{
+	client_error_clear(err);
+	err->kind = kind;
+	err->code = code;
+	err->message = message;
+}
+
+/* The message of an error, as operators read it. */
+void client_error_print(const struct client_error *err)
+{
+	if (err->kind == CLIENT_ERROR_API && err->code)
+		fprintf(stderr, "endpointctl: %s: %s\n", err->code,
+		        err->message ? err->message : "");
+	else
+		fprintf(stderr, "endpointctl: %s\n", err->message ? err->message : "failed");
+}
+
+/* A copy of a header's value without the line end and surrounding blanks. */
+static char *client_header_value(const char *v, size_t n)
+{
+	while (n > 0 && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n > 0 &&
+	       (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	return xstrndup(v, n);
+}
+
+/* CURLOPT_HEADERFUNCTION: keeps the few headers endpointctl reads. */
+static size_t client_header_cb(char *data, size_t size, size_t n, void *userdata)
+{
+	struct client_response *r = userdata;
+	size_t len = size * n;
+	static const struct {
+		const char *name;
+		size_t offset;
+	} wanted[] = {
+	    {"x-amzn-ErrorType", offsetof(struct client_response, error_type)},
+	    {"x-Amzn-Invoked-Production-Variant",
+	     offsetof(struct client_response, invoked_variant)},
+	    {"Content-Type", offsetof(struct client_response, content_type)},
+	    {"X-Amzn-SageMaker-Custom-Attributes",
+	     offsetof(struct client_response, custom_attributes)},
+	};
+
+	/* A new status line (after "100 Continue"): a new set of headers. */
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		client_response_clear(r);
+		return len;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(wanted); i++) {
+		size_t k = strlen(wanted[i].name);
+		if (len > k && data[k] == ':' && strncasecmp(data, wanted[i].name, k) == 0) {
+			char **slot = (char **)((char *)r + wanted[i].offset);
+			free(*slot);
+			*slot = client_header_value(data + k + 1, len - k - 1);
+		}
+	}
+	return len;
+}
+
+/* CURLOPT_WRITEFUNCTION: stream a successful body, buffer the rest. */
+static size_t client_write_cb(char *data, size_t size, size_t n, void *userdata)
+{
+	struct client_response *r = userdata;
+	size_t len = size * n;
+	long status = 0;
+
+	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (r->stream && status >= 200 && status < 300) {
+		if (fwrite(data, 1, len, r->stream) != len) {
+			r->stream_errno = errno ? errno : EIO;
+			return 0;
+		}
+		return len;
+	}
+	if (buf_append(&r->body, data, len) < 0) {
+		r->too_big = true;
+		return 0;
+	}
+	return len;
+}
+
+/* CURLOPT_XFERINFOFUNCTION: give up on Ctrl-C. */
+static int client_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+                              curl_off_t ultotal, curl_off_t ulnow)
+{
+	return client_interrupted ? 1 : 0;
+}
+
+/* Whether a curl error means the daemon was never reached at all. */
+static bool client_is_connect_error(CURLcode res)
+{
+	return res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
+	       res == CURLE_COULDNT_RESOLVE_PROXY || res == CURLE_UNSUPPORTED_PROTOCOL ||
+	       res == CURLE_SSL_CONNECT_ERROR || res == CURLE_PEER_FAILED_VERIFICATION;
+}
+
+/*
+ * Runs one request set up on c->curl (URL, body, headers) and fills r.
+ * Returns 0 when an answer came (any status), -1 with err set otherwise.
+ */
+static int client_perform(struct client *c, struct curl_slist *headers, long timeout_s,
+                          struct client_response *r, struct client_error *err)
+{
+	CURL *curl = c->curl;
+
+	r->curl = curl;
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c->errbuf);
+	if (c->unix_path)
+		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "endpointctl/" PACKAGE_VERSION);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, client_header_cb);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_write_cb);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, client_progress_cb);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+
+	CURLcode res = curl_easy_perform(curl);
+	if (res == CURLE_OK)
+		return 0;
+
+	const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+	enum client_error_kind kind = CLIENT_ERROR_TRANSPORT;
+	long os_errno = 0;
+	char *message;
+	if (res == CURLE_ABORTED_BY_CALLBACK && client_interrupted) {
+		kind = CLIENT_ERROR_INTERRUPTED;
+		message = xstrdup("interrupted");
+	} else if (r->stream_errno) {
+		message = xasprintf("writing the answer: %s", strerror(r->stream_errno));
+	} else if (r->too_big) {
+		message =
+		    xasprintf("the answer of %s is larger than %zu bytes", c->url, r->body.max);
+	} else if (client_is_connect_error(res)) {
+		/* "Connection refused" says more than curl's "Failed to connect to
+		 * localhost port 80", which is what it says for a Unix socket. */
+		curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+		message = xasprintf("cannot reach endpointd at %s: %s", c->url,
+		                    os_errno ? strerror((int)os_errno) : why);
+	} else {
+		message = xasprintf("no answer from endpointd at %s: %s", c->url, why);
+	}
+	client_error_set(err, kind, NULL, message);
+	return -1;
+}
+
+/* The code of an AWS error name: "ns#Code" and "Code:uri" give "Code". */
+static char *client_error_code(const char *s)
+{
+	const char *hash = strrchr(s, '#');
+	if (hash)
+		s = hash + 1;
+	return xstrndup(s, strcspn(s, ":"));
+}
+
+/* Fills err from an error answer (control plane or runtime). */
+static void client_error_from_answer(struct client_response *r, long status,
+                                     struct client_error *err)
+{
+	json_t *body = r->body.data ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+	const char *type = NULL, *message = NULL;
+
+	if (json_is_object(body)) {
+		type = json_string_value(json_object_get(body, "__type"));
+		if (!type)
+			type = json_string_value(json_object_get(body, "ErrorCode"));
+		message = json_string_value(json_object_get(body, "message"));
+		if (!message)
+			message = json_string_value(json_object_get(body, "Message"));
+	}
+	char *code;
+	if (r->error_type && *r->error_type)
+		code = client_error_code(r->error_type);
+	else if (type)
+		code = client_error_code(type);
+	else
+		code = xasprintf("HTTP %ld", status);
+
+	char *msg;
+	if (message)
+		msg = xstrdup(message);
+	else if (r->body.len > 0 && !json_is_object(body))
+		msg = xstrndup(r->body.data, r->body.len > 500 ? 500 : r->body.len);
+	else
+		msg = xasprintf("HTTP status %ld", status);
+	/* An answer body may end in a newline; the message is one line. */
+	msg[strcspn(msg, "\r\n")] = '\0';
+
+	client_error_set(err, CLIENT_ERROR_API, code, msg);
+	err->http_status = status;
+	json_decref(body);
+}
+
+/* SageMaker.<op>. */
+int client_call(struct client *c, const char *op, json_t *params, json_t **ret_body,
+                struct client_error *err)
+{
+	struct client_response r = {.body = {.max = CLIENT_MAX_ANSWER}};
+	struct curl_slist *headers = NULL;
+	int res = -1;
+
+	json_t *empty = params ? NULL : json_object();
+	_cleanup_free_ char *body = json_dumps(params ? params : empty, JSON_COMPACT);
+	json_decref(empty);
+	_cleanup_free_ char *target = xasprintf("X-Amz-Target: SageMaker.%s", op);
+	_cleanup_free_ char *url = xasprintf("%s/", c->base);
+
+	curl_easy_reset(c->curl);
+	headers = curl_slist_append(headers, "Content-Type: application/x-amz-json-1.1");
+	headers = curl_slist_append(headers, target);
+	headers = curl_slist_append(headers, "Expect:");
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	if (client_perform(c, headers, CLIENT_CALL_TIMEOUT_S, &r, err) < 0)
+		goto out;
+
+	long status = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300) {
+		client_error_from_answer(&r, status, err);
+		goto out;
+	}
+	json_error_t jerr;
+	json_t *answer = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, &jerr);
+	if (!json_is_object(answer)) {
+		json_decref(answer);
+		client_error_set(err, CLIENT_ERROR_TRANSPORT, NULL,
+		                 xasprintf("%s answered %s with something other than a JSON "
+		                           "object: %s",
+		                           c->url, op, jerr.text));
+		goto out;
+	}
+	*ret_body = answer;
+	res = 0;
+out:
+	curl_slist_free_all(headers);
+	client_response_clear(&r);
+	return res;
+}
+
+/* Frees what an invocation's answer said. */
+void client_invoke_result_clear(struct client_invoke_result *r)
+{
+	free(r->invoked_variant);
+	free(r->content_type);
+	free(r->custom_attributes);
+	*r = (struct client_invoke_result){0};
+}
+
+/* Appends "Name: value" to a header list. */
+static struct curl_slist *client_add_header(struct curl_slist *headers, const char *name,
+                                            const char *value)
+{
+	_cleanup_free_ char *line = xasprintf("%s: %s", name, value);
+	return curl_slist_append(headers, line);
+}
+
+/* InvokeEndpoint. */
+int client_invoke(struct client *c, const struct client_invoke *req,
+                  struct client_invoke_result *ret, struct client_error *err)
+{
+	struct client_response r = {.body = {.max = CLIENT_MAX_ERROR_BODY}, .stream = req->out};
+	struct curl_slist *headers = NULL;
+	int res = -1;
+
+	curl_easy_reset(c->curl);
+	char *escaped = curl_easy_escape(c->curl, req->endpoint, 0);
+	_cleanup_free_ char *url = xasprintf("%s/endpoints/%s/invocations", c->base, escaped);
+	curl_free(escaped);
+
+	headers = client_add_header(headers, "Content-Type", req->content_type);
+	if (req->accept)
+		headers = client_add_header(headers, "Accept", req->accept);
+	if (req->target_variant)
+		headers = client_add_header(headers, "X-Amzn-SageMaker-Target-Variant",
+		                            req->target_variant);
+	if (req->custom_attributes)
+		headers = client_add_header(headers, "X-Amzn-SageMaker-Custom-Attributes",
+		                            req->custom_attributes);
+	headers = curl_slist_append(headers, "Expect:");
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+	if (client_perform(c, headers, CLIENT_INVOKE_TIMEOUT_S, &r, err) < 0)
+		goto out;
+
+	long status = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300) {
+		client_error_from_answer(&r, status, err);
+		goto out;
+	}
+	*ret = (struct client_invoke_result){
+	    .invoked_variant = TAKE_PTR(r.invoked_variant),
+	    .content_type = TAKE_PTR(r.content_type),
+	    .custom_attributes = TAKE_PTR(r.custom_attributes),
+	};
+	res = 0;
+out:
+	curl_slist_free_all(headers);
+	client_response_clear(&r);
+	return res;
+}
+
+/* GET path. */
+int client_get(struct client *c, const char *path, FILE *out, struct client_error *err)
+{
+	struct client_response r = {.body = {.max = CLIENT_MAX_ERROR_BODY}, .stream = out};
+	int res = -1;
+
+	curl_easy_reset(c->curl);
+	_cleanup_free_ char *url = xasprintf("%s%s", c->base, path);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	if (client_perform(c, NULL, CLIENT_CALL_TIMEOUT_S, &r, err) < 0)
+		goto out;
+
+	long status = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300) {
+		client_error_from_answer(&r, status, err);
+		goto out;
+	}
+	res = 0;
+out:
+	client_response_clear(&r);
+	return res;
+}
