@@ -714,8 +714,19 @@ static int ctl_cmd_describe(struct ctl *ctl, int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
-/* list [--status S] [--name-contains X] [--sort-by F] [--sort-order O] [--page-size N] */
-static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv)
+/* What one of the listing commands lists. */
+struct ctl_listing {
+	const char *op;       /* ListEndpoints */
+	const char *key;      /* Endpoints */
+	const char *name_key; /* EndpointName */
+	bool endpoints;       /* --status, and STATUS and MODIFIED columns */
+};
+
+/*
+ * list / configs / models: [--status S] (list only) [--name-contains X]
+ * [--sort-by F] [--sort-order O] [--page-size N], every page of them.
+ */
+static int ctl_list(struct ctl *ctl, int argc, char **argv, const struct ctl_listing *what)
 {
 	static const struct option opts[] = {
 	    CTL_COMMON_LONG,
@@ -726,10 +737,22 @@ static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv)
 	    {"page-size", required_argument, NULL, 'P'},
 	    {0},
 	};
+	/* Without a status to filter on, --status is an unknown option. */
+	const struct option *o = opts;
+	static struct option no_status[ELEMENTSOF(opts)];
+	if (!what->endpoints) {
+		size_t k = 0;
+		for (size_t i = 0; i < ELEMENTSOF(opts); i++)
+			if (!opts[i].name || strcmp(opts[i].name, "status") != 0)
+				no_status[k++] = opts[i];
+		o = no_status;
+	}
 	int c, ex = CTL_EXIT_OK, page_size = 100;
 	json_t *params = json_object();
 
-	while ((c = ctl_next_option(ctl, argc, argv, CTL_COMMON_SHORT "s:n:", opts, &ex)) != -1) {
+	while ((c = ctl_next_option(ctl, argc, argv,
+	                            what->endpoints ? CTL_COMMON_SHORT "s:n:" : CTL_COMMON_SHORT "n:",
+	                            o, &ex)) != -1) {
 		switch (c) {
 		case 's':
 			json_object_set_new(params, "StatusEquals", json_string(optarg));
@@ -759,7 +782,7 @@ static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	json_object_set_new(params, "MaxResults", json_integer(page_size));
 
-	json_t *all = ctl_list_all(ctl, "ListEndpoints", "Endpoints", params);
+	json_t *all = ctl_list_all(ctl, what->op, what->key, params);
 	if (!all) {
 		ex = CTL_EXIT_FAILURE;
 		goto out;
@@ -767,15 +790,20 @@ static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv)
 	if (ctl->output == CTL_OUTPUT_JSON) {
 		ctl_print_json(all);
 	} else {
-		struct table *t = TABLE_NEW("NAME", "STATUS", "CREATED", "MODIFIED");
+		struct table *t = what->endpoints ? TABLE_NEW("NAME", "STATUS", "CREATED", "MODIFIED")
+		                                  : TABLE_NEW("NAME", "CREATED");
 		size_t i;
 		const json_t *e;
-		json_array_foreach(json_object_get(all, "Endpoints"), i, e)
+		json_array_foreach(json_object_get(all, what->key), i, e)
 		{
 			char t1[64], t2[64];
-			TABLE_ROW(t, ctl_str(e, "EndpointName"), ctl_str(e, "EndpointStatus"),
-			          ctl_time(json_object_get(e, "CreationTime"), t1, sizeof(t1)),
-			          ctl_time(json_object_get(e, "LastModifiedTime"), t2, sizeof(t2)));
+			const char *created = ctl_time(json_object_get(e, "CreationTime"), t1, sizeof(t1));
+			if (what->endpoints)
+				TABLE_ROW(t, ctl_str(e, what->name_key), ctl_str(e, "EndpointStatus"),
+				          created,
+				          ctl_time(json_object_get(e, "LastModifiedTime"), t2, sizeof(t2)));
+			else
+				TABLE_ROW(t, ctl_str(e, what->name_key), created);
 		}
 		table_print(t, stdout, 0);
 		table_free(t);
@@ -786,85 +814,26 @@ out:
 	return ex;
 }
 
-/* configs / models: a List* operation of names and creation times. */
-static int ctl_list_named(struct ctl *ctl, int argc, char **argv, const char *op, const char *key,
-                          const char *name_key)
+/* list */
+static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    CTL_COMMON_LONG,
-	    {"name-contains", required_argument, NULL, 'n'},
-	    {"sort-by", required_argument, NULL, 'S'},
-	    {"sort-order", required_argument, NULL, 'O'},
-	    {"page-size", required_argument, NULL, 'P'},
-	    {0},
-	};
-	int c, ex = CTL_EXIT_OK, page_size = 100;
-	json_t *params = json_object();
-
-	while ((c = ctl_next_option(ctl, argc, argv, CTL_COMMON_SHORT "n:", opts, &ex)) != -1) {
-		switch (c) {
-		case 'n':
-			json_object_set_new(params, "NameContains", json_string(optarg));
-			break;
-		case 'S':
-			json_object_set_new(params, "SortBy", json_string(optarg));
-			break;
-		case 'O':
-			json_object_set_new(params, "SortOrder", json_string(optarg));
-			break;
-		case 'P':
-			if (ctl_parse_page_size(ctl, optarg, &page_size) != 0) {
-				ex = CTL_EXIT_USAGE;
-				goto out;
-			}
-			break;
-		default:
-			goto out;
-		}
-	}
-	if ((ex = ctl_want_operands(ctl, argc, argv, 0, 0)) != 0)
-		goto out;
-	if (!ctl_client(ctl, &ex))
-		goto out;
-	json_object_set_new(params, "MaxResults", json_integer(page_size));
-
-	json_t *all = ctl_list_all(ctl, op, key, params);
-	if (!all) {
-		ex = CTL_EXIT_FAILURE;
-		goto out;
-	}
-	if (ctl->output == CTL_OUTPUT_JSON) {
-		ctl_print_json(all);
-	} else {
-		struct table *t = TABLE_NEW("NAME", "CREATED");
-		size_t i;
-		const json_t *e;
-		json_array_foreach(json_object_get(all, key), i, e)
-		{
-			char t1[64];
-			TABLE_ROW(t, ctl_str(e, name_key),
-			          ctl_time(json_object_get(e, "CreationTime"), t1, sizeof(t1)));
-		}
-		table_print(t, stdout, 0);
-		table_free(t);
-	}
-	json_decref(all);
-out:
-	json_decref(params);
-	return ex;
+	static const struct ctl_listing what = {"ListEndpoints", "Endpoints", "EndpointName", true};
+	return ctl_list(ctl, argc, argv, &what);
 }
 
 /* configs */
 static int ctl_cmd_configs(struct ctl *ctl, int argc, char **argv)
 {
-	return ctl_list_named(ctl, argc, argv, "ListEndpointConfigs", "EndpointConfigs",
-	                      "EndpointConfigName");
+	static const struct ctl_listing what = {"ListEndpointConfigs", "EndpointConfigs",
+	                                        "EndpointConfigName", false};
+	return ctl_list(ctl, argc, argv, &what);
 }
 
 /* models */
 static int ctl_cmd_models(struct ctl *ctl, int argc, char **argv)
 {
-	return ctl_list_named(ctl, argc, argv, "ListModels", "Models", "ModelName");
+	static const struct ctl_listing what = {"ListModels", "Models", "ModelName", false};
+	return ctl_list(ctl, argc, argv, &what);
 }
 
 /* tags NAME-or-ARN */
