@@ -583,6 +583,24 @@ static int api_op_describe_endpoint_config(struct api *a, struct aws_reader *r, 
 	return 0;
 }
 
+/* A listing item of a resource the YAML defines: {<Kind>Name, <Kind>Arn,
+ * CreationTime}. */
+static struct api_item api_named_item(struct api *a, const char *arn_kind, const char *kind,
+				      const char *name, double creation_time)
+{
+	_cleanup_free_ char *arn = api_arn(a, arn_kind, name);
+	_cleanup_free_ char *name_key = xasprintf("%sName", kind);
+	_cleanup_free_ char *arn_key = xasprintf("%sArn", kind);
+	return (struct api_item){
+		.name = name,
+		.name_lc = str_tolower(name),
+		.creation_time = creation_time,
+		.last_modified_time = NAN,
+		.summary = json_pack("{s:s, s:s, s:o}", name_key, name, arn_key, arn,
+				     "CreationTime", aws_time(creation_time)),
+	};
+}
+
 /* ListEndpointConfigs. */
 static int api_op_list_endpoint_configs(struct api *a, struct aws_reader *r, json_t *out,
 					struct aws_error *err)
@@ -590,19 +608,10 @@ static int api_op_list_endpoint_configs(struct api *a, struct aws_reader *r, jso
 	struct config *c = api_config(a);
 	size_t n = c->n_endpoint_configs;
 	_cleanup_free_ struct api_item *items = xcalloc(n ? n : 1, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		const struct config_endpoint_config *ec = &c->endpoint_configs[i];
-		_cleanup_free_ char *arn = api_arn(a, "endpoint-config", ec->name);
-		items[i] = (struct api_item){
-			.name = ec->name,
-			.name_lc = str_tolower(ec->name),
-			.creation_time = ec->creation_time,
-			.last_modified_time = NAN,
-			.summary = json_pack("{s:s, s:s, s:o}", "EndpointConfigName", ec->name,
-					     "EndpointConfigArn", arn, "CreationTime",
-					     aws_time(ec->creation_time)),
-		};
-	}
+	for (size_t i = 0; i < n; i++)
+		items[i] = api_named_item(a, "endpoint-config", "EndpointConfig",
+					  c->endpoint_configs[i].name,
+					  c->endpoint_configs[i].creation_time);
 	static const struct api_list_spec spec = {.result_key = "EndpointConfigs"};
 	return api_list(r, &spec, items, n, out, err);
 }
@@ -620,21 +629,10 @@ static int api_op_describe_model(struct api *a, struct aws_reader *r, json_t *ou
 		aws_error_set(err, 400, "ValidationException", "Could not find model \"%s\".", arn);
 		return -ENOENT;
 	}
-	json_t *env = json_object();
-	for (size_t i = 0; i < m->primary.n_env; i++)
-		json_object_set_new(env, m->primary.env[i].name,
-				    json_string(m->primary.env[i].value));
-	json_t *pc = json_pack("{s:s, s:o}", "Image", m->primary.image, "Environment", env);
-	if (m->primary.model_data_url)
-		json_object_set_new(pc, "ModelDataUrl", json_string(m->primary.model_data_url));
-	if (m->primary.container_hostname)
-		json_object_set_new(pc, "ContainerHostname",
-				    json_string(m->primary.container_hostname));
-	json_object_set_new(out, "ModelName", json_string(m->name));
+	json_t *model = endpoint_model_json(m);
+	json_object_update(out, model);
+	json_decref(model);
 	json_object_set_new(out, "ModelArn", json_string(arn));
-	json_object_set_new(out, "PrimaryContainer", pc);
-	if (m->execution_role_arn)
-		json_object_set_new(out, "ExecutionRoleArn", json_string(m->execution_role_arn));
 	json_object_set_new(out, "CreationTime", aws_time(m->creation_time));
 	return 0;
 }
@@ -646,18 +644,9 @@ static int api_op_list_models(struct api *a, struct aws_reader *r, json_t *out,
 	struct config *c = api_config(a);
 	size_t n = c->n_models;
 	_cleanup_free_ struct api_item *items = xcalloc(n ? n : 1, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		const struct config_model *m = &c->models[i];
-		_cleanup_free_ char *arn = api_arn(a, "model", m->name);
-		items[i] = (struct api_item){
-			.name = m->name,
-			.name_lc = str_tolower(m->name),
-			.creation_time = m->creation_time,
-			.last_modified_time = NAN,
-			.summary = json_pack("{s:s, s:s, s:o}", "ModelName", m->name, "ModelArn",
-					     arn, "CreationTime", aws_time(m->creation_time)),
-		};
-	}
+	for (size_t i = 0; i < n; i++)
+		items[i] = api_named_item(a, "model", "Model", c->models[i].name,
+					  c->models[i].creation_time);
 	static const struct api_list_spec spec = {.result_key = "Models"};
 	return api_list(r, &spec, items, n, out, err);
 }

@@ -199,6 +199,7 @@ char *endpoint_journal_key(const char *name);
  * config_load_string() reads back (endpoint_state.c). */
 json_t *endpoint_to_json(const struct endpoint *ep);
 char *endpoint_config_document(const struct config *c, const struct config_endpoint_config *ec);
+json_t *endpoint_model_json(const struct config_model *m);
 
 /* The data plane could not talk to inst (the connection was refused, reset
  * or closed without an answer): it leaves the rotation at once and pings

@@ -23,8 +23,9 @@ char *endpoint_journal_key(const char *name)
 	return xasprintf("endpoint/%s", lc);
 }
 
-/* One model, in the Models schema. */
-static json_t *endpoint_state_model(const struct config_model *m)
+/* One model in the API's shape (ModelName, PrimaryContainer,
+ * ExecutionRoleArn), which is also the Models schema of the YAML. */
+json_t *endpoint_model_json(const struct config_model *m)
 {
 	json_t *env = json_object();
 	for (size_t i = 0; i < m->primary.n_env; i++)
@@ -64,7 +65,7 @@ char *endpoint_config_document(const struct config *c, const struct config_endpo
 		json_object_set_new(types, v->type->name, endpoint_state_instance_type(v->type));
 		if (!json_object_get(seen, v->model->name)) {
 			json_object_set_new(seen, v->model->name, json_true());
-			json_array_append_new(models, endpoint_state_model(v->model));
+			json_array_append_new(models, endpoint_model_json(v->model));
 		}
 		json_array_append_new(
 			variants,
