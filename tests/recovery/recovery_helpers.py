@@ -169,12 +169,14 @@ class RecoveryDaemon(h.Daemon):
 
     def converged(self, name, desired=None):
         """The description when name is InService with exactly its desired
-        count of running containers of this owner, else None."""
+        count of running containers of this owner, all of them counted up by
+        the daemon (CurrentInstanceCount), else None."""
         d = self.api.describe(name)
         if d is None or d["EndpointStatus"] != "InService":
             return None
         want = desired if desired is not None else DESIRED[d["EndpointConfigName"]]
-        return d if len(self.running_ids(name)) == want else None
+        up = sum(v.get("CurrentInstanceCount", 0) for v in d.get("ProductionVariants", []))
+        return d if up == want and len(self.running_ids(name)) == want else None
 
     def wait_converged(self, name, desired=None, timeout=CONVERGE_S):
         deadline = time.monotonic() + timeout
