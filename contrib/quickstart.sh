@@ -59,8 +59,13 @@ export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
 aws() { /usr/bin/aws --endpoint-url "$url" "$@"; }
 
-echo "== aws sagemaker create-endpoint --endpoint-name $endpoint --endpoint-config-name demo-config"
-aws sagemaker create-endpoint --endpoint-name "$endpoint" --endpoint-config-name demo-config
+if aws sagemaker describe-endpoint --endpoint-name "$endpoint" >/dev/null 2>&1; then
+	# A run stopped with Ctrl-C leaves it in the state dir: endpointd restored it.
+	echo "== endpoint $endpoint exists already (restored from /var/lib/endpointd)"
+else
+	echo "== aws sagemaker create-endpoint --endpoint-name $endpoint --endpoint-config-name demo-config"
+	aws sagemaker create-endpoint --endpoint-name "$endpoint" --endpoint-config-name demo-config
+fi
 start=$(date +%s.%N)
 status=""
 while :; do
