@@ -348,6 +348,7 @@ void endpoint_maybe_drop(struct endpoint *ep)
 	for (size_t i = 0; i < ep->n_variants; i++)
 		m->n_instances -= ep->variants[i].n_instances;
 	log_endpoint(LOG_NOTICE, ep->name, "endpoint %s: deleted", ep->name);
+	metrics_forget_endpoint(ep->name);
 	if (m->journal) {
 		_cleanup_free_ char *key = endpoint_journal_key(ep->name);
 		(void)journal_put(m->journal, key, NULL);

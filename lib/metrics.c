@@ -125,6 +125,35 @@ void metrics_invocation(const char *endpoint, const char *variant, enum metrics_
 				ELEMENTSOF(metrics_latency_buckets), seconds);
 }
 
+struct metrics_forget_ctx {
+	const char *endpoint;
+	char **keys;
+	size_t n;
+};
+
+/* Collect the keys of one endpoint's series. */
+static void metrics_forget_collect(const char *key, void *value, void *userdata)
+{
+	struct metrics_forget_ctx *ctx = userdata;
+	struct metrics_series *s = value;
+	if (strcmp(s->endpoint, ctx->endpoint) == 0) {
+		ctx->keys = xreallocarray(ctx->keys, ctx->n + 1, sizeof(*ctx->keys));
+		ctx->keys[ctx->n++] = xstrdup(key);
+	}
+}
+
+/* Drop every series of endpoint. */
+void metrics_forget_endpoint(const char *endpoint)
+{
+	if (!metrics.series)
+		return;
+	struct metrics_forget_ctx ctx = {.endpoint = endpoint};
+	strmap_foreach(metrics.series, metrics_forget_collect, &ctx);
+	for (size_t i = 0; i < ctx.n; i++)
+		metrics_series_free(ctx.keys[i], strmap_remove(metrics.series, ctx.keys[i]), NULL);
+	strv_free(ctx.keys, ctx.n);
+}
+
 /* A bound as Prometheus writes it. */
 static void metrics_le(char *out, size_t n, double v)
 {

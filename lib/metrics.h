@@ -35,6 +35,10 @@ void metrics_replacement(void);
 void metrics_invocation(const char *endpoint, const char *variant, enum metrics_outcome outcome,
 			double seconds);
 
+/* A deleted endpoint's series go (a counter that comes back with the name
+ * starts again from zero, which Prometheus reads as a reset). */
+void metrics_forget_endpoint(const char *endpoint);
+
 /* The whole exposition; m (may be NULL) gives the endpoints by status. */
 char *metrics_render(struct endpoint_manager *m);
 

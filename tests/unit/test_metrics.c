@@ -91,6 +91,18 @@ Test(metrics, health_failures_replacements_and_provisioning_are_counted)
 	cr_assert(has_line(t, "endpointd_provisioning_seconds_count 1"));
 }
 
+Test(metrics, a_deleted_endpoint_loses_its_series_and_others_keep_theirs)
+{
+	metrics_invocation("gone", "A", METRICS_OUTCOME_SUCCESS, 0.001);
+	metrics_invocation("gone", "B", METRICS_OUTCOME_SUCCESS, 0.001);
+	metrics_invocation("kept", "A", METRICS_OUTCOME_SUCCESS, 0.001);
+	metrics_forget_endpoint("gone");
+	_cleanup_free_ char *t = metrics_render(NULL);
+	cr_assert_null(strstr(t, "endpoint=\"gone\""), "%s", t);
+	cr_assert(has_line(t, "endpointd_invocations_total{endpoint=\"kept\",variant=\"A\","
+			      "outcome=\"success\"} 1"));
+}
+
 Test(metrics, label_values_are_escaped)
 {
 	metrics_invocation("a\"b\\c", "v\nw", METRICS_OUTCOME_SUCCESS, 0.1);
