@@ -206,16 +206,26 @@ static bool api_variants_known(const struct endpoint *ep)
 	return ep->n_variants > 0;
 }
 
+/* Reads EndpointName and finds it; NULL with the error set otherwise. */
+static struct endpoint *api_read_endpoint(struct api *a, struct aws_reader *r,
+					  struct aws_error *err)
+{
+	const char *name = aws_read_name(r, "EndpointName", true);
+	if (aws_reader_error(r, err))
+		return NULL;
+	struct endpoint *ep = endpoint_find(a->manager, name);
+	if (!ep)
+		api_no_endpoint(a, name, err);
+	return ep;
+}
+
 /* DescribeEndpoint. */
 static int api_op_describe_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 				    struct aws_error *err)
 {
-	const char *name = aws_read_name(r, "EndpointName", true);
-	if (aws_reader_error(r, err))
-		return -EINVAL;
-	struct endpoint *ep = endpoint_find(a->manager, name);
+	struct endpoint *ep = api_read_endpoint(a, r, err);
 	if (!ep)
-		return api_no_endpoint(a, name, err);
+		return -EINVAL;
 
 	json_object_set_new(out, "EndpointName", json_string(ep->name));
 	json_object_set_new(out, "EndpointArn", json_string(ep->arn));
@@ -250,12 +260,9 @@ static int api_op_describe_endpoint(struct api *a, struct aws_reader *r, json_t 
 static int api_op_delete_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 				  struct aws_error *err)
 {
-	const char *name = aws_read_name(r, "EndpointName", true);
-	if (aws_reader_error(r, err))
-		return -EINVAL;
-	struct endpoint *ep = endpoint_find(a->manager, name);
+	struct endpoint *ep = api_read_endpoint(a, r, err);
 	if (!ep)
-		return api_no_endpoint(a, name, err);
+		return -EINVAL;
 	if (endpoint_delete(ep) < 0) {
 		aws_error_set(err, 400, "ValidationException",
 			      "Cannot update in-progress endpoint \"%s\".", ep->arn);
