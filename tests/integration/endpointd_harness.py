@@ -169,7 +169,12 @@ class ApiClient:
         return r
 
     def send_oversized(self, op, size, wait_s=0.5):
-        """POST a body of `size` bytes, reading an early answer if one comes.
+        """A control-plane call with a body of `size` bytes (see send_large)."""
+        return self.send_large("/", {"Content-Type": JSON_CT, "X-Amz-Target": f"SageMaker.{op}"},
+                               size, wait_s)
+
+    def send_large(self, path, headers, size, wait_s=0.5):
+        """POST a body of `size` bytes to path, reading an early answer if one comes.
 
         A server that refuses on Content-Length may answer and close before
         the body is sent; writing the body then could reset the connection
@@ -178,12 +183,10 @@ class ApiClient:
         """
         s = socket.create_connection((self.host, self.port), timeout=self.timeout)
         try:
-            head = (
-                f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Content-Type: {JSON_CT}\r\nX-Amz-Target: SageMaker.{op}\r\n"
-                f"Content-Length: {size}\r\n\r\n"
-            ).encode()
-            s.sendall(head)
+            lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+            lines += [f"{k}: {v}" for k, v in headers.items()]
+            lines.append(f"Content-Length: {size}")
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
             readable, _, _ = select.select([s], [], [], wait_s)
             if not readable:
                 chunk = b" " * 65536

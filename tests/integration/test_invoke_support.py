@@ -7,8 +7,6 @@ No tests here.  The runtime API is REST-JSON on the control plane's listener:
 
 import hashlib
 import http.client
-import select
-import socket
 import time
 
 from endpointd_harness import ONE_MIB, POLL_S, Resp
@@ -83,37 +81,10 @@ def assert_invoke_error(resp, status, code):
     return resp.json["Message"]
 
 
-def send_oversized_invocation(api, name, size, wait_s=0.5, timeout=30):
+def send_oversized_invocation(api, name, size, wait_s=0.5):
     """POST an invocation body of `size` bytes, reading an early answer if
-    one comes (a server that refuses on Content-Length may answer and close
-    before the body is sent, and writing it then could lose the answer)."""
-    s = socket.create_connection((api.host, api.port), timeout=timeout)
-    try:
-        head = (
-            f"POST {invocations_path(name)} HTTP/1.1\r\nHost: {api.host}:{api.port}\r\n"
-            f"Content-Type: {OCTET}\r\nContent-Length: {size}\r\n\r\n"
-        ).encode()
-        s.sendall(head)
-        readable, _, _ = select.select([s], [], [], wait_s)
-        if not readable:
-            chunk = payload(ONE_MIB)
-            left = size
-            try:
-                while left > 0:
-                    n = min(left, len(chunk))
-                    s.sendall(chunk[:n])
-                    left -= n
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-        r = http.client.HTTPResponse(s, method="POST")
-        r.begin()
-        try:
-            body = r.read()
-        except (ConnectionResetError, http.client.IncompleteRead) as e:
-            body = getattr(e, "partial", b"")
-        return Resp(r.status, r.getheaders(), body)
-    finally:
-        s.close()
+    one comes (ApiClient.send_large says why)."""
+    return api.send_large(invocations_path(name), {"Content-Type": OCTET}, size, wait_s)
 
 
 def create_in_service(factory, api, specs):
