@@ -515,6 +515,16 @@ static bool engine_unreachable(const struct docker_result *r)
 }
 
 /*
+ * The Engine answered 5xx about our container.  While it shuts down it says
+ * things like "transport is closing"; a few such answers in a row are worth
+ * retrying before they are taken for the container's fault.
+ */
+static bool engine_troubled(struct instance *inst, const struct docker_result *r)
+{
+	return r->status >= 500 && inst->engine_errors++ < ENDPOINT_ENGINE_ERROR_RETRIES;
+}
+
+/*
  * The Engine is away (or restarted under a starting container): try the slot
  * again in a second.  A Creating endpoint fails only once its startup timeout
  * is spent, so an outage shorter than that fails nothing.
@@ -625,6 +635,7 @@ void instance_startup_cb(enum health_verdict verdict, const char *detail, void *
 	if (verdict == HEALTH_PASSED) {
 		inst->state = INSTANCE_HEALTHY;
 		inst->deadline_ms = 0;
+		inst->engine_errors = 0;
 		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
 		v->healthy[v->n_healthy++] = inst;
 		log_instance(LOG_INFO, inst,
@@ -694,7 +705,7 @@ static void instance_inspected_cb(const struct docker_result *r, const struct do
 	if (!op_current(op) || inst->state != INSTANCE_STARTING)
 		goto out;
 	struct endpoint_manager *m = ep->manager;
-	if (engine_unreachable(r)) {
+	if (engine_unreachable(r) || engine_troubled(inst, r)) {
 		instance_retry(inst, r->message ? r->message : strerror(-r->err));
 		goto out;
 	}
@@ -734,7 +745,7 @@ void instance_started_cb(const struct docker_result *r, void *userdata)
 		op_free(op);
 		return;
 	}
-	if (engine_unreachable(r)) {
+	if (engine_unreachable(r) || engine_troubled(inst, r)) {
 		instance_retry(inst, r->message ? r->message : strerror(-r->err));
 		op_free(op);
 		return;
@@ -790,7 +801,7 @@ static void instance_created_cb(const struct docker_result *r, const char *id, v
 					instance_conflict_removed_cb, op);
 		return;
 	}
-	if (engine_unreachable(r)) {
+	if (engine_unreachable(r) || engine_troubled(inst, r)) {
 		instance_retry(inst, r->message ? r->message : strerror(-r->err));
 		op_free(op);
 		return;

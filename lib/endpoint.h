@@ -88,6 +88,7 @@ struct instance {
 	bool restored;          /* loaded from the journal, not yet matched with the Engine */
 	unsigned engine_epoch;  /* the Engine connection its container was started under */
 	uint64_t deadline_ms;   /* give up retrying an unanswering Engine then (Creating) */
+	unsigned engine_errors; /* Engine 5xx answers in a row (see engine_troubled) */
 };
 
 struct variant {

@@ -26,6 +26,8 @@
 #define ENDPOINT_LABEL_OWNER DOCKER_LABEL_PREFIX "owner"
 #define ENDPOINT_RETRY_MS 1000
 #define ENDPOINT_RETRY_MAX_MS 30000
+/* Engine 5xx answers retried in a row before an instance's start fails. */
+#define ENDPOINT_ENGINE_ERROR_RETRIES 3
 /* How long an instance taken out of rotation has to pass a ping again. */
 #define ENDPOINT_RECHECK_TIMEOUT_MS 10000
 
