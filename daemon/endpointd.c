@@ -453,7 +453,7 @@ static int daemon_run(struct daemon *d)
 	d->docker = docker_new(d->base, d->httpc, d->docker_socket, daemon_docker_ready, d);
 	d->manager = endpoint_manager_new(d->base, d->httpc, d->docker, d->config, d->journal,
 					  d->owner);
-	d->proxy = proxy_new(d->base, d->httpc, d->manager);
+	d->proxy = proxy_new(d->base, d->manager);
 	d->api = api_new(d->base, d->manager, d->journal, d->proxy);
 	r = daemon_restore(d);
 	size_t restored = json_object_size(d->records);

@@ -4,12 +4,11 @@
  * An invocation picks a variant (the X-Amzn-SageMaker-Target-Variant header,
  * or at random by current weight among the variants that have a healthy
  * instance), then the healthy instance of that variant with the fewest
- * requests in flight, and forwards the body to its /invocations over the
- * shared libcurl multi handle, whose connection cache keeps connections to
- * the containers alive between calls.  The request body is handed to curl
- * where evhttp read it (no copy of ours) and the container's answer is handed
- * to evhttp as a reference to the buffer curl filled, so a body is copied at
- * most once on its way through.
+ * requests in flight, and forwards the body to its /invocations through
+ * upstream, which keeps connections to the containers alive between calls.
+ * The request body is sent from the chains evhttp read it into and the
+ * container's answer is handed to evhttp as the chains upstream read it into,
+ * so no body is copied on its way through.
  *
  * A connection refused before anything was sent is tried once more on
  * another instance; nothing else is retried.  Each call holds a reference on
@@ -28,9 +27,9 @@
 
 #include "awsproto.h"
 #include "endpoint.h"
-#include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "upstream.h"
 #include "util.h"
 
 #define PROXY_CONNECT_TIMEOUT_MS 1000
@@ -39,7 +38,7 @@
 
 struct proxy {
 	struct event_base *base;
-	struct httpc *httpc;
+	struct upstream *upstream;
 	struct endpoint_manager *manager;
 	uint64_t rng; /* xorshift state for weighted choice and ties */
 	size_t in_flight;
@@ -54,10 +53,8 @@ struct proxy_call {
 	struct instance *inst; /* counted in inst->inflight */
 	bool pinned;           /* TargetVariant: no other variant */
 	bool retried;
-	const char *body; /* in req's input buffer */
-	size_t body_len;
-	char *headers[4]; /* forwarded request headers, NULL-ended */
-	char url[64];
+	struct evbuffer *body; /* req's input buffer */
+	char *headers[4];      /* forwarded request headers, NULL-ended */
 	char request_id[AWS_REQUEST_ID_LEN + 1];
 	double start; /* monotonic seconds */
 };
@@ -168,17 +165,14 @@ static void proxy_call_free(struct proxy_call *c)
 
 static void proxy_forward(struct proxy_call *c);
 
-/* Free the answer curl collected once evhttp has sent it. */
-static void proxy_free_body(const void *data, size_t len, void *extra)
-{
-	free((void *)data);
-}
-
 /* The container's words, for messages: cut, and never raw binary. */
-static char *proxy_excerpt(const char *body, size_t len, size_t max)
+static char *proxy_excerpt(struct evbuffer *body, size_t max)
 {
+	size_t len = evbuffer_get_length(body);
 	size_t n = len < max ? len : max;
-	char *s = xstrndup(body, n);
+	char *s = xmalloc(n + 1);
+	evbuffer_copyout(body, s, n);
+	s[n] = '\0';
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t')
 			s[i] = ' ';
@@ -186,7 +180,7 @@ static char *proxy_excerpt(const char *body, size_t len, size_t max)
 }
 
 /* The container answered (or did not). */
-static void proxy_done(const struct httpc_response *r, void *userdata)
+static void proxy_done(struct upstream_response *r, void *userdata)
 {
 	struct proxy_call *c = userdata;
 	struct endpoint *ep = c->ep;
@@ -255,35 +249,28 @@ static void proxy_done(const struct httpc_response *r, void *userdata)
 		json_decref(extra);
 	} else if (r->status >= 400) {
 		bool client = r->status < 500;
-		_cleanup_free_ char *words = proxy_excerpt(r->body, r->body_len, PROXY_MESSAGE_BODY_MAX);
-		_cleanup_free_ char *original = proxy_excerpt(r->body, r->body_len, PROXY_ORIGINAL_MAX);
+		_cleanup_free_ char *words = proxy_excerpt(r->body, PROXY_MESSAGE_BODY_MAX);
+		_cleanup_free_ char *original = proxy_excerpt(r->body, PROXY_ORIGINAL_MAX);
 		json_t *extra = json_pack("{s:i, s:s}", "OriginalStatusCode", (int)r->status,
 					  "OriginalMessage", original);
 		proxy_send_error(c->req, c->request_id, 424,
 				 client ? "CLIENT_ERROR_FROM_MODEL" : "SERVER_ERROR_FROM_MODEL",
 				 "ModelError", extra,
-				 "Received %s error (%ld) from primary with message \"%s\". See the "
+				 "Received %s error (%d) from primary with message \"%s\". See the "
 				 "log of container %s for more information.",
 				 client ? "client" : "server", r->status, words,
 				 c->inst->container_name);
 		json_decref(extra);
 	} else {
 		struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-		_cleanup_free_ char *ct = httpc_header_value(r->headers, "Content-Type");
-		_cleanup_free_ char *attrs =
-			httpc_header_value(r->headers, "X-Amzn-SageMaker-Custom-Attributes");
+		const char *ct = upstream_response_header(r, "Content-Type");
+		const char *attrs = upstream_response_header(r, "X-Amzn-SageMaker-Custom-Attributes");
 		evhttp_add_header(h, "Content-Type", ct ? ct : "application/octet-stream");
 		evhttp_add_header(h, "x-Amzn-Invoked-Production-Variant", variant);
 		evhttp_add_header(h, "x-amzn-RequestId", c->request_id);
 		if (attrs)
 			evhttp_add_header(h, "X-Amzn-SageMaker-Custom-Attributes", attrs);
-		size_t len;
-		char *body = httpc_response_take_body(r, &len);
-		struct evbuffer *b = evbuffer_new();
-		if (len == 0 || evbuffer_add_reference(b, body, len, proxy_free_body, NULL) < 0)
-			free(body);
-		evhttp_send_reply(c->req, 200, "OK", b);
-		evbuffer_free(b);
+		evhttp_send_reply(c->req, 200, "OK", r->body); /* moves its chains */
 	}
 	proxy_call_free(c);
 }
@@ -291,20 +278,16 @@ static void proxy_done(const struct httpc_response *r, void *userdata)
 /* Send the call to c->inst. */
 static void proxy_forward(struct proxy_call *c)
 {
-	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%u/invocations",
-		 (unsigned)c->inst->host_port);
-	struct httpc_request hr = {
-		.method = "POST",
-		.url = c->url,
-		.body = c->body,
-		.body_len = c->body_len,
-		.body_borrowed = true,
+	struct upstream_request ur = {
+		.port = c->inst->host_port,
+		.path = "/invocations",
 		.headers = (const char *const *)c->headers,
+		.body = c->body,
 		.connect_timeout_ms = PROXY_CONNECT_TIMEOUT_MS,
-		.timeout_ms = (long)c->ep->config->invocation_timeout_s * 1000,
+		.timeout_ms = c->ep->config->invocation_timeout_s * 1000,
 		.max_response = PROXY_MAX_RESPONSE,
 	};
-	httpc_start(c->proxy->httpc, &hr, proxy_done, c);
+	upstream_start(c->proxy->upstream, &ur, proxy_done, c);
 }
 
 /* Serve one invocation. */
@@ -377,8 +360,7 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 	c->inst = inst;
 	c->pinned = target != NULL;
 	c->start = now_monotonic();
-	c->body_len = len;
-	c->body = len ? (const char *)evbuffer_pullup(input, -1) : "";
+	c->body = input;
 	snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
 	static const char *const forwarded[] = {"Content-Type", "Accept",
 						"X-Amzn-SageMaker-Custom-Attributes"};
@@ -394,20 +376,23 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 }
 
 /* A proxy with nothing in flight. */
-struct proxy *proxy_new(struct event_base *base, struct httpc *h, struct endpoint_manager *m)
+struct proxy *proxy_new(struct event_base *base, struct endpoint_manager *m)
 {
 	struct proxy *p = xcalloc(1, sizeof(*p));
 	p->base = base;
-	p->httpc = h;
+	p->upstream = upstream_new(base);
 	p->manager = m;
 	if (getrandom(&p->rng, sizeof(p->rng), 0) != sizeof(p->rng) || p->rng == 0)
 		p->rng = now_monotonic_ms() | 1;
 	return p;
 }
 
-/* Free the proxy; calls in flight must have ended (httpc_free ends them). */
+/* Free the proxy; calls in flight end with 503. */
 struct proxy *proxy_free(struct proxy *p)
 {
+	if (!p)
+		return NULL;
+	p->upstream = upstream_free(p->upstream);
 	free(p);
 	return NULL;
 }

@@ -9,7 +9,6 @@
 
 struct event_base;
 struct evhttp_request;
-struct httpc;
 struct endpoint_manager;
 struct proxy;
 
@@ -18,8 +17,8 @@ struct proxy;
 /* The largest answer a container may give. */
 #define PROXY_MAX_RESPONSE 6291456
 
-struct proxy *proxy_new(struct event_base *base, struct httpc *h, struct endpoint_manager *m);
-/* NULL-safe.  Calls still running finish on their own: each holds what it needs. */
+struct proxy *proxy_new(struct event_base *base, struct endpoint_manager *m);
+/* NULL-safe.  Calls still running are answered 503 first. */
 struct proxy *proxy_free(struct proxy *p);
 
 /* Serves one invocation of endpoint name; the answer is sent later. */

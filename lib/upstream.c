@@ -1,0 +1,931 @@
+/*
+ * The data plane's HTTP/1.1 client.
+ *
+ * Why not libcurl, which httpc uses for everything else: under load a curl
+ * transfer costs about a dozen system calls (epoll_ctl as curl toggles its
+ * interest, poll() to check a cached connection before reuse, FIONREAD) and
+ * a pass through its connection cache, header and timer machinery; the
+ * daemon's event loop thread then spends more CPU per invocation than the
+ * container it forwards to.  Here a connection is registered with epoll once,
+ * edge-triggered for reading and writing, and a call on a warm connection is
+ * one writev and one readv (or a few for big bodies).
+ *
+ * Connections: one idle stack per port (the most recently used first, so a
+ * server's keep-alive timeout closes the cold end), at most UPSTREAM_MAX_IDLE
+ * idle over all ports (the least recently used is closed to make room), each
+ * closed after UPSTREAM_IDLE_TIMEOUT_MS unused or as soon as its peer closes
+ * it.  A call on a reused connection that ends before the first byte of an
+ * answer (the server closed it while we picked it) is sent once more on a new
+ * connection, as browsers and curl do; nothing else is retried here.
+ *
+ * Answers: Content-Length, chunked, or until close; 1xx interim answers are
+ * skipped.  Every buffer has a bound: UPSTREAM_MAX_HEAD for the head and each
+ * chunk line, max_response for the body.
+ *
+ * Map: pools and connections, the call's end (upstream_call_finish), writing,
+ * reading and the answer's parser, the event callbacks, the public API.
+ */
+#define _GNU_SOURCE
+#include "upstream.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define UPSTREAM_POOL_BUCKETS 64
+#define UPSTREAM_MAX_HEADERS 100
+#define UPSTREAM_READ_MIN 16384
+#define UPSTREAM_READ_MAX (256 * 1024)
+#define UPSTREAM_SWEEP_MS 5000
+
+enum upstream_parse {
+	UPSTREAM_PARSE_HEAD,
+	UPSTREAM_PARSE_LENGTH, /* Content-Length bytes */
+	UPSTREAM_PARSE_CLOSE,  /* until the peer closes */
+	UPSTREAM_PARSE_CHUNK_SIZE,
+	UPSTREAM_PARSE_CHUNK_DATA,
+	UPSTREAM_PARSE_CHUNK_END, /* the CRLF after a chunk's data */
+	UPSTREAM_PARSE_TRAILERS,
+	UPSTREAM_PARSE_DONE,
+};
+
+struct upstream_pool;
+
+/* One TCP connection to 127.0.0.1:port.  Owned by the upstream: in a pool's
+ * idle stack, or serving exactly one call (which points back at it). */
+struct upstream_conn {
+	struct upstream *u;
+	int fd;
+	uint16_t port;
+	bool connecting;
+	bool et;     /* edge-triggered: both events stay added for life */
+	bool served; /* has answered a call before: may have gone stale */
+	struct event rev, wev;
+	struct evbuffer *in, *out;
+	struct upstream_call *call; /* NULL while idle */
+	struct upstream_pool *pool; /* while idle */
+	uint64_t idle_since_ms;
+	TAILQ_ENTRY(upstream_conn) pool_entry; /* in pool->idle, newest first */
+	TAILQ_ENTRY(upstream_conn) lru_entry;  /* in u->lru, oldest first */
+};
+
+TAILQ_HEAD(upstream_conn_list, upstream_conn);
+
+/* The idle connections to one port. */
+struct upstream_pool {
+	uint16_t port;
+	struct upstream_conn_list idle;
+	LIST_ENTRY(upstream_pool) entry;
+};
+
+/* One call.  Owned by the upstream from upstream_start() until its done
+ * returns. */
+struct upstream_call {
+	struct upstream *u;
+	LIST_ENTRY(upstream_call) entry;
+	struct upstream_conn *conn;
+	struct event timer; /* connect, then the whole call; also the deferred end */
+	upstream_done_fn done;
+	void *userdata;
+
+	uint16_t port;
+	char *head; /* the request's line and headers */
+	size_t head_len;
+	struct evbuffer *req_body; /* lent */
+	unsigned connect_timeout_ms;
+	uint64_t deadline_ms; /* monotonic */
+	size_t max_response;
+	bool retried; /* the one retry on a fresh connection is spent */
+
+	int pending_result; /* an end decided inside upstream_start */
+	const char *pending_error;
+
+	enum upstream_parse parse;
+	int status;
+	bool keep_alive;
+	uint64_t left; /* of Content-Length, or of the chunk */
+	size_t trailer_bytes;
+	char *resp_head; /* the answer's head, cut into names and values */
+	const char *names[UPSTREAM_MAX_HEADERS], *values[UPSTREAM_MAX_HEADERS];
+	size_t n_headers;
+	struct evbuffer *body;
+	char error[160];
+};
+
+struct upstream {
+	struct event_base *base;
+	bool et;
+	LIST_HEAD(, upstream_call) calls;
+	LIST_HEAD(, upstream_pool) buckets[UPSTREAM_POOL_BUCKETS];
+	struct upstream_conn_list lru;
+	size_t n_calls, n_conns, n_idle;
+	struct event sweep;
+};
+
+static void upstream_conn_event(evutil_socket_t fd, short what, void *arg);
+static void upstream_call_send(struct upstream_call *c);
+
+/* --- pools and connections --------------------------------------------- */
+
+/* The pool of port, made when make is set; NULL when there is none. */
+static struct upstream_pool *upstream_pool_get(struct upstream *u, uint16_t port, bool make)
+{
+	struct upstream_pool *p;
+	LIST_FOREACH(p, &u->buckets[port % UPSTREAM_POOL_BUCKETS], entry)
+	if (p->port == port)
+		return p;
+	if (!make)
+		return NULL;
+	p = xcalloc(1, sizeof(*p));
+	p->port = port;
+	TAILQ_INIT(&p->idle);
+	LIST_INSERT_HEAD(&u->buckets[port % UPSTREAM_POOL_BUCKETS], p, entry);
+	return p;
+}
+
+/* Take conn out of the idle stacks; its pool goes when it empties. */
+static void upstream_conn_unidle(struct upstream_conn *conn)
+{
+	struct upstream *u = conn->u;
+	struct upstream_pool *p = conn->pool;
+	if (!p)
+		return;
+	TAILQ_REMOVE(&p->idle, conn, pool_entry);
+	TAILQ_REMOVE(&u->lru, conn, lru_entry);
+	conn->pool = NULL;
+	u->n_idle--;
+	if (TAILQ_EMPTY(&p->idle)) {
+		LIST_REMOVE(p, entry);
+		free(p);
+	}
+}
+
+/* Close conn and forget it.  Its call, if any, must have let go of it. */
+static void upstream_conn_close(struct upstream_conn *conn)
+{
+	upstream_conn_unidle(conn);
+	event_del(&conn->rev);
+	event_del(&conn->wev);
+	close(conn->fd);
+	evbuffer_free(conn->in);
+	evbuffer_free(conn->out);
+	conn->u->n_conns--;
+	free(conn);
+}
+
+/* Watch conn for writability too; edge-triggered connections always do. */
+static void upstream_conn_want_write(struct upstream_conn *conn, bool want)
+{
+	if (conn->et)
+		return;
+	if (want)
+		event_add(&conn->wev, NULL);
+	else
+		event_del(&conn->wev);
+}
+
+/* Close idle connections unused for UPSTREAM_IDLE_TIMEOUT_MS. */
+static void upstream_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *u = arg;
+	uint64_t now = now_monotonic_ms();
+	struct upstream_conn *conn;
+	while ((conn = TAILQ_FIRST(&u->lru)) &&
+	       now - conn->idle_since_ms >= UPSTREAM_IDLE_TIMEOUT_MS)
+		upstream_conn_close(conn);
+	if (u->n_idle) {
+		struct timeval tv = {UPSTREAM_SWEEP_MS / 1000, 0};
+		evtimer_add(&u->sweep, &tv);
+	}
+}
+
+/* Put conn, clean after a whole answer, on top of its port's stack. */
+static void upstream_conn_idle(struct upstream_conn *conn)
+{
+	struct upstream *u = conn->u;
+	if (u->n_idle >= UPSTREAM_MAX_IDLE)
+		upstream_conn_close(TAILQ_FIRST(&u->lru));
+	struct upstream_pool *p = upstream_pool_get(u, conn->port, true);
+	conn->call = NULL;
+	conn->served = true;
+	conn->pool = p;
+	conn->idle_since_ms = now_monotonic_ms();
+	TAILQ_INSERT_HEAD(&p->idle, conn, pool_entry);
+	TAILQ_INSERT_TAIL(&u->lru, conn, lru_entry);
+	if (u->n_idle++ == 0 && !evtimer_pending(&u->sweep, NULL)) {
+		struct timeval tv = {UPSTREAM_SWEEP_MS / 1000, 0};
+		evtimer_add(&u->sweep, &tv);
+	}
+}
+
+/* The newest idle connection to port, or NULL. */
+static struct upstream_conn *upstream_conn_take(struct upstream *u, uint16_t port)
+{
+	struct upstream_pool *p = upstream_pool_get(u, port, false);
+	if (!p)
+		return NULL;
+	struct upstream_conn *conn = TAILQ_FIRST(&p->idle);
+	upstream_conn_unidle(conn);
+	return conn;
+}
+
+/* A new connection to 127.0.0.1:port, connecting; NULL with -errno in
+ * *ret_error (-ECONNREFUSED when loopback refused it at once). */
+static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t port, int *ret_error)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*ret_error = -errno;
+		return NULL;
+	}
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct sockaddr_in sin = {
+	    .sin_family = AF_INET,
+	    .sin_port = htons(port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	bool connecting = false;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		if (errno != EINPROGRESS) {
+			*ret_error = -errno;
+			close(fd);
+			return NULL;
+		}
+		connecting = true;
+	}
+	struct upstream_conn *conn = xcalloc(1, sizeof(*conn));
+	conn->u = u;
+	conn->fd = fd;
+	conn->port = port;
+	conn->et = u->et;
+	conn->connecting = connecting;
+	conn->in = evbuffer_new();
+	conn->out = evbuffer_new();
+	if (!conn->in || !conn->out)
+		abort();
+	short et = conn->et ? EV_ET : 0;
+	event_assign(&conn->rev, u->base, fd,
+	             EV_READ | EV_PERSIST | (conn->et ? EV_CLOSED | EV_ET : 0), upstream_conn_event,
+	             conn);
+	event_assign(&conn->wev, u->base, fd, EV_WRITE | EV_PERSIST | et, upstream_conn_event,
+	             conn);
+	event_add(&conn->rev, NULL);
+	if (conn->et || connecting)
+		event_add(&conn->wev, NULL);
+	u->n_conns++;
+	return conn;
+}
+
+/* --- the end of a call --------------------------------------------------- */
+
+/* End c: hand its connection back (to the pool when the answer was whole and
+ * the server keeps it open) or close it, then call done once and free c. */
+static void upstream_call_finish(struct upstream_call *c, int result, const char *error)
+{
+	struct upstream *u = c->u;
+	struct upstream_conn *conn = TAKE_PTR(c->conn);
+	if (conn) {
+		conn->call = NULL;
+		if (result == 0 && c->keep_alive && evbuffer_get_length(conn->in) == 0 &&
+		    evbuffer_get_length(conn->out) == 0) {
+			upstream_conn_want_write(conn, false);
+			upstream_conn_idle(conn);
+		} else {
+			upstream_conn_close(conn);
+		}
+	}
+	event_del(&c->timer);
+	LIST_REMOVE(c, entry);
+	u->n_calls--;
+
+	struct upstream_response r = {
+	    .result = result,
+	    .error = result ? error : NULL,
+	    .status = c->status,
+	    .body = c->body,
+	    .call = c,
+	};
+	c->done(&r, c->userdata);
+	evbuffer_free(c->body);
+	free(c->resp_head);
+	free(c->head);
+	free(c);
+}
+
+/* End c with -errno and words made from fmt. */
+static void upstream_call_fail(struct upstream_call *c, int result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void upstream_call_fail(struct upstream_call *c, int result, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+	upstream_call_finish(c, result, c->error);
+}
+
+/* Arm c's timer for what is left of its deadline (or the connect timeout,
+ * whichever is first). */
+static void upstream_call_arm(struct upstream_call *c, bool connecting)
+{
+	uint64_t now = now_monotonic_ms();
+	uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 0;
+	if (connecting && c->connect_timeout_ms < left)
+		left = c->connect_timeout_ms;
+	struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+	evtimer_add(&c->timer, &tv);
+}
+
+/* The call's connection failed before the first byte of an answer.  A
+ * connection that had served before is likely one the server closed while
+ * it idled: send once more on a new one.  True when the retry is under way
+ * (the old connection is closed), false to let the caller end c. */
+static bool upstream_call_retry_stale(struct upstream_call *c)
+{
+	struct upstream_conn *conn = c->conn;
+	if (c->retried || !conn->served || c->status != 0 || evbuffer_get_length(conn->in) != 0)
+		return false;
+	c->retried = true;
+	c->conn = NULL;
+	upstream_conn_close(conn);
+	upstream_call_send(c);
+	return true;
+}
+
+/* --- writing ------------------------------------------------------------- */
+
+/* Write what is left of the request.  False when c has ended. */
+static bool upstream_call_write(struct upstream_call *c)
+{
+	struct upstream_conn *conn = c->conn;
+	while (evbuffer_get_length(conn->out) > 0) {
+		int n = evbuffer_write(conn->out, conn->fd);
+		if (n >= 0)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			upstream_conn_want_write(conn, true);
+			return true;
+		}
+		if (errno == EINTR)
+			continue;
+		int e = errno;
+		if (upstream_call_retry_stale(c))
+			return false;
+		upstream_call_fail(c, e == EPIPE ? -ECONNRESET : -e, "writing to 127.0.0.1:%u: %s",
+		                   c->port, strerror(e));
+		return false;
+	}
+	upstream_conn_want_write(conn, false);
+	return true;
+}
+
+/* Queue the request on c->conn and start writing it, once it is connected. */
+static void upstream_call_begin(struct upstream_call *c)
+{
+	struct upstream_conn *conn = c->conn;
+	conn->call = c;
+	evbuffer_add_reference(conn->out, c->head, c->head_len, NULL, NULL);
+	if (c->req_body && evbuffer_get_length(c->req_body) > 0 &&
+	    evbuffer_add_buffer_reference(conn->out, c->req_body) < 0) {
+		/* Chains that cannot be shared (file segments): copy them. */
+		struct evbuffer_ptr at;
+		evbuffer_ptr_set(c->req_body, &at, 0, EVBUFFER_PTR_SET);
+		struct evbuffer_iovec v;
+		while (evbuffer_peek(c->req_body, -1, &at, &v, 1) > 0 && v.iov_len > 0) {
+			evbuffer_add(conn->out, v.iov_base, v.iov_len);
+			if (evbuffer_ptr_set(c->req_body, &at, v.iov_len, EVBUFFER_PTR_ADD) < 0)
+				break;
+		}
+	}
+	upstream_call_arm(c, conn->connecting);
+	if (!conn->connecting)
+		upstream_call_write(c);
+}
+
+/* Find c a connection (idle, else new) and send; on a refusal at once the
+ * call ends on the next loop turn. */
+static void upstream_call_send(struct upstream_call *c)
+{
+	int r = 0;
+	c->conn = c->retried ? NULL : upstream_conn_take(c->u, c->port);
+	if (!c->conn)
+		c->conn = upstream_conn_open(c->u, c->port, &r);
+	if (!c->conn) {
+		c->pending_result = r;
+		snprintf(c->error, sizeof(c->error), "connecting to 127.0.0.1:%u: %s", c->port,
+		         strerror(-r));
+		c->pending_error = c->error;
+		event_active(&c->timer, EV_TIMEOUT, 0);
+		return;
+	}
+	upstream_call_begin(c);
+}
+
+/* --- reading and the answer's parser ------------------------------------ */
+
+/* Cut the head (NUL-terminated, CRLF lines) into status and headers.
+ * 0, or -EPROTO with words in c->error. */
+static int upstream_parse_head(struct upstream_call *c, char *head)
+{
+	char *save = NULL;
+	char *line = strtok_r(head, "\r\n", &save);
+	int minor = -1, status = 0, end = 0;
+	if (!line || sscanf(line, "HTTP/1.%d %3d%n", &minor, &status, &end) != 2 || minor < 0 ||
+	    minor > 1 || status < 100 || status > 999 || (line[end] && line[end] != ' ')) {
+		snprintf(c->error, sizeof(c->error),
+		         "127.0.0.1:%u answered without an HTTP/1.x status line", c->port);
+		return -EPROTO;
+	}
+	c->status = status;
+	c->keep_alive = minor == 1;
+	c->n_headers = 0;
+	bool chunked = false;
+	int64_t length = -1;
+	while ((line = strtok_r(NULL, "\r\n", &save))) {
+		char *colon = strchr(line, ':');
+		if (!colon || colon == line || *line == ' ' || *line == '\t') {
+			snprintf(c->error, sizeof(c->error),
+			         "127.0.0.1:%u sent a malformed header line", c->port);
+			return -EPROTO;
+		}
+		*colon = '\0';
+		char *value = colon + 1;
+		value += strspn(value, " \t");
+		size_t vlen = strlen(value);
+		while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
+			value[--vlen] = '\0';
+		if (c->n_headers == UPSTREAM_MAX_HEADERS) {
+			snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent over %d headers",
+			         c->port, UPSTREAM_MAX_HEADERS);
+			return -EPROTO;
+		}
+		c->names[c->n_headers] = line;
+		c->values[c->n_headers++] = value;
+		if (strcasecmp(line, "Content-Length") == 0) {
+			char *endp;
+			errno = 0;
+			long long n = strtoll(value, &endp, 10);
+			if (errno || endp == value || *endp || n < 0 ||
+			    (length >= 0 && n != length)) {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u sent a bad Content-Length", c->port);
+				return -EPROTO;
+			}
+			length = n;
+		} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+			if (strcasecmp(value, "chunked") != 0) {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u sent Transfer-Encoding %s", c->port, value);
+				return -EPROTO;
+			}
+			chunked = true;
+		} else if (strcasecmp(line, "Connection") == 0) {
+			if (strcasestr(value, "close"))
+				c->keep_alive = false;
+			else if (strcasestr(value, "keep-alive"))
+				c->keep_alive = true;
+		}
+	}
+	if (status == 101) {
+		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u switched protocols", c->port);
+		return -EPROTO;
+	}
+	if (status < 200)
+		return 0; /* interim: the real answer follows */
+	if (length >= 0 && !chunked && (uint64_t)length > c->max_response) {
+		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u answered with over %zu bytes",
+		         c->port, c->max_response);
+		return -E2BIG;
+	}
+	if (status == 204 || status == 304) {
+		c->parse = UPSTREAM_PARSE_DONE;
+	} else if (chunked) {
+		c->parse = UPSTREAM_PARSE_CHUNK_SIZE;
+	} else if (length >= 0) {
+		c->left = (uint64_t)length;
+		c->parse = length ? UPSTREAM_PARSE_LENGTH : UPSTREAM_PARSE_DONE;
+	} else {
+		c->parse = UPSTREAM_PARSE_CLOSE;
+		c->keep_alive = false;
+	}
+	return 0;
+}
+
+/* Move n bytes of the answer's body from in, minding max_response.  0 or
+ * -E2BIG. */
+static int upstream_take_body(struct upstream_call *c, struct evbuffer *in, size_t n)
+{
+	if (evbuffer_get_length(c->body) + n > c->max_response) {
+		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u answered with over %zu bytes",
+		         c->port, c->max_response);
+		return -E2BIG;
+	}
+	evbuffer_remove_buffer(in, c->body, n);
+	return 0;
+}
+
+/* One CRLF-ended line of at most UPSTREAM_MAX_HEAD bytes from in (free()
+ * it), NULL when it is not all in yet; -EPROTO in *ret_r when too long. */
+static char *upstream_read_line(struct upstream_call *c, struct evbuffer *in, int *ret_r)
+{
+	size_t n;
+	char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF_STRICT);
+	if (!line && evbuffer_get_length(in) > UPSTREAM_MAX_HEAD) {
+		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent a chunk line over %d bytes",
+		         c->port, UPSTREAM_MAX_HEAD);
+		*ret_r = -EPROTO;
+	}
+	return line;
+}
+
+/* Parse what has arrived.  0 (go on reading, or c->parse is DONE), or
+ * -errno with words in c->error. */
+static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
+{
+	int r = 0;
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+		switch (c->parse) {
+		case UPSTREAM_PARSE_HEAD: {
+			struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+			if (end.pos < 0) {
+				if (avail >= 5 && memcmp(evbuffer_pullup(in, 5), "HTTP/", 5) != 0) {
+					snprintf(
+					    c->error, sizeof(c->error),
+					    "127.0.0.1:%u answered without an HTTP/1.x status line",
+					    c->port);
+					return -EPROTO;
+				}
+				if (avail > UPSTREAM_MAX_HEAD) {
+					snprintf(c->error, sizeof(c->error),
+					         "127.0.0.1:%u sent a head over %d bytes", c->port,
+					         UPSTREAM_MAX_HEAD);
+					return -E2BIG;
+				}
+				return 0;
+			}
+			size_t len = (size_t)end.pos + 4;
+			if (len > UPSTREAM_MAX_HEAD) {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u sent a head over %d bytes", c->port,
+				         UPSTREAM_MAX_HEAD);
+				return -E2BIG;
+			}
+			free(c->resp_head);
+			c->resp_head = xmalloc(len + 1);
+			evbuffer_remove(in, c->resp_head, len);
+			c->resp_head[len] = '\0';
+			r = upstream_parse_head(c, c->resp_head);
+			if (r < 0)
+				return r;
+			break;
+		}
+		case UPSTREAM_PARSE_LENGTH: {
+			size_t n = avail < c->left ? avail : (size_t)c->left;
+			if (n == 0)
+				return 0;
+			r = upstream_take_body(c, in, n);
+			if (r < 0)
+				return r;
+			c->left -= n;
+			if (c->left == 0)
+				c->parse = UPSTREAM_PARSE_DONE;
+			break;
+		}
+		case UPSTREAM_PARSE_CLOSE:
+			return avail ? upstream_take_body(c, in, avail) : 0;
+		case UPSTREAM_PARSE_CHUNK_SIZE: {
+			_cleanup_free_ char *line = upstream_read_line(c, in, &r);
+			if (!line)
+				return r;
+			char *endp;
+			errno = 0;
+			unsigned long long n = strtoull(line, &endp, 16);
+			if (errno || endp == line ||
+			    (*endp && *endp != ';' && *endp != ' ' && *endp != '\t')) {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u sent a bad chunk size", c->port);
+				return -EPROTO;
+			}
+			if (n > c->max_response) {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u answered with over %zu bytes", c->port,
+				         c->max_response);
+				return -E2BIG;
+			}
+			c->left = n;
+			c->parse = n ? UPSTREAM_PARSE_CHUNK_DATA : UPSTREAM_PARSE_TRAILERS;
+			break;
+		}
+		case UPSTREAM_PARSE_CHUNK_DATA: {
+			size_t n = avail < c->left ? avail : (size_t)c->left;
+			if (n == 0)
+				return 0;
+			r = upstream_take_body(c, in, n);
+			if (r < 0)
+				return r;
+			c->left -= n;
+			if (c->left == 0)
+				c->parse = UPSTREAM_PARSE_CHUNK_END;
+			break;
+		}
+		case UPSTREAM_PARSE_CHUNK_END: {
+			if (avail < 2)
+				return 0;
+			char crlf[2];
+			evbuffer_remove(in, crlf, 2);
+			if (crlf[0] != '\r' || crlf[1] != '\n') {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u sent a chunk without its CRLF", c->port);
+				return -EPROTO;
+			}
+			c->parse = UPSTREAM_PARSE_CHUNK_SIZE;
+			break;
+		}
+		case UPSTREAM_PARSE_TRAILERS: {
+			_cleanup_free_ char *line = upstream_read_line(c, in, &r);
+			if (!line)
+				return r;
+			c->trailer_bytes += strlen(line) + 2;
+			if (c->trailer_bytes > UPSTREAM_MAX_HEAD) {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u sent trailers over %d bytes", c->port,
+				         UPSTREAM_MAX_HEAD);
+				return -E2BIG;
+			}
+			if (*line == '\0')
+				c->parse = UPSTREAM_PARSE_DONE;
+			break;
+		}
+		case UPSTREAM_PARSE_DONE:
+			return 0;
+		}
+	}
+}
+
+/* One read into conn->in, sized to what the answer still needs: bytes read,
+ * 0 when the peer closed, -EAGAIN when there is nothing now, or -errno. */
+static ssize_t upstream_conn_read(struct upstream_conn *conn, size_t *ret_room)
+{
+	size_t want = UPSTREAM_READ_MIN;
+	struct upstream_call *c = conn->call;
+	if (c && (c->parse == UPSTREAM_PARSE_LENGTH || c->parse == UPSTREAM_PARSE_CHUNK_DATA))
+		want = c->left < UPSTREAM_READ_MIN   ? UPSTREAM_READ_MIN
+		       : c->left > UPSTREAM_READ_MAX ? UPSTREAM_READ_MAX
+		                                     : (size_t)c->left;
+	struct evbuffer_iovec vec[2];
+	int nvec = evbuffer_reserve_space(conn->in, (ev_ssize_t)want, vec, 2);
+	if (nvec <= 0)
+		abort();
+	struct iovec iov[2];
+	*ret_room = 0;
+	for (int i = 0; i < nvec; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+		*ret_room += vec[i].iov_len;
+	}
+	ssize_t n;
+	do
+		n = readv(conn->fd, iov, nvec);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int e = errno == EWOULDBLOCK ? EAGAIN : errno;
+		evbuffer_commit_space(conn->in, vec, 0);
+		return -e;
+	}
+	size_t got = (size_t)n;
+	for (int i = 0; i < nvec; i++) {
+		size_t take = got < vec[i].iov_len ? got : vec[i].iov_len;
+		vec[i].iov_len = take;
+		got -= take;
+	}
+	evbuffer_commit_space(conn->in, vec, nvec);
+	return n;
+}
+
+/* Readable: take in the answer a read at a time (so the parser bounds what
+ * is held), and end the call when it is whole or broken.  peer_closed: the
+ * event said the peer has closed its side. */
+static void upstream_conn_readable(struct upstream_conn *conn, bool peer_closed)
+{
+	for (;;) {
+		struct upstream_call *c = conn->call;
+		size_t room;
+		ssize_t n = upstream_conn_read(conn, &room);
+		if (n == -EAGAIN)
+			return;
+		if (!c) {
+			/* Idle: the peer closed it, or sent what nobody asked for. */
+			upstream_conn_close(conn);
+			return;
+		}
+		if (n > 0) {
+			int r = upstream_parse(c, conn->in);
+			if (r < 0) {
+				upstream_call_finish(c, r, c->error);
+				return;
+			}
+			if (c->parse == UPSTREAM_PARSE_DONE) {
+				if (peer_closed)
+					c->keep_alive = false;
+				upstream_call_finish(c, 0, NULL);
+				return;
+			}
+			/* Edge-triggered: a short read drained the socket, and
+			 * more data raises a new edge.  A close that came with
+			 * the data raises none, hence the EV_CLOSED hint. */
+			if ((size_t)n < room && conn->et && !peer_closed)
+				return;
+			continue;
+		}
+		if (n == 0 && c->parse == UPSTREAM_PARSE_CLOSE) {
+			upstream_call_finish(c, 0, NULL);
+			return;
+		}
+		if (upstream_call_retry_stale(c))
+			return;
+		if (n == 0)
+			upstream_call_fail(
+			    c, -ECONNRESET, "127.0.0.1:%u closed the connection %s", c->port,
+			    c->status ? "in the middle of its answer" : "without answering");
+		else
+			upstream_call_fail(c, (int)n, "reading from 127.0.0.1:%u: %s", c->port,
+			                   strerror((int)-n));
+		return;
+	}
+}
+
+/* --- event callbacks ---------------------------------------------------- */
+
+/* A connection finished connecting (or failed to). */
+static void upstream_conn_connected(struct upstream_conn *conn)
+{
+	struct upstream_call *c = conn->call;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return;
+	conn->connecting = false;
+	if (err) {
+		upstream_call_fail(c, -err, "connecting to 127.0.0.1:%u: %s", c->port,
+		                   strerror(err));
+		return;
+	}
+	upstream_call_arm(c, false);
+	upstream_call_write(c);
+}
+
+/* Readiness on a connection's socket. */
+static void upstream_conn_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_conn *conn = arg;
+	if (what & EV_WRITE) {
+		if (!conn->call) {
+			upstream_conn_want_write(conn, false);
+			return;
+		}
+		if (conn->connecting)
+			upstream_conn_connected(conn);
+		else if (evbuffer_get_length(conn->out) > 0)
+			upstream_call_write(conn->call);
+		else
+			upstream_conn_want_write(conn, false);
+		return; /* a read edge of the same turn comes in its own callback */
+	}
+	if (what & EV_READ) {
+		if (conn->connecting) {
+			upstream_conn_connected(conn);
+			return;
+		}
+		upstream_conn_readable(conn, (what & EV_CLOSED) != 0);
+	}
+}
+
+/* The call's timer: its deadline, or an end decided in upstream_start. */
+static void upstream_call_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_call *c = arg;
+	if (c->pending_result) {
+		upstream_call_finish(c, c->pending_result, c->pending_error);
+		return;
+	}
+	if (c->conn && c->conn->connecting)
+		upstream_call_fail(c, -ETIMEDOUT,
+		                   "connecting to 127.0.0.1:%u timed out after %u ms", c->port,
+		                   c->connect_timeout_ms);
+	else
+		upstream_call_fail(c, -ETIMEDOUT, "127.0.0.1:%u did not answer in time", c->port);
+}
+
+/* --- the public API ------------------------------------------------------ */
+
+/* A client with no connections. */
+struct upstream *upstream_new(struct event_base *base)
+{
+	struct upstream *u = xcalloc(1, sizeof(*u));
+	u->base = base;
+	/* Edge-triggered only with early close: a short read is then known to
+	 * have drained the socket. */
+	int need = EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE;
+	u->et = (event_base_get_features(base) & need) == need;
+	LIST_INIT(&u->calls);
+	for (size_t i = 0; i < UPSTREAM_POOL_BUCKETS; i++)
+		LIST_INIT(&u->buckets[i]);
+	TAILQ_INIT(&u->lru);
+	evtimer_assign(&u->sweep, base, upstream_sweep, u);
+	return u;
+}
+
+/* End every call with -ECANCELED, close every connection, free. */
+struct upstream *upstream_free(struct upstream *u)
+{
+	if (!u)
+		return NULL;
+	struct upstream_call *c;
+	while ((c = LIST_FIRST(&u->calls)))
+		upstream_call_fail(c, -ECANCELED, "the daemon is shutting down");
+	struct upstream_conn *conn;
+	while ((conn = TAILQ_FIRST(&u->lru)))
+		upstream_conn_close(conn);
+	evtimer_del(&u->sweep);
+	free(u);
+	return NULL;
+}
+
+/* Start a call. */
+struct upstream_call *upstream_start(struct upstream *u, const struct upstream_request *req,
+                                     upstream_done_fn done, void *userdata)
+{
+	struct upstream_call *c = xcalloc(1, sizeof(*c));
+	c->u = u;
+	c->done = done;
+	c->userdata = userdata;
+	c->port = req->port;
+	c->req_body = req->body;
+	c->connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms : 1000;
+	c->deadline_ms = now_monotonic_ms() + (req->timeout_ms ? req->timeout_ms : 60000);
+	c->max_response = req->max_response ? req->max_response : 6291456;
+	c->body = evbuffer_new();
+	if (!c->body)
+		abort();
+	evtimer_assign(&c->timer, u->base, upstream_call_timer, c);
+
+	/* The head, in one allocation: this runs for every invocation. */
+	size_t body_len = req->body ? evbuffer_get_length(req->body) : 0;
+	size_t cap = strlen(req->path) + 96;
+	for (size_t i = 0; req->headers && req->headers[i]; i++)
+		cap += strlen(req->headers[i]) + 2;
+	c->head = xmalloc(cap);
+	int n = snprintf(c->head, cap,
+	                 "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: %zu\r\n",
+	                 req->path, (unsigned)req->port, body_len);
+	char *end = c->head + n;
+	for (size_t i = 0; req->headers && req->headers[i]; i++)
+		end = stpcpy(stpcpy(end, req->headers[i]), "\r\n");
+	end = stpcpy(end, "\r\n");
+	c->head_len = (size_t)(end - c->head);
+
+	LIST_INSERT_HEAD(&u->calls, c, entry);
+	u->n_calls++;
+	upstream_call_send(c);
+	return c;
+}
+
+/* A header of the answer being delivered. */
+const char *upstream_response_header(const struct upstream_response *r, const char *name)
+{
+	const struct upstream_call *c = r->call;
+	for (size_t i = 0; c && i < c->n_headers; i++)
+		if (strcasecmp(c->names[i], name) == 0)
+			return c->values[i];
+	return NULL;
+}
+
+/* Calls running now. */
+size_t upstream_active(const struct upstream *u)
+{
+	return u->n_calls;
+}
+
+/* Connections open now. */
+size_t upstream_connections(const struct upstream *u)
+{
+	return u->n_conns;
+}
