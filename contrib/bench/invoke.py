@@ -8,16 +8,20 @@ Engine.  Then:
   (1) throughput and latency with wrk (Debian's /usr/bin/wrk): 512-byte POSTs
       (application/octet-stream), 32 connections, 2 threads, --duration s,
       --runs times alternating (a) straight to the container's
-      http://127.0.0.1:PORT/invocations and (b) through endpointd's
-      /endpoints/NAME/invocations.  Prints every run and the medians: the
-      throughput ratio endpointd/direct (target >= 0.8) and the p50 latency
-      endpointd added (target <= 0.3 ms), and the non-2xx counts (must be 0).
-      Then one single-connection run each way (-c 1 -t 1): the added latency
-      without queueing.
+      http://127.0.0.1:PORT/invocations, (b) through a haproxy of its own
+      (one thread, a free loopback port) in front of that same port, as a
+      reference for what one dedicated proxy hop costs on this host, and
+      (c) through endpointd's /endpoints/NAME/invocations.  Prints every run
+      and the medians: the throughput ratio endpointd/direct (target >= 0.8)
+      and the p50 latency endpointd added (target <= 0.3 ms), the same
+      figures for haproxy (a reference, not a target), and the non-2xx counts
+      (must be 0).  Then one single-connection run each way (-c 1 -t 1): the
+      added latency without queueing.
   (2) the daemon's memory while 32 clients, each on its own connection, POST
       6 MiB bodies: VmRSS sampled every 5 ms and VmHWM from /proc/PID/status,
       next to the bound 6 MiB x in flight x copies.
-Then it deletes the endpoint, stops the daemon and leaves nothing behind.
+Then it stops haproxy, deletes the endpoint, stops the daemon and leaves
+nothing behind.  It never touches a system haproxy service.
 
 Run by hand, never from the test suite:
   sudo /usr/bin/python3 contrib/bench/invoke.py \\
@@ -49,6 +53,7 @@ PHASE_TIMEOUT = 120.0   # seconds any one wait may take
 LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-post.lua")
 MIB = 1 << 20
 BIG_BODY = 6 * MIB      # SageMaker's limit, and endpointd's PROXY_MAX_BODY
+HAPROXY = "/usr/sbin/haproxy"  # Debian's package
 
 
 def parse_args():
@@ -80,6 +85,13 @@ def parse_args():
     p.add_argument("--perf", type=int, default=0, metavar="SECONDS",
                    help="after the counted runs, `perf record -g` the daemon for SECONDS "
                         "during one more endpointd run and print its top symbols (default 0: no)")
+    ref = p.add_mutually_exclusive_group()
+    ref.add_argument("--reference-haproxy", metavar="PATH", default=None,
+                     help="haproxy binary of the reference side (default %s when it is "
+                          "there; it runs as this script's child with its own config on a "
+                          "free port)" % HAPROXY)
+    ref.add_argument("--no-reference", action="store_true",
+                     help="no haproxy reference side")
     p.add_argument("--log-level", default="info",
                    help="log level of the started daemon (default info)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory and daemon log")
@@ -219,11 +231,12 @@ def find_docker_proxy(port):
 class CpuMeter:
     """CPU seconds spent during one wrk run by each of some processes
     (/proc/PID/stat, exited threads included), by wrk (this script's reaped
-    children), the run-queue wait of the daemon and how busy the host was."""
+    children), the run-queue wait of the hop (endpointd or haproxy, None for
+    direct) and how busy the host was."""
 
-    def __init__(self, pids, daemon_pid, container_pid):
+    def __init__(self, pids, hop_pid, container_pid):
         self.pids = {k: v for k, v in pids.items() if v}
-        self.daemon_pid = daemon_pid
+        self.hop_pid = hop_pid
         self.container_pid = container_pid
 
     def _read(self):
@@ -237,7 +250,7 @@ class CpuMeter:
 
     def start(self):
         self.p0 = self._read()
-        self.q0 = proc_schedstat_wait(self.daemon_pid)
+        self.q0 = proc_schedstat_wait(self.hop_pid) if self.hop_pid else None
         self.n0 = netns_tcp(self.container_pid)
         self.w0 = children_cpu_seconds()
         self.h0 = host_cpu()
@@ -245,16 +258,108 @@ class CpuMeter:
     def stop(self, res):
         h1 = host_cpu()
         p1 = self._read()
-        q1 = proc_schedstat_wait(self.daemon_pid)
+        q1 = proc_schedstat_wait(self.hop_pid) if self.hop_pid else None
         n1 = netns_tcp(self.container_pid)
         res["new_conns"] = n1[0] - self.n0[0] if n1 and self.n0 else None
         res["in_segs"] = n1[1] - self.n0[1] if n1 and self.n0 else None
         res["cpu"] = {k: (p1[k] - self.p0[k]) if p1.get(k) is not None and self.p0.get(k) is not None
                       else None for k in self.pids}
         res["cpu"]["wrk"] = children_cpu_seconds() - self.w0
-        res["daemon_rq_wait"] = q1 - self.q0 if q1 is not None and self.q0 is not None else None
+        res["rq_wait"] = q1 - self.q0 if q1 is not None and self.q0 is not None else None
         busy, total = h1[0] - self.h0[0], h1[1] - self.h0[1]
         res["host_busy"] = busy / total if total else float("nan")
+
+
+# ---------------------------------------------------------------------------
+# haproxy, the reference hop
+
+HAPROXY_CONFIG = """\
+# contrib/bench/invoke.py: one proxy hop in front of the model container
+global
+    nbthread 1
+    maxconn 1000
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+    http-reuse always
+
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend container
+
+backend container
+    server model 127.0.0.1:{backend_port}
+"""
+
+
+class Haproxy:
+    """haproxy as this script's child, in the foreground (-db), with its own
+    config and log in tmp and a free loopback port.  It has nothing to do
+    with a system haproxy service, which is left alone.  stop() is
+    idempotent and always reaps the process."""
+
+    def __init__(self, binary, tmp):
+        self.binary = binary
+        self.cfg = os.path.join(tmp, "haproxy.cfg")
+        self.log_path = os.path.join(tmp, "haproxy.log")
+        self.proc = None
+        self.logf = None
+        self.port = None
+
+    def version(self):
+        p = subprocess.run([self.binary, "-v"], capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+        first = (p.stdout or p.stderr).strip().splitlines()
+        return first[0].split(" - ")[0] if first else "haproxy (unknown version)"
+
+    def start(self, backend_port):
+        for _ in range(3):  # a free port can be taken between probe and bind
+            self.port = bl.free_port()
+            with open(self.cfg, "w") as f:
+                f.write(HAPROXY_CONFIG.format(port=self.port, backend_port=backend_port))
+            self.logf = open(self.log_path, "a")
+            self.proc = subprocess.Popen([self.binary, "-db", "-f", self.cfg],
+                                         stdin=subprocess.DEVNULL, stdout=self.logf,
+                                         stderr=subprocess.STDOUT)
+            if self._wait_ready(10.0):
+                return
+            self.stop()
+        raise RuntimeError(f"haproxy did not come up: {self.log_tail()}")
+
+    def _wait_ready(self, timeout):
+        deadline = bl.now() + timeout
+        while bl.now() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def log_tail(self, n=800):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-n:].strip() or "(empty log)"
+        except OSError as e:
+            return str(e)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.logf:
+            self.logf.close()
+            self.logf = None
 
 
 # ---------------------------------------------------------------------------
@@ -267,6 +372,10 @@ class Bench:
         self.name = f"bench-{os.getpid()}-invoke"
         self.daemon = None
         self.live = False
+        self.haproxy_bin = None  # set by check_tools when there is a reference side
+        self.haproxy = None
+        self.sides = ["direct", "endpointd"]
+        self.hop = {"endpointd": "daemon", "haproxy": "haproxy"}  # the process each side adds
 
     def check_tools(self):
         a = self.a
@@ -274,6 +383,17 @@ class Bench:
             bl.die(f"{a.wrk} not found: apt-get install wrk (or pass --wrk)")
         if not os.path.exists(LUA):
             bl.die(f"{LUA} is missing")
+        if a.reference_haproxy:
+            if not os.access(a.reference_haproxy, os.X_OK):
+                bl.die(f"{a.reference_haproxy} is not an executable; apt-get install haproxy "
+                       f"(or pass --no-reference)")
+            self.haproxy_bin = a.reference_haproxy
+        elif not a.no_reference:
+            if os.access(HAPROXY, os.X_OK):
+                self.haproxy_bin = HAPROXY
+            else:
+                print(f"note: no {HAPROXY}, so no haproxy reference side "
+                      f"(apt-get install haproxy, or --reference-haproxy PATH)")
         if not self.engine.ping():
             bl.die(f"no Docker Engine answers at {a.docker_host}")
         st, _ = self.engine.call("GET", f"/images/{a.image}/json")
@@ -323,11 +443,21 @@ class Bench:
         self.proxy_pid = find_docker_proxy(self.cport)
         self.direct_url = f"http://127.0.0.1:{self.cport}/invocations"
         self.daemon_url = f"{self.daemon.url}/endpoints/{self.name}/invocations"
+        self.urls = {"direct": self.direct_url, "endpointd": self.daemon_url}
+        if self.haproxy_bin:
+            self.haproxy = Haproxy(self.haproxy_bin, self.daemon.tmp)
+            version = self.haproxy.version()
+            self.haproxy.start(self.cport)
+            self.urls["haproxy"] = f"http://127.0.0.1:{self.haproxy.port}/invocations"
+            self.sides = ["direct", "haproxy", "endpointd"]
+            print(f"{version}, pid {self.haproxy.proc.pid}, 1 thread, config "
+                  f"{self.haproxy.cfg}: the reference hop")
         print(f"container {running[0]['Names'][0].lstrip('/')} ({self.cid[:12]}, pid {self.cpid}, "
               f"{self.cip or 'no IP'}), instance type {a.instance_cpus} cpus / {a.instance_memory}; "
               + (f"published by docker-proxy pid {self.proxy_pid}" if self.proxy_pid
                  else "no docker-proxy (the Engine forwards the port in the kernel)"))
-        print(f"  direct:    {self.direct_url}\n  endpointd: {self.daemon_url}")
+        for side in self.sides:
+            print(f"  {side + ':':<10} {self.urls[side]}")
 
     def post(self, url, body, timeout=30.0, conn=None):
         """One POST; (status, headers dict, JSON body)."""
@@ -349,11 +479,11 @@ class Bench:
                 c.close()
 
     def sanity(self):
-        """One POST each way answers 200 with the body's sha256."""
+        """One POST on each side answers 200 with the body's sha256."""
         body = os.urandom(self.a.body_bytes)
         want = hashlib.sha256(body).hexdigest()
-        for label, url in (("direct", self.direct_url), ("endpointd", self.daemon_url)):
-            st, hdrs, data = self.post(url, body)
+        for label in self.sides:
+            st, hdrs, data = self.post(self.urls[label], body)
             if st != 200 or not isinstance(data, dict) or data.get("sha256") != want:
                 raise RuntimeError(f"{label} POST: HTTP {st}: {data!r}")
             # Another engine on the same bridge can hand out the same IP, and
@@ -364,114 +494,161 @@ class Bench:
                                    f"Engine using the same bridge and addresses?")
             if label == "endpointd" and hdrs.get("x-amzn-invoked-production-variant") != "AllTraffic":
                 raise RuntimeError(f"endpointd POST: no x-Amzn-Invoked-Production-Variant: {hdrs}")
-        print(f"sanity: one {self.a.body_bytes}-byte POST each way answered 200 with its sha256, "
-              f"from our container")
+        print(f"sanity: one {self.a.body_bytes}-byte POST on each side ({', '.join(self.sides)}) "
+              f"answered 200 with its sha256, from our container")
 
     # -- (1) wrk ------------------------------------------------------------
 
     def measure(self, side, connections, threads, duration):
-        url = self.direct_url if side == "direct" else self.daemon_url
-        m = CpuMeter({"daemon": self.pid, "container": self.cpid, "proxy": self.proxy_pid}, self.pid,
-                     self.cpid)
+        hop_pid = {"endpointd": self.pid,
+                   "haproxy": self.haproxy.proc.pid if self.haproxy else None}.get(side)
+        m = CpuMeter({"daemon": self.pid, "container": self.cpid, "proxy": self.proxy_pid,
+                      "haproxy": self.haproxy.proc.pid if self.haproxy else None},
+                     hop_pid, self.cpid)
         m.start()
-        res = run_wrk(self.a, url, connections, threads, duration)
+        res = run_wrk(self.a, self.urls[side], connections, threads, duration)
         m.stop(res)
         return res
 
-    @staticmethod
-    def row(label, side, r):
+    def row(self, label, side, r):
         def per_req(x):
             return f"{x / r['requests'] * 1e6:6.1f}" if x is not None and r["requests"] else f"{'-':>6}"
         cpu = r["cpu"]
+        hop = self.hop.get(side)
         return (f"{label:>6} {side:<10} {r['rps']:9.0f} {r['p50']:7.3f} {r['p99']:8.3f} "
                 f"{r['lat_us']['max'] / 1000:8.2f} {r['non2xx']:6d} {r['errs']:5d} "
-                f"{per_req(cpu.get('daemon')) if side == 'endpointd' else f'{chr(45):>6}'} "
+                f"{per_req(cpu.get(hop)) if hop else f'{chr(45):>6}'} "
                 f"{per_req(cpu.get('container'))} {per_req(cpu.get('proxy'))} "
                 f"{per_req(cpu.get('wrk'))} "
-                f"{per_req(r['daemon_rq_wait']) if side == 'endpointd' else f'{chr(45):>6}'} "
+                f"{per_req(r['rq_wait']) if hop else f'{chr(45):>6}'} "
                 f"{r['host_busy'] * 100:4.0f}% "
                 f"{r['new_conns'] if r['new_conns'] is not None else '-':>6} "
                 + (f"{r['in_segs'] / r['requests']:5.2f}" if r["in_segs"] is not None and r["requests"]
                    else f"{'-':>5}"))
 
     HEADER = (f"{'':>6} {'':<10} {'':>9} {'':>7} {'':>8} {'':>8} {'':>6} {'sock':>5} "
-              f"{'---- CPU us per request ----':^27} {'daemon':>6} {'host':>5} "
+              f"{'---- CPU us per request ----':^27} {'hop':>6} {'host':>5} "
               f"{'-- container --':>12}\n"
               f"{'run':>6} {'side':<10} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>8} {'max ms':>8} "
-              f"{'non2xx':>6} {'errs':>5} {'daemon':>6} {'contnr':>6} {'dproxy':>6} {'wrk':>6} "
+              f"{'non2xx':>6} {'errs':>5} {'hop':>6} {'contnr':>6} {'dproxy':>6} {'wrk':>6} "
               f"{'rqwait':>6} {'busy':>5} {'conns':>6} {'segs':>5}")
+
+    def header(self):
+        hops = " or ".join(f"{'the daemon' if p == 'daemon' else p} for {s}"
+                           for s, p in self.hop.items() if s in self.sides)
+        return f"(hop: the process the side adds, {hops}; none for direct)\n{self.HEADER}"
 
     def throughput(self):
         a = self.a
+        sides = self.sides
         print(f"\n== throughput and latency: wrk -t{a.threads} -c{a.connections} -d{a.duration}s, "
               f"{a.body_bytes}-byte POSTs, {a.runs} runs each side, alternating ==")
         if a.warmup:
-            for side in ("direct", "endpointd"):
+            for side in sides:
                 r = self.measure(side, a.connections, a.threads, a.warmup)
                 print(f"warm-up {side}: {r['rps']:.0f} req/s")
-        print(self.HEADER)
-        rows = {"direct": [], "endpointd": []}
+        print(self.header())
+        rows = {s: [] for s in sides}
         for i in range(a.runs):
-            for side in ("direct", "endpointd"):
+            for side in sides:
                 r = self.measure(side, a.connections, a.threads, a.duration)
                 rows[side].append(r)
                 print(self.row(str(i + 1), side, r), flush=True)
         d, e = rows["direct"], rows["endpointd"]
         med = {s: {k: statistics.median(r[k] for r in rows[s]) for k in ("rps", "p50", "p99")}
                for s in rows}
-        for s in ("direct", "endpointd"):
+        for s in sides:
             print(f"median {s:<10} {med[s]['rps']:10.0f} req/s   p50 {med[s]['p50']:.3f} ms   "
                   f"p99 {med[s]['p99']:.3f} ms")
-        ratio = med["endpointd"]["rps"] / med["direct"]["rps"]
+
+        def ratio_of(num, den):
+            """Ratio of the medians of two sides, and of each run's pair."""
+            per_run = " ".join(f"{n['rps'] / m['rps']:.3f}" for n, m in zip(rows[num], rows[den]))
+            return med[num]["rps"] / med[den]["rps"], per_run
+
+        ratio, per_run = ratio_of("endpointd", "direct")
         added = med["endpointd"]["p50"] - med["direct"]["p50"]
         added99 = med["endpointd"]["p99"] - med["direct"]["p99"]
-        paired = [ee["rps"] / dd["rps"] for dd, ee in zip(d, e)]
         v1 = "meets" if ratio >= TARGET_RATIO else "MISSES"
         v2 = "meets" if added <= TARGET_ADDED_P50 else "MISSES"
         print(f"throughput ratio endpointd/direct of the medians: {ratio:.3f}  "
-              f"(per run {' '.join(f'{x:.3f}' for x in paired)}; target >= {TARGET_RATIO}: {v1})")
+              f"(per run {per_run}; target >= {TARGET_RATIO}: {v1})")
         print(f"p50 added by endpointd: {added:+.3f} ms  (target <= {TARGET_ADDED_P50} ms: {v2});  "
               f"p99 added: {added99:+.3f} ms")
+        if "haproxy" in rows:
+            hr, hr_runs = ratio_of("haproxy", "direct")
+            eh, eh_runs = ratio_of("endpointd", "haproxy")
+            print(f"reference, not a target: haproxy with one thread shows what one dedicated proxy "
+                  f"hop costs on this host")
+            print(f"  throughput ratio haproxy/direct of the medians: {hr:.3f}  (per run {hr_runs})")
+            print(f"  throughput ratio endpointd/haproxy of the medians: {eh:.3f}  (per run {eh_runs})")
+            print(f"  p50 added by haproxy: {med['haproxy']['p50'] - med['direct']['p50']:+.3f} ms;  "
+                  f"p99 added: {med['haproxy']['p99'] - med['direct']['p99']:+.3f} ms")
         bad = sum(r["non2xx"] + r["errs"] for s in rows for r in rows[s])
-        print(f"non-2xx responses: direct {sum(r['non2xx'] for r in d)}, endpointd "
-              f"{sum(r['non2xx'] for r in e)}; socket errors: direct {sum(r['errs'] for r in d)}, "
-              f"endpointd {sum(r['errs'] for r in e)}  ({'ok' if bad == 0 else 'NOT ZERO'})")
+        print(f"non-2xx responses: "
+              + ", ".join(f"{s} {sum(r['non2xx'] for r in rows[s])}" for s in sides)
+              + "; socket errors: "
+              + ", ".join(f"{s} {sum(r['errs'] for r in rows[s])}" for s in sides)
+              + f"  ({'ok' if bad == 0 else 'NOT ZERO'})")
+
         def total_cpu(r, parts):
             v = [r["cpu"].get(k) for k in parts]
             return None if None in v or not r["requests"] else sum(v) / r["requests"] * 1e6
-        td = [x for x in (total_cpu(r, ("container", "proxy", "wrk")) for r in d) if x is not None]
-        te = [x for x in (total_cpu(r, ("daemon", "container", "proxy", "wrk")) for r in e)
-              if x is not None]
-        if td and te:
-            print(f"CPU per request, all parties: direct {statistics.median(td):.1f} us, endpointd "
-                  f"{statistics.median(te):.1f} us. Where the CPUs are the limit, the ratio can reach "
-                  f"at most {statistics.median(td) / statistics.median(te):.2f}")
-        de = [r["cpu"]["daemon"] / r["requests"] * 1e6 for r in e
-              if r["requests"] and r["cpu"].get("daemon") is not None]
-        if de:
-            util = statistics.median(r["cpu"]["daemon"] / (r["duration_us"] / 1e6) for r in e)
-            waits = [r["daemon_rq_wait"] / (r["duration_us"] / 1e6) for r in e
-                     if r["daemon_rq_wait"] is not None]
+        tot = {}
+        for s in sides:
+            parts = ("container", "proxy", "wrk") + ((self.hop[s],) if s in self.hop else ())
+            v = [x for x in (total_cpu(r, parts) for r in rows[s]) if x is not None]
+            if v:
+                tot[s] = statistics.median(v)
+        if len(tot) == len(sides):
+            ceil = f"at most {tot['direct'] / tot['endpointd']:.2f}"
+            if "haproxy" in tot:
+                ceil += f" (haproxy/direct: {tot['direct'] / tot['haproxy']:.2f})"
+            print(f"CPU per request, all parties: "
+                  + ", ".join(f"{s} {tot[s]:.1f} us" for s in sides)
+                  + f". Where the CPUs are the limit, the ratio endpointd/direct can reach {ceil}")
+        for s in sides:
+            if s not in self.hop:
+                continue
+            who = self.hop[s]
+            cpu = [r["cpu"][self.hop[s]] / r["requests"] * 1e6 for r in rows[s]
+                   if r["requests"] and r["cpu"].get(self.hop[s]) is not None]
+            if not cpu:
+                continue
+            util = statistics.median(r["cpu"][self.hop[s]] / (r["duration_us"] / 1e6)
+                                     for r in rows[s] if r["cpu"].get(self.hop[s]) is not None)
+            waits = [r["rq_wait"] / (r["duration_us"] / 1e6) for r in rows[s]
+                     if r["rq_wait"] is not None]
             wait = f", and runnable but waiting for a CPU {statistics.median(waits) * 100:.0f}% of the time" \
                 if waits else ""
-            print(f"daemon: {statistics.median(de):.1f} us CPU per request; its event loop thread "
-                  f"ran {util * 100:.0f}% of the time{wait}. The host has {os.cpu_count()} CPUs.")
+            thread = "its event loop thread" if s == "endpointd" else "its one thread"
+            print(f"{who}: {statistics.median(cpu):.1f} us CPU per request; {thread} "
+                  f"ran {util * 100:.0f}% of the time{wait}.")
+        print(f"The host has {os.cpu_count()} CPUs.")
         return {"ratio": ratio, "added": added, "bad": bad}
 
     def single(self):
         a = self.a
         print(f"\n== single connection: wrk -t1 -c1 -d{a.duration}s (no queueing) ==")
-        print(self.HEADER)
+        print(self.header())
         out = {}
-        for side in ("direct", "endpointd"):
+        for side in self.sides:
             r = self.measure(side, 1, 1, a.duration)
             out[side] = r
             print(self.row("c1", side, r), flush=True)
-        added = out["endpointd"]["p50"] - out["direct"]["p50"]
-        mean_added = (out["endpointd"]["lat_us"]["mean"] - out["direct"]["lat_us"]["mean"]) / 1000
-        print(f"added by endpointd at one connection: p50 {added:+.3f} ms, mean {mean_added:+.3f} ms, "
-              f"p99 {out['endpointd']['p99'] - out['direct']['p99']:+.3f} ms  "
-              f"(target <= {TARGET_ADDED_P50} ms: {'meets' if added <= TARGET_ADDED_P50 else 'MISSES'})")
+
+        def added(side):
+            d, s = out["direct"], out[side]
+            return (s["p50"] - d["p50"], (s["lat_us"]["mean"] - d["lat_us"]["mean"]) / 1000,
+                    s["p99"] - d["p99"])
+        p50, mean, p99 = added("endpointd")
+        print(f"added by endpointd at one connection: p50 {p50:+.3f} ms, mean {mean:+.3f} ms, "
+              f"p99 {p99:+.3f} ms  "
+              f"(target <= {TARGET_ADDED_P50} ms: {'meets' if p50 <= TARGET_ADDED_P50 else 'MISSES'})")
+        if "haproxy" in out:
+            p50, mean, p99 = added("haproxy")
+            print(f"added by haproxy at one connection: p50 {p50:+.3f} ms, mean {mean:+.3f} ms, "
+                  f"p99 {p99:+.3f} ms  (reference, not a target)")
         return out
 
     def perf(self):
@@ -586,9 +763,8 @@ class Bench:
         per_copy = n * BIG_BODY
         print(f"growth over idle: {mib(grew):.1f} MiB = {grew / BIG_BODY:.1f} bodies of 6 MiB")
         print(f"bound: {n} in flight x 6 MiB x 1 copy = {mib(per_copy):.0f} MiB (each body once, as "
-              f"evhttp read it), x 2 copies = {mib(2 * per_copy):.0f} MiB (plus the contiguous copy "
-              f"evbuffer_pullup makes of a body read in many small chains; the freed chains stay in "
-              f"the heap until it is trimmed)")
+              f"evhttp read it and the daemon sends it on; the answer takes the place of the request "
+              f"as the call ends)")
         print(f"measured: {grew / per_copy:.2f} copies per body in flight, if all {n} were in flight "
               f"at once")
         return {"ok": ok, "bad": bad, "peak": after["VmHWM"], "idle": before["VmRSS"]}
@@ -613,6 +789,8 @@ class Bench:
         return 0
 
     def cleanup(self):
+        if self.haproxy:
+            self.haproxy.stop()
         if self.daemon and self.live:
             c = bl.Client(self.daemon.url)
             try:
@@ -651,6 +829,8 @@ def main():
         if b.daemon:
             b.daemon.keep = True
             print(f"daemon log kept: {b.daemon.log_path}", file=sys.stderr)
+        if b.haproxy:
+            print(f"haproxy log kept: {b.haproxy.log_path}", file=sys.stderr)
         return 1
     finally:
         b.cleanup()
