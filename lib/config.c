@@ -22,12 +22,15 @@
 
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "config_yaml.h"
 #include "log.h"
@@ -231,6 +234,53 @@ static int config_parse_path(struct config_loader *ld, const struct cy_node *n, 
 	free(*ret);
 	*ret = TAKE_PTR(s);
 	return 0;
+}
+
+/* An executable's absolute path, or "none". */
+static int config_parse_dialer(struct config_loader *ld, const struct cy_node *n)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = cy_get_string(&ld->ctx, n, "container_dialer", &s);
+
+	if (r < 0)
+		return r;
+	if (strcmp(s, "none") == 0) {
+		free(ld->c->container_dialer);
+		ld->c->container_dialer = NULL;
+		return 0;
+	}
+	if (!config_is_abs_path(s))
+		return cy_fail(&ld->ctx, n,
+		               "container_dialer must be an absolute path or none, not \"%s\"", s);
+	struct stat st;
+	if (stat(s, &st) < 0)
+		return cy_fail(&ld->ctx, n, "container_dialer %s: %s", s, strerror(errno));
+	if (!S_ISREG(st.st_mode) || access(s, X_OK) < 0 || !(st.st_mode & 0111))
+		return cy_fail(&ld->ctx, n, "container_dialer %s: not an executable file", s);
+	free(ld->c->container_dialer);
+	ld->c->container_dialer = TAKE_PTR(s);
+	return 0;
+}
+
+/* The installed endpointd-dialer, else the one beside this program (a build
+ * tree), else NULL. */
+static char *config_default_dialer(void)
+{
+	static const char name[] = "endpointd-dialer";
+	_cleanup_free_ char *installed = xasprintf("%s/%s", PKGLIBEXECDIR, name);
+	if (access(installed, X_OK) == 0)
+		return TAKE_PTR(installed);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	_cleanup_free_ char *beside = xasprintf("%s/%s", exe, name);
+	return access(beside, X_OK) == 0 ? TAKE_PTR(beside) : NULL;
 }
 
 /* Goes into every ARN, so no ":" or "/". */
@@ -994,7 +1044,7 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	static const char *const main_keys[] = {
 	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
 	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s",
-	    "invocation_timeout_s", NULL};
+	    "invocation_timeout_s", "container_dialer", NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
 	const struct cy_node *v;
 	int r;
@@ -1040,6 +1090,9 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 		if ((v = cy_map_get(root, "invocation_timeout_s")) != NULL &&
 		    (r = cy_get_uint(&ld->ctx, v, "invocation_timeout_s", 1, 3600,
 		                     &ld->c->invocation_timeout_s)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "container_dialer")) != NULL &&
+		    (r = config_parse_dialer(ld, v)) < 0)
 			return r;
 		if ((v = cy_map_get(root, "orphan_grace_s")) != NULL &&
 		    (r = cy_get_uint(&ld->ctx, v, "orphan_grace_s", 0, 86400,
@@ -1237,6 +1290,7 @@ static struct config *config_free(struct config *c)
 	}
 	free(c->listen);
 	free(c->state_dir);
+	free(c->container_dialer);
 	free(c->region);
 	free(c->account_id);
 	free(c->docker_socket);
@@ -1301,6 +1355,7 @@ static void config_loader_init(struct config_loader *ld)
 	c->max_instances = CONFIG_DEFAULT_MAX_INSTANCES;
 	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
 	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
+	c->container_dialer = config_default_dialer();
 
 	*ld = (struct config_loader){
 	    .c = c,

@@ -112,6 +112,10 @@ struct config {
 	unsigned orphan_grace_s;
 	/* How long InvokeEndpoint waits for a container's answer. */
 	unsigned invocation_timeout_s;
+	/* endpointd-dialer, run in each container so that invocations reach the
+	 * model server over the container's loopback; NULL = go through the
+	 * published port. */
+	char *container_dialer;
 
 	struct config_model *models;
 	size_t n_models;

@@ -900,6 +900,37 @@ void docker_container_start(struct docker *d, const char *id, docker_done_fn cb,
 	docker_op_submit(op);
 }
 
+void docker_exec_create(struct docker *d, const char *id, const char *const *argv,
+                        docker_create_fn cb, void *userdata)
+{
+	_cleanup_free_ char *e = docker_escape(id);
+	json_t *cmd = json_array();
+	for (size_t i = 0; argv[i]; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	json_t *spec = json_pack("{s:o, s:b, s:b, s:b, s:b}", "Cmd", cmd, "AttachStdin", 0,
+	                         "AttachStdout", 0, "AttachStderr", 0, "Tty", 0);
+	struct docker_op *op = docker_op_new(d, DOCKER_OP_CREATE, "POST",
+	                                     xasprintf("/containers/%s/exec", e), userdata);
+
+	op->cb.create = cb;
+	op->body = json_dumps(spec, JSON_COMPACT);
+	json_decref(spec);
+	if (!op->body)
+		abort();
+	docker_op_submit(op);
+}
+
+void docker_exec_start(struct docker *d, const char *exec_id, docker_done_fn cb, void *userdata)
+{
+	_cleanup_free_ char *e = docker_escape(exec_id);
+	struct docker_op *op = docker_op_new(d, DOCKER_OP_START, "POST",
+	                                     xasprintf("/exec/%s/start", e), userdata);
+
+	op->cb.done = cb;
+	op->body = xstrdup("{\"Detach\":true,\"Tty\":false}");
+	docker_op_submit(op);
+}
+
 void docker_container_stop(struct docker *d, const char *id, unsigned timeout_s, docker_done_fn cb,
                            void *userdata)
 {

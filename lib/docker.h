@@ -103,6 +103,12 @@ void docker_container_create(struct docker *d, const char *name, json_t *spec, d
 			     void *userdata);
 /* POST /containers/{id}/start; 304 (already started) counts as success. */
 void docker_container_start(struct docker *d, const char *id, docker_done_fn cb, void *userdata);
+/* Create an exec instance running argv (NULL-ended) in the running container
+ * id, with no stdio attached; cb gets the exec's ID. */
+void docker_exec_create(struct docker *d, const char *id, const char *const *argv,
+                        docker_create_fn cb, void *userdata);
+/* Start exec exec_id detached: cb is called once the process runs. */
+void docker_exec_start(struct docker *d, const char *exec_id, docker_done_fn cb, void *userdata);
 /* POST /containers/{id}/stop?t=…; 304 counts as success. */
 void docker_container_stop(struct docker *d, const char *id, unsigned timeout_s, docker_done_fn cb,
 			   void *userdata);

@@ -89,6 +89,10 @@ struct instance {
 	unsigned engine_epoch;  /* the Engine connection its container was started under */
 	uint64_t deadline_ms;   /* give up retrying an unanswering Engine then (Creating) */
 	unsigned engine_errors; /* Engine 5xx answers in a row (see engine_troubled) */
+	struct dialer *dialer;  /* connections made inside the container; NULL = none */
+	bool dialer_started;    /* the exec was asked for this container */
+	unsigned dialer_restarts; /* after it went away, for the backoff */
+	struct event *dialer_retry; /* that backoff, NULL until first needed */
 };
 
 struct variant {

@@ -71,6 +71,7 @@ struct op *op_new(struct endpoint *ep, struct variant *v, struct instance *inst)
 void op_free(struct op *op);
 bool op_current(const struct op *op);
 void instance_forget_container(struct instance *inst);
+void instance_start_dialer(struct instance *inst);
 void endpoint_remove_container(struct endpoint *ep, const char *id);
 void endpoint_maybe_drop(struct endpoint *ep);
 void endpoint_maybe_in_service(struct endpoint *ep);

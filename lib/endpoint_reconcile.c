@@ -190,6 +190,7 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 		v->healthy[v->n_healthy++] = inst;
 		inst->health = health_check_steady(m->base, m->httpc, inst->host_port,
 						   instance_steady_cb, inst);
+		instance_start_dialer(inst);
 	} else {
 		inst->state = INSTANCE_PROBING;
 		inst->health = health_check_startup(m->base, m->httpc, inst->host_port,

@@ -280,6 +280,7 @@ static void proxy_forward(struct proxy_call *c)
 {
 	struct upstream_request ur = {
 		.port = c->inst->host_port,
+		.dialer = c->inst->dialer,
 		.path = "/invocations",
 		.headers = (const char *const *)c->headers,
 		.body = c->body,

@@ -44,6 +44,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "dialer.h"
 #include "util.h"
 
 #define UPSTREAM_POOL_BUCKETS 64
@@ -103,6 +104,9 @@ struct upstream_call {
 	void *userdata;
 
 	uint16_t port;
+	struct dialer *dialer;          /* a reference, or NULL */
+	struct dialer_request *dialing; /* waiting for the dialer's socket */
+	bool dial_failed;               /* connect to the port instead */
 	char *head; /* the request's line and headers */
 	size_t head_len;
 	struct evbuffer *req_body; /* lent */
@@ -291,6 +295,29 @@ static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t por
 	return conn;
 }
 
+/* A connection around fd, connected already (the dialer's). */
+static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint16_t port, int fd)
+{
+	struct upstream_conn *conn = xcalloc(1, sizeof(*conn));
+	conn->u = u;
+	conn->fd = fd;
+	conn->port = port;
+	conn->et = u->et;
+	conn->in = evbuffer_new();
+	conn->out = evbuffer_new();
+	if (!conn->in || !conn->out)
+		abort();
+	short et = conn->et ? EV_ET : 0;
+	event_assign(&conn->rev, u->base, fd, EV_READ | EV_PERSIST | (conn->et ? EV_CLOSED | EV_ET : 0),
+		     upstream_conn_event, conn);
+	event_assign(&conn->wev, u->base, fd, EV_WRITE | EV_PERSIST | et, upstream_conn_event, conn);
+	event_add(&conn->rev, NULL);
+	if (conn->et)
+		event_add(&conn->wev, NULL);
+	u->n_conns++;
+	return conn;
+}
+
 /* --- the end of a call --------------------------------------------------- */
 
 /* End c: hand its connection back (to the pool when the answer was whole and
@@ -310,6 +337,7 @@ static void upstream_call_finish(struct upstream_call *c, int result, const char
 		}
 	}
 	event_del(&c->timer);
+	dialer_cancel(TAKE_PTR(c->dialing));
 	LIST_REMOVE(c, entry);
 	u->n_calls--;
 
@@ -322,6 +350,7 @@ static void upstream_call_finish(struct upstream_call *c, int result, const char
 	};
 	c->done(&r, c->userdata);
 	evbuffer_free(c->body);
+	dialer_unref(c->dialer);
 	free(c->resp_head);
 	free(c->head);
 	free(c);
@@ -417,12 +446,34 @@ static void upstream_call_begin(struct upstream_call *c)
 		upstream_call_write(c);
 }
 
-/* Find c a connection (idle, else new) and send; on a refusal at once the
- * call ends on the next loop turn. */
+/* The dialer answered: send on its socket, or connect to the port. */
+static void upstream_call_dialed(int fd, void *userdata)
+{
+	struct upstream_call *c = userdata;
+	c->dialing = NULL;
+	if (fd < 0) {
+		c->dial_failed = true;
+		upstream_call_send(c);
+		return;
+	}
+	c->conn = upstream_conn_adopt(c->u, c->port, fd);
+	upstream_call_begin(c);
+}
+
+/* Find c a connection (idle, else one from the dialer, else a new one to
+ * the port) and send; on a refusal at once the call ends on the next loop
+ * turn. */
 static void upstream_call_send(struct upstream_call *c)
 {
 	int r = 0;
 	c->conn = c->retried ? NULL : upstream_conn_take(c->u, c->port);
+	if (!c->conn && c->dialer && !c->dial_failed) {
+		c->dialing = dialer_dial(c->dialer, upstream_call_dialed, c);
+		if (c->dialing) {
+			upstream_call_arm(c, true);
+			return;
+		}
+	}
 	if (!c->conn)
 		c->conn = upstream_conn_open(c->u, c->port, &r);
 	if (!c->conn) {
@@ -826,6 +877,13 @@ static void upstream_call_timer(evutil_socket_t fd, short what, void *arg)
 		upstream_call_finish(c, c->pending_result, c->pending_error);
 		return;
 	}
+	if (c->dialing) {
+		/* A dialer that does not answer: go through the port. */
+		dialer_cancel(TAKE_PTR(c->dialing));
+		c->dial_failed = true;
+		upstream_call_send(c);
+		return;
+	}
 	if (c->conn && c->conn->connecting)
 		upstream_call_fail(c, -ETIMEDOUT,
 		                   "connecting to 127.0.0.1:%u timed out after %u ms", c->port,
@@ -878,6 +936,7 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
 	c->done = done;
 	c->userdata = userdata;
 	c->port = req->port;
+	c->dialer = req->dialer ? dialer_ref(req->dialer) : NULL;
 	c->req_body = req->body;
 	c->connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms : 1000;
 	c->deadline_ms = now_monotonic_ms() + (req->timeout_ms ? req->timeout_ms : 60000);

@@ -21,6 +21,7 @@
 
 struct event_base;
 struct evbuffer;
+struct dialer;
 struct upstream;
 struct upstream_call;
 
@@ -32,7 +33,8 @@ struct upstream_call;
 #define UPSTREAM_MAX_HEAD 65536
 
 struct upstream_request {
-	uint16_t port;               /* on 127.0.0.1 */
+	uint16_t port;               /* on 127.0.0.1: the pool's key */
+	struct dialer *dialer;       /* new connections from it while it answers; NULL = none */
 	const char *path;            /* "/invocations" */
 	const char *const *headers;  /* "Name: value", NULL-ended; NULL = none */
 	struct evbuffer *body;       /* lent: left unchanged, kept alive until done; NULL = empty */
