@@ -9,10 +9,14 @@
  *   POST /invocations  200 application/json describing the request:
  *                      {"length":N,"sha256":"…","content_type":"…",
  *                       "accept":"…","custom_attributes":"…",
- *                       "hostname":"…","variant":"$DEMO_VARIANT"}
+ *                       "hostname":"…","variant":"$DEMO_VARIANT",
+ *                       "peer":"…"}
  *                      or, with "Accept: application/octet-stream", the body
  *                      echoed back verbatim; the request's
  *                      X-Amzn-SageMaker-Custom-Attributes is echoed either way.
+ *                      "peer" is the client's address as this server sees it
+ *                      (127.0.0.1 for a connection made inside the container,
+ *                      the bridge's gateway for one through docker-proxy).
  *   anything else      404 (405 for a known path with the wrong method)
  *
  * The environment makes it misbehave on purpose, so that tests can drive every
@@ -37,6 +41,7 @@
 
 #define _GNU_SOURCE
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -694,11 +699,29 @@ static size_t len0(const char *s)
 	return s != NULL ? strlen(s) : 0;
 }
 
+/* The numeric address of fd's peer into ret (INET6_ADDRSTRLEN bytes), or "". */
+static void peer_address(int fd, char *ret)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	const void *addr = NULL;
+
+	ret[0] = '\0';
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		addr = &((struct sockaddr_in *)&ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6)
+		addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (addr == NULL || inet_ntop(ss.ss_family, addr, ret, INET6_ADDRSTRLEN) == NULL)
+		ret[0] = '\0';
+}
+
 /* Answer POST /invocations. */
 static int handle_invocations(int fd, struct request *req)
 {
 	struct sha256 sha;
-	char hex[65], status_text[64], *json, *p;
+	char hex[65], status_text[64], peer[INET6_ADDRSTRLEN], *json, *p;
 	size_t cap;
 	int r;
 
@@ -716,8 +739,10 @@ static int handle_invocations(int fd, struct request *req)
 	sha256_init(&sha);
 	sha256_update(&sha, req->body, req->body_len);
 	sha256_final_hex(&sha, hex);
-	cap = 256 + 6 * (len0(req->content_type) + len0(req->accept) +
-	                 len0(req->custom_attributes) + len0(hostname) + len0(opt_variant));
+	peer_address(fd, peer);
+	cap =
+	    256 + 6 * (len0(req->content_type) + len0(req->accept) + len0(req->custom_attributes) +
+	               len0(hostname) + len0(opt_variant) + len0(peer));
 	if ((json = malloc(cap)) == NULL)
 		return respond_text(fd, req, 500, "demo-model: out of memory");
 	p = json + sprintf(json, "{\"length\":%zu,\"sha256\":\"%s\"", req->body_len, hex);
@@ -726,6 +751,7 @@ static int handle_invocations(int fd, struct request *req)
 	p = json_string(stpcpy(p, ",\"custom_attributes\":"), req->custom_attributes);
 	p = json_string(stpcpy(p, ",\"hostname\":"), hostname);
 	p = json_string(stpcpy(p, ",\"variant\":"), opt_variant);
+	p = json_string(stpcpy(p, ",\"peer\":"), peer);
 	p = stpcpy(p, "}");
 	r = respond(fd, req, 200, "application/json", json, (size_t)(p - json));
 	free(json);
