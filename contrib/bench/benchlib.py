@@ -356,7 +356,7 @@ class Daemon:
     (stamp_log) or just written to a file."""
 
     def __init__(self, binary, docker_host, image, log_level="debug", stamp_log=True,
-                 cpus="0.5", memory="256MiB", max_endpoints=100, keep=False):
+                 cpus="0.5", memory="256MiB", max_endpoints=100, keep=False, extra_config=""):
         self.tmp = tempfile.mkdtemp(prefix="endpointd-bench.")
         self.keep = keep
         self.lines = []  # (perf_counter, text)
@@ -373,6 +373,11 @@ class Daemon:
                 if attempt == 19:
                     raise
                 time.sleep(0.5)
+        # endpointd-dialer beside the binary goes along: the daemon looks for
+        # it beside itself when none is installed.
+        dialer = os.path.join(os.path.dirname(os.path.abspath(binary)), "endpointd-dialer")
+        if os.access(dialer, os.X_OK):
+            shutil.copy2(dialer, os.path.join(self.tmp, "endpointd-dialer"))
         state = os.path.join(self.tmp, "state")
         os.mkdir(state)
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
@@ -386,7 +391,7 @@ class Daemon:
                     port=self.port, state_dir=state, socket=socket_path(docker_host),
                     cpus=cpus, memory=memory, max_endpoints=max_endpoints,
                     max_instances=max(256, max_endpoints), image=image,
-                    config_name=DEFAULT_CONFIG_NAME))
+                    config_name=DEFAULT_CONFIG_NAME) + extra_config)
             self.logf = open(self.log_path, "a")
             self.proc = subprocess.Popen(
                 [bin_copy, "--config", cfg, "--log-level", log_level],

@@ -94,6 +94,8 @@ def parse_args():
                      help="no haproxy reference side")
     p.add_argument("--log-level", default="info",
                    help="log level of the started daemon (default info)")
+    p.add_argument("--no-dialer", action="store_true",
+                   help="container_dialer: none, so endpointd goes through the published port")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory and daemon log")
     a = p.parse_args()
     if not 1 <= a.runs <= 100:
@@ -408,7 +410,8 @@ class Bench:
             bl.die("no endpointd binary; pass --endpointd PATH")
         self.daemon = bl.Daemon(binary, a.docker_host, a.image, log_level=a.log_level,
                                 stamp_log=False, cpus=a.instance_cpus, memory=a.instance_memory,
-                                keep=a.keep)
+                                keep=a.keep,
+                                extra_config="container_dialer: none\n" if a.no_dialer else "")
         self.pid = self.daemon.proc.pid
         print(f"endpointd {binary} (pid {self.pid}) on {self.daemon.url}, log {self.daemon.log_path}")
         client = bl.Client(self.daemon.url)
@@ -441,6 +444,7 @@ class Bench:
         self.chostname = info["Config"]["Hostname"]
         self.cip = (info.get("NetworkSettings") or {}).get("IPAddress", "")
         self.proxy_pid = find_docker_proxy(self.cport)
+        self.dialer = self.wait_dialer()
         self.direct_url = f"http://127.0.0.1:{self.cport}/invocations"
         self.daemon_url = f"{self.daemon.url}/endpoints/{self.name}/invocations"
         self.urls = {"direct": self.direct_url, "endpointd": self.daemon_url}
@@ -456,8 +460,23 @@ class Bench:
               f"{self.cip or 'no IP'}), instance type {a.instance_cpus} cpus / {a.instance_memory}; "
               + (f"published by docker-proxy pid {self.proxy_pid}" if self.proxy_pid
                  else "no docker-proxy (the Engine forwards the port in the kernel)"))
+        print("endpointd reaches the model server through "
+              + ("endpointd-dialer: sockets made in the container, over its own loopback"
+                 if self.dialer else "the published port (no endpointd-dialer runs in the container)"))
         for side in self.sides:
             print(f"  {side + ':':<10} {self.urls[side]}")
+
+    def wait_dialer(self, timeout=5.0):
+        """Whether endpointd-dialer runs in the container (the daemon starts
+        it once the instance is healthy)."""
+        deadline = bl.now() + timeout
+        while True:
+            st, top = self.engine.call("GET", f"/containers/{self.cid}/top")
+            if st == 200 and any("/.endpointd/dialer" in " ".join(p) for p in top.get("Processes") or []):
+                return True
+            if self.a.no_dialer or bl.now() > deadline:
+                return False
+            time.sleep(0.05)
 
     def post(self, url, body, timeout=30.0, conn=None):
         """One POST; (status, headers dict, JSON body)."""
