@@ -186,12 +186,19 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		bool bad = n <= 0 || (msg.msg_flags & MSG_CTRUNC);
+		if (n <= 0) {
+			/* A peer that closes with a request unread resets. */
+			dialer_disconnect(d, n == 0 || errno == ECONNRESET ? -ECONNRESET : -errno);
+			return;
+		}
+		bool bad = (msg.msg_flags & MSG_CTRUNC) != 0;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 				continue;
-			size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 			int fds[4];
+			size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			if (nfds > ELEMENTSOF(fds))
+				nfds = ELEMENTSOF(fds); /* cannot be: the buffer holds 4 */
 			memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
 			for (size_t i = 0; i < nfds; i++) {
 				if (d->answer_fd < 0 && !bad)
@@ -203,7 +210,7 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 		if (bad) {
-			dialer_disconnect(d, n == 0 ? -ECONNRESET : -EPROTO);
+			dialer_disconnect(d, -EPROTO);
 			return;
 		}
 		d->answer_len += (size_t)n;

@@ -3,7 +3,9 @@
  * loopback listener whose connections read whole requests, record them (with
  * the connection they came on) and answer as the path says: with a length,
  * in chunks, until close, after 100 Continue, with nothing, with garbage,
- * with too much, or by hanging up.
+ * with too much, or by hanging up.  The upstream_dialer suite adds a dialer:
+ * the real endpointd-dialer pointed at that server, or the test answering by
+ * hand as a fake one.
  *
  * Results live in a static pool rather than on a test's stack: when an
  * assertion ends a test early, teardown's upstream_free() still completes
@@ -15,14 +17,21 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "dialer.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -1209,4 +1218,321 @@ Test(upstream, free_from_inside_done_cancels_the_other_calls)
 Test(upstream, free_of_null_is_a_no_op)
 {
 	cr_assert_null(upstream_free(NULL));
+}
+
+/* --- New connections from a dialer --- */
+
+/* The dialer's temporary directory and socket, the dialer, and the real
+ * endpointd-dialer when one runs. */
+static char dialer_dir[64];
+static char dialer_sock[128];
+static struct dialer *dialer;
+static pid_t dialer_pid = -1;
+/* A port with no listener: a call to it reaches the server only through the
+ * real dialer. */
+static uint16_t nowhere;
+
+extern char **environ;
+
+/* The endpointd-dialer of this build: $ENDPOINTD_DIALER (make check sets
+ * it), else daemon/ two levels above this binary (tests/unit/). */
+static const char *dialer_binary(void)
+{
+	static char *path;
+	char self[4096];
+	ssize_t n;
+
+	if (getenv("ENDPOINTD_DIALER") && *getenv("ENDPOINTD_DIALER"))
+		return getenv("ENDPOINTD_DIALER");
+	if (!path) {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		cr_assert_gt(n, 0);
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		path = xasprintf("%s/../../daemon/endpointd-dialer", self);
+	}
+	return path;
+}
+
+/* Runs the loop until the dialer has a process connected (or 5 s pass). */
+static void run_until_dialer_ready(void)
+{
+	struct event *safety = evtimer_new(base, safety_timeout, NULL);
+
+	event_add(safety, &(struct timeval){5, 0});
+	while (!dialer_ready(dialer) && !event_base_got_break(base))
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(safety);
+	cr_assert(dialer_ready(dialer), "no dialer process connected");
+}
+
+/* Starts the real endpointd-dialer, dialing the test server, and waits
+ * until it is connected. */
+static void start_real_dialer(void)
+{
+	const char *bin = dialer_binary();
+	char port_arg[8];
+	char *argv[] = {(char *)bin, dialer_sock, port_arg, NULL};
+	int r;
+
+	cr_assert_eq(access(bin, X_OK), 0, "%s: %s (build daemon/ first)", bin, strerror(errno));
+	snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)port);
+	r = posix_spawn(&dialer_pid, bin, NULL, NULL, argv, environ);
+	cr_assert_eq(r, 0, "spawning %s: %s", bin, strerror(r));
+	run_until_dialer_ready();
+}
+
+/* Connects to the dialer's socket as a dialer process would, the test to
+ * answer by hand (reads time out after 2 s), and waits until it is taken. */
+static int start_fake_dialer(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct timeval tv = {2, 0};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	memcpy(sun.sun_path, dialer_sock, strlen(dialer_sock) + 1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	run_until_dialer_ready();
+	return fd;
+}
+
+/* Reads one request for a connection on the fake dialer. */
+static void fake_dialer_read_request(int fake)
+{
+	char byte;
+
+	cr_assert_eq(read(fake, &byte, 1), 1, "the dialer was not asked");
+}
+
+/* Answers from the fake dialer with value and fd (none when -1). */
+static void fake_dialer_answer(int fake, int32_t value, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = {&value, sizeof(value)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	memset(&ctl, 0, sizeof(ctl));
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	cr_assert_eq(sendmsg(fake, &msg, MSG_NOSIGNAL), (ssize_t)sizeof(value), "%s",
+	             strerror(errno));
+}
+
+/* The test server and client, and a dialer with no process yet.  The
+ * server's listener is close-on-exec so that the real dialer does not hold
+ * it. */
+static void setup_dialer(void)
+{
+	int r;
+
+	setup();
+	signal(SIGPIPE, SIG_IGN);
+	fcntl(evconnlistener_get_fd(listener), F_SETFD, FD_CLOEXEC);
+	strcpy(dialer_dir, "/tmp/test_upstream.XXXXXX");
+	cr_assert_not_null(mkdtemp(dialer_dir));
+	snprintf(dialer_sock, sizeof(dialer_sock), "%s/%s", dialer_dir, DIALER_SOCKET_NAME);
+	r = dialer_new(base, dialer_dir, &dialer);
+	cr_assert_eq(r, 0, "dialer_new: %s", strerror(-r));
+	nowhere = closed_port();
+}
+
+/* The client first (its calls let go of the dialer), then the dialer (its
+ * process then exits) and what its requests still hold, then the rest. */
+static void teardown_dialer(void)
+{
+	client = upstream_free(client);
+	dialer_close(dialer);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	dialer = dialer_unref(dialer);
+	if (dialer_pid > 0) {
+		int i;
+
+		for (i = 0; i < 300 && waitpid(dialer_pid, NULL, WNOHANG) != dialer_pid; i++)
+			usleep(10000);
+		if (i == 300) {
+			kill(dialer_pid, SIGKILL);
+			waitpid(dialer_pid, NULL, 0);
+		}
+	}
+	unlink(dialer_sock);
+	rmdir(dialer_dir);
+	teardown();
+}
+
+TestSuite(upstream_dialer, .init = setup_dialer, .fini = teardown_dialer, .timeout = 10);
+
+/* Starts a call of path to to_port, new connections from the dialer. */
+static void start_dialed(const char *path, uint16_t to_port, unsigned connect_timeout_ms,
+                         struct result *res)
+{
+	upstream_start(client,
+	               &(struct upstream_request){.port = to_port,
+	                                          .dialer = dialer,
+	                                          .path = path,
+	                                          .connect_timeout_ms = connect_timeout_ms,
+	                                          .timeout_ms = CALL_TIMEOUT_MS},
+	               on_done, res);
+}
+
+/* Calls path through the dialer and waits for the answer.  The call names a
+ * port with no listener: only the dialer's connection can reach the server. */
+static struct result *call_through_dialer(const char *path)
+{
+	struct result *res = result_new();
+
+	start_dialed(path, nowhere, 0, res);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->calls, 1, "%s: done not called", path);
+	return res;
+}
+
+Test(upstream_dialer, call_with_a_ready_dialer_reaches_the_server_over_the_dialers_connection)
+{
+	struct result *res;
+
+	start_real_dialer();
+	res = call_through_dialer("/invocations");
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_str_eq(res->body, "hello");
+	cr_assert_eq(n_accepts, 1);
+}
+
+Test(upstream_dialer, connection_from_the_dialer_is_counted)
+{
+	start_real_dialer();
+	call_through_dialer("/invocations");
+	cr_assert_eq(upstream_connections(client), 1);
+}
+
+Test(upstream_dialer, second_call_reuses_the_dialers_connection)
+{
+	struct result *second;
+
+	start_real_dialer();
+	call_through_dialer("/invocations");
+	second = call_through_dialer("/invocations");
+	cr_assert_eq(second->result, 0, "%d", second->result);
+	cr_assert_eq(n_accepts, 1);
+	cr_assert_eq(requests[1].conn, requests[0].conn);
+}
+
+Test(upstream_dialer, call_with_no_dialer_process_connected_connects_to_the_port_itself)
+{
+	struct result *res = result_new();
+
+	start_dialed("/invocations", port, 0, res);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_str_eq(res->body, "hello");
+	cr_assert_eq(n_accepts, 1);
+}
+
+Test(upstream_dialer, call_whose_dialer_answers_with_an_errno_falls_back_to_the_port)
+{
+	struct result *res = result_new();
+	int fake = start_fake_dialer();
+
+	start_dialed("/invocations", port, 0, res);
+	fake_dialer_read_request(fake);
+	fake_dialer_answer(fake, ECONNREFUSED, -1);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_str_eq(res->body, "hello");
+	cr_assert_eq(n_accepts, 1);
+}
+
+Test(upstream_dialer, call_whose_dialer_never_answers_falls_back_to_the_port)
+{
+	struct result *res = result_new();
+	int fake = start_fake_dialer();
+
+	start_dialed("/invocations", port, 200, res);
+	fake_dialer_read_request(fake);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_str_eq(res->body, "hello");
+	cr_assert_eq(n_accepts, 1);
+}
+
+Test(upstream_dialer, call_whose_dialer_never_answers_waits_connect_timeout_before_falling_back)
+{
+	struct result *res = result_new();
+	int fake = start_fake_dialer();
+	uint64_t t0 = now_monotonic_ms();
+
+	start_dialed("/invocations", port, 200, res);
+	fake_dialer_read_request(fake);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert(res->at_ms - t0 >= 190 && res->at_ms - t0 < 1000, "took %llu ms",
+	          (unsigned long long)(res->at_ms - t0));
+}
+
+Test(upstream_dialer, call_whose_dialer_is_closed_while_it_waits_falls_back_to_the_port)
+{
+	struct result *res = result_new();
+	int fake = start_fake_dialer();
+
+	start_dialed("/invocations", port, 0, res);
+	fake_dialer_read_request(fake);
+	dialer_close(dialer);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_str_eq(res->body, "hello");
+}
+
+Test(upstream_dialer, dialers_answer_after_the_fallback_is_closed_not_used)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	                          .sin_port = htons(port)};
+	struct result *res = result_new();
+	int fake = start_fake_dialer(), late = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	start_dialed("/invocations", port, 100, res);
+	fake_dialer_read_request(fake);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	/* The answer comes after all: a connected socket the call no longer wants. */
+	cr_assert_eq(connect(late, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	fake_dialer_answer(fake, 0, late);
+	close(late);
+	run_until(&n_accepts, 2);
+	run_for(50);
+	close(fake);
+	cr_assert_eq(upstream_connections(client), 1);
+	cr_assert_eq(n_accepts, 2);
+	cr_assert_null(conns[1]->bev, "the late socket was left open");
+}
+
+Test(upstream_dialer, free_while_a_call_waits_on_the_dialer_completes_it_with_ecanceled_once)
+{
+	struct result *res = result_new();
+	int fake = start_fake_dialer();
+
+	start_dialed("/invocations", port, 0, res);
+	fake_dialer_read_request(fake);
+	client = upstream_free(client);
+	run_for(50);
+	close(fake);
+	cr_assert_eq(res->calls, 1);
+	cr_assert_eq(res->result, -ECANCELED, "%d", res->result);
 }

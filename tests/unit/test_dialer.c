@@ -1,0 +1,1089 @@
+/*
+ * dialer, the daemon's side of endpointd-dialer, in a temporary directory of
+ * its own on a fresh event base.
+ *
+ * Three suites: dialer (no process connected), dialer_real (the real
+ * endpointd-dialer, spawned as a child and pointed at a loopback listener the
+ * test owns) and dialer_fake (the test connects to the socket itself and
+ * answers by hand, well or badly, as a broken or hostile container might).
+ *
+ * Results live in a static pool rather than on a test's stack: when an
+ * assertion ends a test early, teardown's dialer_close() still completes the
+ * requests left waiting, and their done must find live memory.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dialer.h"
+#include "util.h"
+
+extern char **environ;
+
+static struct event_base *base;
+static char dir[64];
+static char sock_path[128];
+static struct dialer *d;
+static int listen_fd = -1;
+static uint16_t listen_port;
+static pid_t child = -1;
+
+/* What a request's done saw. */
+struct dial_result {
+	int calls;
+	int fd;  /* the last result: a socket (teardown closes it) or -errno */
+	int nth; /* 1 for the first completion of the test */
+	bool inside_dial;
+};
+
+static struct dial_result results[16];
+static size_t n_results;
+static int completions;
+static bool in_dial;
+
+/* --- Helpers --- */
+
+/* The endpointd-dialer of this build: $ENDPOINTD_DIALER (make check sets
+ * it), else daemon/ two levels above this binary (tests/unit/). */
+static const char *dialer_binary(void)
+{
+	static char *path;
+	char self[4096];
+	ssize_t n;
+
+	if (getenv("ENDPOINTD_DIALER") && *getenv("ENDPOINTD_DIALER"))
+		return getenv("ENDPOINTD_DIALER");
+	if (!path) {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		cr_assert_gt(n, 0);
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		path = xasprintf("%s/../../daemon/endpointd-dialer", self);
+	}
+	return path;
+}
+
+/* Starts endpointd-dialer on the dialer's socket, dialing 127.0.0.1:to_port. */
+static void spawn_dialer(uint16_t to_port)
+{
+	const char *bin = dialer_binary();
+	char port_arg[8];
+	char *argv[] = {(char *)bin, sock_path, port_arg, NULL};
+	int r;
+
+	cr_assert_eq(access(bin, X_OK), 0, "%s: %s (build daemon/ first)", bin, strerror(errno));
+	snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)to_port);
+	r = posix_spawn(&child, bin, NULL, NULL, argv, environ);
+	cr_assert_eq(r, 0, "spawning %s: %s", bin, strerror(r));
+}
+
+/* Waits up to 3 s for the child to exit: its wait status, or -1. */
+static int wait_child(void)
+{
+	for (int i = 0; i < 300; i++) {
+		int status;
+
+		if (waitpid(child, &status, WNOHANG) == child) {
+			child = -1;
+			return status;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* The file descriptors this process has open. */
+static int count_fds(void)
+{
+	DIR *dp = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert_not_null(dp);
+	while (readdir(dp))
+		n++;
+	closedir(dp);
+	return n - 3; /* ".", ".." and the directory's own */
+}
+
+/* A port on 127.0.0.1 that was just free and has no listener. */
+static uint16_t closed_port(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
+/* The next connection the test listener has, waiting up to 2 s. */
+static int accept_one(void)
+{
+	struct pollfd p = {.fd = listen_fd, .events = POLLIN};
+	int fd;
+
+	cr_assert_eq(poll(&p, 1, 2000), 1, "nothing to accept");
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(fd, 0, "accept: %s", strerror(errno));
+	return fd;
+}
+
+/* A TCP socket bound to an ephemeral loopback port: its port, and *ret_fd. */
+static uint16_t tcp_socket(int *ret_fd)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	*ret_fd = fd;
+	return ntohs(sin.sin_port);
+}
+
+/* The local port of a TCP socket. */
+static uint16_t local_port(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	return ntohs(sin.sin_port);
+}
+
+/* Breaks a loop that ran too long, so a hang fails the test instead of blocking it. */
+static void safety_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	cr_log_error("test loop ran too long");
+	event_base_loopbreak(base);
+}
+
+/* Runs the loop until *count reaches want (or 3 s pass). */
+static void run_until(const int *count, int want)
+{
+	struct event *safety = evtimer_new(base, safety_timeout, NULL);
+
+	event_add(safety, &(struct timeval){3, 0});
+	while (*count < want && !event_base_got_break(base))
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(safety);
+}
+
+/* Runs the loop until dialer_ready() says want (or 3 s pass). */
+static void run_until_ready(bool want)
+{
+	struct event *safety = evtimer_new(base, safety_timeout, NULL);
+
+	event_add(safety, &(struct timeval){3, 0});
+	while (dialer_ready(d) != want && !event_base_got_break(base))
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(safety);
+}
+
+/* Runs the loop for ms milliseconds, whatever happens. */
+static void run_for(long ms)
+{
+	event_base_loopexit(base, &(struct timeval){ms / 1000, (ms % 1000) * 1000});
+	event_base_dispatch(base);
+}
+
+/* A fresh result from the pool. */
+static struct dial_result *result_new(void)
+{
+	cr_assert_lt(n_results, ELEMENTSOF(results));
+	results[n_results].fd = -1;
+	return &results[n_results++];
+}
+
+/* Records a completion. */
+static void on_dialed(int fd, void *userdata)
+{
+	struct dial_result *res = userdata;
+
+	res->calls++;
+	res->fd = fd;
+	res->nth = ++completions;
+	res->inside_dial = res->inside_dial || in_dial;
+}
+
+/* Asks for a connection, noting whether done runs before dialer_dial returns. */
+static struct dialer_request *dial(struct dial_result *res)
+{
+	struct dialer_request *r;
+
+	in_dial = true;
+	r = dialer_dial(d, on_dialed, res);
+	in_dial = false;
+	return r;
+}
+
+/* Asks for a connection and waits for it; the request must be taken. */
+static struct dial_result *dial_and_wait(void)
+{
+	struct dial_result *res = result_new();
+
+	cr_assert_not_null(dial(res), "dialer_dial refused");
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->calls, 1, "done not called");
+	return res;
+}
+
+/* Closes a socket a result holds, so that teardown does not. */
+static void result_close(struct dial_result *res)
+{
+	if (res->fd >= 0)
+		close(res->fd);
+	res->fd = -1;
+}
+
+/* The real dialer, pointed at to_port, connected and ready. */
+static void start_real_dialer(uint16_t to_port)
+{
+	spawn_dialer(to_port);
+	run_until_ready(true);
+	cr_assert(dialer_ready(d), "endpointd-dialer did not connect");
+}
+
+/* Connects to the dialer's socket as a dialer process would; reads time
+ * out after 2 s. */
+static int fake_connect(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct timeval tv = {2, 0};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	memcpy(sun.sun_path, sock_path, strlen(sock_path) + 1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* A fake dialer, connected and accepted. */
+static int start_fake(void)
+{
+	int fake = fake_connect();
+
+	run_until_ready(true);
+	cr_assert(dialer_ready(d));
+	return fake;
+}
+
+/* Reads n requests (one byte each) on the fake. */
+static void fake_read_requests(int fake, size_t n)
+{
+	char buf[16];
+
+	cr_assert_leq(n, sizeof(buf));
+	for (size_t got = 0; got < n;) {
+		ssize_t k = read(fake, buf, n - got);
+
+		cr_assert_gt(k, 0, "the fake got %zu of %zu requests", got, n);
+		got += (size_t)k;
+	}
+}
+
+/* Sends bytes from the fake with fds attached (none when nfds is 0). */
+static void fake_send(int fake, const void *bytes, size_t len, const int *fds, size_t nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} ctl;
+	struct iovec iov = {(void *)bytes, len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	cr_assert_leq(nfds, 8);
+	memset(&ctl, 0, sizeof(ctl));
+	if (nfds) {
+		struct cmsghdr *c;
+
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	cr_assert_eq(sendmsg(fake, &msg, MSG_NOSIGNAL), (ssize_t)len, "%s", strerror(errno));
+}
+
+/* Answers from the fake: value, with fd attached unless it is -1. */
+static void fake_answer(int fake, int32_t value, int fd)
+{
+	fake_send(fake, &value, sizeof(value), &fd, fd >= 0 ? 1 : 0);
+}
+
+/* Whether the fake reads end-of-file (within 2 s), past any requests. */
+static bool fake_sees_eof(int fake)
+{
+	char buf[64];
+	ssize_t n;
+
+	while ((n = read(fake, buf, sizeof(buf))) > 0)
+		;
+	return n == 0;
+}
+
+/* A fresh dialer in a fresh directory, with a loopback listener for the
+ * real dialer to dial. */
+static void setup(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	int r;
+
+	/* A dying child must not kill the test with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	cr_assert_not_null(base);
+	strcpy(dir, "/tmp/test_dialer.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(sock_path, sizeof(sock_path), "%s/%s", dir, DIALER_SOCKET_NAME);
+	r = dialer_new(base, dir, &d);
+	cr_assert_eq(r, 0, "dialer_new: %s", strerror(-r));
+	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(bind(listen_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(listen_fd, 16), 0);
+	getsockname(listen_fd, (struct sockaddr *)&sin, &sl);
+	listen_port = ntohs(sin.sin_port);
+}
+
+/* Close the dialer first (its child then exits), let waiting requests
+ * complete, then free. */
+static void teardown(void)
+{
+	dialer_close(d);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	d = dialer_unref(d);
+	for (size_t i = 0; i < n_results; i++)
+		if (results[i].calls && results[i].fd >= 0)
+			close(results[i].fd);
+	if (child > 0 && wait_child() == -1) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	if (listen_fd >= 0)
+		close(listen_fd);
+	unlink(sock_path);
+	rmdir(dir);
+	event_base_free(base);
+}
+
+TestSuite(dialer, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(dialer_real, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(dialer_fake, .init = setup, .fini = teardown, .timeout = 10);
+
+/* --- Without a dialer process --- */
+
+Test(dialer, new_makes_a_socket_in_the_directory)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(sock_path, &st), 0, "%s: %s", sock_path, strerror(errno));
+	cr_assert(S_ISSOCK(st.st_mode));
+}
+
+Test(dialer, socket_file_is_mode_0666)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(sock_path, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0666, "mode %o", (unsigned)(st.st_mode & 07777));
+}
+
+Test(dialer, new_on_a_missing_directory_fails_with_enoent)
+{
+	struct dialer *other = NULL;
+	_cleanup_free_ char *missing = xasprintf("%s/missing", dir);
+
+	cr_assert_eq(dialer_new(base, missing, &other), -ENOENT);
+}
+
+Test(dialer, new_that_fails_leaves_ret_untouched)
+{
+	struct dialer *other = (struct dialer *)&other;
+	_cleanup_free_ char *missing = xasprintf("%s/missing", dir);
+
+	dialer_new(base, missing, &other);
+	cr_assert_eq(other, (struct dialer *)&other);
+}
+
+Test(dialer, new_with_a_path_too_long_for_a_unix_socket_fails_with_enametoolong)
+{
+	struct dialer *other = NULL;
+	char longdir[200];
+
+	memset(longdir, 'x', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	cr_assert_eq(dialer_new(base, longdir, &other), -ENAMETOOLONG);
+}
+
+Test(dialer, new_replaces_a_stale_socket_file)
+{
+	char other_dir[] = "/tmp/test_dialer.XXXXXX";
+	_cleanup_free_ char *path = NULL;
+	struct dialer *other = NULL;
+	struct stat st;
+	int fd, r;
+
+	cr_assert_not_null(mkdtemp(other_dir));
+	path = xasprintf("%s/%s", other_dir, DIALER_SOCKET_NAME);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	close(fd);
+	r = dialer_new(base, other_dir, &other);
+	stat(path, &st);
+	dialer_unref(other);
+	unlink(path);
+	rmdir(other_dir);
+	cr_assert_eq(r, 0, "%s", strerror(-r));
+	cr_assert(S_ISSOCK(st.st_mode));
+}
+
+Test(dialer, ready_is_false_while_no_process_is_connected)
+{
+	run_for(20);
+	cr_assert_not(dialer_ready(d));
+}
+
+Test(dialer, dial_with_no_process_connected_returns_null)
+{
+	struct dial_result *res = result_new();
+
+	cr_assert_null(dial(res));
+	run_for(20);
+	cr_assert_eq(res->calls, 0);
+}
+
+Test(dialer, unref_of_null_is_a_no_op)
+{
+	cr_assert_null(dialer_unref(NULL));
+}
+
+Test(dialer, close_of_null_is_a_no_op)
+{
+	dialer_close(NULL);
+}
+
+Test(dialer, cancel_of_null_is_a_no_op)
+{
+	dialer_cancel(NULL);
+}
+
+/* --- The real endpointd-dialer --- */
+
+Test(dialer_real, ready_turns_true_once_the_dialer_process_connects)
+{
+	cr_assert_not(dialer_ready(d));
+	spawn_dialer(listen_port);
+	run_until_ready(true);
+	cr_assert(dialer_ready(d));
+}
+
+Test(dialer_real, dial_gives_a_socket_connected_to_the_port)
+{
+	struct dial_result *res;
+	struct sockaddr_in peer;
+	socklen_t sl = sizeof(peer);
+
+	start_real_dialer(listen_port);
+	res = dial_and_wait();
+	cr_assert_geq(res->fd, 0, "%s", strerror(-res->fd));
+	cr_assert_eq(getpeername(res->fd, (struct sockaddr *)&peer, &sl), 0, "%s", strerror(errno));
+	cr_assert_eq(peer.sin_family, AF_INET);
+	cr_assert_eq(ntohl(peer.sin_addr.s_addr), INADDR_LOOPBACK);
+	cr_assert_eq(ntohs(peer.sin_port), listen_port);
+}
+
+Test(dialer_real, dial_gives_a_nonblocking_socket)
+{
+	struct dial_result *res;
+
+	start_real_dialer(listen_port);
+	res = dial_and_wait();
+	cr_assert_geq(res->fd, 0, "%s", strerror(-res->fd));
+	cr_assert(fcntl(res->fd, F_GETFL) & O_NONBLOCK);
+}
+
+Test(dialer_real, dial_gives_a_socket_the_listener_accepted)
+{
+	struct dial_result *res;
+	struct sockaddr_in peer;
+	socklen_t sl = sizeof(peer);
+	int accepted;
+
+	start_real_dialer(listen_port);
+	res = dial_and_wait();
+	cr_assert_geq(res->fd, 0, "%s", strerror(-res->fd));
+	accepted = accept_one();
+	getpeername(accepted, (struct sockaddr *)&peer, &sl);
+	close(accepted);
+	cr_assert_eq(ntohs(peer.sin_port), local_port(res->fd));
+}
+
+Test(dialer_real, several_dials_at_once_are_each_completed_exactly_once)
+{
+	struct dial_result *res[4];
+
+	start_real_dialer(listen_port);
+	for (size_t i = 0; i < ELEMENTSOF(res); i++) {
+		res[i] = result_new();
+		cr_assert_not_null(dial(res[i]));
+	}
+	run_until(&completions, ELEMENTSOF(res));
+	/* A second completion would show up here. */
+	run_for(50);
+	for (size_t i = 0; i < ELEMENTSOF(res); i++) {
+		cr_assert_eq(res[i]->calls, 1, "request %zu: %d calls", i, res[i]->calls);
+		cr_assert_geq(res[i]->fd, 0, "request %zu: %s", i, strerror(-res[i]->fd));
+	}
+}
+
+Test(dialer_real, several_dials_at_once_complete_in_the_order_asked)
+{
+	struct dial_result *res[4];
+
+	start_real_dialer(listen_port);
+	for (size_t i = 0; i < ELEMENTSOF(res); i++) {
+		res[i] = result_new();
+		cr_assert_not_null(dial(res[i]));
+	}
+	run_until(&completions, ELEMENTSOF(res));
+	for (size_t i = 0; i < ELEMENTSOF(res); i++)
+		cr_assert_eq(res[i]->nth, (int)i + 1, "request %zu completed as %d", i,
+		             res[i]->nth);
+}
+
+Test(dialer_real, several_dials_at_once_get_the_connections_in_the_order_made)
+{
+	struct dial_result *res[4];
+
+	start_real_dialer(listen_port);
+	for (size_t i = 0; i < ELEMENTSOF(res); i++) {
+		res[i] = result_new();
+		cr_assert_not_null(dial(res[i]));
+	}
+	run_until(&completions, ELEMENTSOF(res));
+	/* The dialer connects one at a time: the listener's queue has them in
+	 * the order it made them. */
+	for (size_t i = 0; i < ELEMENTSOF(res); i++) {
+		struct sockaddr_in peer;
+		socklen_t sl = sizeof(peer);
+		int accepted = accept_one();
+
+		getpeername(accepted, (struct sockaddr *)&peer, &sl);
+		close(accepted);
+		cr_assert_geq(res[i]->fd, 0, "request %zu: %s", i, strerror(-res[i]->fd));
+		cr_assert_eq(ntohs(peer.sin_port), local_port(res[i]->fd),
+		             "request %zu got another connection", i);
+	}
+}
+
+Test(dialer_real, dial_to_a_closed_port_completes_with_econnrefused)
+{
+	struct dial_result *res;
+
+	start_real_dialer(closed_port());
+	res = dial_and_wait();
+	cr_assert_eq(res->fd, -ECONNREFUSED, "%d", res->fd);
+}
+
+Test(dialer_real, done_is_not_called_inside_dial)
+{
+	struct dial_result *res = result_new();
+
+	start_real_dialer(listen_port);
+	cr_assert_not_null(dial(res));
+	cr_assert_eq(res->calls, 0);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->calls, 1);
+	cr_assert_not(res->inside_dial);
+}
+
+Test(dialer_real, cancelled_request_is_never_completed)
+{
+	struct dial_result *cancelled = result_new(), *after = result_new();
+
+	start_real_dialer(listen_port);
+	dialer_cancel(dial(cancelled));
+	cr_assert_not_null(dial(after));
+	/* Answers come in order: the cancelled one's has come by now. */
+	run_until(&after->calls, 1);
+	run_for(50);
+	cr_assert_eq(cancelled->calls, 0);
+}
+
+Test(dialer_real, cancelled_request_does_not_leak_its_socket)
+{
+	struct dial_result *cancelled = result_new(), *after = result_new();
+	int before;
+
+	start_real_dialer(listen_port);
+	before = count_fds();
+	dialer_cancel(dial(cancelled));
+	cr_assert_not_null(dial(after));
+	run_until(&after->calls, 1);
+	cr_assert_geq(after->fd, 0, "%s", strerror(-after->fd));
+	result_close(after);
+	cr_assert_eq(count_fds(), before);
+}
+
+Test(dialer_real, close_completes_waiting_requests_with_ecanceled)
+{
+	struct dial_result *res = result_new();
+
+	start_real_dialer(listen_port);
+	cr_assert_not_null(dial(res));
+	dialer_close(d);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->calls, 1);
+	cr_assert_eq(res->fd, -ECANCELED, "%d", res->fd);
+}
+
+Test(dialer_real, close_completes_waiting_requests_from_the_loop)
+{
+	struct dial_result *res = result_new();
+
+	start_real_dialer(listen_port);
+	cr_assert_not_null(dial(res));
+	dialer_close(d);
+	cr_assert_eq(res->calls, 0);
+}
+
+Test(dialer_real, close_removes_the_socket_file)
+{
+	start_real_dialer(listen_port);
+	dialer_close(d);
+	cr_assert_eq(access(sock_path, F_OK), -1);
+	cr_assert_eq(errno, ENOENT);
+}
+
+Test(dialer_real, close_makes_the_dialer_process_exit_0)
+{
+	int status;
+
+	start_real_dialer(listen_port);
+	dialer_close(d);
+	status = wait_child();
+	cr_assert_neq(status, -1, "endpointd-dialer still runs");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wait status %#x", status);
+}
+
+Test(dialer_real, dial_after_close_returns_null)
+{
+	struct dial_result *res = result_new();
+
+	start_real_dialer(listen_port);
+	dialer_close(d);
+	cr_assert_null(dial(res));
+}
+
+/* Closes and drops the dialer from inside done, as an instance going away
+ * might. */
+static void on_dialed_drop_dialer(int fd, void *userdata)
+{
+	on_dialed(fd, userdata);
+	dialer_close(d);
+	d = dialer_unref(d);
+}
+
+Test(dialer_real, dialer_may_be_closed_and_dropped_from_inside_done)
+{
+	struct dial_result *res = result_new(), *other = result_new();
+
+	start_real_dialer(listen_port);
+	cr_assert_not_null(dialer_dial(d, on_dialed_drop_dialer, res));
+	cr_assert_not_null(dial(other));
+	run_until(&completions, 2);
+	cr_assert_null(d);
+	cr_assert_eq(res->calls, 1);
+	cr_assert_eq(other->calls, 1);
+}
+
+/* --- A fake dialer process --- */
+
+Test(dialer_fake, errno_answer_completes_the_request_with_that_errno_negated)
+{
+	struct dial_result *res = result_new();
+	int fake = start_fake();
+
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, ETIMEDOUT, -1);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_eq(res->fd, -ETIMEDOUT, "%d", res->fd);
+}
+
+Test(dialer_fake, answers_are_paired_with_requests_in_the_order_asked)
+{
+	struct dial_result *first = result_new(), *second = result_new();
+	int fake = start_fake(), sent;
+	uint16_t sent_port = tcp_socket(&sent);
+
+	cr_assert_not_null(dial(first));
+	cr_assert_not_null(dial(second));
+	fake_read_requests(fake, 2);
+	fake_answer(fake, ECONNREFUSED, -1);
+	fake_answer(fake, 0, sent);
+	close(sent);
+	run_until(&completions, 2);
+	close(fake);
+	cr_assert_eq(first->fd, -ECONNREFUSED, "%d", first->fd);
+	cr_assert_geq(second->fd, 0, "%d", second->fd);
+	cr_assert_eq(local_port(second->fd), sent_port);
+}
+
+Test(dialer_fake, answer_split_with_the_fd_on_the_first_part_is_paired_correctly)
+{
+	struct dial_result *res = result_new();
+	int32_t zero = 0;
+	int fake = start_fake(), sent;
+	uint16_t sent_port = tcp_socket(&sent);
+
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_send(fake, &zero, 2, &sent, 1);
+	close(sent);
+	/* Let the dialer read the first part on its own. */
+	run_for(50);
+	cr_assert_eq(res->calls, 0);
+	fake_send(fake, (char *)&zero + 2, 2, NULL, 0);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_geq(res->fd, 0, "%d", res->fd);
+	cr_assert_eq(local_port(res->fd), sent_port);
+}
+
+Test(dialer_fake, answer_split_with_the_fd_on_the_second_part_is_paired_correctly)
+{
+	struct dial_result *res = result_new();
+	int32_t zero = 0;
+	int fake = start_fake(), sent;
+	uint16_t sent_port = tcp_socket(&sent);
+
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_send(fake, &zero, 2, NULL, 0);
+	run_for(50);
+	cr_assert_eq(res->calls, 0);
+	fake_send(fake, (char *)&zero + 2, 2, &sent, 1);
+	close(sent);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_geq(res->fd, 0, "%d", res->fd);
+	cr_assert_eq(local_port(res->fd), sent_port);
+}
+
+Test(dialer_fake, newer_process_ends_the_older_ones_waiting_requests_with_econnreset)
+{
+	struct dial_result *res = result_new();
+	int first = start_fake(), second;
+
+	cr_assert_not_null(dial(res));
+	fake_read_requests(first, 1);
+	second = fake_connect();
+	run_until(&res->calls, 1);
+	close(first);
+	close(second);
+	cr_assert_eq(res->fd, -ECONNRESET, "%d", res->fd);
+}
+
+Test(dialer_fake, newer_process_disconnects_the_older_one)
+{
+	struct dial_result *res = result_new();
+	int first = start_fake(), second;
+	bool eof;
+
+	cr_assert_not_null(dial(res));
+	second = fake_connect();
+	run_until(&res->calls, 1);
+	eof = fake_sees_eof(first);
+	close(first);
+	close(second);
+	cr_assert(eof);
+}
+
+Test(dialer_fake, newer_process_is_the_one_asked)
+{
+	struct dial_result *old = result_new(), *res = result_new();
+	int first = start_fake(), second;
+	char byte;
+	ssize_t n;
+
+	cr_assert_not_null(dial(old));
+	second = fake_connect();
+	run_until(&old->calls, 1);
+	cr_assert_not_null(dial(res));
+	n = read(second, &byte, 1);
+	close(first);
+	close(second);
+	cr_assert_eq(n, 1, "the newer process was not asked");
+}
+
+Test(dialer_fake, peer_closing_after_reading_the_requests_ends_them_with_econnreset)
+{
+	struct dial_result *res[2] = {result_new(), result_new()};
+	int fake = start_fake();
+
+	cr_assert_not_null(dial(res[0]));
+	cr_assert_not_null(dial(res[1]));
+	fake_read_requests(fake, 2);
+	close(fake);
+	run_until(&completions, 2);
+	cr_assert_eq(res[0]->fd, -ECONNRESET, "%d", res[0]->fd);
+	cr_assert_eq(res[1]->fd, -ECONNRESET, "%d", res[1]->fd);
+}
+
+Test(dialer_fake, peer_closing_before_reading_the_requests_ends_them_with_econnreset)
+{
+	struct dial_result *res = result_new();
+	int fake = start_fake();
+
+	/* Killed before it read the request: the kernel then reports a reset,
+	 * not an end-of-file. */
+	cr_assert_not_null(dial(res));
+	close(fake);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->fd, -ECONNRESET, "%d", res->fd);
+}
+
+Test(dialer_fake, peer_closing_leaves_the_dialer_not_ready)
+{
+	int fake = start_fake();
+
+	close(fake);
+	run_until_ready(false);
+	cr_assert_not(dialer_ready(d));
+}
+
+Test(dialer_fake, peer_may_connect_again_after_closing)
+{
+	struct dial_result *res = result_new();
+	int fake = start_fake();
+
+	close(fake);
+	run_until_ready(false);
+	fake = start_fake();
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, EHOSTUNREACH, -1);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_eq(res->fd, -EHOSTUNREACH, "%d", res->fd);
+}
+
+/* --- Answers that break the protocol --- */
+
+enum bad_answer_kind {
+	BAD_ZERO_WITHOUT_FD,
+	BAD_ZERO_WITH_TWO_FDS,
+	BAD_ZERO_WITH_FIVE_FDS,
+	BAD_ZERO_WITH_A_PIPE,
+	BAD_ZERO_WITH_A_UDP_SOCKET,
+	BAD_ZERO_WITH_A_UNIX_SOCKET,
+	BAD_ERRNO_WITH_AN_FD,
+	BAD_NEGATIVE,
+	BAD_OUT_OF_RANGE,
+	BAD_UNASKED, /* last: the one kind with no request waiting */
+};
+
+struct bad_answer {
+	enum bad_answer_kind kind;
+	char what[48];
+};
+
+static const struct bad_answer bad_answers[] = {
+    {BAD_ZERO_WITHOUT_FD, "0 without an fd"},
+    {BAD_ZERO_WITH_TWO_FDS, "0 with two TCP sockets"},
+    {BAD_ZERO_WITH_FIVE_FDS, "0 with five TCP sockets"},
+    {BAD_ZERO_WITH_A_PIPE, "0 with a pipe"},
+    {BAD_ZERO_WITH_A_UDP_SOCKET, "0 with a UDP socket"},
+    {BAD_ZERO_WITH_A_UNIX_SOCKET, "0 with a Unix stream socket"},
+    {BAD_ERRNO_WITH_AN_FD, "ECONNREFUSED with a TCP socket"},
+    {BAD_NEGATIVE, "-5"},
+    {BAD_OUT_OF_RANGE, "100000"},
+    {BAD_UNASKED, "0 with a TCP socket nobody asked for"},
+};
+
+/* What came of a bad answer. */
+struct bad_outcome {
+	struct dial_result *res; /* the request waiting, if there was one */
+	bool ready;              /* dialer_ready() after */
+	bool eof;                /* the fake read end-of-file */
+	int fds_leaked;
+};
+
+/* Sends the bad answer of kind from the fake; the test keeps no copy of the
+ * fds it attaches. */
+static void fake_send_bad(int fake, enum bad_answer_kind kind)
+{
+	int32_t value = 0;
+	int fds[5], nfds = 1, other_end = -1;
+
+	switch (kind) {
+	case BAD_ZERO_WITHOUT_FD:
+		nfds = 0;
+		break;
+	case BAD_ZERO_WITH_TWO_FDS:
+	case BAD_ZERO_WITH_FIVE_FDS:
+		nfds = kind == BAD_ZERO_WITH_TWO_FDS ? 2 : 5;
+		for (int i = 0; i < nfds; i++)
+			tcp_socket(&fds[i]);
+		break;
+	case BAD_ZERO_WITH_A_PIPE: {
+		int p[2];
+
+		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+		fds[0] = p[0];
+		other_end = p[1];
+		break;
+	}
+	case BAD_ZERO_WITH_A_UDP_SOCKET:
+		fds[0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		break;
+	case BAD_ZERO_WITH_A_UNIX_SOCKET:
+		fds[0] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		break;
+	case BAD_ERRNO_WITH_AN_FD:
+		value = ECONNREFUSED;
+		tcp_socket(&fds[0]);
+		break;
+	case BAD_NEGATIVE:
+		value = -5;
+		nfds = 0;
+		break;
+	case BAD_OUT_OF_RANGE:
+		value = 100000;
+		nfds = 0;
+		break;
+	case BAD_UNASKED:
+		tcp_socket(&fds[0]);
+		break;
+	}
+	for (int i = 0; i < nfds; i++)
+		cr_assert_geq(fds[i], 0);
+	fake_send(fake, &value, sizeof(value), fds, (size_t)nfds);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (other_end >= 0)
+		close(other_end);
+}
+
+/* A fake connects, is asked for a connection (unless the answer is one
+ * nobody asked for), answers badly, and the loop runs until the dialer has
+ * dealt with it. */
+static struct bad_outcome bad_answer_run(const struct bad_answer *a)
+{
+	struct bad_outcome o = {.res = result_new()};
+	int before = count_fds();
+	int fake = start_fake();
+
+	if (a->kind != BAD_UNASKED) {
+		cr_assert_not_null(dial(o.res));
+		fake_read_requests(fake, 1);
+	}
+	fake_send_bad(fake, a->kind);
+	if (a->kind != BAD_UNASKED)
+		run_until(&o.res->calls, 1);
+	else
+		run_until_ready(false);
+	o.ready = dialer_ready(d);
+	o.eof = fake_sees_eof(fake);
+	close(fake);
+	o.fds_leaked = count_fds() - before;
+	return o;
+}
+
+static void bad_answers_free(struct criterion_test_params *params)
+{
+	cr_free(params->params);
+}
+
+/* The cases, in memory the test workers can read; the last n_skipped left
+ * out. */
+static struct criterion_test_params bad_answer_params(size_t n_skipped)
+{
+	size_t n = ELEMENTSOF(bad_answers) - n_skipped;
+	struct bad_answer *cases = cr_calloc(n, sizeof(*cases));
+
+	memcpy(cases, bad_answers, n * sizeof(*cases));
+	return cr_make_param_array(struct bad_answer, cases, n, bad_answers_free);
+}
+
+ParameterizedTestParameters(dialer_fake, bad_answer_ends_the_waiting_request_with_eproto)
+{
+	return bad_answer_params(1);
+}
+
+ParameterizedTest(const struct bad_answer *a, dialer_fake,
+                  bad_answer_ends_the_waiting_request_with_eproto)
+{
+	struct bad_outcome o = bad_answer_run(a);
+
+	cr_assert_eq(o.res->calls, 1, "%s: %d calls", a->what, o.res->calls);
+	cr_assert_eq(o.res->fd, -EPROTO, "%s: %d", a->what, o.res->fd);
+}
+
+ParameterizedTestParameters(dialer_fake, bad_answer_disconnects_the_dialer_process)
+{
+	return bad_answer_params(0);
+}
+
+ParameterizedTest(const struct bad_answer *a, dialer_fake,
+                  bad_answer_disconnects_the_dialer_process)
+{
+	struct bad_outcome o = bad_answer_run(a);
+
+	cr_assert(o.eof, "%s: the fake was not disconnected", a->what);
+}
+
+ParameterizedTestParameters(dialer_fake, bad_answer_leaves_the_dialer_not_ready)
+{
+	return bad_answer_params(0);
+}
+
+ParameterizedTest(const struct bad_answer *a, dialer_fake, bad_answer_leaves_the_dialer_not_ready)
+{
+	struct bad_outcome o = bad_answer_run(a);
+
+	cr_assert_not(o.ready, "%s: still ready", a->what);
+}
+
+ParameterizedTestParameters(dialer_fake, bad_answer_leaks_no_fd)
+{
+	return bad_answer_params(0);
+}
+
+ParameterizedTest(const struct bad_answer *a, dialer_fake, bad_answer_leaks_no_fd)
+{
+	struct bad_outcome o = bad_answer_run(a);
+
+	cr_assert_eq(o.fds_leaked, 0, "%s: %d fds leaked", a->what, o.fds_leaked);
+}
