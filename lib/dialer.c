@@ -176,10 +176,10 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 		} ctl;
 		struct iovec iov = {d->answer + d->answer_len, sizeof(d->answer) - d->answer_len};
 		struct msghdr msg = {
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
-			.msg_control = ctl.buf,
-			.msg_controllen = sizeof(ctl.buf),
+		    .msg_iov = &iov,
+		    .msg_iovlen = 1,
+		    .msg_control = ctl.buf,
+		    .msg_controllen = sizeof(ctl.buf),
 		};
 		ssize_t n = recvmsg(d->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)

@@ -107,7 +107,7 @@ struct upstream_call {
 	struct dialer *dialer;          /* a reference, or NULL */
 	struct dialer_request *dialing; /* waiting for the dialer's socket */
 	bool dial_failed;               /* connect to the port instead */
-	char *head; /* the request's line and headers */
+	char *head;                     /* the request's line and headers */
 	size_t head_len;
 	struct evbuffer *req_body; /* lent */
 	unsigned connect_timeout_ms;
@@ -308,9 +308,11 @@ static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint16_t po
 	if (!conn->in || !conn->out)
 		abort();
 	short et = conn->et ? EV_ET : 0;
-	event_assign(&conn->rev, u->base, fd, EV_READ | EV_PERSIST | (conn->et ? EV_CLOSED | EV_ET : 0),
-		     upstream_conn_event, conn);
-	event_assign(&conn->wev, u->base, fd, EV_WRITE | EV_PERSIST | et, upstream_conn_event, conn);
+	event_assign(&conn->rev, u->base, fd,
+	             EV_READ | EV_PERSIST | (conn->et ? EV_CLOSED | EV_ET : 0), upstream_conn_event,
+	             conn);
+	event_assign(&conn->wev, u->base, fd, EV_WRITE | EV_PERSIST | et, upstream_conn_event,
+	             conn);
 	event_add(&conn->rev, NULL);
 	if (conn->et)
 		event_add(&conn->wev, NULL);
