@@ -64,7 +64,6 @@ struct httpc_call {
 	struct curl_slist *headers;
 	char *body;
 	struct buf response;
-	struct buf response_headers; /* the last header block */
 	httpc_data_fn on_data;
 	httpc_headers_fn on_headers;
 	httpc_done_fn done;
@@ -173,7 +172,6 @@ static void httpc_call_free(struct httpc_call *c)
 	curl_slist_free_all(c->headers);
 	free(c->body);
 	free(c->response.data);
-	free(c->response_headers.data);
 	free(c->error);
 	free(c);
 }
@@ -241,8 +239,6 @@ static void httpc_finish(struct httpc_call *c, int result, const char *error)
 	    .error = result ? (error && *error ? error : strerror(-result)) : NULL,
 	    .body = c->response.data ? c->response.data : "",
 	    .body_len = c->response.len,
-	    .headers = c->response_headers.data ? c->response_headers.data : "",
-	    .call = c,
 	};
 	httpc_done_fn done = c->done;
 	void *userdata = c->userdata;
@@ -423,10 +419,6 @@ static size_t httpc_header_cb(char *ptr, size_t size, size_t nitems, void *userd
 
 	if (c->state != HTTPC_CALL_RUNNING)
 		return CURL_WRITEFUNC_ERROR;
-	/* Keep the last block only: a 100 Continue's is replaced. */
-	if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
-		c->response_headers.len = 0;
-	(void)buf_append(&c->response_headers, ptr, n); /* past the limit: headers cut */
 	if (!c->on_headers || c->headers_seen)
 		return n;
 	if (!(n == 2 && ptr[0] == '\r' && ptr[1] == '\n') && !(n == 1 && ptr[0] == '\n'))
@@ -508,8 +500,6 @@ static int httpc_call_setup(struct httpc_call *c, const struct httpc_request *re
 		c->headers = curl_slist_append(c->headers, ct);
 		free(ct);
 	}
-	for (const char *const *hp = req->headers; hp && *hp; hp++)
-		c->headers = curl_slist_append(c->headers, *hp);
 	if (!c->headers)
 		abort();
 
@@ -541,9 +531,7 @@ static int httpc_call_setup(struct httpc_call *c, const struct httpc_request *re
 		SET(CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
 
 	const char *body = NULL;
-	if (req->body_len > 0 && req->body_borrowed) {
-		body = req->body;
-	} else if (req->body_len > 0) {
+	if (req->body_len > 0) {
 		c->body = xmalloc(req->body_len);
 		memcpy(c->body, req->body, req->body_len);
 		body = c->body;
@@ -570,35 +558,6 @@ static int httpc_call_setup(struct httpc_call *c, const struct httpc_request *re
 	return 0;
 }
 
-/* Give the collected body away. */
-char *httpc_response_take_body(const struct httpc_response *r, size_t *ret_len)
-{
-	struct httpc_call *c = r->call;
-	*ret_len = c->response.len;
-	return buf_steal(&c->response);
-}
-
-/* Find one header's value in a raw block. */
-char *httpc_header_value(const char *headers, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *p = headers; p && *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		if (len > n && p[n] == ':' && strncasecmp(p, name, n) == 0) {
-			const char *v = p + n + 1;
-			const char *end = p + len;
-			while (v < end && (*v == ' ' || *v == '\t'))
-				v++;
-			while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
-				end--;
-			return xstrndup(v, (size_t)(end - v));
-		}
-		p = eol ? eol + 1 : p + len;
-	}
-	return NULL;
-}
-
 struct httpc_call *httpc_start_call(struct httpc *h, const struct httpc_request *req,
                                     httpc_done_fn done, void *userdata)
 {
@@ -610,7 +569,6 @@ struct httpc_call *httpc_start_call(struct httpc *h, const struct httpc_request 
 	c->on_data = req->on_data;
 	c->on_headers = req->on_headers;
 	c->response.max = req->max_response ? req->max_response : HTTPC_DEFAULT_MAX_RESPONSE;
-	c->response_headers.max = 64 * 1024;
 	c->state = HTTPC_CALL_PENDING;
 	TAILQ_INSERT_TAIL(&h->pending, c, entry);
 	h->n_active++;

@@ -21,8 +21,6 @@ struct httpc_response {
 	const char *body;    /* NUL-terminated, valid only during the callback */
 	size_t body_len;
 	const char *error;   /* curl's words when result != 0, else NULL */
-	const char *headers; /* the final response header block, raw ("Name: value\r\n"…) */
-	struct httpc_call *call; /* for httpc_response_take_body() */
 };
 
 /* Called once when the request ends, whatever the way. */
@@ -40,10 +38,8 @@ struct httpc_request {
 	const char *url;              /* http://localhost/v1.41/… for Unix sockets */
 	const char *unix_socket;      /* NULL for TCP */
 	const char *content_type;     /* for a body; NULL = none */
-	const void *body;             /* copied by httpc_start, unless body_borrowed */
+	const void *body;             /* copied by httpc_start */
 	size_t body_len;
-	bool body_borrowed;           /* the caller keeps body alive until done: no copy */
-	const char *const *headers;   /* more request headers, "Name: value", NULL-ended */
 	long connect_timeout_ms;      /* 0 = 5000 */
 	long timeout_ms;              /* total; 0 = none (streams only) */
 	size_t max_response;          /* 0 = 16 MiB; over it -> -E2BIG */
@@ -65,12 +61,6 @@ struct httpc_call *httpc_start_call(struct httpc *h, const struct httpc_request 
  * (userdata is never touched again).  Safe from inside on_data/on_headers and
  * from any other callback; NULL-safe. */
 void httpc_cancel(struct httpc_call *c);
-/* Hands the collected body to the caller (free() it), leaving the response
- * empty; only from inside done.  *ret_len gets its length. */
-char *httpc_response_take_body(const struct httpc_response *r, size_t *ret_len);
-/* The value of header name (case-insensitive) in a raw header block, or NULL;
- * free() it. */
-char *httpc_header_value(const char *headers, const char *name);
 
 /* Requests running now. */
 size_t httpc_active(const struct httpc *h);
