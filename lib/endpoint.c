@@ -397,7 +397,7 @@ void instance_forget_container(struct instance *inst)
 {
 	struct endpoint_manager *m = inst->variant->endpoint->manager;
 	instance_stop_dialer(inst);
-	if (m->config->container_dialer) {
+	if (m->config->container_dialer && inst->container_name) {
 		_cleanup_free_ char *dir = instance_dialer_dir(inst);
 		(void)rmdir(dir);
 	}
