@@ -889,6 +889,15 @@ void instance_started_cb(const struct docker_result *r, void *userdata)
 		op_free(op);
 		return;
 	}
+	if (r->err == -ENOENT) {
+		/* Gone before it started: a create whose client was killed is
+		 * rolled back by the Engine even after it shows in the list. */
+		_cleanup_free_ char *what =
+			xasprintf("its container %.12s was gone before it started", inst->container_id);
+		instance_retry(inst, what);
+		op_free(op);
+		return;
+	}
 	if (r->err) {
 		_cleanup_free_ char *reason =
 			xasprintf("Failed to start the container of production variant %s: %s",
