@@ -21,7 +21,9 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/event.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -35,6 +37,8 @@
 #define PROXY_CONNECT_TIMEOUT_MS 1000
 #define PROXY_MESSAGE_BODY_MAX 1024 /* of a container's words, in Message */
 #define PROXY_ORIGINAL_MAX (64 * 1024)
+#define PROXY_TRIM_BODY (1024 * 1024)
+#define PROXY_TRIM_DELAY_S 1
 
 struct proxy {
 	struct event_base *base;
@@ -42,6 +46,8 @@ struct proxy {
 	struct endpoint_manager *manager;
 	uint64_t rng; /* xorshift state for weighted choice and ties */
 	size_t in_flight;
+	bool big;          /* a body of PROXY_TRIM_BODY or more since the last trim */
+	struct event *trim; /* gives the heap back once the big ones are done */
 };
 
 /* One invocation being forwarded. */
@@ -156,7 +162,10 @@ static void proxy_call_free(struct proxy_call *c)
 {
 	if (c->inst)
 		c->inst->inflight--;
-	c->proxy->in_flight--;
+	if (--c->proxy->in_flight == 0 && c->proxy->big && !evtimer_pending(c->proxy->trim, NULL)) {
+		struct timeval tv = {PROXY_TRIM_DELAY_S, 0};
+		evtimer_add(c->proxy->trim, &tv);
+	}
 	for (size_t i = 0; c->headers[i]; i++)
 		free(c->headers[i]);
 	endpoint_unref(c->ep);
@@ -270,6 +279,8 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 		evhttp_add_header(h, "x-amzn-RequestId", c->request_id);
 		if (attrs)
 			evhttp_add_header(h, "X-Amzn-SageMaker-Custom-Attributes", attrs);
+		if (evbuffer_get_length(r->body) >= PROXY_TRIM_BODY)
+			c->proxy->big = true;
 		evhttp_send_reply(c->req, 200, "OK", r->body); /* moves its chains */
 	}
 	proxy_call_free(c);
@@ -362,6 +373,8 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 	c->pinned = target != NULL;
 	c->start = now_monotonic();
 	c->body = input;
+	if (len >= PROXY_TRIM_BODY)
+		p->big = true;
 	snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
 	static const char *const forwarded[] = {"Content-Type", "Accept",
 						"X-Amzn-SageMaker-Custom-Attributes"};
@@ -376,12 +389,26 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 	proxy_forward(c);
 }
 
+/* Bodies of megabytes leave the heap large once their chains are freed
+ * (glibc keeps it): give it back when the burst is over. */
+static void proxy_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->in_flight > 0)
+		return; /* the last call of the burst arms it again */
+	p->big = false;
+	malloc_trim(0);
+}
+
 /* A proxy with nothing in flight. */
 struct proxy *proxy_new(struct event_base *base, struct endpoint_manager *m)
 {
 	struct proxy *p = xcalloc(1, sizeof(*p));
 	p->base = base;
 	p->upstream = upstream_new(base);
+	p->trim = evtimer_new(base, proxy_trim, p);
+	if (!p->trim)
+		abort();
 	p->manager = m;
 	if (getrandom(&p->rng, sizeof(p->rng), 0) != sizeof(p->rng) || p->rng == 0)
 		p->rng = now_monotonic_ms() | 1;
@@ -394,6 +421,7 @@ struct proxy *proxy_free(struct proxy *p)
 	if (!p)
 		return NULL;
 	p->upstream = upstream_free(p->upstream);
+	event_free(p->trim);
 	free(p);
 	return NULL;
 }
