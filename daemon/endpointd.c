@@ -37,6 +37,7 @@
 #include "config.h"
 #include "docker.h"
 #include "endpoint.h"
+#include "gpu.h"
 #include "httpc.h"
 #include "journal.h"
 #include "log.h"
@@ -84,9 +85,48 @@ static void usage(FILE *f)
 		"  -l, --log-level LEVEL  err, warning, notice, info (default) or debug\n"
 		"      --check-config     load and validate the config, then exit\n"
 		"      --check-state      report what the state directory holds, then exit\n"
+		"      --list-gpus        list the GPUs the NVIDIA driver sees, then exit\n"
 		"  -h, --help             this text\n"
 		"      --version          print the version\n",
 		ENDPOINTD_DEFAULT_CONFIG);
+}
+
+/* --list-gpus: one line per GPU, as containers would be given them. */
+static int daemon_list_gpus(void)
+{
+	_cleanup_free_ struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	if (gpu_discover(NULL, &gpus, &n, &error) < 0) {
+		fprintf(stderr, "endpointd: no GPUs: %s\n", error);
+		return 1;
+	}
+	if (n == 0)
+		printf("no GPUs\n");
+	for (size_t i = 0; i < n; i++)
+		printf("%u %s %s %.1f GiB\n", gpus[i].index, gpus[i].uuid, gpus[i].name,
+		       (double)gpus[i].memory / (1024.0 * 1024.0 * 1024.0));
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+}
+
+/* Find the host's GPUs for the manager to hand out, once, before the loop
+ * runs (NVML blocks while the driver initialises). */
+static void daemon_discover_gpus(struct daemon *d)
+{
+	struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	if (gpu_discover(d->config->nvml_library, &gpus, &n, &error) < 0) {
+		log_info("no GPUs: %s", error);
+		endpoint_manager_set_gpus(d->manager, NULL, 0, error);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		log_info("GPU %u: %s, %s, %.1f GiB", gpus[i].index, gpus[i].uuid, gpus[i].name,
+			 (double)gpus[i].memory / (1024.0 * 1024.0 * 1024.0));
+	endpoint_manager_set_gpus(d->manager, gpus, n, n ? NULL : "NVML lists no GPU");
 }
 
 /* mkdir -p for the state directory. */
@@ -453,6 +493,7 @@ static int daemon_run(struct daemon *d)
 	d->docker = docker_new(d->base, d->httpc, d->docker_socket, daemon_docker_ready, d);
 	d->manager = endpoint_manager_new(d->base, d->httpc, d->docker, d->config, d->journal,
 					  d->owner);
+	daemon_discover_gpus(d);
 	d->proxy = proxy_new(d->base, d->manager);
 	d->api = api_new(d->base, d->manager, d->journal, d->proxy);
 	r = daemon_restore(d);
@@ -526,13 +567,14 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"check-config", no_argument, NULL, 'C'},
 		{"check-state", no_argument, NULL, 'S'},
+		{"list-gpus", no_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	struct daemon d = {.config_path = ENDPOINTD_DEFAULT_CONFIG};
 	int level = LOG_INFO;
-	bool check_only = false, check_state = false;
+	bool check_only = false, check_state = false, list_gpus = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:l:h", options, NULL)) != -1) {
@@ -553,6 +595,9 @@ int main(int argc, char **argv)
 		case 'S':
 			check_state = true;
 			break;
+		case 'G':
+			list_gpus = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -569,6 +614,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (list_gpus)
+		return daemon_list_gpus();
 
 	log_open("endpointd", level, -1);
 	signal(SIGPIPE, SIG_IGN);

@@ -187,6 +187,14 @@ static int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *o
 			      "of %zu Instances and a request delta of %u Instances. Raise "
 			      "limits.max_instances in the daemon config to allow more.",
 			      c->max_instances, endpoint_manager_instances(a->manager), want);
+	} else if (res == -ENODEV) {
+		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
+		size_t want = ec ? endpoint_config_gpus(ec) : 0;
+		aws_error_set(err, 400, "ResourceLimitExceeded",
+			      "Endpoint configuration %s needs %zu GPU%s; this host has %zu, %zu of "
+			      "them free.",
+			      config_name, want, want == 1 ? "" : "s", endpoint_manager_gpus(a->manager),
+			      endpoint_manager_free_gpus(a->manager));
 	} else if (res < 0) {
 		aws_error_set(err, 400, "ValidationException", "Cannot create endpoint: %s",
 			      strerror(-res));

@@ -1044,7 +1044,7 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	static const char *const main_keys[] = {
 	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
 	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s",
-	    "invocation_timeout_s", "container_dialer", NULL};
+	    "invocation_timeout_s", "container_dialer", "nvml_library", NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
 	const struct cy_node *v;
 	int r;
@@ -1090,6 +1090,9 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 		if ((v = cy_map_get(root, "invocation_timeout_s")) != NULL &&
 		    (r = cy_get_uint(&ld->ctx, v, "invocation_timeout_s", 1, 3600,
 		                     &ld->c->invocation_timeout_s)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "nvml_library")) != NULL &&
+		    (r = config_parse_path(ld, v, "nvml_library", &ld->c->nvml_library)) < 0)
 			return r;
 		if ((v = cy_map_get(root, "container_dialer")) != NULL &&
 		    (r = config_parse_dialer(ld, v)) < 0)
@@ -1291,6 +1294,7 @@ static struct config *config_free(struct config *c)
 	free(c->listen);
 	free(c->state_dir);
 	free(c->container_dialer);
+	free(c->nvml_library);
 	free(c->region);
 	free(c->account_id);
 	free(c->docker_socket);

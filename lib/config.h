@@ -116,6 +116,8 @@ struct config {
 	 * model server over the container's loopback; NULL = go through the
 	 * published port. */
 	char *container_dialer;
+	/* NVML, which tells the host's GPUs; NULL = libnvidia-ml.so.1. */
+	char *nvml_library;
 
 	struct config_model *models;
 	size_t n_models;

@@ -122,6 +122,7 @@ void endpoint_destroy(struct endpoint *ep)
 		for (size_t j = 0; j < v->n_instances; j++) {
 			struct instance *inst = &v->instances[j];
 			health_check_free(inst->health);
+			instance_release_gpus(inst);
 			dialer_close(inst->dialer);
 			dialer_unref(inst->dialer);
 			if (inst->dialer_retry)
@@ -459,6 +460,7 @@ static void instance_teardown(struct instance *inst)
 	}
 	inst->state = INSTANCE_GONE;
 	inst->oom_killed = false;
+	instance_release_gpus(inst);
 }
 
 /* Tear down every instance. */
@@ -1000,9 +1002,7 @@ static json_t *instance_container_spec(struct instance *inst)
 		json_object_set_new(host, "MemorySwap", json_integer((json_int_t)type->memory));
 	}
 	if (type->gpus > 0)
-		json_object_set_new(host, "DeviceRequests",
-				    json_pack("[{s:s, s:i, s:[[s]]}]", "Driver", "nvidia", "Count",
-					      (int)type->gpus, "Capabilities", "gpu"));
+		json_object_set_new(host, "DeviceRequests", instance_gpu_requests(inst));
 	json_t *binds = json_array();
 	if (v->model_dir)
 		json_array_append_new(binds, json_sprintf("%s:/opt/ml/model:ro", v->model_dir));
@@ -1039,6 +1039,9 @@ static json_t *instance_container_spec(struct instance *inst)
 	uint64_t h = hash_fnv1a(text, strlen(text), HASH_FNV1A_INIT);
 	json_object_set_new(labels, DOCKER_LABEL_PREFIX "spec-hash",
 			    json_sprintf("%016llx", (unsigned long long)h));
+	_cleanup_free_ char *gpus = instance_gpu_uuids(inst);
+	if (gpus)
+		json_object_set_new(labels, DOCKER_LABEL_PREFIX "gpus", json_string(gpus));
 	json_object_set_new(spec, "Labels", labels);
 	return spec;
 }
@@ -1077,6 +1080,13 @@ static void instance_launch(struct instance *inst)
 	/* The owner keeps the names of daemons sharing an Engine apart. */
 	inst->container_name = xasprintf("endpointd-%.8s-%s-%s-%u-%u", m->owner, ep->name_lc, vlc,
 					 inst->slot, inst->generation);
+	_cleanup_free_ char *no_gpus = NULL;
+	if (instance_take_gpus(inst, &no_gpus) < 0) {
+		log_instance(LOG_WARNING, inst, "endpoint %s: variant %s instance %u: %s", ep->name,
+			      v->name, inst->slot, no_gpus);
+		instance_failed(inst, NULL, no_gpus);
+		return;
+	}
 	inst->state = INSTANCE_CREATING;
 	inst->started_ms = now_monotonic_ms();
 	inst->engine_epoch = m->engine_epoch;
@@ -1395,6 +1405,9 @@ int endpoint_create(struct endpoint_manager *m, const char *name, const char *co
 		want += ecfg->variants[i].initial_instance_count;
 	if (m->n_instances + want > m->config->max_instances)
 		return -EDQUOT;
+	size_t gpus = endpoint_config_gpus(ecfg);
+	if (gpus > 0 && gpus > endpoint_manager_free_gpus(m))
+		return -ENODEV;
 
 	struct endpoint *ep = endpoint_alloc(m, name, m->config, ecfg);
 	if (tagset_add(&ep->tags, tags, n_tags) < 0) {
@@ -1506,6 +1519,9 @@ struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m)
 	config_unref(m->config);
 	free(m->owner);
 	free(m->owner_label);
+	free(m->gpus);
+	free(m->gpu_holder);
+	free(m->gpu_error);
 	free(m);
 	return NULL;
 }

@@ -91,6 +91,7 @@ struct instance {
 	unsigned engine_errors; /* Engine 5xx answers in a row (see engine_troubled) */
 	struct dialer *dialer;  /* connections made inside the container; NULL = none */
 	bool dialer_started;    /* the exec was asked for this container */
+	unsigned n_gpus;        /* GPUs it holds (endpoint_gpu.c) */
 	unsigned dialer_restarts; /* after it went away, for the backoff */
 	struct event *dialer_retry; /* that backoff, NULL until first needed */
 };
@@ -169,6 +170,17 @@ void endpoint_manager_set_observer(struct endpoint_manager *m, endpoint_observer
 /* The config new endpoints are created from (borrowed). */
 struct config *endpoint_manager_config(struct endpoint_manager *m);
 void endpoint_manager_set_config(struct endpoint_manager *m, struct config *config);
+/* The host's GPUs, discovered at start-up: the manager owns gpus now.  error
+ * says why there are none (for messages); NULL when there are. */
+struct gpu;
+void endpoint_manager_set_gpus(struct endpoint_manager *m, struct gpu *gpus, size_t n,
+			       const char *error);
+/* GPUs of this host, and those no live endpoint (Creating, InService,
+ * Updating) asks for. */
+size_t endpoint_manager_gpus(const struct endpoint_manager *m);
+size_t endpoint_manager_free_gpus(const struct endpoint_manager *m);
+/* GPUs an endpoint config asks for, all instances together. */
+size_t endpoint_config_gpus(const struct config_endpoint_config *ecfg);
 /* Instance slots of all endpoints. */
 size_t endpoint_manager_instances(const struct endpoint_manager *m);
 /* Endpoints listed. */
@@ -182,7 +194,7 @@ size_t endpoint_list(struct endpoint_manager *m, struct endpoint ***ret);
 /*
  * Creates an endpoint from a config of the manager's current config and
  * starts provisioning it.  -EEXIST (name taken), -ENOENT (no such config),
- * -ENOSPC (max_endpoints), -EDQUOT (max_instances).
+ * -ENOSPC (max_endpoints), -EDQUOT (max_instances), -ENODEV (not enough free GPUs).
  */
 int endpoint_create(struct endpoint_manager *m, const char *name, const char *config_name,
 		    const struct endpoint_tag *tags, size_t n_tags, struct endpoint **ret);

@@ -50,6 +50,11 @@ struct endpoint_manager {
 	bool resync_running;
 	bool resync_again;
 	struct event *resync_timer; /* retry a failed listing; sweep orphans later */
+	/* The host's GPUs and the instance holding each (endpoint_gpu.c). */
+	struct gpu *gpus;
+	size_t n_gpus;
+	struct instance **gpu_holder;
+	char *gpu_error; /* why there are none */
 };
 
 /* One asynchronous operation's context. */
@@ -72,6 +77,12 @@ void op_free(struct op *op);
 bool op_current(const struct op *op);
 void instance_forget_container(struct instance *inst);
 void instance_start_dialer(struct instance *inst);
+size_t endpoint_manager_unheld_gpus(const struct endpoint_manager *m);
+int instance_take_gpus(struct instance *inst, char **ret_reason);
+void instance_release_gpus(struct instance *inst);
+void instance_claim_gpus(struct instance *inst, const char *uuids);
+char *instance_gpu_uuids(const struct instance *inst);
+json_t *instance_gpu_requests(const struct instance *inst);
 void endpoint_remove_container(struct endpoint *ep, const char *id);
 void endpoint_maybe_drop(struct endpoint *ep);
 void endpoint_maybe_in_service(struct endpoint *ep);

@@ -174,6 +174,7 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 	free(inst->container_id);
 	inst->container_id = xstrdup(c->id);
 	strmap_put(m->by_container, c->id, inst);
+	instance_claim_gpus(inst, json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "gpus")));
 	inst->host_port = docker_container_host_port(c, 8080);
 	inst->engine_epoch = m->engine_epoch;
 	inst->started_ms = now_monotonic_ms();
@@ -212,6 +213,8 @@ static void instance_reconcile(struct instance *inst, const struct docker_contai
 		free(inst->container_id);
 		inst->container_id = xstrdup(c->id);
 		strmap_put(m->by_container, c->id, inst);
+		instance_claim_gpus(inst,
+				    json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "gpus")));
 		inst->state = INSTANCE_STARTING;
 		inst->started_ms = now_monotonic_ms();
 		inst->engine_epoch = m->engine_epoch;

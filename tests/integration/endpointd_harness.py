@@ -462,9 +462,11 @@ def _write_model_data(workdir):
             tar.addfile(info, io.BytesIO(data))
 
 
-def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_yaml=None):
+def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_yaml=None,
+                 extra_instance_types=None):
     """The daemon config and its included file; extra_config lines go at the
-    end of the main file (top-level keys), extra_yaml (Models and
+    end of the main file (top-level keys), extra_instance_types ({name: flow
+    mapping}) into its instance_types, extra_yaml (Models and
     EndpointConfigs documents) into one more included file."""
     state_dir = os.path.join(workdir, "state")
     conf_d = os.path.join(workdir, "conf.d")
@@ -478,6 +480,7 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         f"docker: {{ socket: {_q(docker_sock)} }}",
         "instance_types:",
         f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
+        *(f"  {name}: {spec}" for name, spec in (extra_instance_types or {}).items()),
         "limits: { max_endpoints: 100 }",
         f"invocation_timeout_s: {INVOCATION_TIMEOUT_S}",
         *extra_config,
@@ -518,10 +521,12 @@ class Daemon:
     """endpointd in its own work directory.  start() may be called again after
     the process is gone: same work and state directory, a new port."""
 
-    def __init__(self, binary, docker_sock, demo_image, extra_config=(), extra_yaml=None):
+    def __init__(self, binary, docker_sock, demo_image, extra_config=(), extra_yaml=None,
+                 extra_instance_types=None):
         self.binary = binary
         self.extra_config = tuple(extra_config)
         self.extra_yaml = extra_yaml
+        self.extra_instance_types = dict(extra_instance_types or {})
         self.docker_sock = docker_sock
         self.demo_image = demo_image
         self.workdir = tempfile.mkdtemp(prefix="endpointd-test.")
@@ -536,7 +541,8 @@ class Daemon:
             if self.config_path:
                 shutil.rmtree(os.path.join(self.workdir, "conf.d"), ignore_errors=True)
             self.config_path = write_config(self.workdir, self.port, self.docker_sock, self.demo_image,
-                                            self.extra_config, self.extra_yaml)
+                                            self.extra_config, self.extra_yaml,
+                                            self.extra_instance_types)
             err = open(self.stderr_path, "ab")
             self.proc = subprocess.Popen(
                 [self.binary, "--config", self.config_path],

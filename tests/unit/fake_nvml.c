@@ -1,0 +1,182 @@
+/*
+ * A fake libnvidia-ml for test_gpu: the NVML entry points gpu.c uses,
+ * scripted by the environment, which is read when nvmlInit_v2 is called:
+ *
+ *   FAKE_NVML_GPUS        "uuid|name|memory_bytes;uuid|name|memory_bytes",
+ *                         in index order; unset or empty: no GPUs
+ *   FAKE_NVML_INIT_ERROR  N: nvmlInit_v2 returns N
+ *   FAKE_NVML_NAME_ERROR  N: nvmlDeviceGetName returns N for every GPU
+ *
+ * nvmlErrorString(N) is "fake error N".  Each nvmlShutdown, whether or not
+ * NVML was initialised, adds one to FAKE_NVML_SHUTDOWNS in the environment,
+ * which outlives the library's dlclose, so that a test can count them.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* nvml.h's return codes, as far as used here. */
+#define NVML_SUCCESS 0
+#define NVML_ERROR_UNINITIALIZED 1
+#define NVML_ERROR_INVALID_ARGUMENT 2
+#define NVML_ERROR_INSUFFICIENT_SIZE 7
+
+#define FAKE_NVML_MAX_GPUS 16
+
+/* What nvmlDevice_t points to here. */
+struct nvml_device {
+	char uuid[96];
+	char name[96];
+	unsigned long long memory;
+};
+
+/* nvmlMemory_t. */
+struct nvml_memory {
+	unsigned long long total;
+	unsigned long long free;
+	unsigned long long used;
+};
+
+int nvmlInit_v2(void);
+int nvmlShutdown(void);
+const char *nvmlErrorString(int result);
+int nvmlDeviceGetCount_v2(unsigned *count);
+int nvmlDeviceGetHandleByIndex_v2(unsigned index, struct nvml_device **device);
+int nvmlDeviceGetUUID(struct nvml_device *device, char *uuid, unsigned length);
+int nvmlDeviceGetName(struct nvml_device *device, char *name, unsigned length);
+int nvmlDeviceGetMemoryInfo(struct nvml_device *device, struct nvml_memory *memory);
+
+static struct nvml_device fake_gpus[FAKE_NVML_MAX_GPUS];
+static unsigned fake_n_gpus;
+static bool fake_initialised;
+static int fake_name_error;
+
+/* The integer in environment variable name, or 0. */
+static int fake_env_int(const char *name)
+{
+	const char *s = getenv(name);
+
+	return s ? atoi(s) : 0;
+}
+
+/* Copies the field of *s up to delim (or the end) into dst, and moves on. */
+static void fake_field(const char **s, char delim, char *dst, size_t size)
+{
+	size_t n = strcspn(*s, (char[]){delim, ';', '\0'});
+
+	snprintf(dst, size, "%.*s", (int)n, *s);
+	*s += n;
+	if (**s == delim)
+		(*s)++;
+}
+
+/* Reads FAKE_NVML_GPUS into fake_gpus. */
+static void fake_parse_gpus(void)
+{
+	const char *s = getenv("FAKE_NVML_GPUS");
+	char memory[32];
+
+	fake_n_gpus = 0;
+	while (s && *s && fake_n_gpus < FAKE_NVML_MAX_GPUS) {
+		struct nvml_device *d = &fake_gpus[fake_n_gpus++];
+
+		fake_field(&s, '|', d->uuid, sizeof(d->uuid));
+		fake_field(&s, '|', d->name, sizeof(d->name));
+		fake_field(&s, ';', memory, sizeof(memory));
+		d->memory = strtoull(memory, NULL, 10);
+	}
+}
+
+/* nvmlInit_v2. */
+int nvmlInit_v2(void)
+{
+	int error = fake_env_int("FAKE_NVML_INIT_ERROR");
+
+	if (error)
+		return error;
+	fake_parse_gpus();
+	fake_name_error = fake_env_int("FAKE_NVML_NAME_ERROR");
+	fake_initialised = true;
+	return NVML_SUCCESS;
+}
+
+/* nvmlShutdown; counts itself in FAKE_NVML_SHUTDOWNS. */
+int nvmlShutdown(void)
+{
+	char count[16];
+
+	snprintf(count, sizeof(count), "%d", fake_env_int("FAKE_NVML_SHUTDOWNS") + 1);
+	setenv("FAKE_NVML_SHUTDOWNS", count, 1);
+	if (!fake_initialised)
+		return NVML_ERROR_UNINITIALIZED;
+	fake_initialised = false;
+	return NVML_SUCCESS;
+}
+
+/* nvmlErrorString: "fake error N". */
+const char *nvmlErrorString(int result)
+{
+	static char words[32];
+
+	snprintf(words, sizeof(words), "fake error %d", result);
+	return words;
+}
+
+/* nvmlDeviceGetCount_v2. */
+int nvmlDeviceGetCount_v2(unsigned *count)
+{
+	if (!fake_initialised)
+		return NVML_ERROR_UNINITIALIZED;
+	*count = fake_n_gpus;
+	return NVML_SUCCESS;
+}
+
+/* nvmlDeviceGetHandleByIndex_v2. */
+int nvmlDeviceGetHandleByIndex_v2(unsigned index, struct nvml_device **device)
+{
+	if (!fake_initialised)
+		return NVML_ERROR_UNINITIALIZED;
+	if (index >= fake_n_gpus)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	*device = &fake_gpus[index];
+	return NVML_SUCCESS;
+}
+
+/* Copies s into buf as NVML does, or NVML_ERROR_INSUFFICIENT_SIZE. */
+static int fake_copy(const char *s, char *buf, unsigned length)
+{
+	if (strlen(s) + 1 > length)
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	memcpy(buf, s, strlen(s) + 1);
+	return NVML_SUCCESS;
+}
+
+/* nvmlDeviceGetUUID. */
+int nvmlDeviceGetUUID(struct nvml_device *device, char *uuid, unsigned length)
+{
+	if (!fake_initialised)
+		return NVML_ERROR_UNINITIALIZED;
+	return fake_copy(device->uuid, uuid, length);
+}
+
+/* nvmlDeviceGetName. */
+int nvmlDeviceGetName(struct nvml_device *device, char *name, unsigned length)
+{
+	if (!fake_initialised)
+		return NVML_ERROR_UNINITIALIZED;
+	if (fake_name_error)
+		return fake_name_error;
+	return fake_copy(device->name, name, length);
+}
+
+/* nvmlDeviceGetMemoryInfo; free is total, nothing used. */
+int nvmlDeviceGetMemoryInfo(struct nvml_device *device, struct nvml_memory *memory)
+{
+	if (!fake_initialised)
+		return NVML_ERROR_UNINITIALIZED;
+	memory->total = device->memory;
+	memory->free = device->memory;
+	memory->used = 0;
+	return NVML_SUCCESS;
+}
