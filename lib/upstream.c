@@ -247,6 +247,33 @@ static struct upstream_conn *upstream_conn_take(struct upstream *u, uint16_t por
 	return conn;
 }
 
+/* A connection around fd, a socket connected or connecting to port. */
+static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint16_t port, int fd,
+                                                 bool connecting)
+{
+	struct upstream_conn *conn = xcalloc(1, sizeof(*conn));
+	conn->u = u;
+	conn->fd = fd;
+	conn->port = port;
+	conn->et = u->et;
+	conn->connecting = connecting;
+	conn->in = evbuffer_new();
+	conn->out = evbuffer_new();
+	if (!conn->in || !conn->out)
+		abort();
+	short et = conn->et ? EV_ET : 0;
+	event_assign(&conn->rev, u->base, fd,
+	             EV_READ | EV_PERSIST | (conn->et ? EV_CLOSED | EV_ET : 0), upstream_conn_event,
+	             conn);
+	event_assign(&conn->wev, u->base, fd, EV_WRITE | EV_PERSIST | et, upstream_conn_event,
+	             conn);
+	event_add(&conn->rev, NULL);
+	if (conn->et || connecting)
+		event_add(&conn->wev, NULL);
+	u->n_conns++;
+	return conn;
+}
+
 /* A new connection to 127.0.0.1:port, connecting; NULL with -errno in
  * *ret_error (-ECONNREFUSED when loopback refused it at once). */
 static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t port, int *ret_error)
@@ -272,52 +299,7 @@ static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t por
 		}
 		connecting = true;
 	}
-	struct upstream_conn *conn = xcalloc(1, sizeof(*conn));
-	conn->u = u;
-	conn->fd = fd;
-	conn->port = port;
-	conn->et = u->et;
-	conn->connecting = connecting;
-	conn->in = evbuffer_new();
-	conn->out = evbuffer_new();
-	if (!conn->in || !conn->out)
-		abort();
-	short et = conn->et ? EV_ET : 0;
-	event_assign(&conn->rev, u->base, fd,
-	             EV_READ | EV_PERSIST | (conn->et ? EV_CLOSED | EV_ET : 0), upstream_conn_event,
-	             conn);
-	event_assign(&conn->wev, u->base, fd, EV_WRITE | EV_PERSIST | et, upstream_conn_event,
-	             conn);
-	event_add(&conn->rev, NULL);
-	if (conn->et || connecting)
-		event_add(&conn->wev, NULL);
-	u->n_conns++;
-	return conn;
-}
-
-/* A connection around fd, connected already (the dialer's). */
-static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint16_t port, int fd)
-{
-	struct upstream_conn *conn = xcalloc(1, sizeof(*conn));
-	conn->u = u;
-	conn->fd = fd;
-	conn->port = port;
-	conn->et = u->et;
-	conn->in = evbuffer_new();
-	conn->out = evbuffer_new();
-	if (!conn->in || !conn->out)
-		abort();
-	short et = conn->et ? EV_ET : 0;
-	event_assign(&conn->rev, u->base, fd,
-	             EV_READ | EV_PERSIST | (conn->et ? EV_CLOSED | EV_ET : 0), upstream_conn_event,
-	             conn);
-	event_assign(&conn->wev, u->base, fd, EV_WRITE | EV_PERSIST | et, upstream_conn_event,
-	             conn);
-	event_add(&conn->rev, NULL);
-	if (conn->et)
-		event_add(&conn->wev, NULL);
-	u->n_conns++;
-	return conn;
+	return upstream_conn_adopt(u, port, fd, connecting);
 }
 
 /* --- the end of a call --------------------------------------------------- */
@@ -458,7 +440,7 @@ static void upstream_call_dialed(int fd, void *userdata)
 		upstream_call_send(c);
 		return;
 	}
-	c->conn = upstream_conn_adopt(c->u, c->port, fd);
+	c->conn = upstream_conn_adopt(c->u, c->port, fd, false);
 	upstream_call_begin(c);
 }
 
@@ -648,7 +630,8 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 				return r;
 			break;
 		}
-		case UPSTREAM_PARSE_LENGTH: {
+		case UPSTREAM_PARSE_LENGTH:
+		case UPSTREAM_PARSE_CHUNK_DATA: {
 			size_t n = avail < c->left ? avail : (size_t)c->left;
 			if (n == 0)
 				return 0;
@@ -657,7 +640,9 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 				return r;
 			c->left -= n;
 			if (c->left == 0)
-				c->parse = UPSTREAM_PARSE_DONE;
+				c->parse = c->parse == UPSTREAM_PARSE_LENGTH
+				               ? UPSTREAM_PARSE_DONE
+				               : UPSTREAM_PARSE_CHUNK_END;
 			break;
 		}
 		case UPSTREAM_PARSE_CLOSE:
@@ -683,18 +668,6 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			}
 			c->left = n;
 			c->parse = n ? UPSTREAM_PARSE_CHUNK_DATA : UPSTREAM_PARSE_TRAILERS;
-			break;
-		}
-		case UPSTREAM_PARSE_CHUNK_DATA: {
-			size_t n = avail < c->left ? avail : (size_t)c->left;
-			if (n == 0)
-				return 0;
-			r = upstream_take_body(c, in, n);
-			if (r < 0)
-				return r;
-			c->left -= n;
-			if (c->left == 0)
-				c->parse = UPSTREAM_PARSE_CHUNK_END;
 			break;
 		}
 		case UPSTREAM_PARSE_CHUNK_END: {
