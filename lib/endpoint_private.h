@@ -76,7 +76,11 @@ struct op *op_new(struct endpoint *ep, struct variant *v, struct instance *inst)
 void op_free(struct op *op);
 bool op_current(const struct op *op);
 void instance_forget_container(struct instance *inst);
+char *instance_dialer_dir(const struct instance *inst);
 void instance_start_dialer(struct instance *inst);
+void instance_make_dialer_dir(struct instance *inst);
+void instance_forget_dialer(struct instance *inst);
+void instance_free_dialer(struct instance *inst);
 size_t endpoint_manager_unheld_gpus(const struct endpoint_manager *m);
 int instance_take_gpus(struct instance *inst, char **ret_reason);
 void instance_release_gpus(struct instance *inst);

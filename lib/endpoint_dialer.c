@@ -1,0 +1,182 @@
+/*
+ * Each instance's endpointd-dialer (see dialer.h): the directory bind-mounted
+ * into its container, the Docker exec that runs the dialer there once the
+ * instance is healthy, and starting it again with backoff when it goes away.
+ * Without one, invocations go through the published port.
+ */
+#define _GNU_SOURCE
+#include "endpoint.h"
+#include "endpoint_private.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dialer.h"
+#include "docker.h"
+#include "log.h"
+#include "util.h"
+
+/* Where inst's dialer socket lives: short, for sun_path's 108 bytes. */
+char *instance_dialer_dir(const struct instance *inst)
+{
+	uint64_t h =
+	    hash_fnv1a(inst->container_name, strlen(inst->container_name), HASH_FNV1A_INIT);
+	return xasprintf("%s/dialers/%016llx", inst->variant->endpoint->manager->config->state_dir,
+	                 (unsigned long long)h);
+}
+
+/* Stop inst's dialer.  Its directory stays while the container does: the
+ * container's bind mount holds that very directory, not its name. */
+static void instance_stop_dialer(struct instance *inst)
+{
+	if (inst->dialer) {
+		dialer_close(inst->dialer);
+		inst->dialer = dialer_unref(inst->dialer);
+	}
+	inst->dialer_started = false;
+}
+
+/* Backoff over: start the dialer again if the instance still serves. */
+static void instance_dialer_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct instance *inst = arg;
+	struct endpoint *ep = inst->variant->endpoint;
+	if (inst->state != INSTANCE_HEALTHY || ep->manager->shutting_down)
+		return;
+	log_instance(LOG_WARNING, inst,
+	             "endpoint %s: variant %s instance %u: endpointd-dialer had gone away from "
+	             "container %.12s; starting it again",
+	             ep->name, inst->variant->name, inst->slot, inst->container_id);
+	instance_start_dialer(inst);
+}
+
+/* The dialer process in inst's container went away (killed, or it broke the
+ * protocol): calls go through the published port until a new one runs.  Its
+ * container may be dying too, so the judgement waits for the backoff. */
+static void instance_dialer_lost(struct dialer *d, int why, void *userdata)
+{
+	struct instance *inst = userdata;
+	struct endpoint *ep = inst->variant->endpoint;
+	if (inst->dialer != d)
+		return;
+	unsigned delay_s = inst->dialer_restarts < 6 ? 1u << inst->dialer_restarts : 60;
+	inst->dialer_restarts++;
+	log_instance(LOG_DEBUG, inst,
+	             "endpoint %s: variant %s instance %u: endpointd-dialer went away (%s); "
+	             "trying again in %u s",
+	             ep->name, inst->variant->name, inst->slot, strerror(-why), delay_s);
+	instance_stop_dialer(inst);
+	if (!inst->dialer_retry)
+		inst->dialer_retry = evtimer_new(ep->manager->base, instance_dialer_retry_cb, inst);
+	struct timeval tv = {delay_s, 0};
+	evtimer_add(inst->dialer_retry, &tv);
+}
+
+/* The dialer runs in inst's container, or it could not be started. */
+static void instance_dialer_started_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	struct instance *inst = op->inst;
+	if (op_current(op)) {
+		if (r->err) {
+			log_instance(
+			    LOG_INFO, inst,
+			    "endpoint %s: variant %s instance %u: invocations go through the "
+			    "published port: starting endpointd-dialer: %s",
+			    op->ep->name, inst->variant->name, inst->slot,
+			    r->message ? r->message : strerror(-r->err));
+			instance_stop_dialer(inst);
+		} else {
+			log_instance(LOG_DEBUG, inst,
+			             "endpoint %s: variant %s instance %u: dialer started",
+			             op->ep->name, inst->variant->name, inst->slot);
+		}
+	}
+	op_free(op);
+}
+
+/* The exec is made: start it. */
+static void instance_dialer_exec_cb(const struct docker_result *r, const char *exec_id,
+                                    void *userdata)
+{
+	struct op *op = userdata;
+	if (!r->err && op_current(op)) {
+		docker_exec_start(op->ep->manager->docker, exec_id, instance_dialer_started_cb, op);
+		return;
+	}
+	instance_dialer_started_cb(r, op);
+}
+
+/* Run endpointd-dialer in inst's running container, so that invocations
+ * reach the model server over the container's own loopback; without it they
+ * go through the published port. */
+void instance_start_dialer(struct instance *inst)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	struct endpoint_manager *m = ep->manager;
+	if (!m->config->container_dialer || inst->dialer_started || !inst->container_id)
+		return;
+	inst->dialer_started = true;
+	_cleanup_free_ char *dir = instance_dialer_dir(inst);
+	int r = dialer_new(m->base, dir, &inst->dialer);
+	if (r == -ENOENT) {
+		log_instance(LOG_INFO, inst,
+		             "endpoint %s: variant %s instance %u: invocations go through the "
+		             "published port: container %.12s was made without endpointd-dialer",
+		             ep->name, inst->variant->name, inst->slot, inst->container_id);
+		return;
+	}
+	if (r < 0) {
+		log_instance(LOG_WARNING, inst,
+		             "endpoint %s: variant %s instance %u: invocations go through the "
+		             "published port: %s/%s: %s",
+		             ep->name, inst->variant->name, inst->slot, dir, DIALER_SOCKET_NAME,
+		             strerror(-r));
+		return;
+	}
+	static const char *const argv[] = {DIALER_CONTAINER_BIN,
+	                                   DIALER_CONTAINER_DIR "/" DIALER_SOCKET_NAME, NULL};
+	dialer_set_lost_cb(inst->dialer, instance_dialer_lost, inst);
+	struct op *op = op_new(ep, inst->variant, inst);
+	docker_exec_create(m->docker, inst->container_id, argv, instance_dialer_exec_cb, op);
+}
+
+/* Before inst's container is created: the bind source must exist, or the
+ * Engine makes it, as root's. */
+void instance_make_dialer_dir(struct instance *inst)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	if (!m->config->container_dialer)
+		return;
+	_cleanup_free_ char *parent = xasprintf("%s/dialers", m->config->state_dir);
+	_cleanup_free_ char *dir = instance_dialer_dir(inst);
+	(void)mkdir(parent, 0755);
+	(void)mkdir(dir, 0755);
+}
+
+/* inst's container is gone: so is its dialer, its directory and its backoff. */
+void instance_forget_dialer(struct instance *inst)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	instance_stop_dialer(inst);
+	if (m->config->container_dialer && inst->container_name) {
+		_cleanup_free_ char *dir = instance_dialer_dir(inst);
+		(void)rmdir(dir);
+	}
+	inst->dialer_restarts = 0;
+	if (inst->dialer_retry)
+		evtimer_del(inst->dialer_retry);
+}
+
+/* inst goes with its endpoint (its container keeps running). */
+void instance_free_dialer(struct instance *inst)
+{
+	dialer_close(inst->dialer);
+	inst->dialer = dialer_unref(inst->dialer);
+	if (inst->dialer_retry)
+		event_free(inst->dialer_retry);
+	inst->dialer_retry = NULL;
+}
