@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "names.h"
 #include "proxy.h"
+#include "utf8.h"
 #include "util.h"
 
 /* An answer waiting for its journal records to reach the disk. */
@@ -241,7 +242,7 @@ static int api_op_describe_endpoint(struct api *a, struct aws_reader *r, json_t 
 	json_object_set_new(out, "EndpointStatus",
 			    json_string(endpoint_state_to_string(ep->state)));
 	if (ep->state == ENDPOINT_FAILED && ep->failure_reason)
-		json_object_set_new(out, "FailureReason", json_string(ep->failure_reason));
+		json_object_set_new(out, "FailureReason", aws_string(ep->failure_reason));
 	json_object_set_new(out, "CreationTime", aws_time(ep->creation_time));
 	json_object_set_new(out, "LastModifiedTime", aws_time(ep->last_modified_time));
 	if (!api_variants_known(ep))
@@ -992,13 +993,37 @@ static void api_control(struct api *a, struct evhttp_request *req, const char *r
 	aws_error_clear(&err);
 }
 
+/* Repair one header name or value in place. */
+static void api_repair(char **s)
+{
+	if (*s && !utf8_valid(*s, strlen(*s))) {
+		char *fixed = utf8_sanitize_str(*s);
+		free(*s);
+		*s = fixed;
+	}
+}
+
+/* Make the request's headers text before any handler reads them: names and
+ * values go into replies (TargetVariant, X-Amz-Target) and logs, where bytes
+ * that are not UTF-8 must never arrive.  The path is repaired by the caller. */
+static void api_repair_headers(struct evhttp_request *req)
+{
+	struct evkeyval *kv;
+	TAILQ_FOREACH (kv, evhttp_request_get_input_headers(req), next) {
+		api_repair(&kv->key);
+		api_repair(&kv->value);
+	}
+}
+
 /* Every request. */
 static void api_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct api *a = arg;
 	char request_id[AWS_REQUEST_ID_LEN + 1];
 	aws_request_id(request_id);
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	api_repair_headers(req);
+	_cleanup_free_ char *path =
+		utf8_sanitize_str(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)));
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
 	if (path && strcmp(path, "/") == 0 && cmd == EVHTTP_REQ_POST) {

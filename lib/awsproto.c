@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include "names.h"
+#include "utf8.h"
 
 /* Fill in an error. */
 void aws_error_set(struct aws_error *e, int status, const char *code, const char *fmt, ...)
@@ -151,9 +152,11 @@ void aws_reader_invalid(struct aws_reader *r, const char *value, const char *fie
 {
 	_cleanup_free_ char *shown = NULL;
 	if (value) {
-		/* Long values are cut, as AWS does not echo megabytes back. */
+		/* Long values are cut (on a character boundary), as AWS does not
+		 * echo megabytes back. */
 		size_t n = strlen(value);
-		shown = n > 256 ? xasprintf("'%.256s…'", value) : xasprintf("'%s'", value);
+		_cleanup_free_ char *v = utf8_sanitize(value, n, AWS_SHOWN_VALUE_MAX);
+		shown = xasprintf("'%s%s'", v, strlen(v) < n ? "…" : "");
 	}
 	(void)buf_printf(&r->verrs, "%sValue %s at '%s' failed to satisfy constraint: %s",
 			 r->n_verrs ? "; " : "", shown ? shown : "null", field, constraint);
@@ -247,19 +250,36 @@ const char *aws_target_operation(const char *target)
 	return *op ? op : NULL;
 }
 
-/* Serialise compactly, timestamps with millisecond precision. */
+/* What a reply says when it could not be built: never an abort. */
+static const char aws_unbuildable[] =
+	"{\"__type\":\"InternalFailure\",\"message\":\"The response could not be encoded.\"}";
+
+/* Serialise compactly, timestamps with millisecond precision.  obj may be
+ * NULL (json_pack() refused a value): the reply is then an InternalFailure
+ * body rather than a crash. */
 char *aws_dump(json_t *obj)
 {
-	char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(13));
-	if (!s)
-		abort(); /* only on out-of-memory for a well-formed object */
-	return s;
+	char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(13)) : NULL;
+	return s ? s : xstrdup(aws_unbuildable);
+}
+
+/* An error envelope {code_key: code, message_key: message}, its strings
+ * repaired so that building it cannot fail. */
+static json_t *aws_error_object(const char *code_key, const char *code, const char *message_key,
+				const char *message)
+{
+	_cleanup_free_ char *c = utf8_sanitize_str(code ? code : "InternalFailure");
+	_cleanup_free_ char *m = utf8_sanitize_str(message ? message : "");
+	json_t *o = json_object();
+	json_object_set_new(o, code_key, json_string(c));
+	json_object_set_new(o, message_key, json_string(m));
+	return o;
 }
 
 /* The AWS JSON 1.1 error body. */
 char *aws_json_error_body(const char *code, const char *message)
 {
-	json_t *o = json_pack("{s:s, s:s}", "__type", code, "message", message ? message : "");
+	json_t *o = aws_error_object("__type", code, "message", message);
 	char *s = aws_dump(o);
 	json_decref(o);
 	return s;
@@ -268,12 +288,25 @@ char *aws_json_error_body(const char *code, const char *message)
 /* The REST-JSON (runtime) error body. */
 char *aws_rest_error_body(const char *code, const char *message, json_t *extra)
 {
-	json_t *o = json_pack("{s:s, s:s}", "ErrorCode", code, "Message", message ? message : "");
+	json_t *o = aws_error_object("ErrorCode", code, "Message", message);
 	if (extra)
 		json_object_update(o, extra);
 	char *s = aws_dump(o);
 	json_decref(o);
 	return s;
+}
+
+/* A JSON string of text that came from outside: repaired when it is not
+ * well-formed UTF-8, so that it is never NULL. */
+json_t *aws_string(const char *s)
+{
+	if (!s)
+		return json_null();
+	size_t n = strlen(s);
+	if (utf8_valid(s, n))
+		return json_stringn_nocheck(s, n);
+	_cleanup_free_ char *fixed = utf8_sanitize(s, n, 0);
+	return json_string(fixed);
 }
 
 /* An epoch timestamp, millisecond precision. */

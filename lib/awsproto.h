@@ -19,6 +19,8 @@
 #define AWS_JSON_CONTENT_TYPE "application/x-amz-json-1.1"
 #define AWS_TARGET_PREFIX "SageMaker."
 #define AWS_REQUEST_ID_LEN 36
+/* Bytes of a bad value a validation message echoes back. */
+#define AWS_SHOWN_VALUE_MAX 256
 
 /* A control-plane error about to be sent. */
 struct aws_error {
@@ -67,12 +69,16 @@ int aws_parse_body(const char *body, size_t len, json_t **ret, struct aws_error 
 /* "SageMaker.CreateEndpoint" -> "CreateEndpoint"; NULL when not ours. */
 const char *aws_target_operation(const char *target);
 
-/* {"__type":code,"message":msg} */
+/* {"__type":code,"message":msg}; code and msg may be any bytes. */
 char *aws_json_error_body(const char *code, const char *message);
 /* {"ErrorCode":code,"Message":msg, …extra members} */
 char *aws_rest_error_body(const char *code, const char *message, json_t *extra);
-/* Serialises a response object (timestamps as epoch numbers with ms). */
+/* Serialises a response object (timestamps as epoch numbers with ms); never
+ * NULL and never aborts: a NULL obj gives an InternalFailure body. */
 char *aws_dump(json_t *obj);
+/* A JSON string (never NULL) of s, repaired to UTF-8 if it is not; NULL s
+ * gives JSON null. */
+json_t *aws_string(const char *s);
 /* An epoch-seconds timestamp rounded to milliseconds. */
 json_t *aws_time(double t);
 /* A random version-4 UUID, as AWS request ids are. */

@@ -38,6 +38,7 @@
 #include "docker.h"
 #include "httpc.h"
 #include "log.h"
+#include "utf8.h"
 #include "util.h"
 
 #define DOCKER_MIN_API_MAJOR 1
@@ -332,7 +333,10 @@ static char *docker_demux_finish(struct docker_demux *dm)
 		dm->out.len -= cut;
 		dm->out.data[dm->out.len] = '\0';
 	}
-	return buf_steal(&dm->out);
+	/* A container writes any bytes it likes: what leaves here is text. */
+	char *text = utf8_sanitize(dm->out.data ? dm->out.data : "", dm->out.len, 0);
+	buf_reset(&dm->out);
+	return text;
 }
 
 char *docker_demux_logs(const char *data, size_t len)

@@ -20,6 +20,7 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "utf8.h"
 #include "util.h"
 
 /* Structured fields of one record, beyond the ones log.c adds itself. */
@@ -122,6 +123,27 @@ static int log_send_journal(int level, const char *file, int line, const char *f
 	return r;
 }
 
+/* A line for stderr: valid UTF-8, control characters (a newline would start
+ * a forged record, an escape sequence would drive the terminal) as \xNN. */
+static char *log_escape(const char *raw)
+{
+	char *text = utf8_sanitize_str(raw);
+	const unsigned char *q = (const unsigned char *)text;
+	while ((*q >= 0x20 || *q == '\t') && *q != 0x7f)
+		q++;
+	if (!*q)
+		return text;
+	_cleanup_free_ char *owned = text;
+	struct buf b = {0};
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			(void)buf_printf(&b, "\\x%02x", *p);
+		else
+			(void)buf_append(&b, p, 1);
+	}
+	return buf_steal(&b);
+}
+
 /* Write one record with any number of structured fields. */
 void log_emit_fields(int level, const char *file, int line, const char *func,
 		     const struct log_field *fields, const char *fmt, ...)
@@ -129,8 +151,11 @@ void log_emit_fields(int level, const char *file, int line, const char *func,
 	int saved_errno = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
+	_cleanup_free_ char *raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	/* Messages quote requests and containers: what reaches the journal or
+	 * a terminal is text, and on stderr one record stays one line. */
+	_cleanup_free_ char *msg = log_to_journal ? utf8_sanitize_str(raw) : log_escape(raw);
 
 	if (!log_to_journal || log_send_journal(level, file, line, func, fields, msg) < 0) {
 		const char *name = level >= 0 && level < (int)ELEMENTSOF(log_level_names)

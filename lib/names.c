@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "util.h"
 
 static bool names_is_alnum(char c)
@@ -38,46 +39,6 @@ bool names_valid_resource(const char *s)
 	return true;
 }
 
-/*
- * Decodes one UTF-8 character at s; returns its length in bytes and the code
- * point in *ret_cp, or 0 when the bytes are not well-formed UTF-8 (overlong
- * forms, surrogates and values past U+10FFFF included).
- */
-static size_t names_utf8_decode(const unsigned char *s, uint32_t *ret_cp)
-{
-	uint32_t cp, min;
-	size_t len;
-
-	if (s[0] < 0x80) {
-		*ret_cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xe0) == 0xc0) {
-		cp = s[0] & 0x1f;
-		len = 2;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		cp = s[0] & 0x0f;
-		len = 3;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		cp = s[0] & 0x07;
-		len = 4;
-		min = 0x10000;
-	} else
-		return 0;
-
-	for (size_t i = 1; i < len; i++) {
-		/* A NUL terminator fails this test, so we never read past it. */
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*ret_cp = cp;
-	return len;
-}
-
 long names_utf8_length(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -87,7 +48,7 @@ long names_utf8_length(const char *s)
 		return -1;
 	while (*p != '\0') {
 		uint32_t cp;
-		size_t len = names_utf8_decode(p, &cp);
+		size_t len = utf8_decode((const char *)p, strnlen((const char *)p, 4), &cp);
 
 		if (len == 0)
 			return -1;
@@ -116,7 +77,7 @@ static bool names_valid_tag(const char *s, long min, long max)
 		return false;
 	while (*p != '\0') {
 		uint32_t cp;
-		size_t len = names_utf8_decode(p, &cp);
+		size_t len = utf8_decode((const char *)p, strnlen((const char *)p, 4), &cp);
 
 		if (len == 0 || cp == 0 || !names_tag_char(cp))
 			return false;

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "upstream.h"
+#include "utf8.h"
 #include "util.h"
 
 #define PROXY_CONNECT_TIMEOUT_MS 1000
@@ -174,15 +175,27 @@ static void proxy_call_free(struct proxy_call *c)
 
 static void proxy_forward(struct proxy_call *c);
 
-/* The container's words, for messages: cut, and never raw binary. */
+/* The container's words, for messages: cut on a character boundary, text
+ * (UTF-8, a bad byte as U+FFFD) and never raw binary. */
 static char *proxy_excerpt(struct evbuffer *body, size_t max)
 {
 	size_t len = evbuffer_get_length(body);
 	size_t n = len < max ? len : max;
-	char *s = xmalloc(n + 1);
-	evbuffer_copyout(body, s, n);
-	s[n] = '\0';
-	for (size_t i = 0; i < n; i++)
+	_cleanup_free_ char *raw = xmalloc(n + 1);
+	evbuffer_copyout(body, raw, n);
+	/* A character cut at max is dropped, not turned into U+FFFD. */
+	size_t keep = n;
+	if (n < len) {
+		size_t back = 0;
+		while (back < 3 && back < n && ((unsigned char)raw[n - 1 - back] & 0xc0) == 0x80)
+			back++;
+		unsigned char lead = (unsigned char)raw[n - 1 - back];
+		size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+		if (back < n && lead >= 0xc0 && back + 1 < need)
+			keep = n - 1 - back;
+	}
+	char *s = utf8_sanitize(raw, keep, max);
+	for (size_t i = 0; s[i]; i++)
 		if ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t')
 			s[i] = ' ';
 	return s;
@@ -249,8 +262,8 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 				 "connection.",
 				 ep->name, c->inst->container_name);
 	} else if (r->result) {
-		json_t *extra = json_pack("{s:i, s:s}", "OriginalStatusCode", 0, "OriginalMessage",
-					  r->error ? r->error : "");
+		json_t *extra = json_pack("{s:i, s:o}", "OriginalStatusCode", 0, "OriginalMessage",
+					  aws_string(r->error ? r->error : ""));
 		proxy_send_error(c->req, c->request_id, 424, "ModelError", "ModelError", extra,
 				 "Received server error (0) from primary with message \"%s\". See "
 				 "the log of container %s for more information.",
@@ -260,8 +273,8 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 		bool client = r->status < 500;
 		_cleanup_free_ char *words = proxy_excerpt(r->body, PROXY_MESSAGE_BODY_MAX);
 		_cleanup_free_ char *original = proxy_excerpt(r->body, PROXY_ORIGINAL_MAX);
-		json_t *extra = json_pack("{s:i, s:s}", "OriginalStatusCode", (int)r->status,
-					  "OriginalMessage", original);
+		json_t *extra = json_pack("{s:i, s:o}", "OriginalStatusCode", (int)r->status,
+					  "OriginalMessage", aws_string(original));
 		proxy_send_error(c->req, c->request_id, 424,
 				 client ? "CLIENT_ERROR_FROM_MODEL" : "SERVER_ERROR_FROM_MODEL",
 				 "ModelError", extra,

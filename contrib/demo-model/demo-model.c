@@ -27,6 +27,7 @@
  *   DEMO_EXIT_AFTER_MS=N    exit N ms after start with DEMO_EXIT_CODE
  *                           (default 3), saying so on stderr first
  *   DEMO_INVOKE_STATUS=N    /invocations answers status N, "demo-model error N"
+ *   DEMO_INVOKE_ERROR_ECHO=1  ... or, with this, the request body as it came
  *   DEMO_INVOKE_DELAY_MS=N  /invocations waits N ms before answering
  *   DEMO_VARIANT=S          reported as "variant" by /invocations
  *
@@ -76,6 +77,7 @@ static long opt_ping_status = 200;
 static long opt_exit_after_ms = -1;
 static long opt_exit_code = 3;
 static long opt_invoke_status = 200;
+static long opt_invoke_error_echo;
 static long opt_invoke_delay_ms;
 static const char *opt_variant = "";
 static char hostname[256];
@@ -727,6 +729,8 @@ static int handle_invocations(int fd, struct request *req)
 
 	if (opt_invoke_delay_ms > 0)
 		sleep_ms(opt_invoke_delay_ms);
+	if (opt_invoke_status != 200 && opt_invoke_error_echo)
+		return respond(fd, req, opt_invoke_status, "text/plain", req->body, req->body_len);
 	if (opt_invoke_status != 200) {
 		snprintf(status_text, sizeof status_text, "demo-model error %ld",
 		         opt_invoke_status);
@@ -856,6 +860,7 @@ static void __attribute__((noreturn)) usage(void)
 	      "DEMO_PING_STATUS\n"
 	      "             DEMO_EXIT_AFTER_MS DEMO_EXIT_CODE DEMO_INVOKE_STATUS "
 	      "DEMO_INVOKE_DELAY_MS\n"
+	      "             DEMO_INVOKE_ERROR_ECHO\n"
 	      "             DEMO_VARIANT\n",
 	      stderr);
 	exit(2);
@@ -886,6 +891,7 @@ int main(int argc, char **argv)
 	env_long("DEMO_EXIT_CODE", 0, 255, &opt_exit_code);
 	env_long("DEMO_INVOKE_STATUS", 100, 599, &opt_invoke_status);
 	env_long("DEMO_INVOKE_DELAY_MS", 0, INT_MAX, &opt_invoke_delay_ms);
+	env_long("DEMO_INVOKE_ERROR_ECHO", 0, 1, &opt_invoke_error_echo);
 	if ((v = getenv("DEMO_VARIANT")) != NULL)
 		opt_variant = v;
 	if (gethostname(hostname, sizeof hostname - 1) < 0)

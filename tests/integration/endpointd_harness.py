@@ -377,6 +377,7 @@ MODELS = {
     "demo-invoke-400": (None, {"DEMO_INVOKE_STATUS": "400"}),
     "demo-invoke-500": (None, {"DEMO_INVOKE_STATUS": "500"}),
     "demo-invoke-delay": (None, {"DEMO_INVOKE_DELAY_MS": "5000"}),
+    "demo-invoke-echo-500": (None, {"DEMO_INVOKE_STATUS": "500", "DEMO_INVOKE_ERROR_ECHO": "1"}),
 }
 
 # What write_config puts in the model data: a directory of two files and a
@@ -401,6 +402,7 @@ ENDPOINT_CONFIGS = {
     "invoke-400-config": [("AllTraffic", "demo-invoke-400", 1)],
     "invoke-500-config": [("AllTraffic", "demo-invoke-500", 1)],
     "invoke-delay-config": [("AllTraffic", "demo-invoke-delay", 1)],
+    "invoke-echo-500-config": [("AllTraffic", "demo-invoke-echo-500", 1)],
 }
 
 # These go into an included file, the rest into the main config, so that
