@@ -11,6 +11,8 @@ if [ "$what" = test ]; then
 	# systemd: systemd-analyze, systemd-socket-activate and systemd-sysusers
 	# for tests/systemd (the tests need no running systemd).
 	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd)
+	# tests/js (the AWS SDK for JavaScript): Debian's node and npm, unless a node is there.
+	{ [ -x /usr/bin/node ] && [ -x /usr/bin/npm ]; } || pkgs+=(nodejs npm)
 fi
 
 missing=()
