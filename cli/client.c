@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "text.h"
 #include "util.h"
 
 #define CLIENT_CONNECT_TIMEOUT_S 10L
@@ -139,14 +140,16 @@ static void client_error_set(struct client_error *err, enum client_error_kind ki
 	err->message = message;
 }
 
-/* The message of an error, as operators read it. */
+/* The message of an error, as operators read it (escaped: a model's words
+ * may be in it). */
 void client_error_print(const struct client_error *err)
 {
-	if (err->kind == CLIENT_ERROR_API && err->code)
-		fprintf(stderr, "endpointctl: %s: %s\n", err->code,
-		        err->message ? err->message : "");
+	_cleanup_free_ char *code = text_escape(err->code);
+	_cleanup_free_ char *message = text_escape(err->message);
+	if (err->kind == CLIENT_ERROR_API && code)
+		fprintf(stderr, "endpointctl: %s: %s\n", code, message ? message : "");
 	else
-		fprintf(stderr, "endpointctl: %s\n", err->message ? err->message : "failed");
+		fprintf(stderr, "endpointctl: %s\n", message ? message : "failed");
 }
 
 /* A copy of a header's value without the line end and surrounding blanks. */
@@ -324,8 +327,10 @@ static void client_error_from_answer(struct client_response *r, long status,
 		msg = xstrndup(r->body.data, r->body.len > 500 ? 500 : r->body.len);
 	else
 		msg = xasprintf("HTTP status %ld", status);
-	/* An answer body may end in a newline; the message is one line. */
-	msg[strcspn(msg, "\r\n")] = '\0';
+	/* An answer body may end in a newline; any other line end in it is
+	 * shown escaped (client_error_print), not cut off. */
+	for (size_t n = strlen(msg); n > 0 && strchr("\r\n", msg[n - 1]); n--)
+		msg[n - 1] = '\0';
 
 	client_error_set(err, CLIENT_ERROR_API, code, msg);
 	err->http_status = status;

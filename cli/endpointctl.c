@@ -7,7 +7,9 @@
  *   - options and usage: global options before the command, each command's
  *     own after it (the global ones are accepted there too); usage errors
  *     exit 2, API and connection errors 1
- *   - output helpers: JSON (-o json), local times, aligned tables (table.c)
+ *   - output helpers: JSON (-o json), local times, aligned tables (table.c);
+ *     every string from the daemon is escaped before it reaches a terminal
+ *     (text.c), in tables, in text and on stderr
  *   - wait: DescribeEndpoint polled until InService / gone, with progress on
  *     stderr (one line rewritten on a terminal, a line per status change
  *     otherwise)
@@ -32,6 +34,7 @@
 #include "config.h"
 #include "log.h"
 #include "table.h"
+#include "text.h"
 #include "util.h"
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:8780"
@@ -302,12 +305,13 @@ fail:
 /* ------------------------------------------------------------------------ */
 /* Output                                                                    */
 
-/* The API's JSON, indented, on stdout. */
+/* The API's JSON, indented, on stdout; no control character in it raw. */
 static void ctl_print_json(const json_t *v)
 {
 	/* 15 digits: an epoch time with milliseconds prints as sent. */
-	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
-	fputc('\n', stdout);
+	_cleanup_free_ char *dump = json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+	_cleanup_free_ char *safe = text_escape_json(dump ? dump : "null");
+	puts(safe);
 }
 
 /* An epoch-seconds JSON number as local time; "-" when absent. */
@@ -392,11 +396,12 @@ static void ctl_progress_show(struct ctl_progress *p, const char *status, const 
 	_cleanup_free_ char *line = NULL;
 
 	ctl_format_elapsed(elapsed, took, sizeof(took));
+	_cleanup_free_ char *name = text_escape(p->name), *shown = text_escape(status);
 	if (desc && ctl_instances(desc, &up, &desired))
-		line = xasprintf("%s: %s, %lld/%lld instances up, %s", p->name, status, up, desired,
-		                 took);
+		line =
+		    xasprintf("%s: %s, %lld/%lld instances up, %s", name, shown, up, desired, took);
 	else
-		line = xasprintf("%s: %s, %s", p->name, status, took);
+		line = xasprintf("%s: %s, %s", name, shown, took);
 
 	if (p->live) {
 		size_t n = strlen(line);
@@ -500,17 +505,21 @@ static int ctl_wait(struct ctl *ctl, const char *name, enum ctl_wait_for target,
 		}
 		if (strcmp(status, "Failed") == 0) {
 			const char *reason = ctl_str(desc, "FailureReason");
+			_cleanup_free_ char *shown_name = text_escape(name);
+			_cleanup_free_ char *shown =
+			    text_escape(reason && *reason ? reason : "(no FailureReason given)");
 			ctl_progress_end(&progress);
-			fprintf(stderr, "endpointctl: %s: Failed: %s\n", name,
-			        reason && *reason ? reason : "(no FailureReason given)");
+			fprintf(stderr, "endpointctl: %s: Failed: %s\n", shown_name, shown);
 			json_decref(desc);
 			break;
 		}
 		if (elapsed >= timeout_s) {
+			_cleanup_free_ char *shown_name = text_escape(name);
+			_cleanup_free_ char *shown = text_escape(status);
 			ctl_progress_end(&progress);
 			fprintf(stderr,
 			        "endpointctl: %s: timed out after %g s waiting for %s (it is %s)\n",
-			        name, timeout_s, want, status);
+			        shown_name, timeout_s, want, shown);
 			json_decref(desc);
 			break;
 		}
@@ -609,8 +618,9 @@ static int ctl_cmd_create(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	if (ctl->output == CTL_OUTPUT_TABLE) {
-		printf("%s\n",
-		       ctl_str(answer, "EndpointArn") ? ctl_str(answer, "EndpointArn") : name);
+		_cleanup_free_ char *arn = text_escape(
+		    ctl_str(answer, "EndpointArn") ? ctl_str(answer, "EndpointArn") : name);
+		printf("%s\n", arn);
 		fflush(stdout);
 	} else if (!wait) {
 		ctl_print_json(answer);
@@ -668,8 +678,9 @@ static int ctl_cmd_describe(struct ctl *ctl, int argc, char **argv)
 			shown = ctl_time(v, t2, sizeof(t2));
 		else
 			shown = json_string_value(v) ? json_string_value(v) : "-";
+		_cleanup_free_ char *safe = text_escape(shown);
 		printf("%s:%*s%s\n", keys[i],
-		       (int)(strlen("EndpointConfigName") - strlen(keys[i]) + 2), "", shown);
+		       (int)(strlen("EndpointConfigName") - strlen(keys[i]) + 2), "", safe);
 	}
 
 	const json_t *pvs = json_object_get(d, "ProductionVariants");
@@ -1057,12 +1068,13 @@ static int ctl_cmd_invoke(struct ctl *ctl, int argc, char **argv)
 		return CTL_EXIT_FAILURE;
 	}
 	if (ctl->verbose) {
-		fprintf(stderr, "InvokedProductionVariant: %s\n",
-		        result.invoked_variant ? result.invoked_variant : "-");
-		fprintf(stderr, "ContentType: %s\n",
-		        result.content_type ? result.content_type : "-");
-		if (result.custom_attributes)
-			fprintf(stderr, "CustomAttributes: %s\n", result.custom_attributes);
+		_cleanup_free_ char *variant = text_escape(result.invoked_variant);
+		_cleanup_free_ char *type = text_escape(result.content_type);
+		_cleanup_free_ char *attrs = text_escape(result.custom_attributes);
+		fprintf(stderr, "InvokedProductionVariant: %s\n", variant ? variant : "-");
+		fprintf(stderr, "ContentType: %s\n", type ? type : "-");
+		if (attrs)
+			fprintf(stderr, "CustomAttributes: %s\n", attrs);
 	}
 	client_invoke_result_clear(&result);
 	return CTL_EXIT_OK;
@@ -1105,23 +1117,27 @@ static int ctl_cmd_check_config(struct ctl *ctl, int argc, char **argv)
 		_cleanup_free_ char *error = NULL;
 		if (config_load(argv[i], &config, &error) < 0) {
 			ex = CTL_EXIT_FAILURE;
-			if (ctl->output == CTL_OUTPUT_JSON)
+			if (ctl->output == CTL_OUTPUT_JSON) {
 				json_array_append_new(files, json_pack("{s:s, s:b, s:s}", "File",
 				                                       argv[i], "Valid", 0, "Error",
 				                                       error ? error : "invalid"));
-			else
-				fprintf(stderr, "%s\n", error ? error : "invalid");
+			} else {
+				_cleanup_free_ char *shown = text_escape(error ? error : "invalid");
+				fprintf(stderr, "%s\n", shown);
+			}
 			continue;
 		}
-		if (ctl->output == CTL_OUTPUT_JSON)
+		if (ctl->output == CTL_OUTPUT_JSON) {
 			json_array_append_new(
 			    files,
 			    json_pack("{s:s, s:b, s:I, s:I}", "File", argv[i], "Valid", 1, "Models",
 			              (json_int_t)config->n_models, "EndpointConfigs",
 			              (json_int_t)config->n_endpoint_configs));
-		else
-			printf("%s: OK (%zu models, %zu endpoint configs)\n", argv[i],
+		} else {
+			_cleanup_free_ char *file = text_escape(argv[i]);
+			printf("%s: OK (%zu models, %zu endpoint configs)\n", file,
 			       config->n_models, config->n_endpoint_configs);
+		}
 		config_unref(config);
 	}
 	if (ctl->output == CTL_OUTPUT_JSON) {

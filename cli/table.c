@@ -1,11 +1,14 @@
 /*
  * Aligned text columns.  Widths count UTF-8 characters, not bytes, so that
- * a name or a tag value with accents still lines up.
+ * a name or a tag value with accents still lines up.  Cells are escaped
+ * (text.h): a control character in a cell can neither break the columns
+ * nor reach the terminal.
  */
 #include "table.h"
 
 #include <string.h>
 
+#include "text.h"
 #include "util.h"
 
 struct table {
@@ -33,19 +36,12 @@ struct table *table_free(struct table *t)
 	return NULL;
 }
 
-/* Appends a row; the cells are copied. */
+/* Appends a row; the cells are copied, escaped. */
 void table_add_row(struct table *t, const char *const *cells)
 {
 	t->cells = xreallocarray(t->cells, (t->n_rows + 1) * t->n_cols, sizeof(*t->cells));
-	for (size_t i = 0; i < t->n_cols; i++) {
-		const char *s = cells[i] ? cells[i] : "-";
-		/* A cell is one line: a newline would break the columns. */
-		char *copy = xstrdup(s);
-		for (char *p = copy; *p; p++)
-			if (*p == '\n' || *p == '\r' || *p == '\t')
-				*p = ' ';
-		t->cells[t->n_rows * t->n_cols + i] = copy;
-	}
+	for (size_t i = 0; i < t->n_cols; i++)
+		t->cells[t->n_rows * t->n_cols + i] = text_escape(cells[i] ? cells[i] : "-");
 	t->n_rows++;
 }
 

@@ -17,7 +17,7 @@ struct table;
 struct table *table_new(size_t n_cols, const char *const *headers);
 /* NULL-safe; returns NULL. */
 struct table *table_free(struct table *t);
-/* Adds a row of n_cols cells (copied; NULL shows as "-"). */
+/* Adds a row of n_cols cells (copied and escaped; NULL shows as "-"). */
 void table_add_row(struct table *t, const char *const *cells);
 /* Prints every row, each line starting with indent spaces. */
 void table_print(const struct table *t, FILE *f, unsigned indent);
