@@ -86,7 +86,8 @@ describe('an endpoint through its life', { timeout: 4 * TEST_TIMEOUT_MS }, () =>
     );
   });
 
-  it('DeleteEndpoint then waitUntilEndpointDeleted returns once it is gone', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const deleted = 'DeleteEndpoint then waitUntilEndpointDeleted returns once it is gone';
+  it(deleted, { timeout: TEST_TIMEOUT_MS }, async () => {
     const r = await client.send(new sm.DeleteEndpointCommand({ EndpointName: name }));
     assert.equal(r.$metadata.httpStatusCode, 200);
     const w = await sm.waitUntilEndpointDeleted({ client, ...WAIT }, { EndpointName: name });
@@ -97,10 +98,32 @@ describe('an endpoint through its life', { timeout: 4 * TEST_TIMEOUT_MS }, () =>
   });
 });
 
+describe('an endpoint whose model exits', { timeout: 2 * TEST_TIMEOUT_MS }, () => {
+  const client = controlClient();
+  after(() => client.destroy());
+
+  it('waitUntilEndpointInService fails as soon as it is Failed', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // exit-config: the model exits with code 3 half a second after it starts.
+    const name = uniqueName('exit');
+    await client.send(new sm.CreateEndpointCommand({ EndpointName: name, EndpointConfigName: 'exit-config' }));
+    const started = Date.now();
+    await assert.rejects(sm.waitUntilEndpointInService({ client, ...WAIT }, { EndpointName: name }), (e) => {
+      const result = JSON.parse(e.message);
+      assert.equal(result.state, 'FAILURE', e.message);
+      assert.equal(result.reason.EndpointStatus, 'Failed');
+      assert.ok(result.reason.FailureReason, 'no FailureReason');
+      return true;
+    });
+    assert.ok(Date.now() - started < 30000, `took ${Date.now() - started} ms`);
+    await client.send(new sm.DeleteEndpointCommand({ EndpointName: name }));
+  });
+});
+
 describe('ListEndpoints', { timeout: 3 * TEST_TIMEOUT_MS }, () => {
   const client = controlClient();
   const base = uniqueName('list');
   const names = [`${base}-a`, `${base}-b`, `${base}-c`];
+  const byName = { NameContains: base, SortBy: 'Name', SortOrder: 'Ascending' };
 
   before(async () => {
     for (const n of names)
@@ -120,7 +143,7 @@ describe('ListEndpoints', { timeout: 3 * TEST_TIMEOUT_MS }, () => {
   });
 
   it('NameContains finds exactly the matching endpoints', async () => {
-    const r = await client.send(new sm.ListEndpointsCommand({ NameContains: base, SortBy: 'Name', SortOrder: 'Ascending' }));
+    const r = await client.send(new sm.ListEndpointsCommand(byName));
     assert.deepEqual(r.Endpoints.map((e) => e.EndpointName), names);
     assert.equal(r.NextToken, undefined);
   });
@@ -139,9 +162,7 @@ describe('ListEndpoints', { timeout: 3 * TEST_TIMEOUT_MS }, () => {
     const seen = [];
     let token;
     for (let i = 0; i < names.length; i++) {
-      const r = await client.send(
-        new sm.ListEndpointsCommand({ NameContains: base, SortBy: 'Name', SortOrder: 'Ascending', MaxResults: 1, NextToken: token }),
-      );
+      const r = await client.send(new sm.ListEndpointsCommand({ ...byName, MaxResults: 1, NextToken: token }));
       assert.equal(r.Endpoints.length, 1);
       seen.push(r.Endpoints[0].EndpointName);
       token = r.NextToken;

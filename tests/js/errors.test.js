@@ -22,7 +22,8 @@ const {
 } = require('./support');
 
 // RFC 9110's IMF-fixdate, the only form a server may send.
-const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
+const IMF_FIXDATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
 // The SDK's own rule: a clock more than 5 minutes off is corrected.
 const SKEW_MS = 60 * 60 * 1000;
 
@@ -88,10 +89,8 @@ describe('control-plane errors', () => {
       client.send(new sm.CreateEndpointCommand({ EndpointName: name, EndpointConfigName: config })),
       (e) => {
         assertClientFault(e, 'ValidationException');
-        assert.equal(
-          e.message,
-          `Could not find endpoint configuration "arn:aws:sagemaker:${REGION}:${ACCOUNT}:endpoint-config/${config}".`,
-        );
+        const arn = `arn:aws:sagemaker:${REGION}:${ACCOUNT}:endpoint-config/${config}`;
+        assert.equal(e.message, `Could not find endpoint configuration "${arn}".`);
         return true;
       },
     );
@@ -175,7 +174,8 @@ describe('the Date header', () => {
   it('on an error answer, corrects the clock and says so', async () => {
     const client = controlClient({ systemClockOffset: SKEW_MS });
     try {
-      await assert.rejects(client.send(new sm.DescribeEndpointCommand({ EndpointName: uniqueName('missing') })), (e) => {
+      const missing = new sm.DescribeEndpointCommand({ EndpointName: uniqueName('missing') });
+      await assert.rejects(client.send(missing), (e) => {
         assert.equal(e.name, 'ValidationException');
         assert.equal(e.$metadata.clockSkewCorrected, true);
         return true;

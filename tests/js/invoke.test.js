@@ -23,9 +23,11 @@ describe('InvokeEndpoint', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
   const failing = uniqueName('inv500');
 
   before(async () => {
-    await control.send(new sm.CreateEndpointCommand({ EndpointName: routed, EndpointConfigName: 'weighted-config' }));
-    await control.send(new sm.CreateEndpointCommand({ EndpointName: failing, EndpointConfigName: 'invoke-500-config' }));
-    for (const n of [routed, failing]) await sm.waitUntilEndpointInService({ client: control, ...WAIT }, { EndpointName: n });
+    const configs = { [routed]: 'weighted-config', [failing]: 'invoke-500-config' };
+    for (const [n, c] of Object.entries(configs))
+      await control.send(new sm.CreateEndpointCommand({ EndpointName: n, EndpointConfigName: c }));
+    for (const n of Object.keys(configs))
+      await sm.waitUntilEndpointInService({ client: control, ...WAIT }, { EndpointName: n });
   });
   after(async () => {
     for (const n of [routed, failing]) {
@@ -82,13 +84,16 @@ describe('InvokeEndpoint', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
   });
 
   it('names the variant that answered when none was asked for', async () => {
-    const r = await runtime.send(new rt.InvokeEndpointCommand({ EndpointName: routed, Body: 'x', ContentType: 'text/plain' }));
+    const r = await runtime.send(
+      new rt.InvokeEndpointCommand({ EndpointName: routed, Body: 'x', ContentType: 'text/plain' }),
+    );
     assert.ok(['Heavy', 'Light'].includes(r.InvokedProductionVariant), r.InvokedProductionVariant);
     assert.equal(JSON.parse(r.Body.transformToString()).variant, r.InvokedProductionVariant);
   });
 
   it("a model's 500 is a ModelError with OriginalStatusCode and OriginalMessage", async () => {
-    await assert.rejects(runtime.send(new rt.InvokeEndpointCommand({ EndpointName: failing, Body: 'x', ContentType: OCTET })), (e) => {
+    const call = new rt.InvokeEndpointCommand({ EndpointName: failing, Body: 'x', ContentType: OCTET });
+    await assert.rejects(runtime.send(call), (e) => {
       assert.ok(e instanceof rt.ModelError, `${e.name}: ${e.message}`);
       assert.equal(e.name, 'ModelError');
       assert.equal(e.$fault, 'client');
@@ -105,7 +110,8 @@ describe('InvokeEndpoint', { timeout: 4 * TEST_TIMEOUT_MS }, () => {
 
   it('an unknown endpoint is a ValidationError naming it and the account', async () => {
     const name = uniqueName('nope');
-    await assert.rejects(runtime.send(new rt.InvokeEndpointCommand({ EndpointName: name, Body: 'x', ContentType: OCTET })), (e) => {
+    const call = new rt.InvokeEndpointCommand({ EndpointName: name, Body: 'x', ContentType: OCTET });
+    await assert.rejects(runtime.send(call), (e) => {
       assert.ok(e instanceof rt.ValidationError, `${e.name}: ${e.message}`);
       assert.equal(e.message, `Endpoint ${name} of account ${ACCOUNT} not found.`);
       assert.equal(e.$metadata.httpStatusCode, 400);
