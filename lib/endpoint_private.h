@@ -49,6 +49,10 @@ struct endpoint_manager {
 	unsigned engine_epoch;  /* bumped at every (re)connection of the event stream */
 	bool resync_running;
 	bool resync_again;
+	/* A restored slot was given a new container: the old daemon's create
+	 * may still land in the Engine after this listing, so list once more
+	 * when orphan_grace_s has passed. */
+	bool resync_sweep;
 	struct event *resync_timer; /* retry a failed listing; sweep orphans later */
 	/* The host's GPUs and the instance holding each (endpoint_gpu.c). */
 	struct gpu *gpus;

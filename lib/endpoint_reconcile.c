@@ -223,6 +223,8 @@ static void instance_reconcile(struct instance *inst, const struct docker_contai
 	} else {
 		if (c)
 			endpoint_remove_container(ep, c->id);
+		else
+			m->resync_sweep = true;
 		free(inst->container_id);
 		inst->container_id = NULL;
 		inst->generation++;
@@ -347,6 +349,13 @@ static void endpoint_manager_resync_cb(const struct docker_result *r,
 		} else if (next < 0 || grace - age < next) {
 			next = grace - age;
 		}
+	}
+	if (m->resync_sweep) {
+		/* A create the previous daemon had sent shows up after this
+		 * listing: it belongs to nothing and goes in the next sweep. */
+		m->resync_sweep = false;
+		if (next < 0 || grace < next)
+			next = grace;
 	}
 	if (next >= 0)
 		endpoint_manager_resync_later(m, (unsigned)(next * 1000) + 100);
