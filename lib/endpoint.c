@@ -20,8 +20,11 @@
  * The Engine's event stream tells us at once when a container dies; after a
  * reconnect (events may have been lost) every live instance is inspected.
  *
- * A Deleting endpoint is dropped when its last operation has returned, which
- * is also when its last container has been removed.
+ * A container is stopped only after a journal barrier: whatever made it go
+ * (a Deleting status, a slot's new generation) is on disk first, so a crash
+ * never finds a container gone that the journal still counts on.  A Deleting
+ * endpoint is dropped when its last operation has returned, which is also
+ * when its last container has been removed.
  */
 #define _GNU_SOURCE
 #include "endpoint.h"
@@ -203,6 +206,19 @@ bool op_current(const struct op *op)
 	return !op->inst || op->inst->generation == op->generation;
 }
 
+/*
+ * Memory and the journal no longer agree about ep: what clients were told
+ * cannot be made durable.  Fatal, like a failed write (journal.h): exit and
+ * recover from the journal on restart.
+ */
+static void endpoint_journal_fatal(const char *name, int err)
+{
+	_cleanup_free_ char *msg =
+		xasprintf("endpoint %s: cannot journal its record: %s", name, strerror(-err));
+	log_endpoint(LOG_CRIT, name, "%s; exiting to recover on restart", msg);
+	journal_fatal_hook(msg);
+}
+
 /* Stage the endpoint's record; the API's barrier makes it durable. */
 void endpoint_persist(struct endpoint *ep)
 {
@@ -211,11 +227,11 @@ void endpoint_persist(struct endpoint *ep)
 		return;
 	_cleanup_free_ char *key = endpoint_journal_key(ep->name);
 	json_t *rec = endpoint_to_json(ep);
-	int r = journal_put(m->journal, key, rec);
+	/* No record (a string that is not UTF-8) would delete the key. */
+	int r = rec ? journal_put(m->journal, key, rec) : -EINVAL;
 	json_decref(rec);
 	if (r < 0)
-		log_endpoint(LOG_ERR, ep->name, "endpoint %s: cannot journal its record: %s",
-			     ep->name, strerror(-r));
+		endpoint_journal_fatal(ep->name, r);
 }
 
 /* The one way a status changes. */
@@ -300,13 +316,36 @@ static void op_stopped_cb(const struct docker_result *r, void *userdata)
 	docker_container_remove(op->ep->manager->docker, op->container_id, true, op_removed_cb, op);
 }
 
-/* Stop and remove a container on ep's account. */
+/* What made the container go is on disk: stop it. */
+static void op_remove_durable_cb(void *userdata)
+{
+	struct op *op = userdata;
+	struct endpoint_manager *m = op->ep->manager;
+	if (!m || m->shutting_down) {
+		op_free(op);
+		return;
+	}
+	log_container(LOG_INFO, op->container_id, "endpoint %s: removing container %.12s",
+		      op->ep->name, op->container_id);
+	docker_container_stop(m->docker, op->container_id, ENDPOINT_STOP_TIMEOUT_S, op_stopped_cb,
+			      op);
+}
+
+/*
+ * Stop and remove a container on ep's account.  Whatever was staged in the
+ * journal before (a Deleting status, a new generation) is made durable
+ * first: a crash must never find a container gone that the journal still
+ * counts on.
+ */
 void endpoint_remove_container(struct endpoint *ep, const char *id)
 {
+	struct endpoint_manager *m = ep->manager;
 	struct op *op = op_new(ep, NULL, NULL);
 	op->container_id = xstrdup(id);
-	log_container(LOG_INFO, id, "endpoint %s: removing container %.12s", ep->name, id);
-	docker_container_stop(ep->manager->docker, id, ENDPOINT_STOP_TIMEOUT_S, op_stopped_cb, op);
+	if (m->journal)
+		journal_barrier(m->journal, op_remove_durable_cb, op);
+	else
+		op_remove_durable_cb(op);
 }
 
 /* Let go of the slot's container: stale operations see the new generation. */
@@ -356,7 +395,9 @@ void endpoint_maybe_drop(struct endpoint *ep)
 	metrics_forget_endpoint(ep->name);
 	if (m->journal) {
 		_cleanup_free_ char *key = endpoint_journal_key(ep->name);
-		(void)journal_put(m->journal, key, NULL);
+		int r = journal_put(m->journal, key, NULL);
+		if (r < 0)
+			endpoint_journal_fatal(ep->name, r);
 	}
 	if (m->observer)
 		m->observer(ep, ENDPOINT_DELETING, ENDPOINT_STATE_MAX, "deleted", m->observer_data);

@@ -1,0 +1,451 @@
+/*
+ * An endpoint's life against a fake Engine: the real manager, Docker client
+ * and health checks on one loop, talking to an evhttp server on a Unix socket
+ * that keeps containers in a table (create, start, inspect, stop, remove,
+ * list) and to a /ping server standing in for every container's model.
+ *
+ * Map: the fake Engine (its container table and request log), the ping
+ * server, set-up of a manager with a journal, then the tests:
+ * DeleteEndpoint's intent on disk before any container stops, and records
+ * the journal cannot take.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "docker.h"
+#include "endpoint.h"
+#include "endpoint_private.h"
+#include "httpc.h"
+#include "journal.h"
+#include "util.h"
+
+#define OWNER "0123456789abcdef"
+
+static const char *const config_yaml =
+    "state_dir: /nonexistent/endpointd-test\n"
+    "instance_types:\n"
+    "  ml.cpu: { cpus: 1, memory: 1GiB }\n"
+    "  ml.gpu: { cpus: 1, memory: 1GiB, gpus: 1 }\n"
+    "Models:\n"
+    "  - ModelName: m\n"
+    "    PrimaryContainer: { Image: demo:1 }\n"
+    "EndpointConfigs:\n"
+    "  - EndpointConfigName: cpu\n"
+    "    ProductionVariants:\n"
+    "      - { VariantName: AllTraffic, ModelName: m, InitialInstanceCount: 1,\n"
+    "          InstanceType: ml.cpu, ContainerStartupHealthCheckTimeoutInSeconds: 60 }\n"
+    "  - EndpointConfigName: gpu\n"
+    "    ProductionVariants:\n"
+    "      - { VariantName: AllTraffic, ModelName: m, InitialInstanceCount: 1,\n"
+    "          InstanceType: ml.gpu, ContainerStartupHealthCheckTimeoutInSeconds: 60 }\n";
+
+/* ------------------------------------------------------------------------ */
+/* The fake Engine */
+
+struct fake_container {
+	char id[32];
+	char *name;
+	json_t *labels;
+	char *body; /* the create request's spec */
+	bool running;
+	bool removed;
+};
+
+static struct event_base *base;
+static struct evhttp *engine, *pinger;
+static uint16_t ping_port;
+static struct httpc *hc;
+static struct docker *dk;
+static struct config *config;
+static struct journal *journal;
+static struct endpoint_manager *manager;
+static char dir[64], sockpath[96];
+static struct fake_container containers[32];
+static size_t n_containers;
+static char *log_lines[256]; /* "METHOD path" of each container request */
+static size_t n_log;
+static unsigned stop_delay_ms;
+/* Whether the journal on disk said Deleting when the Engine got each stop. */
+static int stops, stops_after_deleting_on_disk;
+static struct evhttp_request *event_stream;
+
+/* A container by id or name (never a removed one). */
+static struct fake_container *fake_find(const char *ref, size_t len)
+{
+	for (size_t i = 0; i < n_containers; i++) {
+		struct fake_container *c = &containers[i];
+		if (c->removed)
+			continue;
+		if ((strlen(c->id) == len && strncmp(c->id, ref, len) == 0) ||
+		    (strlen(c->name) == len && strncmp(c->name, ref, len) == 0))
+			return c;
+	}
+	return NULL;
+}
+
+/* Add a container as if someone created it. */
+static struct fake_container *fake_add(const char *name, json_t *labels, bool running)
+{
+	cr_assert_lt(n_containers, ELEMENTSOF(containers));
+	struct fake_container *c = &containers[n_containers];
+	snprintf(c->id, sizeof(c->id), "c%02zu0123456789abcdef", n_containers);
+	n_containers++;
+	c->name = xstrdup(name);
+	c->labels = labels ? labels : json_object();
+	c->running = running;
+	return c;
+}
+
+static void reply(struct evhttp_request *req, int code, const char *body)
+{
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add(out, body, strlen(body));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "application/json");
+	evhttp_send_reply(req, code, "X", out);
+	evbuffer_free(out);
+}
+
+/* A container as inspect (full) or list (summary) shows it. */
+static json_t *fake_json(const struct fake_container *c, bool full)
+{
+	json_t *ports = json_pack("[{s:s, s:i, s:i, s:s}]", "IP", "127.0.0.1", "PrivatePort", 8080,
+	                          "PublicPort", ping_port, "Type", "tcp");
+	const char *state = c->running ? "running" : "created";
+	if (!full) {
+		_cleanup_free_ char *slashed = xasprintf("/%s", c->name);
+		return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:O, s:o, s:i, s:s}", "Id", c->id,
+		                 "Names", slashed, "Image", "demo:1", "ImageID", "sha256:ab",
+		                 "State", state, "Labels", c->labels, "Ports", ports, "Created",
+		                 1700000000, "Status", "Up");
+	}
+	json_decref(ports);
+	_cleanup_free_ char *slashed = xasprintf("/%s", c->name);
+	_cleanup_free_ char *port = xasprintf("%u", ping_port);
+	return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:O}, s:{s:s, s:b, s:b, s:i, s:s}, "
+	                 "s:{s:{s:[{s:s, s:s}]}}}",
+	                 "Id", c->id, "Name", slashed, "Image", "sha256:ab", "Created",
+	                 "2026-11-26T18:25:46Z", "Config", "Image", "demo:1", "Labels", c->labels,
+	                 "State", "Status", state, "Running", c->running, "OOMKilled", 0,
+	                 "ExitCode", 0, "StartedAt", "2026-11-26T18:25:46Z", "NetworkSettings",
+	                 "Ports", "8080/tcp", "HostIp", "127.0.0.1", "HostPort", port);
+}
+
+static void reply_json(struct evhttp_request *req, int code, json_t *o)
+{
+	_cleanup_free_ char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	reply(req, code, text);
+}
+
+/* Whether the journal file on disk holds a Deleting record. */
+static bool journal_on_disk_says_deleting(void)
+{
+	_cleanup_free_ char *path = xasprintf("%s/journal", dir);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	struct buf b = {0};
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&b, chunk, (size_t)n);
+	close(fd);
+	/* Records are framed by binary lengths: search past their NULs. */
+	static const char needle[] = "\"status\":\"Deleting\"";
+	bool found = b.data && memmem(b.data, b.len, needle, strlen(needle)) != NULL;
+	buf_reset(&b);
+	return found;
+}
+
+/* A stop answered later. */
+struct delayed {
+	struct evhttp_request *req;
+	struct event *ev;
+};
+
+static void delayed_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct delayed *d = arg;
+	reply(d->req, 204, "");
+	event_free(d->ev);
+	free(d);
+}
+
+static void on_engine(struct evhttp_request *req, void *arg)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	if (!strcmp(uri, "/_ping"))
+		return reply(req, 200, "OK");
+	if (!strcmp(uri, "/version"))
+		return reply(req, 200, "{\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}");
+	const char *p = uri + strlen("/v1.41");
+	if (str_has_prefix(p, "/events")) {
+		/* Open, and silent. */
+		event_stream = req;
+		evhttp_send_reply_start(req, 200, "OK");
+		return;
+	}
+	if (str_has_prefix(p, "/images/"))
+		return reply(req, 200,
+		             "{\"Id\":\"sha256:ab\",\"RepoTags\":[\"demo:1\"],"
+		             "\"RepoDigests\":[]}");
+	if (str_has_prefix(p, "/containers/json")) {
+		json_t *list = json_array();
+		/* Filtered by io.endpointd.owner=OWNER, as the daemon asks. */
+		for (size_t i = 0; i < n_containers; i++)
+			if (!containers[i].removed &&
+			    !strcmp(json_string_value(
+			                json_object_get(containers[i].labels, ENDPOINT_LABEL_OWNER))
+			                ?: "",
+			            OWNER))
+				json_array_append_new(list, fake_json(&containers[i], false));
+		return reply_json(req, 200, list);
+	}
+	if (!str_has_prefix(p, "/containers/"))
+		return reply(req, 404, "{\"message\":\"page not found\"}");
+	if (n_log < ELEMENTSOF(log_lines))
+		log_lines[n_log++] = xasprintf("%s %s",
+		                               cmd == EVHTTP_REQ_DELETE ? "DELETE"
+		                               : cmd == EVHTTP_REQ_GET  ? "GET"
+		                                                        : "POST",
+		                               p);
+	if (str_has_prefix(p, "/containers/create?name=")) {
+		const char *name = p + strlen("/containers/create?name=");
+		if (fake_find(name, strlen(name))) {
+			_cleanup_free_ char *msg =
+			    xasprintf("{\"message\":\"Conflict. The container name \\\"/%s\\\" is "
+			              "already in use.\"}",
+			              name);
+			return reply(req, 409, msg);
+		}
+		_cleanup_free_ char *body =
+		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
+		json_t *spec = json_loads(body, 0, NULL);
+		cr_assert_not_null(spec);
+		struct fake_container *c =
+		    fake_add(name, json_incref(json_object_get(spec, "Labels")), false);
+		c->body = TAKE_PTR(body);
+		json_decref(spec);
+		_cleanup_free_ char *out = xasprintf("{\"Id\":\"%s\",\"Warnings\":[]}", c->id);
+		return reply(req, 201, out);
+	}
+	const char *ref = p + strlen("/containers/");
+	size_t len = strcspn(ref, "/?");
+	struct fake_container *c = fake_find(ref, len);
+	if (!c)
+		return reply(req, 404, "{\"message\":\"No such container\"}");
+	const char *rest = ref + len;
+	if (cmd == EVHTTP_REQ_DELETE) {
+		c->removed = true;
+		return reply(req, 204, "");
+	}
+	if (str_has_prefix(rest, "/start")) {
+		c->running = true;
+		return reply(req, 204, "");
+	}
+	if (str_has_prefix(rest, "/stop")) {
+		stops++;
+		stops_after_deleting_on_disk += journal_on_disk_says_deleting();
+		c->running = false;
+		if (!stop_delay_ms)
+			return reply(req, 204, "");
+		struct delayed *d = xcalloc(1, sizeof(*d));
+		d->req = req;
+		d->ev = evtimer_new(base, delayed_reply_cb, d);
+		struct timeval tv = {.tv_sec = 0, .tv_usec = stop_delay_ms * 1000};
+		evtimer_add(d->ev, &tv);
+		return;
+	}
+	if (str_has_prefix(rest, "/json"))
+		return reply_json(req, 200, fake_json(c, true));
+	if (str_has_prefix(rest, "/logs"))
+		return reply(req, 200, "");
+	reply(req, 404, "{\"message\":\"page not found\"}");
+}
+
+/* The model in every container: /ping answers 200. */
+static void on_ping(struct evhttp_request *req, void *arg)
+{
+	reply(req, 200, "");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Set-up */
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/endpoint-engine-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(sockpath, sizeof(sockpath), "%s/docker.sock", dir);
+	base = event_base_new();
+
+	engine = evhttp_new(base);
+	evhttp_set_gencb(engine, on_engine, NULL);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
+	struct evconnlistener *l = evconnlistener_new_bind(
+	    base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1, (struct sockaddr *)&sun, sizeof(sun));
+	cr_assert_not_null(l);
+	cr_assert_not_null(evhttp_bind_listener(engine, l));
+
+	pinger = evhttp_new(base);
+	evhttp_set_gencb(pinger, on_ping, NULL);
+	struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(pinger, "127.0.0.1", 0);
+	cr_assert_not_null(s);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss, &sl);
+	ping_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+	char *error = NULL;
+	cr_assert_eq(config_load_string("test.yaml", config_yaml, &config, &error), 0, "%s", error);
+	hc = httpc_new(base);
+	dk = docker_new(base, hc, sockpath, NULL, NULL);
+}
+
+/* A manager on a journal in dir; offline journals write only at a barrier. */
+static void start_manager(bool offline_journal)
+{
+	char *error = NULL;
+	cr_assert_eq(
+	    journal_open(offline_journal ? NULL : base, dir, NULL, NULL, NULL, &journal, &error), 0,
+	    "%s", error);
+	manager = endpoint_manager_new(base, hc, dk, config, journal, OWNER);
+}
+
+static void teardown(void)
+{
+	if (manager)
+		endpoint_manager_shutdown(manager);
+	dk = docker_free(dk);
+	hc = httpc_free(hc);
+	manager = endpoint_manager_free(manager);
+	journal = journal_free(journal);
+	config_unref(config);
+	if (event_stream)
+		evhttp_send_reply_end(event_stream);
+	evhttp_free(engine);
+	evhttp_free(pinger);
+	event_base_free(base);
+	for (size_t i = 0; i < n_containers; i++) {
+		free(containers[i].name);
+		free(containers[i].body);
+		json_decref(containers[i].labels);
+	}
+	for (size_t i = 0; i < n_log; i++)
+		free(log_lines[i]);
+	_cleanup_free_ char *j = xasprintf("%s/journal", dir), *sn = xasprintf("%s/snapshot", dir);
+	unlink(j);
+	unlink(sn);
+	unlink(sockpath);
+	rmdir(dir);
+}
+
+/* Run the loop until pred(arg) holds, for at most 10 s. */
+static bool run_until(bool (*pred)(void *), void *arg)
+{
+	uint64_t deadline = now_monotonic_ms() + 10000;
+	while (!pred(arg) && now_monotonic_ms() < deadline) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(500);
+	}
+	return pred(arg);
+}
+
+static bool is_in_service(void *arg)
+{
+	return ((struct endpoint *)arg)->state == ENDPOINT_IN_SERVICE;
+}
+
+static bool is_gone(void *arg)
+{
+	return endpoint_find(manager, arg) == NULL;
+}
+
+/* Create endpoint name of config and wait for InService. */
+static struct endpoint *create_in_service(const char *name, const char *config_name)
+{
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, name, config_name, NULL, 0, &ep), 0);
+	cr_assert(run_until(is_in_service, ep), "%s is %s", name,
+	          endpoint_state_to_string(ep->state));
+	return ep;
+}
+
+TestSuite(endpoint_engine, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ------------------------------------------------------------------------ */
+/* DeleteEndpoint */
+
+static bool stopped(void *arg)
+{
+	return stops > 0;
+}
+
+Test(endpoint_engine, delete_stops_no_container_before_deleting_is_on_disk)
+{
+	/* This journal writes only when a barrier asks: a stop that does not
+	 * wait for one finds no Deleting on disk. */
+	start_manager(true);
+	endpoint_manager_start(manager);
+	create_in_service("ep", "cpu");
+	cr_assert_not(journal_on_disk_says_deleting());
+	cr_assert_eq(endpoint_delete(endpoint_find(manager, "ep")), 0);
+	cr_assert(run_until(stopped, NULL));
+	cr_assert_eq(stops_after_deleting_on_disk, stops);
+	cr_assert(run_until(is_gone, (void *)"ep"));
+}
+
+Test(endpoint_engine,
+     delete_on_a_running_loop_journal_removes_the_containers_and_drops_the_endpoint)
+{
+	start_manager(false);
+	endpoint_manager_start(manager);
+	create_in_service("ep", "cpu");
+	cr_assert_eq(endpoint_delete(endpoint_find(manager, "ep")), 0);
+	cr_assert(run_until(is_gone, (void *)"ep"));
+	cr_assert(containers[0].removed);
+	cr_assert_eq(stops_after_deleting_on_disk, stops);
+	cr_assert_null(journal_get(journal, "endpoint/ep"));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Journal errors */
+
+static int fatal_calls;
+
+static void count_fatal(const char *msg)
+{
+	fatal_calls++;
+}
+
+Test(endpoint_engine, a_record_the_journal_cannot_take_is_fatal)
+{
+	start_manager(false);
+	void (*saved)(const char *) = journal_fatal_hook;
+	journal_fatal_hook = count_fatal;
+	struct endpoint *ep = NULL;
+	/* Not UTF-8: no record can be made of it.  The API never lets such a
+	 * name through; a broken invariant must not pass silently. */
+	int r = endpoint_create(manager, "bad\xff", "cpu", NULL, 0, &ep);
+	journal_fatal_hook = saved;
+	cr_assert_eq(r, 0);
+	cr_assert_geq(fatal_calls, 1);
+	cr_assert_null(journal_get(journal, "endpoint/bad\xff"));
+}
