@@ -187,6 +187,7 @@ void op_free(struct op *op)
 	struct endpoint *ep = op->ep;
 	ep->ops_in_flight--;
 	free(op->container_id);
+	free(op->container_name);
 	free(op->detail);
 	json_decref(op->spec);
 	free(op);
@@ -820,18 +821,68 @@ void instance_started_cb(const struct docker_result *r, void *userdata)
 
 static void instance_created_cb(const struct docker_result *r, const char *id, void *userdata);
 
-/* A container of the same name was in the way: it was removed; create again. */
+/* Our own leftover was in the way and is removed: create again. */
 static void instance_conflict_removed_cb(const struct docker_result *r, void *userdata)
 {
 	struct op *op = userdata;
 	struct instance *inst = op->inst;
+	struct endpoint_manager *m = op->ep->manager;
 	if (!op_current(op) || inst->state != INSTANCE_CREATING) {
 		op_free(op);
 		return;
 	}
 	op->may_retry = false; /* a second conflict fails */
-	docker_container_create(op->ep->manager->docker, inst->container_name, op->spec,
-				instance_created_cb, op);
+	docker_container_create(m->docker, op->container_name, op->spec, instance_created_cb, op);
+}
+
+/*
+ * The name was taken: see by whose container.  A leftover of this slot
+ * (this daemon, endpoint, variant and slot by its labels) is removed and the
+ * create tried again; anything else is never touched, and the instance fails
+ * with the reason.
+ */
+static void instance_conflict_inspected_cb(const struct docker_result *r,
+					   const struct docker_container *c, void *userdata)
+{
+	struct op *op = userdata;
+	struct instance *inst = op->inst;
+	struct endpoint *ep = op->ep;
+	struct endpoint_manager *m = ep->manager;
+	if (!op_current(op) || inst->state != INSTANCE_CREATING) {
+		op_free(op);
+		return;
+	}
+	if (r->err == -ENOENT) {
+		/* Gone meanwhile: the name is free. */
+		op->may_retry = false;
+		docker_container_create(m->docker, op->container_name, op->spec,
+					instance_created_cb, op);
+		return;
+	}
+	if (engine_unreachable(r) || engine_troubled(inst, r)) {
+		instance_retry(inst, r->message ? r->message : strerror(-r->err));
+		op_free(op);
+		return;
+	}
+	if (!r->err && endpoint_container_is_instances(inst, c)) {
+		log_instance(LOG_INFO, inst, "endpoint %s: container %s (%.12s) exists; replacing it",
+			     ep->name, op->container_name, c->id);
+		docker_container_remove(m->docker, c->id, true, instance_conflict_removed_cb, op);
+		return;
+	}
+	_cleanup_free_ char *reason =
+		r->err ? xasprintf("Failed to create the container of production variant %s: the "
+				   "name %s is taken and the container holding it cannot be "
+				   "inspected: %s",
+				   inst->variant->name, op->container_name,
+				   r->message ? r->message : strerror(-r->err))
+		       : xasprintf("Failed to create the container of production variant %s: the "
+				   "name %s is taken by container %.12s, which endpointd did not "
+				   "create for this instance; remove or rename that container.",
+				   inst->variant->name, op->container_name, c->id);
+	log_instance(LOG_WARNING, inst, "endpoint %s: %s", ep->name, reason);
+	instance_failed(inst, NULL, reason);
+	op_free(op);
 }
 
 /* Created: remember the id, then start it. */
@@ -849,12 +900,8 @@ static void instance_created_cb(const struct docker_result *r, const char *id, v
 		return;
 	}
 	if (r->err == -EEXIST && op->may_retry) {
-		/* A leftover of an earlier incarnation: deterministic names make
-		 * this the one place to resolve it. */
-		log_endpoint(LOG_INFO, ep->name, "endpoint %s: container %s exists; replacing it",
-			     ep->name, inst->container_name);
-		docker_container_remove(m->docker, inst->container_name, true,
-					instance_conflict_removed_cb, op);
+		docker_container_inspect(m->docker, op->container_name,
+					 instance_conflict_inspected_cb, op);
 		return;
 	}
 	if (engine_unreachable(r) || engine_troubled(inst, r)) {
@@ -879,79 +926,6 @@ static void instance_created_cb(const struct docker_result *r, const char *id, v
 	docker_container_start(m->docker, id, instance_started_cb, op);
 }
 
-/* The Engine's container spec for inst, as `docker run <image> serve` would. */
-static json_t *instance_container_spec(struct instance *inst)
-{
-	struct variant *v = inst->variant;
-	struct endpoint *ep = v->endpoint;
-	const struct config_variant *cv = v->cv;
-	const struct config_container *pc = &cv->model->primary;
-	const struct config_instance_type *type = cv->type;
-
-	json_t *env = json_array();
-	json_array_append_new(env, json_string("SAGEMAKER_BIND_TO_PORT=8080"));
-	json_array_append_new(env, json_string("SAGEMAKER_SAFE_PORT_RANGE=20000-20999"));
-	if (type->gpus == 0)
-		json_array_append_new(env, json_string("NVIDIA_VISIBLE_DEVICES=void"));
-	for (size_t i = 0; i < pc->n_env; i++)
-		json_array_append_new(env,
-				      json_sprintf("%s=%s", pc->env[i].name, pc->env[i].value));
-
-	json_t *host = json_pack("{s:{s:[{s:s, s:s}]}, s:[s], s:{s:s}, s:b, s:b}", "PortBindings",
-				 "8080/tcp", "HostIp", "127.0.0.1", "HostPort", "", "SecurityOpt",
-				 "no-new-privileges", "RestartPolicy", "Name", "no", "Privileged", 0,
-				 "PublishAllPorts", 0);
-	if (type->cpus > 0)
-		json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(type->cpus * 1e9)));
-	if (type->memory > 0) {
-		json_object_set_new(host, "Memory", json_integer((json_int_t)type->memory));
-		json_object_set_new(host, "MemorySwap", json_integer((json_int_t)type->memory));
-	}
-	if (type->gpus > 0)
-		json_object_set_new(host, "DeviceRequests", instance_gpu_requests(inst));
-	json_t *binds = json_array();
-	if (v->model_dir)
-		json_array_append_new(binds, json_sprintf("%s:/opt/ml/model:ro", v->model_dir));
-	const char *dialer = ep->manager->config->container_dialer;
-	if (dialer) {
-		_cleanup_free_ char *dir = instance_dialer_dir(inst);
-		json_array_append_new(binds, json_sprintf("%s:" DIALER_CONTAINER_BIN ":ro", dialer));
-		json_array_append_new(binds, json_sprintf("%s:" DIALER_CONTAINER_DIR ":ro", dir));
-	}
-	if (json_array_size(binds))
-		json_object_set_new(host, "Binds", binds);
-	else
-		json_decref(binds);
-
-	char slot[16], gen[16];
-	snprintf(slot, sizeof(slot), "%u", inst->slot);
-	snprintf(gen, sizeof(gen), "%u", inst->generation);
-	json_t *labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", ENDPOINT_LABEL_MANAGED,
-				   "true", ENDPOINT_LABEL_OWNER, ep->manager->owner,
-				   DOCKER_LABEL_PREFIX "endpoint", ep->name,
-				   DOCKER_LABEL_PREFIX "endpoint-arn", ep->arn,
-				   DOCKER_LABEL_PREFIX "variant", v->name, DOCKER_LABEL_PREFIX "slot",
-				   slot, DOCKER_LABEL_PREFIX "generation", gen);
-
-	json_t *spec = json_pack("{s:s, s:[s], s:o, s:{s:{}}, s:o}", "Image", pc->image, "Cmd",
-				 "serve", "Env", env, "ExposedPorts", "8080/tcp", "HostConfig",
-				 host);
-	if (pc->container_hostname)
-		json_object_set_new(spec, "Hostname", json_string(pc->container_hostname));
-
-	/* The spec hash lets a later start tell whether a container is ours as
-	 * it would be made now. */
-	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-	uint64_t h = hash_fnv1a(text, strlen(text), HASH_FNV1A_INIT);
-	json_object_set_new(labels, DOCKER_LABEL_PREFIX "spec-hash",
-			    json_sprintf("%016llx", (unsigned long long)h));
-	_cleanup_free_ char *gpus = instance_gpu_uuids(inst);
-	if (gpus)
-		json_object_set_new(labels, DOCKER_LABEL_PREFIX "gpus", json_string(gpus));
-	json_object_set_new(spec, "Labels", labels);
-	return spec;
-}
-
 /* The intent is on disk: now create the container. */
 static void instance_intent_durable_cb(void *userdata)
 {
@@ -961,7 +935,7 @@ static void instance_intent_durable_cb(void *userdata)
 		return;
 	}
 	instance_make_dialer_dir(op->inst);
-	docker_container_create(op->ep->manager->docker, op->inst->container_name, op->spec,
+	docker_container_create(op->ep->manager->docker, op->container_name, op->spec,
 				instance_created_cb, op);
 }
 
@@ -976,10 +950,8 @@ static void instance_launch(struct instance *inst)
 	struct endpoint *ep = v->endpoint;
 	struct endpoint_manager *m = ep->manager;
 	free(inst->container_name);
-	_cleanup_free_ char *vlc = str_tolower(v->name);
-	/* The owner keeps the names of daemons sharing an Engine apart. */
-	inst->container_name = xasprintf("endpointd-%.8s-%s-%s-%u-%u", m->owner, ep->name_lc, vlc,
-					 inst->slot, inst->generation);
+	inst->container_name =
+		endpoint_container_name(m->owner, ep->name, v->name, inst->slot, inst->generation);
 	_cleanup_free_ char *no_gpus = NULL;
 	if (instance_take_gpus(inst, &no_gpus) < 0) {
 		log_instance(LOG_WARNING, inst, "endpoint %s: variant %s instance %u: %s", ep->name,
@@ -993,8 +965,9 @@ static void instance_launch(struct instance *inst)
 	if (!inst->deadline_ms)
 		inst->deadline_ms = inst->started_ms + (uint64_t)v->cv->startup_timeout_s * 1000;
 	struct op *op = op_new(ep, v, inst);
-	/* The spec rides along for a retry after a name conflict. */
+	/* The spec and name ride along for a retry after a name conflict. */
 	op->spec = instance_container_spec(inst);
+	op->container_name = xstrdup(inst->container_name);
 	op->may_retry = true;
 	if (m->journal) {
 		endpoint_persist(ep);

@@ -70,6 +70,7 @@ struct op {
 	char *container_id; /* for logs and removal */
 	char *detail;       /* a failure being written up */
 	json_t *spec;       /* a container spec, kept for a retry */
+	char *container_name; /* the container it creates */
 	bool may_retry;     /* pull a missing image / replace a name conflict */
 };
 
@@ -91,6 +92,10 @@ void instance_release_gpus(struct instance *inst);
 void instance_claim_gpus(struct instance *inst, const char *uuids);
 char *instance_gpu_uuids(const struct instance *inst);
 json_t *instance_gpu_requests(const struct instance *inst);
+json_t *instance_container_spec(struct instance *inst);
+char *endpoint_container_name(const char *owner, const char *endpoint, const char *variant,
+			      unsigned slot, unsigned generation);
+bool endpoint_container_is_instances(const struct instance *inst, const struct docker_container *c);
 void endpoint_remove_container(struct endpoint *ep, const char *id);
 void endpoint_maybe_drop(struct endpoint *ep);
 void endpoint_maybe_in_service(struct endpoint *ep);

@@ -5,9 +5,9 @@
  * list) and to a /ping server standing in for every container's model.
  *
  * Map: the fake Engine (its container table and request log), the ping
- * server, set-up of a manager with a journal, then the tests:
- * DeleteEndpoint's intent on disk before any container stops, and records
- * the journal cannot take.
+ * server, set-up of a manager with a journal, then the tests: container
+ * names, name conflicts, DeleteEndpoint's intent on disk before any
+ * container stops, and records the journal cannot take.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -285,6 +285,16 @@ static void on_ping(struct evhttp_request *req, void *arg)
 	reply(req, 200, "");
 }
 
+/* Index in the request log of the first line starting with what, from from;
+ * -1 when none. */
+static int log_find(const char *what, int from)
+{
+	for (size_t i = (size_t)from; i < n_log; i++)
+		if (str_has_prefix(log_lines[i], what))
+			return (int)i;
+	return -1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Set-up */
 
@@ -373,6 +383,11 @@ static bool is_in_service(void *arg)
 	return ((struct endpoint *)arg)->state == ENDPOINT_IN_SERVICE;
 }
 
+static bool is_failed(void *arg)
+{
+	return ((struct endpoint *)arg)->state == ENDPOINT_FAILED;
+}
+
 static bool is_gone(void *arg)
 {
 	return endpoint_find(manager, arg) == NULL;
@@ -389,6 +404,110 @@ static struct endpoint *create_in_service(const char *name, const char *config_n
 }
 
 TestSuite(endpoint_engine, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ------------------------------------------------------------------------ */
+/* Names */
+
+Test(endpoint_engine, container_names_of_hyphenated_endpoint_and_variant_names_never_collide)
+{
+	_cleanup_free_ char *a = endpoint_container_name(OWNER, "a-b", "c", 0, 0);
+	_cleanup_free_ char *b = endpoint_container_name(OWNER, "a", "b-c", 0, 0);
+	cr_assert_str_neq(a, b);
+	_cleanup_free_ char *c = endpoint_container_name(OWNER, "a", "b", 1, 0);
+	_cleanup_free_ char *d = endpoint_container_name(OWNER, "a", "b", 0, 10);
+	_cleanup_free_ char *e = endpoint_container_name(OWNER, "a", "b", 10, 0);
+	cr_assert_str_neq(c, d);
+	cr_assert_str_neq(d, e);
+}
+
+Test(endpoint_engine, container_name_is_lower_case_and_keeps_the_owners_first_8_characters)
+{
+	_cleanup_free_ char *n = endpoint_container_name(OWNER, "My-Ep", "AllTraffic", 2, 7);
+	cr_assert_str_eq(n, "endpointd_01234567_my-ep_alltraffic_2_7");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Name conflicts */
+
+static json_t *labels_of(const char *owner, const char *endpoint, const char *variant,
+                         const char *slot)
+{
+	json_t *l = json_object();
+	if (owner)
+		json_object_set_new(l, ENDPOINT_LABEL_OWNER, json_string(owner));
+	if (endpoint)
+		json_object_set_new(l, DOCKER_LABEL_PREFIX "endpoint", json_string(endpoint));
+	if (variant)
+		json_object_set_new(l, DOCKER_LABEL_PREFIX "variant", json_string(variant));
+	if (slot)
+		json_object_set_new(l, DOCKER_LABEL_PREFIX "slot", json_string(slot));
+	return l;
+}
+
+/* The name instance 0 of AllTraffic of ep gets first. */
+static char *first_name(const char *ep)
+{
+	return endpoint_container_name(OWNER, ep, "AllTraffic", 0, 0);
+}
+
+Test(endpoint_engine, a_foreign_container_holding_the_name_is_never_removed_and_fails_the_instance)
+{
+	start_manager(false);
+	endpoint_manager_start(manager);
+	_cleanup_free_ char *name = first_name("ep");
+	struct fake_container *foreign = fake_add(name, NULL, true);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "cpu", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_failed, ep), "ep is %s", endpoint_state_to_string(ep->state));
+	cr_assert_not(foreign->removed);
+	_cleanup_free_ char *del = xasprintf("DELETE /containers/%s", foreign->id);
+	_cleanup_free_ char *del_name = xasprintf("DELETE /containers/%s", name);
+	cr_assert_eq(log_find(del, 0), -1);
+	cr_assert_eq(log_find(del_name, 0), -1);
+	cr_assert(strstr(ep->failure_reason, name), "%s", ep->failure_reason);
+	cr_assert(strstr(ep->failure_reason, "which endpointd did not create for this instance"),
+	          "%s", ep->failure_reason);
+}
+
+Test(endpoint_engine, a_container_of_another_daemon_holding_the_name_is_never_removed)
+{
+	start_manager(false);
+	endpoint_manager_start(manager);
+	_cleanup_free_ char *name = first_name("ep");
+	struct fake_container *other =
+	    fake_add(name, labels_of("fedcba9876543210", "ep", "AllTraffic", "0"), true);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "cpu", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_failed, ep), "ep is %s", endpoint_state_to_string(ep->state));
+	cr_assert_not(other->removed);
+}
+
+Test(endpoint_engine, a_container_of_another_slot_holding_the_name_is_never_removed)
+{
+	/* Not started: no listing sweeps it as an orphan first. */
+	start_manager(false);
+	_cleanup_free_ char *name = first_name("ep");
+	struct fake_container *other =
+	    fake_add(name, labels_of(OWNER, "ep", "AllTraffic", "1"), true);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "cpu", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_failed, ep), "ep is %s", endpoint_state_to_string(ep->state));
+	cr_assert_not(other->removed);
+}
+
+Test(endpoint_engine, a_leftover_of_the_same_slot_holding_the_name_is_replaced)
+{
+	start_manager(false);
+	_cleanup_free_ char *name = first_name("ep");
+	/* The manager is not started: no listing sweeps it as an orphan first. */
+	struct fake_container *leftover =
+	    fake_add(name, labels_of(OWNER, "ep", "AllTraffic", "0"), false);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "cpu", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_in_service, ep), "ep is %s: %s", endpoint_state_to_string(ep->state),
+	          ep->failure_reason ? ep->failure_reason : "");
+	cr_assert(leftover->removed);
+}
 
 /* ------------------------------------------------------------------------ */
 /* DeleteEndpoint */
