@@ -296,13 +296,23 @@ void instance_forget_container(struct instance *inst)
 	inst->host_port = 0;
 }
 
-/* Removal finished (or failed: the reconcile of the next start cleans up). */
+/*
+ * Removal finished.  Gone (or never there): its GPUs are free.  Failed: it
+ * may still run on them, and a listing soon sees whether it went after all
+ * (an orphan is removed again then).
+ */
 static void op_removed_cb(const struct docker_result *r, void *userdata)
 {
 	struct op *op = userdata;
-	if (r->err && r->err != -ECANCELED)
+	struct endpoint_manager *m = op->ep->manager;
+	if (!r->err || r->err == -ENOENT) {
+		endpoint_manager_container_gone(m, op->container_name);
+	} else if (r->err != -ECANCELED) {
 		log_container(LOG_WARNING, op->container_id, "endpoint %s: removing container %s: %s",
 			      op->ep->name, op->container_id, r->message ? r->message : strerror(-r->err));
+		if (m && !m->shutting_down)
+			endpoint_manager_resync_later(m, ENDPOINT_RETRY_MS);
+	}
 	op_free(op);
 }
 
@@ -333,16 +343,17 @@ static void op_remove_durable_cb(void *userdata)
 }
 
 /*
- * Stop and remove a container on ep's account.  Whatever was staged in the
- * journal before (a Deleting status, a new generation) is made durable
- * first: a crash must never find a container gone that the journal still
- * counts on.
+ * Stop and remove a container (named name, when known) on ep's account.
+ * Whatever was staged in the journal before (a Deleting status, a new
+ * generation) is made durable first: a crash must never find a container
+ * gone that the journal still counts on.
  */
-void endpoint_remove_container(struct endpoint *ep, const char *id)
+void endpoint_remove_container(struct endpoint *ep, const char *id, const char *name)
 {
 	struct endpoint_manager *m = ep->manager;
 	struct op *op = op_new(ep, NULL, NULL);
 	op->container_id = xstrdup(id);
+	op->container_name = name ? xstrdup(name) : NULL;
 	if (m->journal)
 		journal_barrier(m->journal, op_remove_durable_cb, op);
 	else
@@ -360,12 +371,18 @@ static void instance_teardown(struct instance *inst)
 	if (inst->state == INSTANCE_HEALTHY)
 		variant_unlist_healthy(inst);
 	if (inst->container_id) {
-		endpoint_remove_container(ep, inst->container_id);
+		endpoint_remove_container(ep, inst->container_id, inst->container_name);
+		instance_drain_gpus(inst, inst->container_name);
 		instance_forget_container(inst);
+	} else if (inst->state == INSTANCE_CREATING) {
+		/* The create in flight settles whether the container exists. */
+		instance_drain_gpus(inst, inst->container_name);
+	} else {
+		instance_release_gpus(inst);
 	}
 	inst->state = INSTANCE_GONE;
 	inst->oom_killed = false;
-	instance_release_gpus(inst);
+	inst->gpu_wait = false;
 }
 
 /* Tear down every instance. */
@@ -545,6 +562,25 @@ static void instance_relaunch_later(struct instance *inst, unsigned delay_ms)
 		inst->relaunch = evtimer_new(ep->manager->base, instance_relaunch_cb, inst);
 	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
 	evtimer_add(inst->relaunch, &tv);
+}
+
+/* Relaunch now an instance that waits for GPUs. */
+static void endpoint_wake_one(const char *key, void *value, void *userdata)
+{
+	struct endpoint *ep = value;
+	for (size_t i = 0; i < ep->n_variants; i++)
+		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
+			struct instance *inst = &ep->variants[i].instances[j];
+			if (inst->gpu_wait && inst->state == INSTANCE_GONE)
+				instance_relaunch_later(inst, 0);
+		}
+}
+
+/* GPUs were freed: instances waiting for some try again (from the loop). */
+void endpoint_wake_gpu_waiters(struct endpoint_manager *m)
+{
+	if (m->by_name && !m->shutting_down)
+		strmap_foreach(m->by_name, endpoint_wake_one, NULL);
 }
 
 /* 1 s doubling up to 30 s: an Engine that is away is not hammered. */
@@ -827,6 +863,8 @@ static void instance_conflict_removed_cb(const struct docker_result *r, void *us
 	struct op *op = userdata;
 	struct instance *inst = op->inst;
 	struct endpoint_manager *m = op->ep->manager;
+	if (!r->err || r->err == -ENOENT)
+		endpoint_manager_container_gone(m, op->container_name);
 	if (!op_current(op) || inst->state != INSTANCE_CREATING) {
 		op_free(op);
 		return;
@@ -849,6 +887,8 @@ static void instance_conflict_inspected_cb(const struct docker_result *r,
 	struct endpoint *ep = op->ep;
 	struct endpoint_manager *m = ep->manager;
 	if (!op_current(op) || inst->state != INSTANCE_CREATING) {
+		if (!m->shutting_down)
+			endpoint_manager_resync_later(m, ENDPOINT_RETRY_MS);
 		op_free(op);
 		return;
 	}
@@ -870,6 +910,8 @@ static void instance_conflict_inspected_cb(const struct docker_result *r,
 		docker_container_remove(m->docker, c->id, true, instance_conflict_removed_cb, op);
 		return;
 	}
+	/* Nothing of ours was created: the GPUs are not in use. */
+	instance_release_gpus(inst);
 	_cleanup_free_ char *reason =
 		r->err ? xasprintf("Failed to create the container of production variant %s: the "
 				   "name %s is taken and the container holding it cannot be "
@@ -885,6 +927,22 @@ static void instance_conflict_inspected_cb(const struct docker_result *r,
 	op_free(op);
 }
 
+/* A create came back that no longer matters: whatever it made belongs to
+ * nobody; a refusal means nothing holds its GPUs. */
+static void instance_created_stale(struct op *op, const struct docker_result *r, const char *id)
+{
+	struct endpoint *ep = op->ep;
+	struct endpoint_manager *m = ep->manager;
+	if (m->shutting_down)
+		return;
+	if (!r->err && id)
+		endpoint_remove_container(ep, id, op->container_name);
+	else if (r->err && r->status != 0 && r->err != -EEXIST)
+		endpoint_manager_container_gone(m, op->container_name);
+	else
+		endpoint_manager_resync_later(m, ENDPOINT_RETRY_MS);
+}
+
 /* Created: remember the id, then start it. */
 static void instance_created_cb(const struct docker_result *r, const char *id, void *userdata)
 {
@@ -893,9 +951,7 @@ static void instance_created_cb(const struct docker_result *r, const char *id, v
 	struct endpoint *ep = op->ep;
 	struct endpoint_manager *m = ep->manager;
 	if (!op_current(op) || inst->state != INSTANCE_CREATING) {
-		/* Stale: whatever was created belongs to nobody. */
-		if (!r->err && id && !m->shutting_down)
-			endpoint_remove_container(ep, id);
+		instance_created_stale(op, r, id);
 		op_free(op);
 		return;
 	}
@@ -904,7 +960,18 @@ static void instance_created_cb(const struct docker_result *r, const char *id, v
 					 instance_conflict_inspected_cb, op);
 		return;
 	}
-	if (engine_unreachable(r) || engine_troubled(inst, r)) {
+	if (engine_unreachable(r)) {
+		/* It may exist after all: its GPUs wait for a listing to say. */
+		endpoint_manager_resync_later(m, ENDPOINT_RETRY_MS);
+		instance_retry(inst, r->message ? r->message : strerror(-r->err));
+		op_free(op);
+		return;
+	}
+	if (r->err) {
+		/* The Engine refused: no container holds the GPUs. */
+		instance_release_gpus(inst);
+	}
+	if (engine_troubled(inst, r)) {
 		instance_retry(inst, r->message ? r->message : strerror(-r->err));
 		op_free(op);
 		return;
@@ -931,6 +998,8 @@ static void instance_intent_durable_cb(void *userdata)
 {
 	struct op *op = userdata;
 	if (!op_current(op) || op->inst->state != INSTANCE_CREATING) {
+		/* Never asked for: nothing holds its GPUs. */
+		endpoint_manager_container_gone(op->ep->manager, op->container_name);
 		op_free(op);
 		return;
 	}
@@ -952,18 +1021,31 @@ static void instance_launch(struct instance *inst)
 	free(inst->container_name);
 	inst->container_name =
 		endpoint_container_name(m->owner, ep->name, v->name, inst->slot, inst->generation);
+	uint64_t now = now_monotonic_ms();
+	if (!inst->deadline_ms)
+		inst->deadline_ms = now + (uint64_t)v->cv->startup_timeout_s * 1000;
 	_cleanup_free_ char *no_gpus = NULL;
-	if (instance_take_gpus(inst, &no_gpus) < 0) {
+	int r = instance_take_gpus(inst, &no_gpus);
+	if (r == -EAGAIN && (ep->state != ENDPOINT_CREATING || now < inst->deadline_ms)) {
+		/* Woken when a container goes; the timer minds the deadline. */
+		if (!inst->gpu_wait)
+			log_instance(LOG_INFO, inst, "endpoint %s: variant %s instance %u: %s",
+				     ep->name, v->name, inst->slot, no_gpus);
+		inst->state = INSTANCE_GONE;
+		inst->gpu_wait = true;
+		instance_relaunch_later(inst, ENDPOINT_RETRY_MS);
+		return;
+	}
+	inst->gpu_wait = false;
+	if (r < 0) {
 		log_instance(LOG_WARNING, inst, "endpoint %s: variant %s instance %u: %s", ep->name,
 			      v->name, inst->slot, no_gpus);
 		instance_failed(inst, NULL, no_gpus);
 		return;
 	}
 	inst->state = INSTANCE_CREATING;
-	inst->started_ms = now_monotonic_ms();
+	inst->started_ms = now;
 	inst->engine_epoch = m->engine_epoch;
-	if (!inst->deadline_ms)
-		inst->deadline_ms = inst->started_ms + (uint64_t)v->cv->startup_timeout_s * 1000;
 	struct op *op = op_new(ep, v, inst);
 	/* The spec and name ride along for a retry after a name conflict. */
 	op->spec = instance_container_spec(inst);
@@ -1392,8 +1474,8 @@ struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m)
 	config_unref(m->config);
 	free(m->owner);
 	free(m->owner_label);
+	endpoint_manager_free_gpu_use(m);
 	free(m->gpus);
-	free(m->gpu_holder);
 	free(m->gpu_error);
 	free(m);
 	return NULL;

@@ -92,6 +92,7 @@ struct instance {
 	struct dialer *dialer;  /* connections made inside the container; NULL = none */
 	bool dialer_started;    /* the exec was asked for this container */
 	unsigned n_gpus;        /* GPUs it holds (endpoint_gpu.c) */
+	bool gpu_wait;          /* its GPUs are still held by containers going away */
 	unsigned dialer_restarts; /* after it went away, for the backoff */
 	struct event *dialer_retry; /* that backoff, NULL until first needed */
 };

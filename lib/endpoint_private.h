@@ -54,11 +54,23 @@ struct endpoint_manager {
 	 * when orphan_grace_s has passed. */
 	bool resync_sweep;
 	struct event *resync_timer; /* retry a failed listing; sweep orphans later */
-	/* The host's GPUs and the instance holding each (endpoint_gpu.c). */
+	unsigned listings; /* container listings asked for so far */
+	/* The host's GPUs and who holds each (endpoint_gpu.c). */
 	struct gpu *gpus;
 	size_t n_gpus;
-	struct instance **gpu_holder;
+	struct gpu_use *gpu_use;
 	char *gpu_error; /* why there are none */
+};
+
+/*
+ * Who holds one GPU: an instance (for the container it is creating or runs),
+ * or, once the instance let go of it, the container that may still run on it
+ * (by name) until the Engine confirms that container gone.  Neither: free.
+ */
+struct gpu_use {
+	struct instance *holder;
+	char *container;   /* draining: the container still holding it */
+	unsigned listing;  /* m->listings when it began draining */
 };
 
 /* One asynchronous operation's context. */
@@ -70,7 +82,7 @@ struct op {
 	char *container_id; /* for logs and removal */
 	char *detail;       /* a failure being written up */
 	json_t *spec;       /* a container spec, kept for a retry */
-	char *container_name; /* the container it creates */
+	char *container_name; /* the container it creates (its GPUs drain by this name) */
 	bool may_retry;     /* pull a missing image / replace a name conflict */
 };
 
@@ -87,16 +99,23 @@ void instance_make_dialer_dir(struct instance *inst);
 void instance_forget_dialer(struct instance *inst);
 void instance_free_dialer(struct instance *inst);
 size_t endpoint_manager_unheld_gpus(const struct endpoint_manager *m);
+void endpoint_manager_free_gpu_use(struct endpoint_manager *m);
 int instance_take_gpus(struct instance *inst, char **ret_reason);
 void instance_release_gpus(struct instance *inst);
-void instance_claim_gpus(struct instance *inst, const char *uuids);
+void instance_drain_gpus(struct instance *inst, const char *container);
+bool endpoint_manager_container_gone(struct endpoint_manager *m, const char *container);
+void endpoint_manager_gpus_listed(struct endpoint_manager *m, const struct docker_container *cs,
+				  size_t n, unsigned listing);
+void instance_claim_gpus(struct instance *inst, const char *container, const char *uuids);
 char *instance_gpu_uuids(const struct instance *inst);
 json_t *instance_gpu_requests(const struct instance *inst);
 json_t *instance_container_spec(struct instance *inst);
 char *endpoint_container_name(const char *owner, const char *endpoint, const char *variant,
 			      unsigned slot, unsigned generation);
 bool endpoint_container_is_instances(const struct instance *inst, const struct docker_container *c);
-void endpoint_remove_container(struct endpoint *ep, const char *id);
+void endpoint_remove_container(struct endpoint *ep, const char *id, const char *name);
+void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms);
+void endpoint_wake_gpu_waiters(struct endpoint_manager *m);
 void endpoint_maybe_drop(struct endpoint *ep);
 void endpoint_maybe_in_service(struct endpoint *ep);
 void instance_start(struct instance *inst);

@@ -139,14 +139,25 @@ bad:
 	return -EINVAL;
 }
 
+/* A container that belongs to nothing, being removed. */
+struct orphan {
+	struct endpoint_manager *manager;
+	char *id;
+	char *name;
+};
+
 /* Removal of a container that belongs to nothing finished. */
 static void endpoint_manager_orphan_removed_cb(const struct docker_result *r, void *userdata)
 {
-	char *id = userdata;
-	if (r->err && r->err != -ECANCELED)
-		log_container(LOG_WARNING, id, "removing orphan container %.12s: %s", id,
+	struct orphan *o = userdata;
+	if (!r->err || r->err == -ENOENT)
+		endpoint_manager_container_gone(o->manager, o->name);
+	else if (r->err != -ECANCELED)
+		log_container(LOG_WARNING, o->id, "removing orphan container %.12s: %s", o->id,
 			      r->message ? r->message : strerror(-r->err));
-	free(id);
+	free(o->id);
+	free(o->name);
+	free(o);
 }
 
 /* Whether container c is the one of inst (by id, else by its labels). */
@@ -173,8 +184,11 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 	struct endpoint_manager *m = ep->manager;
 	free(inst->container_id);
 	inst->container_id = xstrdup(c->id);
+	free(inst->container_name);
+	inst->container_name = xstrdup(c->name);
 	strmap_put(m->by_container, c->id, inst);
-	instance_claim_gpus(inst, json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "gpus")));
+	instance_claim_gpus(inst, c->name,
+			    json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "gpus")));
 	inst->host_port = docker_container_host_port(c, 8080);
 	inst->engine_epoch = m->engine_epoch;
 	inst->started_ms = now_monotonic_ms();
@@ -212,8 +226,10 @@ static void instance_reconcile(struct instance *inst, const struct docker_contai
 		/* Created but never started: start it. */
 		free(inst->container_id);
 		inst->container_id = xstrdup(c->id);
+		free(inst->container_name);
+		inst->container_name = xstrdup(c->name);
 		strmap_put(m->by_container, c->id, inst);
-		instance_claim_gpus(inst,
+		instance_claim_gpus(inst, c->name,
 				    json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "gpus")));
 		inst->state = INSTANCE_STARTING;
 		inst->started_ms = now_monotonic_ms();
@@ -222,7 +238,7 @@ static void instance_reconcile(struct instance *inst, const struct docker_contai
 		docker_container_start(m->docker, c->id, instance_started_cb, op);
 	} else {
 		if (c)
-			endpoint_remove_container(ep, c->id);
+			endpoint_remove_container(ep, c->id, c->name);
 		else
 			m->resync_sweep = true;
 		free(inst->container_id);
@@ -244,7 +260,7 @@ static void endpoint_resync(struct endpoint *ep, const struct docker_container *
 			json_string_value(json_object_get(cs[k].labels, DOCKER_LABEL_PREFIX "endpoint"));
 		if (gone && e && strcasecmp(e, ep->name) == 0) {
 			claimed[k] = true;
-			endpoint_remove_container(ep, cs[k].id);
+			endpoint_remove_container(ep, cs[k].id, cs[k].name);
 		}
 	}
 	if (gone) {
@@ -290,7 +306,7 @@ void endpoint_manager_resync_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Run the resync again in delay_ms (the earliest asked for wins). */
-static void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms)
+void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms)
 {
 	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
 	struct timeval left;
@@ -323,6 +339,8 @@ static void endpoint_manager_resync_cb(const struct docker_result *r,
 		endpoint_manager_resync_later(m, ENDPOINT_RETRY_MS);
 		return;
 	}
+	/* Before any instance launches: GPUs of containers gone or still there. */
+	endpoint_manager_gpus_listed(m, cs, n, m->listings);
 	_cleanup_free_ bool *claimed = xcalloc(n ? n : 1, sizeof(*claimed));
 	_cleanup_free_ struct endpoint **eps = NULL;
 	size_t n_eps = endpoint_list(m, &eps);
@@ -344,8 +362,11 @@ static void endpoint_manager_resync_cb(const struct docker_result *r,
 			log_container(LOG_NOTICE, cs[k].id,
 				      "removing container %.12s (%s): it belongs to no endpoint",
 				      cs[k].id, cs[k].name);
+			struct orphan *o = xcalloc(1, sizeof(*o));
+			*o = (struct orphan){.manager = m, .id = xstrdup(cs[k].id),
+					     .name = xstrdup(cs[k].name)};
 			docker_container_remove(m->docker, cs[k].id, true,
-						endpoint_manager_orphan_removed_cb, xstrdup(cs[k].id));
+						endpoint_manager_orphan_removed_cb, o);
 		} else if (next < 0 || grace - age < next) {
 			next = grace - age;
 		}
@@ -375,6 +396,7 @@ static void endpoint_manager_resync(struct endpoint_manager *m)
 		return;
 	}
 	m->resync_running = true;
+	m->listings++;
 	docker_container_list(m->docker, m->owner_label, endpoint_manager_resync_cb, m);
 }
 

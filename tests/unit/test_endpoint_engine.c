@@ -6,8 +6,8 @@
  *
  * Map: the fake Engine (its container table and request log), the ping
  * server, set-up of a manager with a journal, then the tests: container
- * names, name conflicts, DeleteEndpoint's intent on disk before any
- * container stops, and records the journal cannot take.
+ * names, name conflicts, GPUs held until their container is gone, and
+ * DeleteEndpoint's intent on disk before any container stops.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -28,6 +28,7 @@
 #include "docker.h"
 #include "endpoint.h"
 #include "endpoint_private.h"
+#include "gpu.h"
 #include "httpc.h"
 #include "journal.h"
 #include "util.h"
@@ -295,6 +296,18 @@ static int log_find(const char *what, int from)
 	return -1;
 }
 
+/* Index of the n-th (0-based) create request, or -1. */
+static int log_create(int n)
+{
+	int at = -1;
+	for (int i = 0; i <= n; i++) {
+		at = log_find("POST /containers/create", at + 1);
+		if (at < 0)
+			return -1;
+	}
+	return at;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Set-up */
 
@@ -337,6 +350,14 @@ static void start_manager(bool offline_journal)
 	    journal_open(offline_journal ? NULL : base, dir, NULL, NULL, NULL, &journal, &error), 0,
 	    "%s", error);
 	manager = endpoint_manager_new(base, hc, dk, config, journal, OWNER);
+}
+
+/* A manager seeing one GPU, GPU-0. */
+static void give_one_gpu(void)
+{
+	struct gpu *g = xcalloc(1, sizeof(*g));
+	snprintf(g->uuid, sizeof(g->uuid), "GPU-0");
+	endpoint_manager_set_gpus(manager, g, 1, NULL);
 }
 
 static void teardown(void)
@@ -391,6 +412,11 @@ static bool is_failed(void *arg)
 static bool is_gone(void *arg)
 {
 	return endpoint_find(manager, arg) == NULL;
+}
+
+static bool creates_reach(void *arg)
+{
+	return log_create(*(int *)arg - 1) >= 0;
 }
 
 /* Create endpoint name of config and wait for InService. */
@@ -507,6 +533,52 @@ Test(endpoint_engine, a_leftover_of_the_same_slot_holding_the_name_is_replaced)
 	cr_assert(run_until(is_in_service, ep), "ep is %s: %s", endpoint_state_to_string(ep->state),
 	          ep->failure_reason ? ep->failure_reason : "");
 	cr_assert(leftover->removed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* GPUs */
+
+/* The gpus label of the n-th container created. */
+static const char *gpus_of(size_t n)
+{
+	return json_string_value(json_object_get(containers[n].labels, DOCKER_LABEL_PREFIX "gpus"));
+}
+
+Test(endpoint_engine, a_replacement_gets_the_gpu_only_after_the_old_container_is_removed)
+{
+	start_manager(false);
+	give_one_gpu();
+	endpoint_manager_start(manager);
+	struct endpoint *ep = create_in_service("ep", "gpu");
+	cr_assert_str_eq(gpus_of(0), "GPU-0");
+	stop_delay_ms = 300;
+	instance_died(&ep->variants[0].instances[0], 1);
+	int two = 2;
+	cr_assert(run_until(creates_reach, &two), "no replacement was created");
+	_cleanup_free_ char *del = xasprintf("DELETE /containers/%s", containers[0].id);
+	int removed = log_find(del, 0);
+	cr_assert_geq(removed, 0, "the old container was never removed");
+	cr_assert_gt(log_create(1), removed, "created at %d, old one removed at %d", log_create(1),
+	             removed);
+	cr_assert_str_eq(gpus_of(1), "GPU-0");
+}
+
+Test(endpoint_engine,
+     a_new_endpoint_gets_the_gpu_of_a_deleted_one_only_after_its_container_is_removed)
+{
+	start_manager(false);
+	give_one_gpu();
+	endpoint_manager_start(manager);
+	struct endpoint *first = create_in_service("first", "gpu");
+	stop_delay_ms = 300;
+	cr_assert_eq(endpoint_delete(first), 0);
+	struct endpoint *second = create_in_service("second", "gpu");
+	_cleanup_free_ char *del = xasprintf("DELETE /containers/%s", containers[0].id);
+	int removed = log_find(del, 0);
+	cr_assert_geq(removed, 0);
+	cr_assert_gt(log_create(1), removed);
+	cr_assert_str_eq(gpus_of(1), "GPU-0");
+	cr_assert_eq(second->state, ENDPOINT_IN_SERVICE);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -38,8 +38,8 @@ static void give_gpus(size_t n)
 /* Forget the manager's GPUs. */
 static void teardown(void)
 {
+	endpoint_manager_free_gpu_use(&manager);
 	free(manager.gpus);
-	free(manager.gpu_holder);
 	free(manager.gpu_error);
 	memset(&manager, 0, sizeof(manager));
 }
@@ -133,7 +133,7 @@ Test(endpoint_gpu, an_adopted_container_holds_the_gpus_its_label_names)
 {
 	give_gpus(3);
 	struct instance a = {.variant = &two};
-	instance_claim_gpus(&a, "GPU-2,GPU-0");
+	instance_claim_gpus(&a, "c-a", "GPU-2,GPU-0");
 	char *u = instance_gpu_uuids(&a);
 	cr_assert_str_eq(u, "GPU-0,GPU-2");
 	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 1);
@@ -144,7 +144,7 @@ Test(endpoint_gpu, a_label_naming_a_gpu_the_host_lacks_claims_only_the_others)
 {
 	give_gpus(1);
 	struct instance a = {.variant = &two};
-	instance_claim_gpus(&a, "GPU-0,GPU-9");
+	instance_claim_gpus(&a, "c-a", "GPU-0,GPU-9");
 	char *u = instance_gpu_uuids(&a);
 	cr_assert_str_eq(u, "GPU-0");
 	free(u);
@@ -154,12 +154,118 @@ Test(endpoint_gpu, a_gpu_held_by_one_instance_is_not_claimed_by_another)
 {
 	give_gpus(1);
 	struct instance a = {.variant = &one}, b = {.variant = &one, .slot = 1};
-	instance_claim_gpus(&a, "GPU-0");
-	instance_claim_gpus(&b, "GPU-0");
+	instance_claim_gpus(&a, "c-a", "GPU-0");
+	instance_claim_gpus(&b, "c-b", "GPU-0");
 	char *ua = instance_gpu_uuids(&a);
 	cr_assert_str_eq(ua, "GPU-0");
 	cr_assert_null(instance_gpu_uuids(&b));
 	free(ua);
+}
+
+Test(endpoint_gpu, gpus_handed_to_a_container_going_away_are_not_free_until_it_is_gone)
+{
+	give_gpus(1);
+	struct instance a = {.variant = &one}, b = {.variant = &one, .slot = 1};
+	char *why = NULL;
+	cr_assert_eq(instance_take_gpus(&a, &why), 0);
+	instance_drain_gpus(&a, "old-container");
+	cr_assert_eq(a.n_gpus, 0);
+	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 0);
+	cr_assert_eq(instance_take_gpus(&b, &why), -EAGAIN);
+	cr_assert(strstr(why, "still held by containers being removed"), "%s", why);
+	free(why);
+	cr_assert_null(instance_gpu_uuids(&b));
+	cr_assert_not(endpoint_manager_container_gone(&manager, "another-container"));
+	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 0);
+	cr_assert(endpoint_manager_container_gone(&manager, "old-container"));
+	cr_assert_eq(instance_take_gpus(&b, &why), 0);
+	char *u = instance_gpu_uuids(&b);
+	cr_assert_str_eq(u, "GPU-0");
+	free(u);
+}
+
+Test(endpoint_gpu, the_same_instance_waits_for_its_own_old_container_too)
+{
+	give_gpus(1);
+	struct instance a = {.variant = &one};
+	char *why = NULL;
+	cr_assert_eq(instance_take_gpus(&a, &why), 0);
+	instance_drain_gpus(&a, "gen-0");
+	cr_assert_eq(instance_take_gpus(&a, &why), -EAGAIN);
+	free(why);
+}
+
+Test(endpoint_gpu, with_no_container_to_wait_for_gpus_are_free_at_once)
+{
+	give_gpus(1);
+	struct instance a = {.variant = &one};
+	char *why = NULL;
+	cr_assert_eq(instance_take_gpus(&a, &why), 0);
+	instance_drain_gpus(&a, NULL);
+	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 1);
+}
+
+Test(endpoint_gpu, more_gpus_than_held_and_draining_together_is_still_no_space)
+{
+	give_gpus(1);
+	struct instance a = {.variant = &two};
+	char *why = NULL;
+	cr_assert_eq(instance_take_gpus(&a, &why), -ENOSPC);
+	free(why);
+}
+
+/* A listed container named name, with a gpus label when uuids. */
+static struct docker_container listed(const char *name, const char *uuids)
+{
+	struct docker_container c = {.name = (char *)name, .labels = json_object()};
+	if (uuids)
+		json_object_set_new(c.labels, "io.endpointd.gpus", json_string(uuids));
+	return c;
+}
+
+Test(endpoint_gpu, a_listing_asked_for_after_the_handover_that_lacks_the_container_frees_its_gpus)
+{
+	give_gpus(2);
+	struct instance a = {.variant = &two};
+	char *why = NULL;
+	cr_assert_eq(instance_take_gpus(&a, &why), 0);
+	manager.listings = 4; /* one listing in flight since before */
+	instance_drain_gpus(&a, "maybe-created");
+	struct docker_container none[1] = {listed("other", NULL)};
+	endpoint_manager_gpus_listed(&manager, none, 1, 4);
+	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 0, "listing 4 may predate it");
+	endpoint_manager_gpus_listed(&manager, none, 1, 5);
+	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 2);
+	json_decref(none[0].labels);
+}
+
+Test(endpoint_gpu, a_listing_that_shows_the_container_keeps_its_gpus_held)
+{
+	give_gpus(1);
+	struct instance a = {.variant = &one};
+	char *why = NULL;
+	cr_assert_eq(instance_take_gpus(&a, &why), 0);
+	instance_drain_gpus(&a, "stopping");
+	struct docker_container cs[1] = {listed("stopping", "GPU-0")};
+	endpoint_manager_gpus_listed(&manager, cs, 1, 1);
+	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 0);
+	json_decref(cs[0].labels);
+}
+
+Test(endpoint_gpu, gpus_named_by_a_listed_container_are_held_until_it_is_adopted_or_gone)
+{
+	give_gpus(2);
+	struct docker_container cs[1] = {listed("found", "GPU-1")};
+	endpoint_manager_gpus_listed(&manager, cs, 1, 1);
+	cr_assert_eq(endpoint_manager_unheld_gpus(&manager), 1);
+	struct instance a = {.variant = &one}, b = {.variant = &one, .slot = 1};
+	instance_claim_gpus(&b, "someone-else", "GPU-1");
+	cr_assert_null(instance_gpu_uuids(&b), "held by the container found");
+	instance_claim_gpus(&a, "found", "GPU-1");
+	char *u = instance_gpu_uuids(&a);
+	cr_assert_str_eq(u, "GPU-1");
+	free(u);
+	json_decref(cs[0].labels);
 }
 
 Test(endpoint_gpu, an_endpoint_config_asks_for_count_times_gpus_of_each_variant)
