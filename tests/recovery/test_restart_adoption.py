@@ -7,7 +7,7 @@ import time
 import pytest
 
 from endpointd_harness import unique_name
-from recovery_helpers import DESIRED
+from recovery_helpers import DESIRED, docker_post
 
 TAGS = [{"Key": "team", "Value": "ml"}, {"Key": "stage", "Value": "prod"}]
 
@@ -92,3 +92,25 @@ def test_containers_left_by_sigterm_are_adopted_on_next_start(sigtermed):
     assert d.running_ids(name) == ids, d.container_report()
     assert _started_at(d, ids) == started, "adopted containers were restarted"
     _still_the_same_after_grace(d, name, ids)
+
+
+def test_containers_named_as_an_earlier_release_named_them_are_adopted_after_an_upgrade(make_daemon):
+    """Labels, not names, say whose a container is: one that an earlier
+    release named "endpointd-<owner>-<endpoint>-<variant>-<slot>-<gen>" is
+    adopted as it runs, and keeps its name."""
+    d = make_daemon(grace=1)
+    name = unique_name("old-names")
+    d.api.ok("CreateEndpoint", {"EndpointName": name, "EndpointConfigName": "demo-config"})
+    d.wait_converged(name)
+    (cid,) = d.running_ids(name)
+    started = _started_at(d, [cid])
+    d.kill()
+    old = f"endpointd-{d.owner[:8]}-{name.lower()}-alltraffic-0-0"
+    status, body = docker_post(d.docker, f"/containers/{cid}/rename", query={"name": old})
+    assert status == 204, f"docker rename: {status} {body!r}"
+    d.start()
+    d.wait_converged(name)
+    assert d.running_ids(name) == [cid], d.container_report()
+    assert _started_at(d, [cid]) == started, "the adopted container was restarted"
+    assert d.docker.inspect(cid)["Name"] == f"/{old}"
+    _still_the_same_after_grace(d, name, [cid])
