@@ -19,8 +19,14 @@
  * connection, as browsers and curl do; nothing else is retried here.
  *
  * Answers: Content-Length, chunked, or until close; 1xx interim answers are
- * skipped.  Every buffer has a bound: UPSTREAM_MAX_HEAD for the head and each
- * chunk line, max_response for the body.
+ * skipped.  The parser is strict, as the model server is not trusted: lines
+ * end in CRLF, header names are tokens, values hold no control bytes,
+ * Content-Length is digits only, a chunk size is 1 to 16 hex digits, and an
+ * answer with both Content-Length and Transfer-Encoding (a way to smuggle a
+ * second answer onto a kept-alive connection) is refused and its connection
+ * closed.  Every buffer has a bound: UPSTREAM_MAX_HEAD for the head and the
+ * trailers, UPSTREAM_MAX_CHUNK_LINE for a chunk's size line and extensions,
+ * max_response for the body.
  *
  * Map: pools and connections, the call's end (upstream_call_finish), writing,
  * reading and the answer's parser, the event callbacks, the public API.
@@ -28,6 +34,7 @@
 #define _GNU_SOURCE
 #include "upstream.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -52,6 +59,8 @@
 #define UPSTREAM_READ_MIN 16384
 #define UPSTREAM_READ_MAX (256 * 1024)
 #define UPSTREAM_SWEEP_MS 5000
+#define UPSTREAM_SEND_IOV 64
+#define UPSTREAM_MAX_CHUNK_LINE 4096
 
 enum upstream_parse {
 	UPSTREAM_PARSE_HEAD,
@@ -123,6 +132,7 @@ struct upstream_call {
 	bool keep_alive;
 	uint64_t left; /* of Content-Length, or of the chunk */
 	size_t trailer_bytes;
+	size_t n_trailers;
 	char *resp_head; /* the answer's head, cut into names and values */
 	const char *names[UPSTREAM_MAX_HEADERS], *values[UPSTREAM_MAX_HEADERS];
 	size_t n_headers;
@@ -473,68 +483,173 @@ static void upstream_call_send(struct upstream_call *c)
 
 /* --- reading and the answer's parser ------------------------------------ */
 
-/* Cut the head (NUL-terminated, CRLF lines) into status and headers.
- * 0, or -EPROTO with words in c->error. */
-static int upstream_parse_head(struct upstream_call *c, char *head)
+/* Whether ch may be in a token (RFC 9110's tchar). */
+static bool upstream_is_tchar(unsigned char ch)
 {
-	char *save = NULL;
-	char *line = strtok_r(head, "\r\n", &save);
-	int minor = -1, status = 0, end = 0;
-	if (!line || sscanf(line, "HTTP/1.%d %3d%n", &minor, &status, &end) != 2 || minor < 0 ||
-	    minor > 1 || status < 100 || status > 999 || (line[end] && line[end] != ' ')) {
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Whether the n bytes at s hold no control byte but HTAB (a field value, a
+ * reason phrase, a chunk extension). */
+static bool upstream_is_text(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* Content-Length's value: 1*DIGIT, at most 18 of them (no overflow).  0,
+ * or -EINVAL. */
+static int upstream_parse_length(const char *s, uint64_t *ret)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 18 || strspn(s, "0123456789") != n)
+		return -EINVAL;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	*ret = v;
+	return 0;
+}
+
+/* Whether the comma-separated list value holds token (case-insensitive). */
+static bool upstream_list_has(const char *value, const char *token)
+{
+	size_t tn = strlen(token);
+	for (const char *p = value; *p;) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		size_t m = n;
+		while (m && (p[m - 1] == ' ' || p[m - 1] == '\t'))
+			m--;
+		if (m == tn && strncasecmp(p, token, tn) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* Cut one header line (NUL-terminated, no CR or LF) into a name and its
+ * value, trimmed, in place.  0, or -EPROTO. */
+static int upstream_split_field(char *line, char **ret_name, char **ret_value)
+{
+	size_t n = 0;
+	while (upstream_is_tchar((unsigned char)line[n]))
+		n++;
+	/* No space before the colon, no obs-fold, a name of one byte at least. */
+	if (n == 0 || line[n] != ':')
+		return -EPROTO;
+	line[n] = '\0';
+	char *value = line + n + 1;
+	value += strspn(value, " \t");
+	size_t vlen = strlen(value);
+	while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
+		value[--vlen] = '\0';
+	if (!upstream_is_text(value, vlen))
+		return -EPROTO;
+	*ret_name = line;
+	*ret_value = value;
+	return 0;
+}
+
+/* The next CRLF-ended line of the head at *p (NUL-terminated), cut off in
+ * place; NULL at the head's end or at a bare CR or LF (*ret_bad). */
+static char *upstream_next_line(char **p, bool *ret_bad)
+{
+	char *line = *p;
+	char *end = strstr(line, "\r\n");
+	*ret_bad = false;
+	if (!end)
+		return NULL;
+	if (memchr(line, '\r', (size_t)(end - line)) || memchr(line, '\n', (size_t)(end - line))) {
+		*ret_bad = true;
+		return NULL;
+	}
+	*end = '\0';
+	*p = end + 2;
+	return line;
+}
+
+/* Cut the head (len bytes, NUL-terminated, CRLF lines) into status and
+ * headers.  0, or -EPROTO with words in c->error. */
+static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
+{
+	char *p = head;
+	bool bad;
+	char *line = memchr(head, '\0', len) ? NULL : upstream_next_line(&p, &bad);
+	/* "HTTP/1.x 200 Reason": three digits, then a space or the end. */
+	if (!line || strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+	    line[8] != ' ' || strspn(line + 9, "0123456789") != 3 ||
+	    (line[12] && line[12] != ' ') || !upstream_is_text(line, strlen(line))) {
+		snprintf(c->error, sizeof(c->error),
+		         "127.0.0.1:%u answered without an HTTP/1.x status line", c->port);
+		return -EPROTO;
+	}
+	int status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+	if (status < 100) {
 		snprintf(c->error, sizeof(c->error),
 		         "127.0.0.1:%u answered without an HTTP/1.x status line", c->port);
 		return -EPROTO;
 	}
 	c->status = status;
-	c->keep_alive = minor == 1;
+	c->keep_alive = line[7] == '1';
 	c->n_headers = 0;
-	bool chunked = false;
-	int64_t length = -1;
-	while ((line = strtok_r(NULL, "\r\n", &save))) {
-		char *colon = strchr(line, ':');
-		if (!colon || colon == line || *line == ' ' || *line == '\t') {
+	bool chunked = false, has_te = false, has_length = false;
+	uint64_t length = 0;
+	while ((line = upstream_next_line(&p, &bad)) && *line) {
+		char *name, *value;
+		if (upstream_split_field(line, &name, &value) < 0) {
 			snprintf(c->error, sizeof(c->error),
 			         "127.0.0.1:%u sent a malformed header line", c->port);
 			return -EPROTO;
 		}
-		*colon = '\0';
-		char *value = colon + 1;
-		value += strspn(value, " \t");
-		size_t vlen = strlen(value);
-		while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
-			value[--vlen] = '\0';
 		if (c->n_headers == UPSTREAM_MAX_HEADERS) {
 			snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent over %d headers",
 			         c->port, UPSTREAM_MAX_HEADERS);
 			return -EPROTO;
 		}
-		c->names[c->n_headers] = line;
+		c->names[c->n_headers] = name;
 		c->values[c->n_headers++] = value;
-		if (strcasecmp(line, "Content-Length") == 0) {
-			char *endp;
-			errno = 0;
-			long long n = strtoll(value, &endp, 10);
-			if (errno || endp == value || *endp || n < 0 ||
-			    (length >= 0 && n != length)) {
+		if (strcasecmp(name, "Content-Length") == 0) {
+			uint64_t n;
+			if (upstream_parse_length(value, &n) < 0 || (has_length && n != length)) {
 				snprintf(c->error, sizeof(c->error),
 				         "127.0.0.1:%u sent a bad Content-Length", c->port);
 				return -EPROTO;
 			}
+			has_length = true;
 			length = n;
-		} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
-			if (strcasecmp(value, "chunked") != 0) {
+		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+			if (has_te || strcasecmp(value, "chunked") != 0) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent Transfer-Encoding %s", c->port, value);
+				         "127.0.0.1:%u sent Transfer-Encoding %.40s%s", c->port,
+				         value, has_te ? " twice" : "");
 				return -EPROTO;
 			}
-			chunked = true;
-		} else if (strcasecmp(line, "Connection") == 0) {
-			if (strcasestr(value, "close"))
+			has_te = chunked = true;
+		} else if (strcasecmp(name, "Connection") == 0) {
+			if (upstream_list_has(value, "close"))
 				c->keep_alive = false;
-			else if (strcasestr(value, "keep-alive"))
+			else if (upstream_list_has(value, "keep-alive"))
 				c->keep_alive = true;
 		}
+	}
+	if (bad || !line) {
+		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent a line not ended by CRLF",
+		         c->port);
+		return -EPROTO;
+	}
+	if (has_te && has_length) {
+		/* Which one frames the body is where a smuggled answer hides:
+		 * refuse it, and its connection is closed with the call. */
+		c->keep_alive = false;
+		snprintf(c->error, sizeof(c->error),
+		         "127.0.0.1:%u sent both Content-Length and Transfer-Encoding", c->port);
+		return -EPROTO;
 	}
 	if (status == 101) {
 		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u switched protocols", c->port);
@@ -542,7 +657,7 @@ static int upstream_parse_head(struct upstream_call *c, char *head)
 	}
 	if (status < 200)
 		return 0; /* interim: the real answer follows */
-	if (length >= 0 && !chunked && (uint64_t)length > c->max_response) {
+	if (has_length && length > c->max_response) {
 		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u answered with over %zu bytes",
 		         c->port, c->max_response);
 		return -E2BIG;
@@ -551,13 +666,41 @@ static int upstream_parse_head(struct upstream_call *c, char *head)
 		c->parse = UPSTREAM_PARSE_DONE;
 	} else if (chunked) {
 		c->parse = UPSTREAM_PARSE_CHUNK_SIZE;
-	} else if (length >= 0) {
-		c->left = (uint64_t)length;
+	} else if (has_length) {
+		c->left = length;
 		c->parse = length ? UPSTREAM_PARSE_LENGTH : UPSTREAM_PARSE_DONE;
 	} else {
 		c->parse = UPSTREAM_PARSE_CLOSE;
 		c->keep_alive = false;
 	}
+	return 0;
+}
+
+/* A chunk's size line (n bytes, CRLF cut off): 1*16HEXDIG, then maybe
+ * extensions (BWS ";" …) of text.  0 with *ret_size, or -EPROTO. */
+static int upstream_parse_chunk_size(const char *line, size_t n, uint64_t *ret_size)
+{
+	size_t digits = 0;
+	uint64_t v = 0;
+	while (digits < n && isxdigit((unsigned char)line[digits])) {
+		char ch = line[digits];
+		v = v * 16 + (uint64_t)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+		digits++;
+		if (digits > 16)
+			return -EPROTO;
+	}
+	if (digits == 0)
+		return -EPROTO;
+	size_t i = digits;
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i < n && line[i] != ';')
+		return -EPROTO;
+	if (i == n && i != digits)
+		return -EPROTO; /* whitespace with no extension after it */
+	if (!upstream_is_text(line + i, n - i))
+		return -EPROTO;
+	*ret_size = v;
 	return 0;
 }
 
@@ -574,18 +717,23 @@ static int upstream_take_body(struct upstream_call *c, struct evbuffer *in, size
 	return 0;
 }
 
-/* One CRLF-ended line of at most UPSTREAM_MAX_HEAD bytes from in (free()
- * it), NULL when it is not all in yet; -EPROTO in *ret_r when too long. */
-static char *upstream_read_line(struct upstream_call *c, struct evbuffer *in, int *ret_r)
+/* One CRLF-ended line of at most max bytes from in (free() it; its length
+ * in *ret_n), NULL when it is not all in yet; -EPROTO in *ret_r when too
+ * long. */
+static char *upstream_read_line(struct upstream_call *c, struct evbuffer *in, size_t max,
+                                const char *what, size_t *ret_n, int *ret_r)
 {
-	size_t n;
-	char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF_STRICT);
-	if (!line && evbuffer_get_length(in) > UPSTREAM_MAX_HEAD) {
-		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent a chunk line over %d bytes",
-		         c->port, UPSTREAM_MAX_HEAD);
-		*ret_r = -EPROTO;
+	char *line = evbuffer_readln(in, ret_n, EVBUFFER_EOL_CRLF_STRICT);
+	if (line && *ret_n > max) {
+		free(line);
+		line = NULL;
+	} else if (line || evbuffer_get_length(in) <= max + 2) {
+		return line;
 	}
-	return line;
+	snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent a %s line over %zu bytes", c->port,
+	         what, max);
+	*ret_r = -EPROTO;
+	return NULL;
 }
 
 /* Parse what has arrived.  0 (go on reading, or c->parse is DONE), or
@@ -625,7 +773,7 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			c->resp_head = xmalloc(len + 1);
 			evbuffer_remove(in, c->resp_head, len);
 			c->resp_head[len] = '\0';
-			r = upstream_parse_head(c, c->resp_head);
+			r = upstream_parse_head(c, c->resp_head, len);
 			if (r < 0)
 				return r;
 			break;
@@ -648,14 +796,13 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 		case UPSTREAM_PARSE_CLOSE:
 			return avail ? upstream_take_body(c, in, avail) : 0;
 		case UPSTREAM_PARSE_CHUNK_SIZE: {
-			_cleanup_free_ char *line = upstream_read_line(c, in, &r);
+			size_t len;
+			_cleanup_free_ char *line = upstream_read_line(
+			    c, in, UPSTREAM_MAX_CHUNK_LINE, "chunk size", &len, &r);
 			if (!line)
 				return r;
-			char *endp;
-			errno = 0;
-			unsigned long long n = strtoull(line, &endp, 16);
-			if (errno || endp == line ||
-			    (*endp && *endp != ';' && *endp != ' ' && *endp != '\t')) {
+			uint64_t n;
+			if (upstream_parse_chunk_size(line, len, &n) < 0) {
 				snprintf(c->error, sizeof(c->error),
 				         "127.0.0.1:%u sent a bad chunk size", c->port);
 				return -EPROTO;
@@ -684,18 +831,30 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			break;
 		}
 		case UPSTREAM_PARSE_TRAILERS: {
-			_cleanup_free_ char *line = upstream_read_line(c, in, &r);
+			size_t len;
+			_cleanup_free_ char *line =
+			    upstream_read_line(c, in, UPSTREAM_MAX_HEAD, "trailer", &len, &r);
 			if (!line)
 				return r;
-			c->trailer_bytes += strlen(line) + 2;
-			if (c->trailer_bytes > UPSTREAM_MAX_HEAD) {
+			c->trailer_bytes += len + 2;
+			if (c->trailer_bytes > UPSTREAM_MAX_HEAD ||
+			    (len && ++c->n_trailers > UPSTREAM_MAX_HEADERS)) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent trailers over %d bytes", c->port,
-				         UPSTREAM_MAX_HEAD);
+				         "127.0.0.1:%u sent trailers over %d bytes or %d fields",
+				         c->port, UPSTREAM_MAX_HEAD, UPSTREAM_MAX_HEADERS);
 				return -E2BIG;
 			}
-			if (*line == '\0')
+			if (len == 0) {
 				c->parse = UPSTREAM_PARSE_DONE;
+				break;
+			}
+			char *name, *value;
+			if (memchr(line, '\0', len) ||
+			    upstream_split_field(line, &name, &value) < 0) {
+				snprintf(c->error, sizeof(c->error),
+				         "127.0.0.1:%u sent a malformed trailer line", c->port);
+				return -EPROTO;
+			}
 			break;
 		}
 		case UPSTREAM_PARSE_DONE:

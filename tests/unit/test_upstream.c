@@ -12,6 +12,7 @@
  * the calls left running, and their done must find live memory.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -177,6 +178,82 @@ static void srv_write_big_head(struct srv_conn *c)
 	"6;a=b;c\r\n world\r\n"                                                                    \
 	"0\r\nX-Trailer: yes\r\nX-Other: 1\r\n\r\n"
 
+/* Answers a strict client refuses: each is sent for the path /strict/N. */
+struct strict_case {
+	const char *what;
+	const char *answer;
+	size_t len; /* 0: strlen(answer) */
+	int want;   /* the call's result */
+};
+
+#define CHUNKED_HEAD "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define OK_HEAD "HTTP/1.1 200 OK\r\n"
+static const struct strict_case strict_cases[] = {
+    {"a chunk size of -0", CHUNKED_HEAD "2\r\nok\r\n-0\r\n\r\n", 0, -EPROTO},
+    {"a chunk size with 0x", CHUNKED_HEAD "0x2\r\nok\r\n0\r\n\r\n", 0, -EPROTO},
+    {"a chunk size with +", CHUNKED_HEAD "+2\r\nok\r\n0\r\n\r\n", 0, -EPROTO},
+    {"a chunk size after a space", CHUNKED_HEAD " 2\r\nok\r\n0\r\n\r\n", 0, -EPROTO},
+    {"a chunk size with a space and no extension", CHUNKED_HEAD "2 \r\nok\r\n0\r\n\r\n", 0,
+     -EPROTO},
+    {"an empty chunk size", CHUNKED_HEAD "\r\nok\r\n0\r\n\r\n", 0, -EPROTO},
+    {"a chunk size of 17 digits", CHUNKED_HEAD "00000000000000002\r\nok\r\n0\r\n\r\n", 0, -EPROTO},
+    {"a chunk extension with a bare LF", CHUNKED_HEAD "2;a\nb\r\nok\r\n0\r\n\r\n", 0, -EPROTO},
+    {"a Content-Length with +", OK_HEAD "Content-Length: +2\r\n\r\nok", 0, -EPROTO},
+    {"a Content-Length of -0", OK_HEAD "Content-Length: -0\r\n\r\n", 0, -EPROTO},
+    {"a Content-Length of two numbers", OK_HEAD "Content-Length: 2 2\r\n\r\nok", 0, -EPROTO},
+    {"a Content-Length list", OK_HEAD "Content-Length: 2, 2\r\n\r\nok", 0, -EPROTO},
+    {"a Content-Length of 20 digits", OK_HEAD "Content-Length: 00000000000000000002\r\n\r\nok", 0,
+     -EPROTO},
+    {"Content-Length and Transfer-Encoding both",
+     OK_HEAD "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 0,
+     -EPROTO},
+    {"Transfer-Encoding and Content-Length both",
+     OK_HEAD "Transfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n2\r\nok\r\n0\r\n\r\n", 0,
+     -EPROTO},
+    {"Transfer-Encoding twice",
+     OK_HEAD "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     0, -EPROTO},
+    {"a header line ended by a bare LF", OK_HEAD "X-A: 1\nContent-Length: 2\r\n\r\nok", 0, -EPROTO},
+    {"a header line with a bare CR", OK_HEAD "X-A: 1\rContent-Length: 2\r\n\r\nok", 0, -EPROTO},
+    {"a space before the colon", OK_HEAD "Content-Length : 2\r\n\r\nok", 0, -EPROTO},
+    {"a folded header line", OK_HEAD "X-A: 1\r\n 2\r\nContent-Length: 2\r\n\r\nok", 0, -EPROTO},
+#define NUL_ANSWER OK_HEAD "X-A: a\0b\r\nContent-Length: 2\r\n\r\nok"
+    {"a NUL in a header value", NUL_ANSWER, sizeof(NUL_ANSWER) - 1, -EPROTO},
+    {"a status line with two spaces", "HTTP/1.1  200 OK\r\nContent-Length: 2\r\n\r\nok", 0,
+     -EPROTO},
+    {"a status of four digits", "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok", 0, -EPROTO},
+    {"a trailer line that is not a field", CHUNKED_HEAD "2\r\nok\r\n0\r\nnot a field\r\n\r\n", 0,
+     -EPROTO},
+};
+
+/* Writes a strict case's answer. */
+static void srv_write_strict(struct srv_conn *c, const struct strict_case *k)
+{
+	bufferevent_write(c->bev, k->answer, k->len ? k->len : strlen(k->answer));
+}
+
+/* Writes a chunked answer of 2 bytes with n trailer fields. */
+static void srv_write_trailers(struct srv_conn *c, int n)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add_printf(out, CHUNKED_HEAD "2\r\nok\r\n0\r\n");
+	for (int i = 0; i < n; i++)
+		evbuffer_add_printf(out, "X-T-%d: %d\r\n", i, i);
+	evbuffer_add_printf(out, "\r\n");
+}
+
+/* Writes a chunked answer of 2 bytes whose chunk extension is n bytes. */
+static void srv_write_long_extension(struct srv_conn *c, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add_printf(out, CHUNKED_HEAD "2;");
+	for (size_t i = 0; i < n; i++)
+		evbuffer_add(out, "x", 1);
+	evbuffer_add_printf(out, "\r\nok\r\n0\r\n\r\n");
+}
+
 /* Answers a request as its path says. */
 static void srv_answer(struct srv_conn *c, const struct srv_request *r)
 {
@@ -186,6 +263,16 @@ static void srv_answer(struct srv_conn *c, const struct srv_request *r)
 #define PATH_IS(p) (n == strlen(p) && strncmp(path, p, n) == 0)
 	if (PATH_IS("/never")) {
 		/* Nothing. */
+	} else if (n > 8 && strncmp(path, "/strict/", 8) == 0) {
+		srv_write_strict(c, &strict_cases[atoi(path + 8)]);
+	} else if (PATH_IS("/trailers-100")) {
+		srv_write_trailers(c, 100);
+	} else if (PATH_IS("/trailers-101")) {
+		srv_write_trailers(c, 101);
+	} else if (PATH_IS("/extension-4000")) {
+		srv_write_long_extension(c, 4000);
+	} else if (PATH_IS("/extension-5000")) {
+		srv_write_long_extension(c, 5000);
 	} else if (PATH_IS("/chunked")) {
 		srv_write(c, CHUNKED_ANSWER);
 	} else if (PATH_IS("/chunked-dribbled")) {
@@ -218,6 +305,9 @@ static void srv_answer(struct srv_conn *c, const struct srv_request *r)
 		srv_write_sized(c, 1024 * 1024);
 	} else if (PATH_IS("/big-head")) {
 		srv_write_big_head(c);
+	} else if (PATH_IS("/connection-list")) {
+		srv_write(c, "HTTP/1.1 200 OK\r\nConnection: keep-alive-close, x\r\n"
+		             "Content-Length: 2\r\n\r\nok");
 	} else if (PATH_IS("/connection-close")) {
 		/* Left open: only the client's choice shows. */
 		srv_write(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
@@ -1221,6 +1311,85 @@ Test(upstream, free_of_null_is_a_no_op)
 }
 
 /* --- New connections from a dialer --- */
+
+/* --- Strict parsing of what the model server answers --- */
+
+ParameterizedTestParameters(upstream, strict_parser_refuses_the_answer)
+{
+	size_t n = ELEMENTSOF(strict_cases);
+	size_t *idx = cr_calloc(n, sizeof(*idx));
+
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	return cr_make_param_array(size_t, idx, n, NULL);
+}
+
+ParameterizedTest(size_t *i, upstream, strict_parser_refuses_the_answer)
+{
+	const struct strict_case *k = &strict_cases[*i];
+	_cleanup_free_ char *path = xasprintf("/strict/%zu", *i);
+	struct result *res = call(path);
+
+	cr_assert_eq(res->result, k->want, "%s: %d", k->what, res->result);
+	cr_assert(res->has_error, "%s: no words", k->what);
+}
+
+ParameterizedTestParameters(upstream, refused_answer_does_not_leave_its_connection_open)
+{
+	size_t n = ELEMENTSOF(strict_cases);
+	size_t *idx = cr_calloc(n, sizeof(*idx));
+
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	return cr_make_param_array(size_t, idx, n, NULL);
+}
+
+ParameterizedTest(size_t *i, upstream, refused_answer_does_not_leave_its_connection_open)
+{
+	_cleanup_free_ char *path = xasprintf("/strict/%zu", *i);
+
+	call(path);
+	cr_assert_eq(upstream_connections(client), 0, "%s", strict_cases[*i].what);
+}
+
+Test(upstream, chunk_extension_of_4000_bytes_is_read)
+{
+	struct result *res = call("/extension-4000");
+
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_str_eq(res->body, "ok");
+}
+
+Test(upstream, chunk_extension_over_4096_bytes_fails_with_eproto)
+{
+	struct result *res = call("/extension-5000");
+
+	cr_assert_eq(res->result, -EPROTO, "%d", res->result);
+}
+
+Test(upstream, one_hundred_trailer_fields_are_read)
+{
+	struct result *res = call("/trailers-100");
+
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_str_eq(res->body, "ok");
+}
+
+Test(upstream, over_one_hundred_trailer_fields_fail_with_e2big)
+{
+	struct result *res = call("/trailers-101");
+
+	cr_assert_eq(res->result, -E2BIG, "%d", res->result);
+}
+
+Test(upstream, connection_header_is_read_as_a_list_of_tokens)
+{
+	/* "keep-alive-close" is neither token: HTTP/1.1 stays kept alive. */
+	struct result *res = call("/connection-list");
+
+	cr_assert_eq(res->result, 0, "%d", res->result);
+	cr_assert_eq(upstream_connections(client), 1);
+}
 
 /* The dialer's temporary directory and socket, the dialer, and the real
  * endpointd-dialer when one runs. */
