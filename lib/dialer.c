@@ -1,21 +1,38 @@
 /*
  * The daemon's side of endpointd-dialer (see dialer.h for why).
  *
- * One listening Unix socket per container.  The newest dialer process to
- * connect is the one asked; an older connection is dropped with its waiting
- * requests failed, so a dialer that is restarted (the daemon restarted and
- * exec'd a new one) takes over cleanly.  Requests are answered in the order
- * they were asked, so a FIFO pairs each answer with its request.  Every
- * completion runs from the loop (an event made active), never inside
- * dialer_dial() or dialer_close(), and each request holds a reference on
- * its dialer until it is done.
+ * One listening Unix socket per container, accepting nothing until the pid
+ * of the dialer process is known (dialer_expect_peer): connections wait in
+ * the backlog meanwhile, and the real dialer's blocking connect() with them.
+ * Then a connection is taken only when SO_PEERCRED names that pid; any other
+ * (a process of the container's own, which sees the socket) is closed and
+ * leaves the taken one alone.  The newest connection of that process is the
+ * one asked; an older one is dropped with its waiting requests failed.
+ *
+ * The pid check is what can really be verified: the dialer is started with
+ * a Docker exec, whose process the Engine reports by its pid in the host's
+ * pid namespace; SO_PEERCRED gives the connecting process's pid in ours.
+ * When the two namespaces differ the pids never match and invocations go
+ * through the published port, which is safe.  It does not stop a container
+ * that can ptrace the dialer (same user, no Yama) from making it send other
+ * fds: hence every fd is checked as well (dialer_check_socket).
+ *
+ * A failing accept4() (out of fds or memory) would wake the loop again at
+ * once: the listener is paused for DIALER_ACCEPT_PAUSE_MS instead.
+ *
+ * Requests are answered in the order they were asked, so a FIFO pairs each
+ * answer with its request.  Every completion runs from the loop (an event
+ * made active), never inside dialer_dial() or dialer_close(), and each
+ * request holds a reference on its dialer until it is done.
  */
 #define _GNU_SOURCE
 #include "dialer.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +43,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 #define DIALER_MAX_WAITING 1024
+#define DIALER_ACCEPT_PAUSE_MS 100
 
 struct dialer_request {
 	struct dialer *d; /* a reference */
@@ -47,6 +66,12 @@ struct dialer {
 	char *path;
 	int listen_fd;
 	struct event *listen_ev;
+	struct event *accept_pause_ev; /* accept4 failed: the listener rests */
+	bool accept_failing;           /* logged once until an accept works */
+	bool refused_logged;           /* a wrong peer was logged */
+	pid_t peer_pid;                /* the one process accepted; 0 = none yet */
+	uint16_t model_port;
+	char last_error[160];
 	int fd; /* the dialer process, -1 when none */
 	struct event *ev;
 	struct dialer_requests waiting;  /* asked, oldest first */
@@ -125,17 +150,60 @@ static void dialer_complete(evutil_socket_t fd, short what, void *arg)
 	dialer_unref(d);
 }
 
-/* The socket fd is a TCP socket; make it nonblocking.  0 or -EPROTO. */
-static int dialer_check_socket(int fd)
+/* The socket fd is a connected TCP socket whose peer is 127.0.0.1:port (or
+ * its v4-mapped IPv6 form); it is made nonblocking, which its users still do
+ * not rely on.  0, or -EPROTO with words in d->last_error. */
+static int dialer_check_socket(struct dialer *d, int fd)
 {
 	struct stat st;
-	int type = 0, domain = 0;
-	socklen_t len = sizeof(type), dlen = sizeof(domain);
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
-	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 ||
-	    (domain != AF_INET && domain != AF_INET6))
+	int type = 0, domain = 0, proto = 0;
+	socklen_t len = sizeof(type), dlen = sizeof(domain), plen = sizeof(proto);
+	const char *what = NULL;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		what = "an fd that is not a socket";
+	else if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		what = "a socket that is not a stream socket";
+	else if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 ||
+	         (domain != AF_INET && domain != AF_INET6))
+		what = "a socket that is not an Internet socket";
+	else if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) < 0 || proto != IPPROTO_TCP)
+		what = "a socket that is not TCP";
+	if (what) {
+		snprintf(d->last_error, sizeof(d->last_error), "endpointd-dialer handed back %s",
+		         what);
 		return -EPROTO;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(d->last_error, sizeof(d->last_error),
+		         "endpointd-dialer handed back a TCP socket that is not connected (%s)",
+		         strerror(errno));
+		return -EPROTO;
+	}
+	bool loopback = false;
+	uint16_t port = 0;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	if (ss.ss_family == AF_INET && sl >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		loopback = sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+		port = ntohs(sin->sin_port);
+		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+	} else if (ss.ss_family == AF_INET6 && sl >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+		static const unsigned char mapped[16] = {0, 0, 0,    0,    0,   0, 0, 0,
+		                                         0, 0, 0xff, 0xff, 127, 0, 0, 1};
+		loopback = memcmp(&sin6->sin6_addr, mapped, sizeof(mapped)) == 0;
+		port = ntohs(sin6->sin6_port);
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+	}
+	if (!loopback || port != d->model_port) {
+		snprintf(d->last_error, sizeof(d->last_error),
+		         "endpointd-dialer handed back a socket connected to %s port %u, not to "
+		         "127.0.0.1 port %u",
+		         addr, (unsigned)port, (unsigned)d->model_port);
+		return -EPROTO;
+	}
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
@@ -153,7 +221,11 @@ static bool dialer_take_answer(struct dialer *d)
 	d->answer_fd = -1;
 	struct dialer_request *r = TAILQ_FIRST(&d->waiting);
 	bool ok = r && ((value == 0 && fd >= 0) || (value > 0 && value < 4096 && fd < 0));
-	if (ok && value == 0 && dialer_check_socket(fd) < 0)
+	if (!ok)
+		snprintf(d->last_error, sizeof(d->last_error),
+		         "endpointd-dialer broke the protocol: answer %d with%s an fd%s",
+		         (int)value, fd >= 0 ? "" : "out", r ? "" : " when nothing was asked");
+	if (ok && value == 0 && dialer_check_socket(d, fd) < 0)
 		ok = false;
 	if (!ok) {
 		if (fd >= 0)
@@ -191,10 +263,15 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 			dialer_disconnect(d, n == 0 || errno == ECONNRESET ? -ECONNRESET : -errno);
 			return;
 		}
+		/* One fd with one answer and nothing else: every fd of a
+		 * message that breaks this is closed (those the buffer had no
+		 * room for, the kernel closed). */
 		bool bad = (msg.msg_flags & MSG_CTRUNC) != 0;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+				bad = true;
 				continue;
+			}
 			int fds[4];
 			size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 			if (nfds > ELEMENTSOF(fds))
@@ -210,6 +287,9 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 		if (bad) {
+			snprintf(d->last_error, sizeof(d->last_error),
+			         "endpointd-dialer sent more than one fd, or control data other "
+			         "than an fd");
 			dialer_disconnect(d, -EPROTO);
 			return;
 		}
@@ -221,23 +301,63 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* A dialer process connected: it replaces the one before. */
+/* The listener has rested after a failed accept4(): listen again. */
+static void dialer_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct dialer *d = arg;
+	if (!d->closed && d->peer_pid > 0)
+		event_add(d->listen_ev, NULL);
+}
+
+/* Connections came: take the one from the dialer process, which replaces
+ * the connection before; close any other. */
 static void dialer_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct dialer *d = arg;
-	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	dialer_disconnect(d, -ECONNRESET);
-	d->fd = fd;
-	d->ev = event_new(d->base, fd, EV_READ | EV_PERSIST, dialer_readable, d);
-	if (!d->ev)
-		abort();
-	event_add(d->ev, NULL);
+	/* Bounded, so that a container that connects as fast as it can does
+	 * not hold the loop; the rest wait for the next turn. */
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
+			    errno == ENOBUFS) {
+				/* The connection stays in the backlog: rest, or
+				 * the loop would spin on it. */
+				if (!d->accept_failing)
+					log_warning("%s: cannot accept the dialer's connection: "
+					            "%m; trying again every %d ms",
+					            d->path, DIALER_ACCEPT_PAUSE_MS);
+				d->accept_failing = true;
+				event_del(d->listen_ev);
+				struct timeval tv = {0, DIALER_ACCEPT_PAUSE_MS * 1000};
+				evtimer_add(d->accept_pause_ev, &tv);
+			}
+			return;
+		}
+		d->accept_failing = false;
+		struct ucred cred = {0};
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    cred.pid != d->peer_pid) {
+			if (!d->refused_logged)
+				log_warning("%s: refused a connection from pid %ld: only "
+				            "endpointd-dialer (pid %ld) may connect",
+				            d->path, (long)cred.pid, (long)d->peer_pid);
+			d->refused_logged = true;
+			close(fd);
+			continue;
+		}
+		dialer_disconnect(d, -ECONNRESET);
+		d->fd = fd;
+		d->ev = event_new(d->base, fd, EV_READ | EV_PERSIST, dialer_readable, d);
+		if (!d->ev)
+			abort();
+		event_add(d->ev, NULL);
+	}
 }
 
 /* Listen on dir/sock. */
-int dialer_new(struct event_base *base, const char *dir, struct dialer **ret)
+int dialer_new(struct event_base *base, const char *dir, uint16_t model_port, struct dialer **ret)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, DIALER_SOCKET_NAME);
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -260,17 +380,36 @@ int dialer_new(struct event_base *base, const char *dir, struct dialer **ret)
 	d->base = base;
 	d->path = TAKE_PTR(path);
 	d->listen_fd = fd;
+	d->model_port = model_port;
 	d->fd = -1;
 	d->answer_fd = -1;
 	TAILQ_INIT(&d->waiting);
 	TAILQ_INIT(&d->answered);
 	d->listen_ev = event_new(base, fd, EV_READ | EV_PERSIST, dialer_accept, d);
 	d->complete_ev = event_new(base, -1, 0, dialer_complete, d);
-	if (!d->listen_ev || !d->complete_ev)
+	d->accept_pause_ev = evtimer_new(base, dialer_accept_resume, d);
+	if (!d->listen_ev || !d->complete_ev || !d->accept_pause_ev)
 		abort();
-	event_add(d->listen_ev, NULL);
 	*ret = d;
 	return 0;
+}
+
+/* Take connections from pid only. */
+void dialer_expect_peer(struct dialer *d, pid_t pid)
+{
+	if (d->closed)
+		return;
+	if (d->peer_pid != pid)
+		dialer_disconnect(d, -ECONNRESET);
+	d->peer_pid = pid;
+	d->refused_logged = false;
+	if (pid > 0 && !d->accept_failing)
+		event_add(d->listen_ev, NULL);
+}
+
+const char *dialer_last_error(const struct dialer *d)
+{
+	return d->last_error[0] ? d->last_error : NULL;
 }
 
 struct dialer *dialer_ref(struct dialer *d)
@@ -288,6 +427,8 @@ void dialer_close(struct dialer *d)
 	dialer_disconnect(d, -ECANCELED);
 	event_free(d->listen_ev);
 	d->listen_ev = NULL;
+	event_free(d->accept_pause_ev);
+	d->accept_pause_ev = NULL;
 	close(d->listen_fd);
 	d->listen_fd = -1;
 	(void)unlink(d->path);

@@ -12,13 +12,26 @@
  *
  * Protocol: the daemon writes one byte per connection wanted; the dialer
  * answers each, in order, with an int32: 0 with the socket attached, or an
- * errno.  Whatever comes from the container is checked: an answer must carry
- * exactly one fd when it says 0, and that fd must be a TCP socket.
+ * errno.
+ *
+ * The container runs code the operator did not write, and the socket's
+ * directory is visible inside it, so whatever comes through it is checked:
+ *  - only the process the daemon exec'd may talk (its pid, as the Engine
+ *    reports it, against SO_PEERCRED); any other connection is closed;
+ *  - an answer that says 0 carries exactly one fd and nothing else, and that
+ *    fd must be a connected TCP socket whose peer is 127.0.0.1 on the model
+ *    port; anything else is closed, fails its request with -EPROTO and
+ *    drops the dialer process (it is started again with backoff);
+ *  - a passed socket shares its open file description with the container,
+ *    which may clear O_NONBLOCK on it at any time: its users never rely on
+ *    that flag (send/recv with MSG_DONTWAIT, see upstream.c).
  */
 #ifndef ENDPOINTD_DIALER_H
 #define ENDPOINTD_DIALER_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 struct event_base;
 struct dialer;
@@ -29,14 +42,26 @@ struct dialer_request;
 #define DIALER_CONTAINER_DIR "/.endpointd/run"
 #define DIALER_SOCKET_NAME "sock"
 
-/* fd: a connected, nonblocking TCP socket the callee owns; or -errno. */
+/* The port model servers listen on in their container (SageMaker's contract). */
+#define DIALER_MODEL_PORT 8080
+#define DIALER_MODEL_PORT_STR "8080"
+
+/* fd: a connected TCP socket to 127.0.0.1:model_port the callee owns (use it
+ * with MSG_DONTWAIT: its flags are shared with the container); or -errno. */
 typedef void (*dialer_done_fn)(int fd, void *userdata);
 /* The dialer process went away (or broke the protocol); why: -errno. */
 typedef void (*dialer_lost_fn)(struct dialer *d, int why, void *userdata);
 
-/* Listen on dir/sock (made afresh, mode 0666: the container's user may be
- * anyone) for the container's dialer.  0 or -errno. */
-int dialer_new(struct event_base *base, const char *dir, struct dialer **ret);
+/* Make dir/sock (afresh, mode 0666: the container's user may be anyone) for
+ * the container's dialer, whose sockets must lead to 127.0.0.1:model_port.
+ * Nothing is accepted before dialer_expect_peer().  0 or -errno. */
+int dialer_new(struct event_base *base, const char *dir, uint16_t model_port, struct dialer **ret);
+/* Accept connections from process pid (as this process's pid namespace
+ * numbers it) only, from now on; a connection from another process is
+ * closed, one already taken is dropped. */
+void dialer_expect_peer(struct dialer *d, pid_t pid);
+/* Words on why the last dialer process was dropped, or NULL. */
+const char *dialer_last_error(const struct dialer *d);
 struct dialer *dialer_ref(struct dialer *d);
 /* NULL-safe; returns NULL. */
 struct dialer *dialer_unref(struct dialer *d);

@@ -84,6 +84,7 @@ enum docker_op_kind {
 	DOCKER_OP_LOGS,
 	DOCKER_OP_IMAGE_INSPECT,
 	DOCKER_OP_PULL,
+	DOCKER_OP_EXEC_INSPECT,
 };
 
 /* One operation.  Owned by its struct docker; httpc holds it as userdata
@@ -106,6 +107,7 @@ struct docker_op {
 		docker_list_fn list;
 		docker_logs_fn logs;
 		docker_image_fn image;
+		docker_pid_fn pid;
 	} cb;
 	void *userdata;
 	struct httpc_call *call;
@@ -404,6 +406,9 @@ static void docker_op_complete(struct docker_op *op, const struct docker_result 
 	case DOCKER_OP_IMAGE_INSPECT:
 		op->cb.image(r, a, op->userdata);
 		break;
+	case DOCKER_OP_EXEC_INSPECT:
+		op->cb.pid(r, a ? *(const long *)a : 0, op->userdata);
+		break;
 	}
 	docker_op_free(op);
 }
@@ -454,6 +459,25 @@ static void docker_op_reply_create(struct docker_op *op, struct docker_result *r
 		r->message = "Docker engine: no Id in the reply to create";
 	}
 	docker_op_complete(op, r, id, 0);
+	json_decref(obj);
+}
+
+/* The exec's Pid while it runs, else 0. */
+static void docker_op_reply_exec_inspect(struct docker_op *op, struct docker_result *r,
+                                         const struct httpc_response *hr)
+{
+	json_t *obj = json_loadb(hr->body, hr->body_len, 0, NULL);
+	json_t *pid = json_object_get(obj, "Pid");
+	long n = 0;
+
+	if (!json_is_integer(pid) || json_integer_value(pid) < 0 ||
+	    json_integer_value(pid) > INT32_MAX) {
+		r->err = -EIO;
+		r->message = "Docker engine: no Pid in the reply to an exec inspect";
+	} else if (json_is_true(json_object_get(obj, "Running"))) {
+		n = (long)json_integer_value(pid);
+	}
+	docker_op_complete(op, r, &n, 0);
 	json_decref(obj);
 }
 
@@ -551,6 +575,9 @@ static void docker_op_done(const struct httpc_response *hr, void *userdata)
 		break;
 	case DOCKER_OP_IMAGE_INSPECT:
 		docker_op_reply_image(op, &r, hr);
+		break;
+	case DOCKER_OP_EXEC_INSPECT:
+		docker_op_reply_exec_inspect(op, &r, hr);
 		break;
 	case DOCKER_OP_LOGS:
 		text = docker_demux_finish(&op->demux);
@@ -932,6 +959,16 @@ void docker_exec_start(struct docker *d, const char *exec_id, docker_done_fn cb,
 
 	op->cb.done = cb;
 	op->body = xstrdup("{\"Detach\":true,\"Tty\":false}");
+	docker_op_submit(op);
+}
+
+void docker_exec_inspect(struct docker *d, const char *exec_id, docker_pid_fn cb, void *userdata)
+{
+	_cleanup_free_ char *e = docker_escape(exec_id);
+	struct docker_op *op = docker_op_new(d, DOCKER_OP_EXEC_INSPECT, "GET",
+	                                     xasprintf("/exec/%s/json", e), userdata);
+
+	op->cb.pid = cb;
 	docker_op_submit(op);
 }
 

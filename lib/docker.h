@@ -70,6 +70,7 @@ struct docker_event {
 
 typedef void (*docker_done_fn)(const struct docker_result *r, void *userdata);
 typedef void (*docker_create_fn)(const struct docker_result *r, const char *id, void *userdata);
+typedef void (*docker_pid_fn)(const struct docker_result *r, long pid, void *userdata);
 typedef void (*docker_inspect_fn)(const struct docker_result *r, const struct docker_container *c,
 				  void *userdata);
 typedef void (*docker_list_fn)(const struct docker_result *r, const struct docker_container *cs,
@@ -109,6 +110,9 @@ void docker_exec_create(struct docker *d, const char *id, const char *const *arg
                         docker_create_fn cb, void *userdata);
 /* Start exec exec_id detached: cb is called once the process runs. */
 void docker_exec_start(struct docker *d, const char *exec_id, docker_done_fn cb, void *userdata);
+/* GET /exec/{id}/json: cb gets the exec's process id in the Engine's pid
+ * namespace, 0 when it does not run (any more). */
+void docker_exec_inspect(struct docker *d, const char *exec_id, docker_pid_fn cb, void *userdata);
 /* POST /containers/{id}/stop?t=…; 304 counts as success. */
 void docker_container_stop(struct docker *d, const char *id, unsigned timeout_s, docker_done_fn cb,
 			   void *userdata);

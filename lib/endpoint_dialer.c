@@ -64,10 +64,13 @@ static void instance_dialer_lost(struct dialer *d, int why, void *userdata)
 		return;
 	unsigned delay_s = inst->dialer_restarts < 6 ? 1u << inst->dialer_restarts : 60;
 	inst->dialer_restarts++;
-	log_instance(LOG_DEBUG, inst,
+	/* A broken protocol or a bad fd is the container's doing: say so. */
+	const char *words = why == -EPROTO ? dialer_last_error(d) : NULL;
+	log_instance(words ? LOG_WARNING : LOG_DEBUG, inst,
 	             "endpoint %s: variant %s instance %u: endpointd-dialer went away (%s); "
 	             "trying again in %u s",
-	             ep->name, inst->variant->name, inst->slot, strerror(-why), delay_s);
+	             ep->name, inst->variant->name, inst->slot, words ? words : strerror(-why),
+	             delay_s);
 	instance_stop_dialer(inst);
 	if (!inst->dialer_retry)
 		inst->dialer_retry = evtimer_new(ep->manager->base, instance_dialer_retry_cb, inst);
@@ -75,39 +78,75 @@ static void instance_dialer_lost(struct dialer *d, int why, void *userdata)
 	evtimer_add(inst->dialer_retry, &tv);
 }
 
-/* The dialer runs in inst's container, or it could not be started. */
-static void instance_dialer_started_cb(const struct docker_result *r, void *userdata)
+/* One start of the dialer: the exec, once made, is started and then
+ * inspected for the pid of its process. */
+struct dialer_start {
+	struct op *op;
+	struct dialer *dialer; /* a reference: the one this exec is for */
+	char *exec_id;
+};
+
+/* The dialer runs in inst's container as pid, or it could not be started
+ * (r->err, or pid 0: it is already gone). */
+static void instance_dialer_started(struct dialer_start *s, const struct docker_result *r, long pid)
 {
-	struct op *op = userdata;
+	struct op *op = s->op;
 	struct instance *inst = op->inst;
-	if (op_current(op)) {
-		if (r->err) {
+	/* The instance may have let this dialer go and made another since. */
+	if (op_current(op) && inst->dialer && inst->dialer == s->dialer) {
+		if (r->err || pid <= 0) {
 			log_instance(
 			    LOG_INFO, inst,
 			    "endpoint %s: variant %s instance %u: invocations go through the "
 			    "published port: starting endpointd-dialer: %s",
 			    op->ep->name, inst->variant->name, inst->slot,
-			    r->message ? r->message : strerror(-r->err));
+			    r->err ? (r->message ? r->message : strerror(-r->err))
+			           : "it exited at once");
 			instance_stop_dialer(inst);
 		} else {
-			log_instance(LOG_DEBUG, inst,
-			             "endpoint %s: variant %s instance %u: dialer started",
-			             op->ep->name, inst->variant->name, inst->slot);
+			log_instance(
+			    LOG_DEBUG, inst,
+			    "endpoint %s: variant %s instance %u: dialer started as pid %ld",
+			    op->ep->name, inst->variant->name, inst->slot, pid);
+			dialer_expect_peer(inst->dialer, (pid_t)pid);
 		}
 	}
 	op_free(op);
+	dialer_unref(s->dialer);
+	free(s->exec_id);
+	free(s);
+}
+
+/* The Engine said which process the exec runs. */
+static void instance_dialer_inspected_cb(const struct docker_result *r, long pid, void *userdata)
+{
+	instance_dialer_started(userdata, r, pid);
+}
+
+/* The exec runs: learn its pid, the one process its socket takes. */
+static void instance_dialer_started_cb(const struct docker_result *r, void *userdata)
+{
+	struct dialer_start *s = userdata;
+	if (!r->err && op_current(s->op)) {
+		docker_exec_inspect(s->op->ep->manager->docker, s->exec_id,
+		                    instance_dialer_inspected_cb, s);
+		return;
+	}
+	instance_dialer_started(s, r, 0);
 }
 
 /* The exec is made: start it. */
 static void instance_dialer_exec_cb(const struct docker_result *r, const char *exec_id,
                                     void *userdata)
 {
-	struct op *op = userdata;
-	if (!r->err && op_current(op)) {
-		docker_exec_start(op->ep->manager->docker, exec_id, instance_dialer_started_cb, op);
+	struct dialer_start *s = userdata;
+	if (!r->err && op_current(s->op)) {
+		s->exec_id = xstrdup(exec_id);
+		docker_exec_start(s->op->ep->manager->docker, exec_id, instance_dialer_started_cb,
+		                  s);
 		return;
 	}
-	instance_dialer_started_cb(r, op);
+	instance_dialer_started(s, r, 0);
 }
 
 /* Run endpointd-dialer in inst's running container, so that invocations
@@ -121,7 +160,7 @@ void instance_start_dialer(struct instance *inst)
 		return;
 	inst->dialer_started = true;
 	_cleanup_free_ char *dir = instance_dialer_dir(inst);
-	int r = dialer_new(m->base, dir, &inst->dialer);
+	int r = dialer_new(m->base, dir, DIALER_MODEL_PORT, &inst->dialer);
 	if (r == -ENOENT) {
 		log_instance(LOG_INFO, inst,
 		             "endpoint %s: variant %s instance %u: invocations go through the "
@@ -138,10 +177,13 @@ void instance_start_dialer(struct instance *inst)
 		return;
 	}
 	static const char *const argv[] = {DIALER_CONTAINER_BIN,
-	                                   DIALER_CONTAINER_DIR "/" DIALER_SOCKET_NAME, NULL};
+	                                   DIALER_CONTAINER_DIR "/" DIALER_SOCKET_NAME,
+	                                   DIALER_MODEL_PORT_STR, NULL};
 	dialer_set_lost_cb(inst->dialer, instance_dialer_lost, inst);
-	struct op *op = op_new(ep, inst->variant, inst);
-	docker_exec_create(m->docker, inst->container_id, argv, instance_dialer_exec_cb, op);
+	struct dialer_start *s = xcalloc(1, sizeof(*s));
+	s->op = op_new(ep, inst->variant, inst);
+	s->dialer = dialer_ref(inst->dialer);
+	docker_exec_create(m->docker, inst->container_id, argv, instance_dialer_exec_cb, s);
 }
 
 /* Before inst's container is created: the bind source must exist, or the

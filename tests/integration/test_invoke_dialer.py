@@ -38,7 +38,8 @@ from test_invoke_support import (
 DIALER_BIN = "/.endpointd/dialer"
 DIALER_RUN_DIR = "/.endpointd/run"
 DIALER_SOCKET = "sock"
-DIALER_ARGV = f"{DIALER_BIN} {DIALER_RUN_DIR}/{DIALER_SOCKET}"
+DIALER_MODEL_PORT = 8080
+DIALER_ARGV = f"{DIALER_BIN} {DIALER_RUN_DIR}/{DIALER_SOCKET} {DIALER_MODEL_PORT}"
 LOOPBACK = "127.0.0.1"
 
 # How long the daemon may take, once a container is healthy (or adopted), to

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -93,6 +94,7 @@ static void spawn_dialer(uint16_t to_port)
 	snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)to_port);
 	r = posix_spawn(&child, bin, NULL, NULL, argv, environ);
 	cr_assert_eq(r, 0, "spawning %s: %s", bin, strerror(r));
+	dialer_expect_peer(d, child);
 }
 
 /* Waits up to 3 s for the child to exit: its wait status, or -1. */
@@ -148,8 +150,9 @@ static int accept_one(void)
 	return fd;
 }
 
-/* A TCP socket bound to an ephemeral loopback port: its port, and *ret_fd. */
-static uint16_t tcp_socket(int *ret_fd)
+/* A TCP socket bound to an ephemeral loopback port and, unless to_port is
+ * 0, connected to 127.0.0.1:to_port: its local port, and *ret_fd. */
+static uint16_t tcp_socket_to(uint16_t to_port, int *ret_fd)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sin);
@@ -158,8 +161,23 @@ static uint16_t tcp_socket(int *ret_fd)
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	if (to_port) {
+		struct sockaddr_in to = {.sin_family = AF_INET,
+		                         .sin_port = htons(to_port),
+		                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+		cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0, "%s",
+		             strerror(errno));
+	}
 	*ret_fd = fd;
 	return ntohs(sin.sin_port);
+}
+
+/* A TCP socket connected to the model port (the test's listener), as a
+ * dialer hands back: its local port, and *ret_fd. */
+static uint16_t tcp_socket(int *ret_fd)
+{
+	return tcp_socket_to(listen_port, ret_fd);
 }
 
 /* The local port of a TCP socket. */
@@ -365,13 +383,15 @@ static void setup(void)
 	strcpy(dir, "/tmp/test_dialer.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(sock_path, sizeof(sock_path), "%s/%s", dir, DIALER_SOCKET_NAME);
-	r = dialer_new(base, dir, &d);
-	cr_assert_eq(r, 0, "dialer_new: %s", strerror(-r));
 	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_eq(bind(listen_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	cr_assert_eq(listen(listen_fd, 16), 0);
+	cr_assert_eq(listen(listen_fd, 64), 0);
 	getsockname(listen_fd, (struct sockaddr *)&sin, &sl);
 	listen_port = ntohs(sin.sin_port);
+	r = dialer_new(base, dir, listen_port, &d);
+	cr_assert_eq(r, 0, "dialer_new: %s", strerror(-r));
+	/* The fakes are this very process; a real dialer says its own pid. */
+	dialer_expect_peer(d, getpid());
 }
 
 /* Close the dialer first (its child then exits), let waiting requests
@@ -422,7 +442,7 @@ Test(dialer, new_on_a_missing_directory_fails_with_enoent)
 	struct dialer *other = NULL;
 	_cleanup_free_ char *missing = xasprintf("%s/missing", dir);
 
-	cr_assert_eq(dialer_new(base, missing, &other), -ENOENT);
+	cr_assert_eq(dialer_new(base, missing, listen_port, &other), -ENOENT);
 }
 
 Test(dialer, new_that_fails_leaves_ret_untouched)
@@ -430,7 +450,7 @@ Test(dialer, new_that_fails_leaves_ret_untouched)
 	struct dialer *other = (struct dialer *)&other;
 	_cleanup_free_ char *missing = xasprintf("%s/missing", dir);
 
-	dialer_new(base, missing, &other);
+	dialer_new(base, missing, listen_port, &other);
 	cr_assert_eq(other, (struct dialer *)&other);
 }
 
@@ -442,7 +462,7 @@ Test(dialer, new_with_a_path_too_long_for_a_unix_socket_fails_with_enametoolong)
 	memset(longdir, 'x', sizeof(longdir) - 1);
 	longdir[0] = '/';
 	longdir[sizeof(longdir) - 1] = '\0';
-	cr_assert_eq(dialer_new(base, longdir, &other), -ENAMETOOLONG);
+	cr_assert_eq(dialer_new(base, longdir, listen_port, &other), -ENAMETOOLONG);
 }
 
 Test(dialer, new_replaces_a_stale_socket_file)
@@ -457,7 +477,7 @@ Test(dialer, new_replaces_a_stale_socket_file)
 	path = xasprintf("%s/%s", other_dir, DIALER_SOCKET_NAME);
 	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	close(fd);
-	r = dialer_new(base, other_dir, &other);
+	r = dialer_new(base, other_dir, listen_port, &other);
 	stat(path, &st);
 	dialer_unref(other);
 	unlink(path);
@@ -908,6 +928,10 @@ enum bad_answer_kind {
 	BAD_ZERO_WITH_A_PIPE,
 	BAD_ZERO_WITH_A_UDP_SOCKET,
 	BAD_ZERO_WITH_A_UNIX_SOCKET,
+	BAD_ZERO_WITH_AN_UNCONNECTED_TCP_SOCKET,
+	BAD_ZERO_WITH_A_LISTENING_TCP_SOCKET,
+	BAD_ZERO_WITH_A_TCP_SOCKET_TO_ANOTHER_PORT,
+	BAD_ZERO_WITH_A_CONNECTED_UDP_SOCKET,
 	BAD_ERRNO_WITH_AN_FD,
 	BAD_NEGATIVE,
 	BAD_OUT_OF_RANGE,
@@ -926,6 +950,10 @@ static const struct bad_answer bad_answers[] = {
     {BAD_ZERO_WITH_A_PIPE, "0 with a pipe"},
     {BAD_ZERO_WITH_A_UDP_SOCKET, "0 with a UDP socket"},
     {BAD_ZERO_WITH_A_UNIX_SOCKET, "0 with a Unix stream socket"},
+    {BAD_ZERO_WITH_AN_UNCONNECTED_TCP_SOCKET, "0 with an unconnected TCP socket"},
+    {BAD_ZERO_WITH_A_LISTENING_TCP_SOCKET, "0 with a listening TCP socket"},
+    {BAD_ZERO_WITH_A_TCP_SOCKET_TO_ANOTHER_PORT, "0 with a TCP socket to another port"},
+    {BAD_ZERO_WITH_A_CONNECTED_UDP_SOCKET, "0 with a UDP socket to the model port"},
     {BAD_ERRNO_WITH_AN_FD, "ECONNREFUSED with a TCP socket"},
     {BAD_NEGATIVE, "-5"},
     {BAD_OUT_OF_RANGE, "100000"},
@@ -971,6 +999,33 @@ static void fake_send_bad(int fake, enum bad_answer_kind kind)
 	case BAD_ZERO_WITH_A_UNIX_SOCKET:
 		fds[0] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		break;
+	case BAD_ZERO_WITH_AN_UNCONNECTED_TCP_SOCKET:
+		tcp_socket_to(0, &fds[0]);
+		break;
+	case BAD_ZERO_WITH_A_LISTENING_TCP_SOCKET:
+		tcp_socket_to(0, &fds[0]);
+		cr_assert_eq(listen(fds[0], 1), 0);
+		break;
+	case BAD_ZERO_WITH_A_TCP_SOCKET_TO_ANOTHER_PORT: {
+		int other;
+
+		/* A listener of its own, so that the connect succeeds. */
+		uint16_t other_port = tcp_socket_to(0, &other);
+
+		cr_assert_eq(listen(other, 1), 0);
+		tcp_socket_to(other_port, &fds[0]);
+		other_end = other;
+		break;
+	}
+	case BAD_ZERO_WITH_A_CONNECTED_UDP_SOCKET: {
+		struct sockaddr_in to = {.sin_family = AF_INET,
+		                         .sin_port = htons(listen_port),
+		                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+		fds[0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		cr_assert_eq(connect(fds[0], (struct sockaddr *)&to, sizeof(to)), 0);
+		break;
+	}
 	case BAD_ERRNO_WITH_AN_FD:
 		value = ECONNREFUSED;
 		tcp_socket(&fds[0]);
@@ -1086,4 +1141,202 @@ ParameterizedTest(const struct bad_answer *a, dialer_fake, bad_answer_leaks_no_f
 	struct bad_outcome o = bad_answer_run(a);
 
 	cr_assert_eq(o.fds_leaked, 0, "%s: %d fds leaked", a->what, o.fds_leaked);
+}
+
+/* --- Who may connect --- */
+
+Test(dialer, connection_is_not_taken_before_the_peer_is_known)
+{
+	struct dialer *other = NULL;
+	char other_dir[] = "/tmp/test_dialer.XXXXXX";
+	_cleanup_free_ char *path = NULL;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd, r;
+	bool before, after;
+
+	cr_assert_not_null(mkdtemp(other_dir));
+	r = dialer_new(base, other_dir, listen_port, &other);
+	cr_assert_eq(r, 0, "%s", strerror(-r));
+	path = xasprintf("%s/%s", other_dir, DIALER_SOCKET_NAME);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	run_for(100);
+	before = dialer_ready(other);
+	dialer_expect_peer(other, getpid());
+	run_for(100);
+	after = dialer_ready(other);
+	close(fd);
+	dialer_close(other);
+	dialer_unref(other);
+	rmdir(other_dir);
+	cr_assert_not(before, "taken before its pid was known");
+	cr_assert(after, "not taken once its pid was known");
+}
+
+Test(dialer, connection_from_another_process_is_closed)
+{
+	int fake;
+	bool eof;
+
+	dialer_expect_peer(d, getppid());
+	fake = fake_connect();
+	run_for(100);
+	cr_assert_not(dialer_ready(d));
+	eof = fake_sees_eof(fake);
+	close(fake);
+	cr_assert(eof, "the connection of another process was left open");
+}
+
+Test(dialer_fake, connection_from_another_process_leaves_the_dialer_process_alone)
+{
+	struct dial_result *res = result_new();
+	int fake = start_fake(), status = -1;
+	pid_t pid;
+
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* Another process of the container: connects, waits to be
+		 * closed; exit 0 when it is. */
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		struct timeval tv = {2, 0};
+		char byte;
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		memcpy(sun.sun_path, sock_path, strlen(sock_path) + 1);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+			_exit(2);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		_exit(read(fd, &byte, 1) == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) != pid; i++)
+		run_for(10);
+	cr_assert(dialer_ready(d), "the dialer process was dropped");
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, EHOSTUNREACH, -1);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	          "the other process was not closed (status %d)", status);
+	cr_assert_eq(res->fd, -EHOSTUNREACH, "%d", res->fd);
+}
+
+Test(dialer_real, dialer_process_not_the_expected_one_is_not_taken)
+{
+	spawn_dialer(listen_port);
+	/* The daemon learnt another pid for its exec. */
+	dialer_expect_peer(d, getpid());
+	run_for(200);
+	cr_assert_not(dialer_ready(d));
+	cr_assert_eq(wait_child(), 0, "the refused dialer did not exit 0");
+}
+
+Test(dialer_fake, answer_with_a_socket_connected_over_ipv6_to_the_mapped_loopback_is_taken)
+{
+	struct dial_result *res = result_new();
+	struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_port = htons(listen_port)};
+	int fake = start_fake();
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		cr_skip_test("no IPv6: %s", strerror(errno));
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &to.sin6_addr);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0, "%s", strerror(errno));
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, 0, fd);
+	close(fd);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_geq(res->fd, 0, "%d", res->fd);
+}
+
+Test(dialer_fake, answer_with_a_socket_connected_to_ipv6_loopback_is_refused)
+{
+	struct dial_result *res = result_new();
+	struct sockaddr_in6 at = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t sl = sizeof(at);
+	int fake = start_fake(), lfd, fd;
+
+	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&at, sizeof(at)) < 0)
+		cr_skip_test("no IPv6 loopback");
+	listen(lfd, 1);
+	getsockname(lfd, (struct sockaddr *)&at, &sl);
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&at, sizeof(at)), 0, "%s", strerror(errno));
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, 0, fd);
+	close(fd);
+	run_until(&res->calls, 1);
+	close(fake);
+	close(lfd);
+	cr_assert_eq(res->fd, -EPROTO, "%d", res->fd);
+}
+
+Test(dialer_fake, refused_socket_is_explained)
+{
+	struct dial_result *res = result_new();
+	int fake = start_fake(), fd;
+
+	tcp_socket_to(0, &fd);
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, 0, fd);
+	close(fd);
+	run_until(&res->calls, 1);
+	close(fake);
+	cr_assert_not_null(dialer_last_error(d));
+	cr_assert(strstr(dialer_last_error(d), "not connected"), "%s", dialer_last_error(d));
+}
+
+/* Marks the end of a measured stretch. */
+static void set_flag(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(bool *)arg = true;
+}
+
+Test(dialer, accept_out_of_fds_does_not_spin_the_loop)
+{
+	struct rlimit old, low;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fake = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), turns = 0, spare[256],
+	    n_spare = 0;
+	struct event *end;
+	bool over = false, ready_while_out, ready_after;
+
+	memcpy(sun.sun_path, sock_path, strlen(sock_path) + 1);
+	end = evtimer_new(base, set_flag, &over);
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = 128;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	/* Every fd taken: the dialer cannot accept the connection. */
+	while (n_spare < (int)ELEMENTSOF(spare) && (spare[n_spare] = dup(fake)) >= 0)
+		n_spare++;
+	cr_assert_eq(errno, EMFILE);
+	cr_assert_eq(connect(fake, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	/* Each turn blocks until something happens: a spinning listener
+	 * makes thousands in 300 ms, a resting one a handful. */
+	event_add(end, &(struct timeval){0, 300000});
+	while (!over) {
+		event_base_loop(base, EVLOOP_ONCE);
+		turns++;
+	}
+	event_free(end);
+	ready_while_out = dialer_ready(d);
+	while (n_spare)
+		close(spare[--n_spare]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	run_until_ready(true);
+	ready_after = dialer_ready(d);
+	close(fake);
+	cr_assert_not(ready_while_out);
+	cr_assert_lt(turns, 30, "the loop turned %d times in 300 ms", turns);
+	cr_assert(ready_after, "not accepted once fds were free again");
 }

@@ -1448,6 +1448,7 @@ static void start_real_dialer(void)
 	snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)port);
 	r = posix_spawn(&dialer_pid, bin, NULL, NULL, argv, environ);
 	cr_assert_eq(r, 0, "spawning %s: %s", bin, strerror(r));
+	dialer_expect_peer(dialer, dialer_pid);
 	run_until_dialer_ready();
 }
 
@@ -1514,8 +1515,10 @@ static void setup_dialer(void)
 	strcpy(dialer_dir, "/tmp/test_upstream.XXXXXX");
 	cr_assert_not_null(mkdtemp(dialer_dir));
 	snprintf(dialer_sock, sizeof(dialer_sock), "%s/%s", dialer_dir, DIALER_SOCKET_NAME);
-	r = dialer_new(base, dialer_dir, &dialer);
+	r = dialer_new(base, dialer_dir, port, &dialer);
 	cr_assert_eq(r, 0, "dialer_new: %s", strerror(-r));
+	/* The fakes are this very process; the real dialer says its own pid. */
+	dialer_expect_peer(dialer, getpid());
 	nowhere = closed_port();
 }
 
