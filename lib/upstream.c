@@ -8,7 +8,13 @@
  * daemon's event loop thread then spends more CPU per invocation than the
  * container it forwards to.  Here a connection is registered with epoll once,
  * edge-triggered for reading and writing, and a call on a warm connection is
- * one writev and one readv (or a few for big bodies).
+ * one sendmsg and one recvmsg (or a few for big bodies).
+ *
+ * Sockets from a container's dialer share their open file description with
+ * the container, which may clear O_NONBLOCK on it at any moment: every send
+ * and receive says MSG_DONTWAIT instead of trusting the flag, and such a
+ * socket's SO_LINGER is reset before it is closed (a lingering close of a
+ * blocking socket would wait for the peer).
  *
  * Connections: one idle stack per port (the most recently used first, so a
  * server's keep-alive timeout closes the cold end), at most UPSTREAM_MAX_IDLE
@@ -84,6 +90,7 @@ struct upstream_conn {
 	bool connecting;
 	bool et;     /* edge-triggered: both events stay added for life */
 	bool served; /* has answered a call before: may have gone stale */
+	bool passed; /* came from a container's dialer: shares its flags */
 	struct event rev, wev;
 	struct evbuffer *in, *out;
 	struct upstream_call *call; /* NULL while idle */
@@ -194,6 +201,10 @@ static void upstream_conn_close(struct upstream_conn *conn)
 	upstream_conn_unidle(conn);
 	event_del(&conn->rev);
 	event_del(&conn->wev);
+	if (conn->passed) {
+		struct linger lg = {0, 0};
+		(void)setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	close(conn->fd);
 	evbuffer_free(conn->in);
 	evbuffer_free(conn->out);
@@ -259,10 +270,11 @@ static struct upstream_conn *upstream_conn_take(struct upstream *u, uint16_t por
 
 /* A connection around fd, a socket connected or connecting to port. */
 static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint16_t port, int fd,
-                                                 bool connecting)
+                                                 bool connecting, bool passed)
 {
 	struct upstream_conn *conn = xcalloc(1, sizeof(*conn));
 	conn->u = u;
+	conn->passed = passed;
 	conn->fd = fd;
 	conn->port = port;
 	conn->et = u->et;
@@ -309,7 +321,7 @@ static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t por
 		}
 		connecting = true;
 	}
-	return upstream_conn_adopt(u, port, fd, connecting);
+	return upstream_conn_adopt(u, port, fd, connecting, false);
 }
 
 /* --- the end of a call --------------------------------------------------- */
@@ -392,21 +404,43 @@ static bool upstream_call_retry_stale(struct upstream_call *c)
 
 /* --- writing ------------------------------------------------------------- */
 
+/* One sendmsg of what conn->out holds: bytes sent, -EAGAIN when the socket
+ * takes nothing now, or -errno. */
+static ssize_t upstream_conn_send(struct upstream_conn *conn)
+{
+	struct evbuffer_iovec vec[UPSTREAM_SEND_IOV];
+	struct iovec iov[UPSTREAM_SEND_IOV];
+	int nvec = evbuffer_peek(conn->out, -1, NULL, vec, UPSTREAM_SEND_IOV);
+	if (nvec > UPSTREAM_SEND_IOV)
+		nvec = UPSTREAM_SEND_IOV;
+	for (int i = 0; i < nvec; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+	}
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)(nvec > 0 ? nvec : 0)};
+	ssize_t n;
+	do
+		n = sendmsg(conn->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	evbuffer_drain(conn->out, (size_t)n);
+	return n;
+}
+
 /* Write what is left of the request.  False when c has ended. */
 static bool upstream_call_write(struct upstream_call *c)
 {
 	struct upstream_conn *conn = c->conn;
 	while (evbuffer_get_length(conn->out) > 0) {
-		int n = evbuffer_write(conn->out, conn->fd);
+		ssize_t n = upstream_conn_send(conn);
 		if (n >= 0)
 			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		if (n == -EAGAIN) {
 			upstream_conn_want_write(conn, true);
 			return true;
 		}
-		if (errno == EINTR)
-			continue;
-		int e = errno;
+		int e = (int)-n;
 		if (upstream_call_retry_stale(c))
 			return false;
 		upstream_call_fail(c, e == EPIPE ? -ECONNRESET : -e, "writing to 127.0.0.1:%u: %s",
@@ -450,7 +484,7 @@ static void upstream_call_dialed(int fd, void *userdata)
 		upstream_call_send(c);
 		return;
 	}
-	c->conn = upstream_conn_adopt(c->u, c->port, fd, false);
+	c->conn = upstream_conn_adopt(c->u, c->port, fd, false, true);
 	upstream_call_begin(c);
 }
 
@@ -884,9 +918,10 @@ static ssize_t upstream_conn_read(struct upstream_conn *conn, size_t *ret_room)
 		iov[i].iov_len = vec[i].iov_len;
 		*ret_room += vec[i].iov_len;
 	}
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)nvec};
 	ssize_t n;
 	do
-		n = readv(conn->fd, iov, nvec);
+		n = recvmsg(conn->fd, &msg, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		int e = errno == EWOULDBLOCK ? EAGAIN : errno;

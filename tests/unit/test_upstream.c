@@ -1708,3 +1708,76 @@ Test(upstream_dialer, free_while_a_call_waits_on_the_dialer_completes_it_with_ec
 	cr_assert_eq(res->calls, 1);
 	cr_assert_eq(res->result, -ECANCELED, "%d", res->result);
 }
+
+/* A loopback listener that never accepts: what is sent to it is never read.
+ * Its port, and *ret_fd. */
+static uint16_t black_hole(int *ret_fd)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	*ret_fd = fd;
+	return ntohs(sin.sin_port);
+}
+
+Test(upstream_dialer, socket_the_container_makes_blocking_does_not_block_the_loop)
+{
+	struct result *res = result_new();
+	struct evbuffer *body = evbuffer_new();
+	int hole, s, fake, r;
+	uint16_t hole_port = black_hole(&hole);
+	struct sockaddr_in to = {.sin_family = AF_INET,
+	                         .sin_port = htons(hole_port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	pid_t saboteur;
+
+	/* A dialer whose model port is the black hole. */
+	dialer_close(dialer);
+	dialer = dialer_unref(dialer);
+	r = dialer_new(base, dialer_dir, hole_port, &dialer);
+	cr_assert_eq(r, 0, "%s", strerror(-r));
+	dialer_expect_peer(dialer, getpid());
+	fake = start_fake_dialer();
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(s, (struct sockaddr *)&to, sizeof(to)), 0);
+	/* The container keeps a copy and clears O_NONBLOCK on it, again and
+	 * again: the flag lives in the description both share. */
+	saboteur = fork();
+	cr_assert_geq(saboteur, 0);
+	if (saboteur == 0) {
+		for (int i = 0; i < 20000; i++) {
+			fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+			usleep(100);
+		}
+		_exit(0);
+	}
+	/* More than any socket buffer holds. */
+	for (int i = 0; i < 64; i++) {
+		static char mib[1024 * 1024];
+
+		evbuffer_add(body, mib, sizeof(mib));
+	}
+	upstream_start(client,
+	               &(struct upstream_request){.port = nowhere,
+	                                          .dialer = dialer,
+	                                          .path = "/invocations",
+	                                          .body = body,
+	                                          .timeout_ms = 500},
+	               on_done, res);
+	fake_dialer_read_request(fake);
+	fake_dialer_answer(fake, 0, s);
+	close(s);
+	run_until(&res->calls, 1);
+	kill(saboteur, SIGKILL);
+	waitpid(saboteur, NULL, 0);
+	client = upstream_free(client);
+	evbuffer_free(body);
+	close(fake);
+	close(hole);
+	cr_assert_eq(res->calls, 1);
+	cr_assert_eq(res->result, -ETIMEDOUT, "%d", res->result);
+}
