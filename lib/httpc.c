@@ -26,6 +26,14 @@
  * Each call is in exactly one list: pending (not yet in the multi handle),
  * running (in it), zombies (finished, handle still to remove).
  *
+ * Answers are parsed by curl, which is lenient where a peer we do not trust
+ * (a model container answering a health ping) could exploit it: it takes an
+ * answer with both Content-Length and Transfer-Encoding (and keeps its
+ * connection alive), a Content-Length of "+2", lines ended by a bare LF.
+ * httpc_check_header_line() refuses those from the header callback, which
+ * aborts the transfer and so closes the connection, and bounds the header
+ * lines (trailers included) in count and bytes.
+ *
  * Map: httpc_new/free, httpc_start_call/cancel, curl glue (socket, timer,
  * action), completion (httpc_check_info, httpc_finish), error mapping.
  */
@@ -43,6 +51,9 @@
 #define HTTPC_DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define HTTPC_DEFAULT_MAX_RESPONSE ((size_t)16 * 1024 * 1024)
 #define HTTPC_MAX_IDLE_CONNECTIONS 256
+/* Header lines of an answer, interim answers and trailers included. */
+#define HTTPC_MAX_HEADER_LINES 200
+#define HTTPC_MAX_HEADER_BYTES 65536
 
 enum httpc_call_state {
 	HTTPC_CALL_PENDING,
@@ -72,6 +83,8 @@ struct httpc_call {
 	bool in_multi; /* added to h->multi */
 	bool in_done;  /* done is running: the response must stay */
 	bool headers_seen;
+	size_t header_lines, header_bytes;
+	bool has_length, has_te; /* in the current header block */
 	int result;  /* set by us before curl reports: -E2BIG, -ECANCELED, setup errors */
 	char *error; /* our words for result */
 	char errbuf[CURL_ERROR_SIZE];
@@ -409,7 +422,62 @@ static size_t httpc_write_cb(char *ptr, size_t size, size_t nmemb, void *userdat
 	return n;
 }
 
-/* CURLOPT_HEADERFUNCTION: tells on_headers when the final header block ends. */
+/* Whether line (len bytes, CRLF cut off) is the field name (case-insensitive,
+ * colon included); *ret_value is then its value, spaces skipped. */
+static bool httpc_field_is(const char *line, size_t len, const char *name, const char **ret_value)
+{
+	size_t n = strlen(name);
+	if (len < n || strncasecmp(line, name, n) != 0)
+		return false;
+	*ret_value = line + n;
+	return true;
+}
+
+/* One header line (or status line, or trailer) as curl hands it over:
+ * 0, or -EPROTO / -E2BIG with words in c->error. */
+static int httpc_check_header_line(struct httpc_call *c, const char *ptr, size_t n)
+{
+	c->header_lines++;
+	c->header_bytes += n;
+	if (c->header_lines > HTTPC_MAX_HEADER_LINES || c->header_bytes > HTTPC_MAX_HEADER_BYTES) {
+		c->error = xasprintf("over %d header lines or %d bytes of headers",
+		                     HTTPC_MAX_HEADER_LINES, HTTPC_MAX_HEADER_BYTES);
+		return -E2BIG;
+	}
+	if (n < 2 || ptr[n - 2] != '\r' || ptr[n - 1] != '\n' || memchr(ptr, '\n', n - 1) ||
+	    memchr(ptr, '\r', n - 2) || memchr(ptr, '\0', n)) {
+		c->error = xstrdup("a header line not ended by CRLF");
+		return -EPROTO;
+	}
+	size_t len = n - 2;
+	const char *value;
+	if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		c->has_length = c->has_te = false; /* a new block: interim or final */
+	} else if (len == 0) {
+		if (c->has_length && c->has_te) {
+			c->error =
+			    xstrdup("an answer with both Content-Length and Transfer-Encoding");
+			return -EPROTO;
+		}
+	} else if (httpc_field_is(ptr, len, "Content-Length:", &value)) {
+		size_t skip = strspn(value, " \t");
+		size_t vlen = len - (size_t)(value - ptr) - skip;
+		while (vlen && (value[skip + vlen - 1] == ' ' || value[skip + vlen - 1] == '\t'))
+			vlen--;
+		size_t digits = strspn(value + skip, "0123456789");
+		if (vlen == 0 || vlen > 18 || digits < vlen) {
+			c->error = xstrdup("a Content-Length that is not a number");
+			return -EPROTO;
+		}
+		c->has_length = true;
+	} else if (httpc_field_is(ptr, len, "Transfer-Encoding:", &value)) {
+		c->has_te = true;
+	}
+	return 0;
+}
+
+/* CURLOPT_HEADERFUNCTION: checks each line, and tells on_headers when the
+ * final header block ends. */
 static size_t httpc_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 {
 	struct httpc_call *c = userdata;
@@ -419,6 +487,11 @@ static size_t httpc_header_cb(char *ptr, size_t size, size_t nitems, void *userd
 
 	if (c->state != HTTPC_CALL_RUNNING)
 		return CURL_WRITEFUNC_ERROR;
+	int r = httpc_check_header_line(c, ptr, n);
+	if (r < 0) {
+		c->result = r;
+		return CURL_WRITEFUNC_ERROR;
+	}
 	if (!c->on_headers || c->headers_seen)
 		return n;
 	if (!(n == 2 && ptr[0] == '\r' && ptr[1] == '\n') && !(n == 1 && ptr[0] == '\n'))

@@ -4,12 +4,15 @@
  * too much, in chunks or in silence.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -598,4 +601,179 @@ Test(httpc, free_from_inside_a_stream_reader_is_safe)
 	cr_assert_eq(other.calls, 1);
 	cr_assert_eq(other.result, -ECANCELED);
 	free(sc.sink.data.data);
+}
+
+/* --- Answers a strict client refuses, from a raw server --- */
+
+/* A loopback server that answers every request head with the canned answer
+ * its path names (/raw/N), keeping the connection open. */
+static struct evconnlistener *raw_listener;
+static int raw_port;
+static int raw_accepts;
+static struct bufferevent *raw_bevs[16]; /* NULL once closed */
+
+struct raw_case {
+	const char *what;
+	const char *answer;
+	int want;
+};
+
+#define RAW_OK_HEAD "HTTP/1.1 200 OK\r\n"
+static const struct raw_case raw_cases[] = {
+    {"Content-Length and Transfer-Encoding both",
+     RAW_OK_HEAD "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     -EPROTO},
+    {"a Content-Length with +", RAW_OK_HEAD "Content-Length: +2\r\n\r\nok", -EPROTO},
+    {"a Content-Length of two numbers", RAW_OK_HEAD "Content-Length: 2 2\r\n\r\nok", -EPROTO},
+    {"a header line ended by a bare LF", RAW_OK_HEAD "X-A: 1\nContent-Length: 2\r\n\r\nok",
+     -EPROTO},
+    /* curl's own chunk parser refuses it, as a receive error. */
+    {"a chunk size of -0", RAW_OK_HEAD "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n-0\r\n\r\n",
+     -ECONNRESET},
+};
+
+/* Reads request heads and answers each with its case. */
+static void raw_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	(void)arg;
+	for (;;) {
+		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+		char head[512];
+		size_t n;
+		const char *p;
+
+		if (end.pos < 0)
+			return;
+		n = (size_t)end.pos + 4 < sizeof(head) - 1 ? (size_t)end.pos + 4 : sizeof(head) - 1;
+		evbuffer_remove(in, head, n);
+		head[n] = '\0';
+		p = strstr(head, "/raw/");
+		if (p && (size_t)atoi(p + 5) < ELEMENTSOF(raw_cases)) {
+			const char *a = raw_cases[atoi(p + 5)].answer;
+
+			bufferevent_write(bev, a, strlen(a));
+		} else {
+			static const char ok[] = RAW_OK_HEAD "Content-Length: 5\r\n\r\nhello";
+
+			bufferevent_write(bev, ok, strlen(ok));
+		}
+	}
+}
+
+static void raw_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct bufferevent **slot = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		bufferevent_free(bev);
+		*slot = NULL;
+	}
+}
+
+static void raw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                       void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	cr_assert_lt(raw_accepts, ELEMENTSOF(raw_bevs));
+	raw_bevs[raw_accepts] = bev;
+	bufferevent_setcb(bev, raw_read, NULL, raw_event, &raw_bevs[raw_accepts]);
+	raw_accepts++;
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* The raw server, on a fresh port. */
+static void raw_setup(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+
+	setup();
+	raw_listener = evconnlistener_new_bind(base, raw_accept, NULL,
+	                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+	                                       (struct sockaddr *)&sin, sizeof(sin));
+	cr_assert_not_null(raw_listener);
+	getsockname(evconnlistener_get_fd(raw_listener), (struct sockaddr *)&sin, &sl);
+	raw_port = ntohs(sin.sin_port);
+}
+
+static void raw_teardown(void)
+{
+	client = httpc_free(client);
+	evconnlistener_free(raw_listener);
+	for (int i = 0; i < raw_accepts; i++)
+		if (raw_bevs[i])
+			bufferevent_free(raw_bevs[i]);
+	teardown();
+}
+
+TestSuite(httpc_raw, .init = raw_setup, .fini = raw_teardown, .timeout = 30);
+
+/* GETs path on the raw server and waits. */
+static void raw_get(const char *p, struct result *res)
+{
+	_cleanup_free_ char *u = xasprintf("http://127.0.0.1:%d%s", raw_port, p);
+
+	httpc_start(client, &(struct httpc_request){.url = u, .timeout_ms = 5000}, on_done, res);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->calls, 1);
+}
+
+ParameterizedTestParameters(httpc_raw, strict_client_refuses_the_answer)
+{
+	size_t n = ELEMENTSOF(raw_cases);
+	size_t *idx = cr_calloc(n, sizeof(*idx));
+
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	return cr_make_param_array(size_t, idx, n, NULL);
+}
+
+ParameterizedTest(size_t *i, httpc_raw, strict_client_refuses_the_answer)
+{
+	_cleanup_free_ char *p = xasprintf("/raw/%zu", *i);
+	struct result res = {0};
+
+	raw_get(p, &res);
+	cr_assert_eq(res.result, raw_cases[*i].want, "%s: %d %s", raw_cases[*i].what, res.result,
+	             res.error);
+	cr_assert(res.has_error);
+}
+
+ParameterizedTestParameters(httpc_raw, refused_answer_does_not_leave_its_connection_for_reuse)
+{
+	size_t n = ELEMENTSOF(raw_cases);
+	size_t *idx = cr_calloc(n, sizeof(*idx));
+
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	return cr_make_param_array(size_t, idx, n, NULL);
+}
+
+ParameterizedTest(size_t *i, httpc_raw, refused_answer_does_not_leave_its_connection_for_reuse)
+{
+	_cleanup_free_ char *p = xasprintf("/raw/%zu", *i);
+	struct result bad = {0}, next = {0};
+
+	raw_get(p, &bad);
+	raw_get("/fine", &next);
+	cr_assert_eq(next.result, 0, "%d %s", next.result, next.error);
+	cr_assert_str_eq(next.body, "hello");
+	cr_assert_eq(raw_accepts, 2, "%s: the connection was reused", raw_cases[*i].what);
+}
+
+Test(httpc_raw, plain_answers_reuse_the_connection)
+{
+	struct result a = {0}, b = {0};
+
+	raw_get("/fine", &a);
+	raw_get("/fine", &b);
+	cr_assert_eq(b.result, 0, "%d %s", b.result, b.error);
+	cr_assert_eq(raw_accepts, 1);
 }
