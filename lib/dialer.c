@@ -98,11 +98,22 @@ static void dialer_answer(struct dialer *d, struct dialer_request *r, int result
 	event_active(d->complete_ev, EV_TIMEOUT, 0);
 }
 
+/* Close an fd that came from the container.  If it is a socket with
+ * SO_LINGER set and the container has closed its own copy, close() would
+ * wait for the peer to take what is queued, for as long as the container
+ * chose: reset SO_LINGER first (which fails harmlessly on anything else). */
+static void dialer_close_fd(int fd)
+{
+	struct linger lg = {0, 0};
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
 /* Free r and let go of its dialer; a socket nobody took is closed. */
 static void dialer_request_free(struct dialer_request *r)
 {
 	if (r->answered && r->result >= 0)
-		close(r->result);
+		dialer_close_fd(r->result);
 	dialer_unref(r->d);
 	free(r);
 }
@@ -117,7 +128,7 @@ static void dialer_disconnect(struct dialer *d, int err)
 	close(d->fd);
 	d->fd = -1;
 	if (d->answer_fd >= 0)
-		close(d->answer_fd);
+		dialer_close_fd(d->answer_fd);
 	d->answer_fd = -1;
 	d->answer_len = 0;
 	struct dialer_request *r;
@@ -229,7 +240,7 @@ static bool dialer_take_answer(struct dialer *d)
 		ok = false;
 	if (!ok) {
 		if (fd >= 0)
-			close(fd);
+			dialer_close_fd(fd);
 		return false;
 	}
 	dialer_answer(d, r, value == 0 ? fd : -value);
@@ -281,7 +292,7 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 				if (d->answer_fd < 0 && !bad)
 					d->answer_fd = fds[i];
 				else {
-					close(fds[i]);
+					dialer_close_fd(fds[i]);
 					bad = true;
 				}
 			}

@@ -1340,3 +1340,35 @@ Test(dialer, accept_out_of_fds_does_not_spin_the_loop)
 	cr_assert_lt(turns, 30, "the loop turned %d times in 300 ms", turns);
 	cr_assert(ready_after, "not accepted once fds were free again");
 }
+
+Test(dialer_fake, refused_socket_set_to_linger_is_closed_without_waiting)
+{
+	struct dial_result *res = result_new();
+	struct linger lg = {.l_onoff = 1, .l_linger = 5};
+	int fake = start_fake(), hole, fd, flags;
+	uint16_t hole_port = tcp_socket_to(0, &hole);
+	static char junk[65536];
+	uint64_t t0;
+
+	/* A peer that never reads: what is sent stays queued, and a lingering
+	 * close of the last copy would wait the whole 5 s for it. */
+	cr_assert_eq(listen(hole, 1), 0);
+	tcp_socket_to(hole_port, &fd);
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	while (send(fd, junk, sizeof(junk), MSG_NOSIGNAL) > 0)
+		;
+	fcntl(fd, F_SETFL, flags);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, 0, fd);
+	close(fd); /* the dialer's copy is the last one */
+	t0 = now_monotonic_ms();
+	run_until(&res->calls, 1);
+	close(fake);
+	close(hole);
+	cr_assert_eq(res->fd, -EPROTO, "%d", res->fd);
+	cr_assert_lt(now_monotonic_ms() - t0, 1000, "closing it took %llu ms",
+	             (unsigned long long)(now_monotonic_ms() - t0));
+}

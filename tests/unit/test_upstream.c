@@ -1781,3 +1781,47 @@ Test(upstream_dialer, socket_the_container_makes_blocking_does_not_block_the_loo
 	cr_assert_eq(res->calls, 1);
 	cr_assert_eq(res->result, -ETIMEDOUT, "%d", res->result);
 }
+
+Test(upstream_dialer, socket_the_container_set_to_linger_is_closed_without_waiting)
+{
+	struct result *res = result_new();
+	struct linger lg = {.l_onoff = 1, .l_linger = 5};
+	static char junk[65536];
+	int hole, s, fake, r, flags;
+	uint16_t hole_port = black_hole(&hole);
+	struct sockaddr_in to = {.sin_family = AF_INET,
+	                         .sin_port = htons(hole_port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	uint64_t t0;
+
+	dialer_close(dialer);
+	dialer = dialer_unref(dialer);
+	r = dialer_new(base, dialer_dir, hole_port, &dialer);
+	cr_assert_eq(r, 0, "%s", strerror(-r));
+	dialer_expect_peer(dialer, getpid());
+	fake = start_fake_dialer();
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(s, (struct sockaddr *)&to, sizeof(to)), 0);
+	/* Queued bytes the black hole never takes, and a 5 s linger: a close
+	 * of the last copy would wait for them. */
+	flags = fcntl(s, F_GETFL);
+	fcntl(s, F_SETFL, flags | O_NONBLOCK);
+	while (send(s, junk, sizeof(junk), MSG_NOSIGNAL) > 0)
+		;
+	fcntl(s, F_SETFL, flags);
+	cr_assert_eq(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	upstream_start(
+	    client,
+	    &(struct upstream_request){
+	        .port = nowhere, .dialer = dialer, .path = "/invocations", .timeout_ms = 200},
+	    on_done, res);
+	fake_dialer_read_request(fake);
+	fake_dialer_answer(fake, 0, s);
+	close(s);
+	t0 = now_monotonic_ms();
+	run_until(&res->calls, 1);
+	close(fake);
+	close(hole);
+	cr_assert_eq(res->result, -ETIMEDOUT, "%d", res->result);
+	cr_assert_lt(res->at_ms - t0, 1000, "took %llu ms", (unsigned long long)(res->at_ms - t0));
+}
