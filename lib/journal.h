@@ -2,10 +2,12 @@
  * The journal: the daemon's state as a durable map from string keys
  * ("endpoint/my-ep") to JSON values, kept as a write-ahead log (DIR/journal)
  * plus a snapshot (DIR/snapshot).  Puts change the map at once and are
- * written by a group commit on the next loop turn: one write and one
- * fdatasync for everything staged since the last one; journal_barrier() says
- * when what was put before it is on disk.  Any error writing or syncing is
- * fatal (journal_fatal_hook): the daemon exits and recovers on restart.
+ * written by a group commit: on the next loop turn, everything staged since
+ * the last batch goes to the journal's writer thread for one write and one
+ * fdatasync, while the loop goes on (and stages the next batch).
+ * journal_barrier() says when what was put before it is on disk.  Any error
+ * writing or syncing is fatal (journal_fatal_hook, called on the loop): the
+ * daemon exits and recovers on restart.
  *
  * Ownership: the caller owns the journal.  The map holds a reference on each
  * value; a value is encoded when it is put, so a change made to it afterwards
@@ -36,6 +38,11 @@ struct journal_options {
 	size_t compact_bytes; /* compact when the journal passes this and is > 2x the
 			       * last snapshot; 0 = JOURNAL_COMPACT_BYTES */
 	bool no_sync;         /* tests and benchmarks of the logic only; never in the daemon */
+	/* Tests only: called just before each sync of the journal, on the writer
+	 * thread (or the caller's, offline and in journal_compact/free); a
+	 * return < 0 fails that sync with that error. */
+	int (*before_sync)(void *userdata);
+	void *before_sync_data;
 };
 
 /* Called with a message (path and errno already logged at LOG_CRIT) when a write
@@ -51,8 +58,9 @@ extern void (*journal_fatal_hook)(const char *msg);
  * N: <why>" when a bad record is followed by a good one, or when the snapshot
  * has any bad record; nothing is loaded or truncated then.  opt may be NULL.
  * base may be NULL for offline use: puts then wait for a barrier, a compaction
- * or journal_free().  On failure *ret_error (if ret_error) gets a message to
- * log; on success it is untouched. */
+ * or journal_free(), and all writing happens in those calls.  With a base, a
+ * writer thread does the writing and syncing.  On failure *ret_error (if
+ * ret_error) gets a message to log; on success it is untouched. */
 int journal_open(struct event_base *base, const char *dir, const struct journal_options *opt,
 		 journal_load_fn load, void *userdata, struct journal **ret, char **ret_error);
 /* Stages key -> value (NULL or JSON null deletes); the map takes its own
@@ -70,13 +78,20 @@ void journal_barrier(struct journal *j, journal_done_fn done, void *userdata);
 json_t *journal_get(struct journal *j, const char *key);
 /* Live keys. */
 size_t journal_size(const struct journal *j);
-/* Flushes synchronously what is staged (for shutdown), then frees; barriers
- * still waiting are dropped without being called.  Call it before freeing the
+/* Whether records or barriers still wait for the disk (false once a fatal
+ * error was reported).  For shutdown: run the loop while it holds, so that
+ * every barrier is called, then free.  NULL-safe. */
+bool journal_busy(const struct journal *j);
+/* Waits for the batch in flight, writes and syncs what is staged, stops the
+ * writer thread, then frees; barriers still waiting are dropped without being
+ * called.  Blocks on the disk (for shutdown).  Call it before freeing the
  * event base.  NULL-safe; returns NULL. */
 struct journal *journal_free(struct journal *j);
-/* Writes what is staged, then a snapshot, and cuts the journal (also done
- * after a flush that takes the journal past the threshold).  0, or -EIO once
- * a fatal error was reported. */
+/* Writes what is staged, then a snapshot, and cuts the journal, on the
+ * caller's thread after waiting for the batch in flight: it blocks on the disk
+ * (for tools and tests; the writer also does this after a batch that takes the
+ * journal past the threshold).  Barriers are not called from it.  0, or -EIO
+ * once a fatal error was reported. */
 int journal_compact(struct journal *j);
 /* A human report of what DIR holds (records, bytes, keys, snapshot age, torn
  * tail or corruption) to f.  0, -EBADMSG when it found corruption, or -errno

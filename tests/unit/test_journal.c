@@ -2,7 +2,9 @@
  * The journal against real files in a fresh directory under /tmp: round
  * trips, replay, torn tails at every byte, bit flips, group commit on a real
  * event base, compaction and the crash between its rename and its cut, and
- * journal_check's reports.  A test's fatal hook stands in for the exit.
+ * journal_check's reports.  A test's fatal hook stands in for the exit.  A
+ * before_sync hook holds the writer thread's sync until a loop timer lets it
+ * go, to show what the loop does meanwhile.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -11,6 +13,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,14 +29,74 @@ static char dir[64];
 static struct event_base *base;
 static char fatal_msg[512];
 static unsigned fatal_calls;
+static bool fatal_off_main; /* the hook ran on a thread other than the test's */
+static pthread_t main_thread;
 static const struct journal_options fast = {.no_sync = true};
 
-/* Stands in for the exit: remember the message. */
+/* Stands in for the exit: remember the message and the thread. */
 static void test_fatal(const char *msg)
 {
 	fatal_calls++;
+	if (!pthread_equal(pthread_self(), main_thread))
+		fatal_off_main = true;
 	snprintf(fatal_msg, sizeof(fatal_msg), "%s", msg);
 }
+
+/* The before_sync hook's state, shared with the writer thread. */
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hook_cond = PTHREAD_COND_INITIALIZER;
+static bool hook_hold;        /* the hook waits while this is set */
+static bool hook_timed_out;   /* it waited 10 s: the loop never let it go */
+static unsigned hook_entered; /* syncs started */
+static unsigned hook_left;    /* syncs let go */
+static unsigned hook_sleep_ms;
+static int hook_error;            /* returned by the hook: fails the sync */
+static bool hook_on_main;         /* a sync ran on the test's thread */
+
+/* Stands before each sync: count it, then wait while held. */
+static int hook_before_sync(void *userdata)
+{
+	pthread_mutex_lock(&hook_lock);
+	hook_entered++;
+	if (pthread_equal(pthread_self(), main_thread))
+		hook_on_main = true;
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	while (hook_hold && !hook_timed_out)
+		if (pthread_cond_timedwait(&hook_cond, &hook_lock, &deadline) == ETIMEDOUT)
+			hook_timed_out = true;
+	unsigned sleep_ms = hook_sleep_ms;
+	int r = hook_error;
+	pthread_mutex_unlock(&hook_lock);
+	if (sleep_ms)
+		usleep(sleep_ms * 1000);
+	pthread_mutex_lock(&hook_lock);
+	hook_left++;
+	pthread_mutex_unlock(&hook_lock);
+	return r;
+}
+
+/* Let a held sync go. */
+static void hook_release(void)
+{
+	pthread_mutex_lock(&hook_lock);
+	hook_hold = false;
+	pthread_cond_broadcast(&hook_cond);
+	pthread_mutex_unlock(&hook_lock);
+}
+
+/* Syncs started and syncs let go so far. */
+static void hook_counts(unsigned *ret_entered, unsigned *ret_left)
+{
+	pthread_mutex_lock(&hook_lock);
+	*ret_entered = hook_entered;
+	*ret_left = hook_left;
+	pthread_mutex_unlock(&hook_lock);
+}
+
+/* Real syncs, each going through the hook. */
+static const struct journal_options hooked = {.before_sync = hook_before_sync};
 
 /* A fresh directory, event base and fatal hook for each test. */
 static void setup(void)
@@ -44,6 +107,11 @@ static void setup(void)
 	journal_fatal_hook = test_fatal;
 	fatal_calls = 0;
 	fatal_msg[0] = '\0';
+	fatal_off_main = false;
+	main_thread = pthread_self();
+	hook_hold = hook_timed_out = hook_on_main = false;
+	hook_entered = hook_left = hook_sleep_ms = 0;
+	hook_error = 0;
 	log_open("test_journal", LOG_INFO, 0);
 }
 
@@ -599,6 +667,7 @@ Test(journal, ten_thousand_records_load_with_every_key_right)
 /* What a barrier callback saw. */
 struct done {
 	unsigned calls;
+	unsigned syncs_let_go; /* before_sync hooks returned by the time of the call */
 	bool data_in_file;
 	bool inside_barrier;
 	unsigned order;
@@ -617,6 +686,8 @@ static void on_done(void *userdata)
 	size_t size;
 	_cleanup_free_ char *data = slurp(path_of("journal"), &size);
 	d->data_in_file = data && memmem(data, size, "\"k\":\"endpoint/a\"", 16);
+	unsigned entered;
+	hook_counts(&entered, &d->syncs_let_go);
 	if (d->counter)
 		d->order = ++*d->counter;
 }
@@ -764,6 +835,7 @@ Test(journal, a_write_error_is_fatal_and_never_acknowledged)
 	_cleanup_free_ char *log = capture_end();
 	cr_assert_not_null(strstr(log, "crit: "), "%s", log);
 	cr_assert_eq(fatal_calls, 1);
+	cr_assert_not(fatal_off_main, "the fatal hook runs on the loop's thread");
 	cr_assert_not_null(strstr(fatal_msg, path_of("journal")), "%s", fatal_msg);
 	cr_assert_not_null(strstr(fatal_msg, strerror(ENOSPC)), "%s", fatal_msg);
 	cr_assert_eq(d.calls, 0);
@@ -1006,4 +1078,315 @@ Test(journal, an_empty_snapshot_is_refused)
 	spit(path_of("snapshot"), "", 0);
 	_cleanup_free_ char *error = open_fails(-EBADMSG, NULL);
 	cr_assert(str_has_prefix(error, path_of("snapshot")), "%s", error);
+}
+
+/* A 1 ms timer that acts while the writer's sync is held, and stops once
+ * until has been called. */
+struct ticker {
+	struct event *ev;
+	unsigned ticks;
+	unsigned held_ticks;    /* ticks while a sync was under way */
+	unsigned release_after; /* let the held sync go after this many */
+	unsigned done_while_held; /* barriers of until seen called meanwhile */
+	void (*on_held_tick)(struct ticker *t);
+	struct done *until;
+	struct journal *j;
+	struct done *extra; /* for on_held_tick */
+	unsigned *counter;
+};
+
+/* One tick: count it, act if a sync is under way, stop when done. */
+static void ticker_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ticker *t = arg;
+	unsigned entered, left;
+	t->ticks++;
+	hook_counts(&entered, &left);
+	if (entered > left) {
+		t->held_ticks++;
+		t->done_while_held += t->until->calls;
+		if (t->on_held_tick)
+			t->on_held_tick(t);
+		if (t->held_ticks == t->release_after)
+			hook_release();
+	}
+	if (t->until->calls || t->ticks > 10000) {
+		hook_release();
+		event_del(t->ev);
+	}
+}
+
+/* Start ticking every millisecond. */
+static void ticker_start(struct ticker *t)
+{
+	static const struct timeval ms = {0, 1000};
+	t->ev = event_new(base, -1, EV_PERSIST, ticker_cb, t);
+	event_add(t->ev, &ms);
+}
+
+/* Spin the loop one turn at a time until the writer has started n syncs. */
+static void run_until_syncs_started(unsigned n)
+{
+	unsigned entered = 0, left;
+	for (unsigned i = 0; i < 5000 && entered < n; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		hook_counts(&entered, &left);
+		if (entered < n)
+			usleep(1000);
+	}
+	cr_assert_geq(entered, n, "the writer started no sync");
+}
+
+Test(journal, the_loop_runs_its_timers_while_a_sync_is_held)
+{
+	hook_hold = true;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	struct done d = {0};
+	struct ticker t = {.release_after = 20, .until = &d};
+	ticker_start(&t);
+	journal_put(j, "endpoint/a", json_true());
+	journal_barrier(j, on_done, &d);
+	event_base_dispatch(base);
+	event_free(t.ev);
+	cr_assert_not(hook_timed_out, "the loop never let the sync go");
+	cr_assert_geq(t.held_ticks, 20);
+	cr_assert_eq(t.done_while_held, 0, "the barrier ran before its sync");
+	cr_assert_not(hook_on_main, "the sync ran on the loop's thread");
+	cr_assert_eq(d.calls, 1);
+	cr_assert(d.data_in_file);
+	cr_assert_eq(journal_syncs(j), 1);
+	journal_free(j);
+}
+
+Test(journal, a_barrier_runs_only_after_its_sync_returned)
+{
+	hook_sleep_ms = 50;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	struct done d = {0};
+	journal_put(j, "endpoint/a", json_true());
+	journal_barrier(j, on_done, &d);
+	event_base_dispatch(base);
+	cr_assert_eq(d.calls, 1);
+	cr_assert_eq(d.syncs_let_go, 1);
+	journal_free(j);
+}
+
+/* While the first sync is held, put a key and make a barrier on each tick. */
+static void put_on_held_tick(struct ticker *t)
+{
+	if (t->held_ticks > 10)
+		return;
+	char key[32];
+	snprintf(key, sizeof(key), "endpoint/e%u", t->held_ticks);
+	journal_put(t->j, key, json_true());
+	t->extra[t->held_ticks].counter = t->counter;
+	journal_barrier(t->j, on_done, &t->extra[t->held_ticks]);
+}
+
+Test(journal, puts_made_during_a_slow_sync_take_one_more_sync)
+{
+	hook_hold = true;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	unsigned counter = 0;
+	struct done d[11] = {0};
+	d[0].counter = &counter;
+	struct ticker t = {.release_after = 10,
+			   .until = &d[10],
+			   .on_held_tick = put_on_held_tick,
+			   .j = j,
+			   .extra = d,
+			   .counter = &counter};
+	ticker_start(&t);
+	journal_put(j, "endpoint/e0", json_true());
+	journal_barrier(j, on_done, &d[0]);
+	event_base_dispatch(base);
+	event_free(t.ev);
+	cr_assert_not(hook_timed_out);
+	cr_assert_eq(journal_syncs(j), 2, "ten puts made during one sync share the next");
+	for (unsigned i = 0; i < 11; i++) {
+		cr_assert_eq(d[i].calls, 1, "barrier %u", i);
+		cr_assert_eq(d[i].order, i + 1, "barrier %u ran %u-th", i, d[i].order);
+	}
+	cr_assert_eq(d[0].syncs_let_go, 1);
+	cr_assert_eq(d[1].syncs_let_go, 2);
+	journal_free(j);
+	json_t *map = reopen_map();
+	cr_assert_eq(json_object_size(map), 11);
+	json_decref(map);
+}
+
+/* While the sync is held, make a barrier with nothing staged. */
+static void barrier_on_held_tick(struct ticker *t)
+{
+	if (t->held_ticks == 1) {
+		t->extra->counter = t->counter;
+		journal_barrier(t->j, on_done, t->extra);
+	}
+	cr_assert_eq(t->extra->calls, 0, "a barrier ran before the batch in flight");
+}
+
+Test(journal, a_barrier_with_nothing_staged_waits_for_the_batch_in_flight)
+{
+	hook_hold = true;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	unsigned counter = 0;
+	struct done first = {.counter = &counter}, second = {0};
+	struct ticker t = {.release_after = 5,
+			   .until = &second,
+			   .on_held_tick = barrier_on_held_tick,
+			   .j = j,
+			   .extra = &second,
+			   .counter = &counter};
+	ticker_start(&t);
+	journal_put(j, "endpoint/a", json_true());
+	journal_barrier(j, on_done, &first);
+	event_base_dispatch(base);
+	event_free(t.ev);
+	cr_assert_eq(first.order, 1);
+	cr_assert_eq(second.order, 2);
+	cr_assert_eq(second.syncs_let_go, 1);
+	cr_assert_eq(journal_syncs(j), 1, "nothing was staged for the second barrier");
+	journal_free(j);
+}
+
+Test(journal, a_failed_sync_is_fatal_on_the_loop_and_never_acknowledged)
+{
+	hook_error = -EIO;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	struct done d = {0}, later = {0};
+	journal_put(j, "endpoint/a", json_true());
+	journal_barrier(j, on_done, &d);
+	capture_begin();
+	event_base_dispatch(base);
+	journal_put(j, "endpoint/b", json_true());
+	journal_barrier(j, on_done, &later);
+	event_base_dispatch(base);
+	_cleanup_free_ char *log = capture_end();
+	cr_assert_not_null(strstr(log, "crit: "), "%s", log);
+	cr_assert_eq(fatal_calls, 1);
+	cr_assert_not(fatal_off_main, "the fatal hook runs on the loop's thread");
+	cr_assert_not(hook_on_main);
+	cr_assert_not_null(strstr(fatal_msg, "fdatasync"), "%s", fatal_msg);
+	cr_assert_not_null(strstr(fatal_msg, strerror(EIO)), "%s", fatal_msg);
+	cr_assert_eq(d.calls, 0);
+	cr_assert_eq(later.calls, 0);
+	cr_assert_not(journal_busy(j), "a broken journal waits for nothing");
+	journal_free(j);
+	cr_assert_eq(fatal_calls, 1, "nothing more is tried");
+	cr_assert_eq(hook_entered, 1);
+}
+
+Test(journal, journal_free_waits_for_the_sync_in_flight_then_writes_what_is_staged)
+{
+	hook_sleep_ms = 100;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	struct done d = {0};
+	journal_put(j, "endpoint/a", json_true());
+	journal_barrier(j, on_done, &d);
+	run_until_syncs_started(1);
+	journal_put(j, "endpoint/b", json_true());
+	journal_free(j);
+	unsigned entered, left;
+	hook_counts(&entered, &left);
+	cr_assert_eq(entered, 2);
+	cr_assert_eq(left, 2, "free returned before a sync ended");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(d.calls, 0, "no barrier runs after free");
+
+	json_t *map = reopen_map();
+	cr_assert_not_null(json_object_get(map, "endpoint/a"));
+	cr_assert_not_null(json_object_get(map, "endpoint/b"));
+	json_decref(map);
+}
+
+Test(journal, journal_busy_holds_until_every_barrier_ran)
+{
+	hook_sleep_ms = 20;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	struct done d = {0};
+	cr_assert_not(journal_busy(j));
+	cr_assert_not(journal_busy(NULL));
+	journal_put(j, "endpoint/a", json_true());
+	journal_barrier(j, on_done, &d);
+	unsigned turns = 0;
+	while (journal_busy(j) && turns++ < 1000)
+		cr_assert_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+	cr_assert_eq(d.calls, 1);
+	cr_assert(d.data_in_file);
+	cr_assert_not(journal_busy(j));
+	journal_free(j);
+}
+
+/* While the compacting batch's sync is held, put one more key. */
+static void put_late_on_held_tick(struct ticker *t)
+{
+	if (t->held_ticks == 1) {
+		journal_put(t->j, "late", json_true());
+		journal_barrier(t->j, on_done, t->extra);
+	}
+}
+
+Test(journal, puts_made_during_a_compaction_are_journaled_after_its_cut)
+{
+	struct journal_options opt = {.compact_bytes = 1000, .before_sync = hook_before_sync};
+	hook_hold = true;
+	struct journal *j = open_ok(base, &opt, NULL);
+	json_t *model = json_object();
+	for (unsigned i = 0; i < 20; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%u", i);
+		json_t *v = value_for(i);
+		journal_put(j, key, v);
+		json_object_set(model, key, v);
+		json_decref(v);
+	}
+	struct done first = {0}, late = {0};
+	journal_barrier(j, on_done, &first);
+	struct ticker t = {.release_after = 3,
+			   .until = &late,
+			   .on_held_tick = put_late_on_held_tick,
+			   .j = j,
+			   .extra = &late};
+	ticker_start(&t);
+	event_base_dispatch(base);
+	event_free(t.ev);
+	cr_assert_eq(first.calls, 1);
+	cr_assert_eq(late.calls, 1);
+	cr_assert_eq(journal_compactions(j), 1);
+	cr_assert_eq(journal_syncs(j), 2);
+	journal_free(j);
+
+	size_t size;
+	_cleanup_free_ char *journal = slurp(path_of("journal"), &size);
+	cr_assert(memmem(journal, size, "\"k\":\"late\"", 10), "the late put is in the journal");
+	cr_assert_null(memmem(journal, size, "\"k\":\"k0\"", 8), "the journal was cut");
+	_cleanup_free_ char *snapshot = slurp(path_of("snapshot"), &size);
+	cr_assert_null(memmem(snapshot, size, "\"k\":\"late\"", 10),
+		       "the snapshot holds the map as the batch left it");
+	json_object_set_new(model, "late", json_true());
+	json_t *map = reopen_map();
+	cr_assert(json_equal(map, model));
+	json_decref(map);
+	json_decref(model);
+}
+
+Test(journal, journal_compact_waits_for_the_batch_in_flight_and_calls_no_barrier)
+{
+	hook_sleep_ms = 100;
+	struct journal *j = open_ok(base, &hooked, NULL);
+	struct done d = {0};
+	journal_put(j, "endpoint/a", json_true());
+	journal_barrier(j, on_done, &d);
+	run_until_syncs_started(1);
+	journal_put(j, "endpoint/b", json_true());
+	cr_assert_eq(journal_compact(j), 0);
+	cr_assert_eq(d.calls, 0, "barriers run from the loop, not from journal_compact");
+	cr_assert_eq(file_size(path_of("journal")), 0);
+	event_base_dispatch(base);
+	cr_assert_eq(d.calls, 1);
+	cr_assert_eq(journal_compactions(j), 1);
+	journal_free(j);
+	json_t *map = reopen_map();
+	cr_assert_eq(json_object_size(map), 2);
+	json_decref(map);
 }
