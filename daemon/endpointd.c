@@ -529,9 +529,9 @@ static int daemon_run(struct daemon *d)
 	endpoint_manager_set_observer(d->manager, NULL, NULL);
 
 	/*
-	 * Stop accepting and probing; one more turn of the loop writes what is
-	 * staged and answers the calls that waited for it; then the clients
-	 * complete what is in flight (with -ECANCELED: invocations still
+	 * Stop accepting and probing; the loop turns until the journal's
+	 * writer has synced what is staged and the calls that waited for it
+	 * are answered; then the clients complete what is in flight (with -ECANCELED: invocations still
 	 * running get a 503 while their connections are open) and everything
 	 * is freed.  Containers keep running: the next start adopts them.
 	 */
@@ -539,6 +539,9 @@ static int daemon_run(struct daemon *d)
 	endpoint_manager_shutdown(d->manager);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	/* The journal's writer thread may still be syncing: wait for it. */
+	while (journal_busy(d->journal) && event_base_loop(d->base, EVLOOP_ONCE) == 0)
+		;
 	d->journal = journal_free(d->journal);
 	d->docker = docker_free(d->docker);
 	d->httpc = httpc_free(d->httpc);
