@@ -49,9 +49,10 @@ struct endpoint_manager {
 	unsigned engine_epoch;  /* bumped at every (re)connection of the event stream */
 	bool resync_running;
 	bool resync_again;
-	/* A restored slot was given a new container: the old daemon's create
-	 * may still land in the Engine after this listing, so list once more
-	 * when orphan_grace_s has passed. */
+	/* The listing after a (re)connection may miss a create that a killed
+	 * daemon had sent (it lands in the Engine later): list once more when
+	 * orphan_grace_s has passed, when such a container is an orphan old
+	 * enough to go. */
 	bool resync_sweep;
 	struct event *resync_timer; /* retry a failed listing; sweep orphans later */
 	unsigned listings; /* container listings asked for so far */

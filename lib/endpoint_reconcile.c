@@ -239,8 +239,6 @@ static void instance_reconcile(struct instance *inst, const struct docker_contai
 	} else {
 		if (c)
 			endpoint_remove_container(ep, c->id, c->name);
-		else
-			m->resync_sweep = true;
 		free(inst->container_id);
 		inst->container_id = NULL;
 		inst->generation++;
@@ -409,6 +407,7 @@ void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *
 	if (!ev) {
 		/* (Re)connected: what happened meanwhile is not in the stream. */
 		m->engine_epoch++;
+		m->resync_sweep = true;
 		endpoint_manager_resync(m);
 		return;
 	}
