@@ -3,14 +3,15 @@
  *
  * DESIGN
  *
- * One struct modeldata_op per call walks: classify the URL (synchronously;
- * stat() and realpath() are metadata calls) -> download when it is http(s)
- * (httpc, streamed into <cache_dir>/.dl-<hash>-<pid>-<n>) -> unpack (a tar
- * child extracts into <cache_dir>/.tmp-<hash>-<pid>-<n>, which is renamed to
- * <cache_dir>/<hash> once tar has succeeded) -> deliver.  The rename is the
- * commit point: a cache directory is either complete or absent, a hit costs
- * one stat(), and when two preparations of the same archive race the loser
- * uses the winner's directory and throws its own away.
+ * One struct modeldata_op per call walks: check the URL against the policy
+ * and classify it (synchronously; stat(), realpath() and openat() are
+ * metadata calls) -> download when it is http(s) (httpc, streamed into
+ * <cache_dir>/.dl-<hash>-<pid>-<n>) -> unpack (a tar child extracts into
+ * <cache_dir>/.tmp-<hash>-<pid>-<n>, which is renamed to <cache_dir>/<hash>
+ * once tar has succeeded) -> deliver.  The rename is the commit point: a
+ * cache directory is either complete or absent, a hit costs one stat(), and
+ * when two preparations of the same archive race the loser uses the winner's
+ * directory and throws its own away.
  *
  * Every way out goes through op_finish(), which keeps the first result,
  * cancels a download, kills a tar that is still running and arms a zero timer
@@ -22,6 +23,31 @@
  * pidfd_open() is refused (old kernels, seccomp).  They run in their own
  * process group, so that the SIGKILL on timeout also reaches the gzip that tar
  * forked, with a minimal environment (no TAR_OPTIONS, C locale messages).
+ *
+ * ALLOWED ROOTS, AND WHAT IS GUARANTEED
+ *
+ * A local path is checked twice.  modeldata_check_url() (config load, API
+ * calls) normalises it lexically and, where it exists, resolves it with
+ * realpath(); both forms must lie under a root, so neither ".." nor a symlink
+ * leads out.  At preparation, the one check that counts, the path is resolved
+ * again, the root that holds it found (roots are resolved too: a root that is
+ * itself a symlink is the operator's choice), and the resolved path is opened
+ * from that root one component at a time with O_NOFOLLOW: a symlink swapped
+ * in between realpath() and the walk is refused.  The opened object is then
+ * what is used:
+ *  - an archive is handed to tar as that very descriptor (/proc/self/fd/3),
+ *    so no later rename or symlink can make tar read anything else, and the
+ *    container gets a copy under the daemon's own state_dir;
+ *  - a directory is bind-mounted by its resolved, symlink-free path.  The
+ *    Engine resolves that path again when it creates the container, so
+ *    whoever can write inside a root can still swap a component for a
+ *    symlink in that window.  What is guaranteed is that no URL, and no
+ *    symlink present when the model data is prepared, leads outside the
+ *    roots; roots must therefore be writable only by those trusted with what
+ *    the containers may read.
+ * An http(s) URL must start with an allowed prefix at a "/" boundary and may
+ * not hold "." or ".." segments (libcurl would squash them); redirects are
+ * not followed (httpc), so the prefix is where the bytes come from.
  */
 #define _GNU_SOURCE
 #include "modeldata.h"
@@ -53,6 +79,7 @@
 #define MODELDATA_STDERR_MAX 1024 /* of a child's stderr kept for the message */
 #define MODELDATA_HEAD_MAX 512    /* first bytes of a download: gzip sniffing, errors */
 #define MODELDATA_POLL_MS 20      /* child polling when there is no pidfd */
+#define MODELDATA_ARCHIVE_FD 3    /* where tar finds a local archive */
 
 enum modeldata_child {
 	MODELDATA_CHILD_NONE,
@@ -75,12 +102,14 @@ struct modeldata_op {
 	struct event *deliver; /* zero timer that calls done */
 	uint64_t deadline_ms;  /* monotonic */
 
-	char *archive;   /* the tarball to unpack */
-	bool gzip;       /* tar -z */
-	uint64_t hash;   /* names the cache entry */
-	char *final_dir; /* <cache_dir>/<hash> */
-	char *tmp_dir;   /* extraction target; NULL when not made or renamed */
-	char *dl_path;   /* the download; NULL when none */
+	const struct modeldata_policy *policy; /* during op_start() only */
+	char *archive;                         /* the tarball to unpack */
+	int archive_fd;                        /* a local one, opened where it was checked; -1 */
+	bool gzip;                             /* tar -z */
+	uint64_t hash;                         /* names the cache entry */
+	char *final_dir;                       /* <cache_dir>/<hash> */
+	char *tmp_dir; /* extraction target; NULL when not made or renamed */
+	char *dl_path; /* the download; NULL when none */
 	int dl_fd;
 	uint64_t dl_len;
 	int dl_err;
@@ -125,6 +154,8 @@ static void op_free(struct modeldata_op *op)
 		close(op->err_fd);
 	if (op->dl_fd >= 0)
 		close(op->dl_fd);
+	if (op->archive_fd >= 0)
+		close(op->archive_fd);
 	free(op->url);
 	free(op->cache_dir);
 	free(op->archive);
@@ -314,9 +345,10 @@ static void op_child_cb(evutil_socket_t fd, short what, void *arg)
 	op_settle(op);
 }
 
-/* Starts argv[0] as the op's child, stdin/stdout on /dev/null and stderr
- * captured; 0 or -errno. */
-static int op_spawn(struct modeldata_op *op, enum modeldata_child kind, const char *const *argv)
+/* Starts argv[0] as the op's child, stdin/stdout on /dev/null, stderr
+ * captured and in_fd (unless -1) as its descriptor 3; 0 or -errno. */
+static int op_spawn(struct modeldata_op *op, enum modeldata_child kind, const char *const *argv,
+                    int in_fd)
 {
 	static const int sigs[] = {SIGPIPE, SIGCHLD, SIGHUP,  SIGINT, SIGTERM,
 	                           SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
@@ -338,6 +370,8 @@ static int op_spawn(struct modeldata_op *op, enum modeldata_child kind, const ch
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+	if (in_fd >= 0) /* glibc clears FD_CLOEXEC when in_fd is 3 already */
+		posix_spawn_file_actions_adddup2(&fa, in_fd, MODELDATA_ARCHIVE_FD);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&mask);
 	sigemptyset(&dfl);
@@ -391,7 +425,7 @@ static bool op_start_cleanup(struct modeldata_op *op)
 		argv[n++] = op->dl_path;
 	if (n == 3)
 		return false;
-	r = op_spawn(op, MODELDATA_CHILD_RM, argv);
+	r = op_spawn(op, MODELDATA_CHILD_RM, argv, -1);
 	if (r < 0)
 		log_debug("model data %s: cannot start rm: %s", op->url, strerror(-r));
 	return r == 0;
@@ -437,7 +471,8 @@ static int op_make_tmp(struct modeldata_op *op, const char *prefix, bool dir, ch
 	}
 }
 
-/* Unpacks op->archive into a new directory and starts tar on it. */
+/* Unpacks the archive (op->archive_fd, else op->archive) into a new
+ * directory and starts tar on it. */
 static void op_unpack(struct modeldata_op *op)
 {
 	int r;
@@ -450,12 +485,16 @@ static void op_unpack(struct modeldata_op *op)
 	}
 	/* GNU tar refuses members with "..", strips a leading "/" and defers
 	 * symlinks that point outside until the end, so nothing lands outside
-	 * tmp_dir (tests/unit/test_modeldata.c checks each). */
+	 * tmp_dir (tests/unit/test_modeldata.c checks each).  A local
+	 * archive is read through the descriptor that was checked: reopening
+	 * /proc/self/fd/3 reaches that file whatever its path names now. */
 	/* clang-format off */
-	const char *argv[] = {"tar", op->gzip ? "-xzf" : "-xf", op->archive, "-C", op->tmp_dir,
-			      "--no-same-owner", "--no-same-permissions", "--no-overwrite-dir", NULL};
+	const char *argv[] = {"tar", op->gzip ? "-xzf" : "-xf",
+			      op->archive_fd >= 0 ? "/proc/self/fd/3" : op->archive, "-C",
+			      op->tmp_dir, "--no-same-owner", "--no-same-permissions",
+			      "--no-overwrite-dir", NULL};
 	/* clang-format on */
-	r = op_spawn(op, MODELDATA_CHILD_TAR, argv);
+	r = op_spawn(op, MODELDATA_CHILD_TAR, argv, op->archive_fd);
 	if (r < 0)
 		op_finish(op, r, NULL, "cannot run tar: %s", strerror(-r));
 }
@@ -628,24 +667,313 @@ static char *file_url_path(const char *url)
 	return buf_steal(&b);
 }
 
-/* A local directory or archive. */
+/* --- the operator's policy ------------------------------------------------ */
+
+/* Lexically normal form of an absolute path; see modeldata.h. */
+char *modeldata_normalize_path(const char *path)
+{
+	struct buf b = {0};
+	const char *p = path;
+
+	if (!path || path[0] != '/')
+		return NULL;
+	while (*p) {
+		const char *e;
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		e = strchrnul(p, '/');
+		n = (size_t)(e - p);
+		if (n == 0)
+			break;
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = b.len ? memrchr(b.data, '/', b.len) : NULL;
+			if (slash) {
+				b.len = (size_t)(slash - b.data);
+				b.data[b.len] = '\0';
+			}
+		} else if (n != 1 || p[0] != '.') {
+			buf_append(&b, "/", 1);
+			buf_append(&b, p, n);
+		}
+		p = e;
+	}
+	if (b.len == 0)
+		buf_append(&b, "/", 1);
+	return buf_steal(&b);
+}
+
+/* Whether path is root or below it (both normal, absolute). */
+static bool path_is_under(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+
+	if (strcmp(root, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* "a, b", or "none are configured", for messages. */
+static char *policy_list(char *const *items, size_t n)
+{
+	struct buf b = {.max = 1024};
+
+	if (n == 0)
+		return xstrdup("none are configured");
+	for (size_t i = 0; i < n; i++)
+		if (buf_printf(&b, "%s%s", i ? ", " : "", items[i]) < 0) {
+			buf_append(&b, "…", strlen("…"));
+			break;
+		}
+	return buf_steal(&b);
+}
+
+/* The realpath of the root of p that holds real (a resolved path), or NULL. */
+static char *policy_resolved_root(const struct modeldata_policy *p, const char *real)
+{
+	for (size_t i = 0; i < p->n_roots; i++) {
+		char *root = realpath(p->roots[i], NULL);
+		if (root && path_is_under(real, root))
+			return root;
+		free(root);
+	}
+	return NULL;
+}
+
+/* Whether path (normal) is p->state_dir, inside it or above it; resolved
+ * compares with the state_dir's realpath (where it exists). */
+static bool policy_holds_state(const struct modeldata_policy *p, const char *path, bool resolved)
+{
+	_cleanup_free_ char *state = NULL;
+
+	if (!p->state_dir)
+		return false;
+	state = resolved ? realpath(p->state_dir, NULL) : modeldata_normalize_path(p->state_dir);
+	return state && (path_is_under(path, state) || path_is_under(state, path));
+}
+
+/* Checks a local path as modeldata_check_url() does; on failure *ret_why
+ * completes "ModelDataUrl … " or "model data … ". */
+static int policy_check_path(const struct modeldata_policy *p, const char *path, char **ret_why)
+{
+	_cleanup_free_ char *norm = modeldata_normalize_path(path), *real = NULL, *root = NULL;
+	_cleanup_free_ char *roots = policy_list(p->roots, p->n_roots);
+	bool under = false;
+
+	if (!norm) {
+		*ret_why =
+		    xstrdup("is neither an absolute path nor a file://, http:// or https:// URL");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < p->n_roots && !under; i++)
+		under = path_is_under(norm, p->roots[i]);
+	if (!under) {
+		*ret_why = xasprintf("is not under any of model_data_roots (%s)", roots);
+		return -EPERM;
+	}
+	if (policy_holds_state(p, norm, false)) {
+		*ret_why = xasprintf("is in or above the daemon's state_dir (%s)", p->state_dir);
+		return -EPERM;
+	}
+	real = realpath(path, NULL);
+	if (!real)
+		return 0; /* not there (yet): modeldata_prepare() checks again */
+	root = policy_resolved_root(p, real);
+	if (!root) {
+		*ret_why = xasprintf(
+		    "resolves to %s, which is not under any of model_data_roots (%s)", real, roots);
+		return -EPERM;
+	}
+	if (policy_holds_state(p, real, true)) {
+		*ret_why = xasprintf("resolves to %s, in or above the daemon's state_dir (%s)",
+		                     real, p->state_dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Whether seg (n bytes of a URL path) is "." or "..", percent-encoded or not. */
+static bool url_dot_segment(const char *seg, size_t n)
+{
+	size_t dots = 0;
+
+	for (size_t i = 0; i < n; dots++) {
+		if (seg[i] == '.')
+			i++;
+		else if (n - i >= 3 && seg[i] == '%' && seg[i + 1] == '2' &&
+		         (seg[i + 2] == 'e' || seg[i + 2] == 'E'))
+			i += 3;
+		else
+			return false;
+	}
+	return dots == 1 || dots == 2;
+}
+
+/* Checks an http(s) URL against p->url_prefixes. */
+static int policy_check_http(const struct modeldata_policy *p, const char *url, char **ret_why)
+{
+	const char *path = strstr(url, "://");
+	bool under = false;
+
+	for (size_t i = 0; i < p->n_url_prefixes && !under; i++) {
+		const char *pre = p->url_prefixes[i];
+		size_t n = strlen(pre);
+		under = strncmp(url, pre, n) == 0 &&
+		        (n == 0 || pre[n - 1] == '/' || url[n] == '\0' || strchr("/?#", url[n]));
+	}
+	if (!under) {
+		_cleanup_free_ char *list = policy_list(p->url_prefixes, p->n_url_prefixes);
+		*ret_why = xasprintf("is not under any of model_data_urls (%s)", list);
+		return -EPERM;
+	}
+	path = path ? strchr(path + 3, '/') : NULL;
+	while (path && *path == '/') {
+		size_t n = strcspn(path + 1, "/?#");
+		if (url_dot_segment(path + 1, n)) {
+			*ret_why = xstrdup("has a \".\" or \"..\" segment, which could lead out of "
+			                   "model_data_urls");
+			return -EPERM;
+		}
+		path += 1 + n;
+	}
+	return 0;
+}
+
+/* Whether url is http:// or https://, in any case. */
+static bool url_is_http(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* Checks url against p; see modeldata.h. */
+int modeldata_check_url(const struct modeldata_policy *p, const char *url, char **ret_error)
+{
+	static const struct modeldata_policy none = {0};
+	_cleanup_free_ char *path = NULL, *why = NULL;
+	int r;
+
+	if (!p)
+		p = &none;
+	if (!url || !*url)
+		return 0;
+	if (strncasecmp(url, "file://", 7) == 0) {
+		path = file_url_path(url);
+		if (!path) {
+			why = xstrdup("is not a file:///absolute/path URL");
+			r = -EINVAL;
+		} else
+			r = policy_check_path(p, path, &why);
+	} else if (url[0] == '/')
+		r = policy_check_path(p, url, &why);
+	else if (url_is_http(url))
+		r = policy_check_http(p, url, &why);
+	else {
+		why = xstrdup("is neither an absolute path nor a file://, http:// or https:// URL");
+		r = -EINVAL;
+	}
+	if (r < 0 && ret_error)
+		*ret_error = xasprintf("ModelDataUrl \"%s\" %s", url, why);
+	return r;
+}
+
+/*
+ * Opens path, which p must allow, from its root one component at a time
+ * without following symlinks (see DESIGN): an O_PATH descriptor of what was
+ * checked, its resolved path and its stat.  0 or -errno with *ret_why.
+ */
+static int policy_open(const struct modeldata_policy *p, const char *path, int *ret_fd,
+                       char **ret_real, struct stat *ret_st, char **ret_why)
+{
+	_cleanup_free_ char *real = NULL, *root = NULL;
+	const char *rest;
+	struct stat st;
+	int fd, r;
+
+	r = policy_check_path(p, path, ret_why);
+	if (r < 0)
+		return r;
+	real = realpath(path, NULL);
+	if (!real) {
+		r = -errno;
+		*ret_why = xasprintf("cannot access %s: %s", path, strerror(errno));
+		return r;
+	}
+	root = policy_resolved_root(p, real);
+	if (!root) {
+		_cleanup_free_ char *roots = policy_list(p->roots, p->n_roots);
+		*ret_why = xasprintf(
+		    "resolves to %s, which is not under any of model_data_roots (%s)", real, roots);
+		return -EPERM;
+	}
+	fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		*ret_why = xasprintf("cannot open %s: %s", root, strerror(errno));
+		return r;
+	}
+	rest = real + (strcmp(root, "/") == 0 ? 0 : strlen(root));
+	for (;;) {
+		_cleanup_free_ char *name = NULL;
+		size_t n;
+		int next;
+
+		while (*rest == '/')
+			rest++;
+		if (!*rest)
+			break;
+		n = strcspn(rest, "/");
+		name = xstrndup(rest, n);
+		rest += n;
+		next = openat(fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		r = next < 0 ? -errno : 0;
+		close(fd);
+		fd = next;
+		if (r == 0 && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode))
+			r = -ELOOP;
+		if (r < 0) {
+			if (fd >= 0)
+				close(fd);
+			*ret_why = xasprintf("changed while it was being opened (%s at %.*s): %s",
+			                     r == -ELOOP ? "a symlink appeared" : "gone",
+			                     (int)(rest - real), real, strerror(-r));
+			return r;
+		}
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		*ret_why = xasprintf("cannot access %s: %s", real, strerror(-r));
+		return r;
+	}
+	*ret_fd = fd;
+	*ret_real = TAKE_PTR(real);
+	*ret_st = st;
+	return 0;
+}
+
+/* A local directory or archive, opened where it was checked. */
 static void op_local(struct modeldata_op *op, const char *path)
 {
-	_cleanup_free_ char *real = NULL;
+	_cleanup_free_ char *real = NULL, *why = NULL;
 	struct stat st;
 	uint64_t hash;
+	int fd = -1, r;
 
-	if (stat(path, &st) < 0 || !(real = realpath(path, NULL))) {
-		op_finish(op, -errno, NULL, "cannot access %s: %s", path, strerror(errno));
+	r = policy_open(op->policy, path, &fd, &real, &st, &why);
+	if (r < 0) {
+		op_finish(op, r, NULL, "%s %s", r == -EPERM ? "it" : "path", why);
 		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
+		close(fd);
 		op_finish(op, 0, real, NULL);
 		return;
 	}
 	op->gzip = str_has_suffix(path, ".tar.gz") || str_has_suffix(path, ".tgz");
 	if ((!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) ||
 	    !(op->gzip || str_has_suffix(path, ".tar"))) {
+		close(fd);
 		op_finish(op, -EINVAL, NULL,
 		          "%s is neither a directory nor a .tar, .tar.gz or .tgz archive", path);
 		return;
@@ -654,18 +982,25 @@ static void op_local(struct modeldata_op *op, const char *path)
 	hash = hash_fnv1a(&st.st_size, sizeof(st.st_size), hash);
 	hash = hash_fnv1a(&st.st_mtim.tv_sec, sizeof(st.st_mtim.tv_sec), hash);
 	hash = hash_fnv1a(&st.st_mtim.tv_nsec, sizeof(st.st_mtim.tv_nsec), hash);
-	if (op_cached(op, hash))
+	if (op_cached(op, hash)) {
+		close(fd);
 		return;
+	}
+	op->archive_fd = fd;
 	op->archive = TAKE_PTR(real);
 	op_unpack(op);
 }
 
-/* Sorts the URL out and starts the matching work. */
+/* Sorts the URL out, checks it against the policy and starts the work. */
 static void op_start(struct modeldata_op *op)
 {
+	static const struct modeldata_policy none = {0};
 	const char *url = op->url;
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *path = NULL, *why = NULL;
+	int r;
 
+	if (!op->policy)
+		op->policy = &none;
 	if (!*url)
 		op_finish(op, 0, NULL, NULL);
 	else if (strncasecmp(url, "file://", 7) == 0 && (path = file_url_path(url)))
@@ -674,7 +1009,9 @@ static void op_start(struct modeldata_op *op)
 		op_finish(op, -EINVAL, NULL, "a file URL must read file:///absolute/path");
 	else if (url[0] == '/')
 		op_local(op, url);
-	else if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
+	else if (url_is_http(url) && (r = policy_check_http(op->policy, url, &why)) < 0)
+		op_finish(op, r, NULL, "it %s", why);
+	else if (url_is_http(url))
 		op_download(op);
 	else if (strstr(url, "://"))
 		op_finish(op, -EPROTONOSUPPORT, NULL,
@@ -683,12 +1020,14 @@ static void op_start(struct modeldata_op *op)
 	else
 		op_finish(op, -EINVAL, NULL,
 		          "neither an absolute path nor a file://, http:// or https:// URL");
+	op->policy = NULL;
 }
 
 /* Prepares url; see modeldata.h. */
-void modeldata_prepare_ms(struct event_base *base, struct httpc *h, const char *url,
-                          const char *cache_dir, uint64_t timeout_ms, uint64_t max_download,
-                          modeldata_done_fn done, void *userdata)
+void modeldata_prepare_ms(struct event_base *base, struct httpc *h,
+                          const struct modeldata_policy *p, const char *url, const char *cache_dir,
+                          uint64_t timeout_ms, uint64_t max_download, modeldata_done_fn done,
+                          void *userdata)
 {
 	struct modeldata_op *op = xcalloc(1, sizeof(*op));
 	struct timeval tv;
@@ -701,7 +1040,8 @@ void modeldata_prepare_ms(struct event_base *base, struct httpc *h, const char *
 	op->max_download = max_download ? max_download : MODELDATA_DEFAULT_MAX_DOWNLOAD;
 	op->done = done;
 	op->userdata = userdata;
-	op->dl_fd = op->pidfd = op->err_fd = -1;
+	op->dl_fd = op->pidfd = op->err_fd = op->archive_fd = -1;
+	op->policy = p;
 	op->deadline_ms = now_monotonic_ms() + op->timeout_ms;
 	op->deliver = evtimer_new(base, op_deliver_cb, op);
 	op->timer = evtimer_new(base, op_timeout_cb, op);
@@ -712,10 +1052,10 @@ void modeldata_prepare_ms(struct event_base *base, struct httpc *h, const char *
 }
 
 /* Prepares url with a timeout in seconds; see modeldata.h. */
-void modeldata_prepare(struct event_base *base, struct httpc *h, const char *url,
-                       const char *cache_dir, unsigned timeout_s, modeldata_done_fn done,
-                       void *userdata)
+void modeldata_prepare(struct event_base *base, struct httpc *h, const struct modeldata_policy *p,
+                       const char *url, const char *cache_dir, unsigned timeout_s,
+                       modeldata_done_fn done, void *userdata)
 {
-	modeldata_prepare_ms(base, h, url, cache_dir, timeout_s * UINT64_C(1000), 0, done,
+	modeldata_prepare_ms(base, h, p, url, cache_dir, timeout_s * UINT64_C(1000), 0, done,
 	                     userdata);
 }
