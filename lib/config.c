@@ -5,8 +5,8 @@
  *   helpers        positions for messages (typed getters are in config_yaml.c)
  *   daemon keys    listen, state_dir, region, account_id, docker,
  *                  instance_types, limits (main file only)
- *   model data     model_data_roots, model_data_urls, and each ModelDataUrl
- *                  checked against them
+ *   model data     model_data_roots, model_data_urls, model_cache_max_bytes,
+ *                  and each ModelDataUrl checked against them
  *   models         Models[] and their PrimaryContainer, Environment, Tags
  *   configs        EndpointConfigs[] and their ProductionVariants
  *   files          reading (size-bounded), include globs, the top level
@@ -539,6 +539,21 @@ static int config_parse_model_data_url_prefix(struct config_loader *ld, const st
 	return 0;
 }
 
+/* model_cache_max_bytes: a size (0 keeps nothing that no endpoint uses). */
+static int config_parse_model_cache_max_bytes(struct config_loader *ld, const struct cy_node *n)
+{
+	int r = cy_expect(&ld->ctx, n, CY_SCALAR, "model_cache_max_bytes");
+
+	if (r < 0)
+		return r;
+	if (config_parse_size(n->value, &ld->c->model_data.cache_max_bytes) < 0)
+		return cy_fail(&ld->ctx, n,
+		               "invalid model_cache_max_bytes \"%s\": use bytes or a size such "
+		               "as 512MiB or 20GiB",
+		               n->value);
+	return 0;
+}
+
 /* The main file's model data keys. */
 static int config_parse_model_data_keys(struct config_loader *ld, const struct cy_node *root)
 {
@@ -555,6 +570,9 @@ static int config_parse_model_data_keys(struct config_loader *ld, const struct c
 	if ((v = cy_map_get(root, "model_data_urls")) != NULL &&
 	    (r = config_parse_strings(ld, v, "model_data_urls", config_parse_model_data_url_prefix,
 	                              &p->url_prefixes, &p->n_url_prefixes)) < 0)
+		return r;
+	if ((v = cy_map_get(root, "model_cache_max_bytes")) != NULL &&
+	    (r = config_parse_model_cache_max_bytes(ld, v)) < 0)
 		return r;
 	return 0;
 }
@@ -1148,7 +1166,7 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
 	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s",
 	    "invocation_timeout_s", "container_dialer", "nvml_library",
-	    "model_data_roots", "model_data_urls", NULL};
+	    "model_data_roots", "model_data_urls", "model_cache_max_bytes", NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
 	const struct cy_node *v;
 	int r;
@@ -1470,6 +1488,7 @@ static void config_loader_init(struct config_loader *ld)
 	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
 	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
 	c->container_dialer = config_default_dialer();
+	c->model_data.cache_max_bytes = MODELDATA_DEFAULT_CACHE_MAX_BYTES;
 
 	*ld = (struct config_loader){
 	    .c = c,

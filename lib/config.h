@@ -121,7 +121,8 @@ struct config {
 	/* NVML, which tells the host's GPUs; NULL = libnvidia-ml.so.1. */
 	char *nvml_library;
 	/* Where model data may come from (model_data_roots, model_data_urls;
-	 * nothing by default); the config owns the strings. */
+	 * nothing by default) and the model cache's bound
+	 * (model_cache_max_bytes); the config owns the strings. */
 	struct modeldata_policy model_data;
 
 	struct config_model *models;

@@ -419,6 +419,7 @@ void endpoint_maybe_drop(struct endpoint *ep)
 	}
 	if (m->observer)
 		m->observer(ep, ENDPOINT_DELETING, ENDPOINT_STATE_MAX, "deleted", m->observer_data);
+	endpoint_manager_trim_model_cache(m);
 	endpoint_unref(ep);
 }
 

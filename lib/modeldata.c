@@ -7,11 +7,12 @@
  * and classify it (synchronously; stat(), realpath() and openat() are
  * metadata calls) -> download when it is http(s) (httpc, streamed into
  * <cache_dir>/.dl-<hash>-<pid>-<n>) -> unpack (a tar child extracts into
- * <cache_dir>/.tmp-<hash>-<pid>-<n>, which is renamed to <cache_dir>/<hash>
- * once tar has succeeded) -> deliver.  The rename is the commit point: a
- * cache directory is either complete or absent, a hit costs one stat(), and
- * when two preparations of the same archive race the loser uses the winner's
- * directory and throws its own away.
+ * <cache_dir>/.tmp-<hash>-<pid>-<n>/model, beside which "size" records what
+ * tar read; the directory is renamed to <cache_dir>/<url hash>-<version hash>
+ * once tar has succeeded) -> deliver <entry>/model.  The rename is the commit
+ * point: a cache entry is either complete or absent, a hit costs one stat(),
+ * and when two preparations of the same archive race the loser uses the
+ * winner's entry and throws its own away.
  *
  * Every way out goes through op_finish(), which keeps the first result,
  * cancels a download, kills a tar that is still running and arms a zero timer
@@ -48,10 +49,25 @@
  * An http(s) URL must start with an allowed prefix at a "/" boundary and may
  * not hold "." or ".." segments (libcurl would squash them); redirects are
  * not followed (httpc), so the prefix is where the bytes come from.
+ *
+ * THE CACHE
+ *
+ * An entry is named <fnv(url)>-<fnv(resolved path, size, mtime)> (the
+ * version is 0 for downloads), so that every entry made for a URL is found
+ * from the URL alone: a container adopted after a restart may still have an
+ * older version mounted, and all of them count as in use while an endpoint
+ * names the URL.  The entry directory's mtime is its last use (touched on
+ * every hit and by every trim that finds it in use).  modeldata_cache_trim()
+ * decides and renames victims into one .trash-<pid>-<n> directory within one
+ * call, so no preparation can see an entry half removed, and leaves the rm -rf
+ * to a child.  The half-made files of a daemon that is gone (named with
+ * another pid, or with ours but older than this process) go too; names it
+ * does not know (another layout, the operator's files) are left alone.
  */
 #define _GNU_SOURCE
 #include "modeldata.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -59,11 +75,13 @@
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -79,7 +97,9 @@
 #define MODELDATA_STDERR_MAX 1024 /* of a child's stderr kept for the message */
 #define MODELDATA_HEAD_MAX 512    /* first bytes of a download: gzip sniffing, errors */
 #define MODELDATA_POLL_MS 20      /* child polling when there is no pidfd */
+#define MODELDATA_TAIL_MAX 96     /* last bytes of tar's stderr: its totals */
 #define MODELDATA_ARCHIVE_FD 3    /* where tar finds a local archive */
+#define MODELDATA_TOTALS "Total bytes read: "
 
 enum modeldata_child {
 	MODELDATA_CHILD_NONE,
@@ -105,11 +125,13 @@ struct modeldata_op {
 	const struct modeldata_policy *policy; /* during op_start() only */
 	char *archive;                         /* the tarball to unpack */
 	int archive_fd;                        /* a local one, opened where it was checked; -1 */
-	bool gzip;                             /* tar -z */
-	uint64_t hash;                         /* names the cache entry */
-	char *final_dir;                       /* <cache_dir>/<hash> */
-	char *tmp_dir; /* extraction target; NULL when not made or renamed */
-	char *dl_path; /* the download; NULL when none */
+	uint64_t archive_size;
+	bool gzip;       /* tar -z */
+	uint64_t hash;   /* the version half of the entry's name */
+	char *final_dir; /* <cache_dir>/<fnv(url)>-<hash> */
+	char *model_dir; /* <final_dir>/model, what is mounted */
+	char *tmp_dir;   /* extraction target; NULL when not made or renamed */
+	char *dl_path;   /* the download; NULL when none */
 	int dl_fd;
 	uint64_t dl_len;
 	int dl_err;
@@ -124,22 +146,61 @@ struct modeldata_op {
 	int err_fd; /* the child's stderr, -1 when closed */
 	struct event *err_ev;
 	struct buf err;
+	char tail[MODELDATA_TAIL_MAX]; /* the last bytes of the child's stderr */
+	size_t tail_len;
 
 	bool finished; /* result known, deliver armed */
 	bool delivered;
-	bool cleaned; /* cleanup started (or nothing to clean) */
+	bool cleaned;                     /* cleanup started (or nothing to clean) */
+	struct modeldata_op *prev, *next; /* modeldata_ops */
 	int result;
 	char *result_dir;
 	char *message;
 };
 
 static unsigned modeldata_seq;
+/* Every op that is not freed yet: one may outlive its caller (an rm child to
+ * reap), and at exit it is still accounted for here. */
+static struct modeldata_op *modeldata_ops;
+/* When this process first prepared or trimmed (CLOCK_REALTIME_COARSE, as file
+ * times are): leftovers named with our pid but older are an earlier
+ * daemon's that had the same pid (a container's pid 1). */
+static time_t modeldata_started;
+
+/* Notes modeldata_started, once. */
+static void modeldata_note_start(void)
+{
+	struct timespec ts;
+
+	if (!modeldata_started && clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0)
+		modeldata_started = ts.tv_sec;
+}
 
 static void op_settle(struct modeldata_op *op);
+
+/* A new op, listed in modeldata_ops. */
+static struct modeldata_op *op_new(struct event_base *base)
+{
+	struct modeldata_op *op = xcalloc(1, sizeof(*op));
+
+	op->base = base;
+	op->dl_fd = op->pidfd = op->err_fd = op->archive_fd = -1;
+	op->next = modeldata_ops;
+	if (modeldata_ops)
+		modeldata_ops->prev = op;
+	modeldata_ops = op;
+	return op;
+}
 
 /* Frees the op and everything it holds. */
 static void op_free(struct modeldata_op *op)
 {
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		modeldata_ops = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
 	if (op->timer)
 		event_free(op->timer);
 	if (op->deliver)
@@ -160,6 +221,7 @@ static void op_free(struct modeldata_op *op)
 	free(op->cache_dir);
 	free(op->archive);
 	free(op->final_dir);
+	free(op->model_dir);
 	free(op->tmp_dir);
 	free(op->dl_path);
 	buf_reset(&op->head);
@@ -245,6 +307,23 @@ static char *text_oneline(const char *s, size_t n)
 	return buf_steal(&b);
 }
 
+/* Keeps the last MODELDATA_TAIL_MAX bytes the child wrote. */
+static void op_keep_tail(struct modeldata_op *op, const char *p, size_t n)
+{
+	if (n >= sizeof(op->tail)) {
+		memcpy(op->tail, p + n - sizeof(op->tail), sizeof(op->tail));
+		op->tail_len = sizeof(op->tail);
+		return;
+	}
+	if (op->tail_len + n > sizeof(op->tail)) {
+		size_t drop = op->tail_len + n - sizeof(op->tail);
+		memmove(op->tail, op->tail + drop, op->tail_len - drop);
+		op->tail_len -= drop;
+	}
+	memcpy(op->tail + op->tail_len, p, n);
+	op->tail_len += n;
+}
+
 /* Reads what the child wrote to stderr, keeping the first
  * MODELDATA_STDERR_MAX bytes; closes the pipe at EOF. */
 static void op_read_stderr(struct modeldata_op *op)
@@ -269,6 +348,7 @@ static void op_read_stderr(struct modeldata_op *op)
 			size_t room = MODELDATA_STDERR_MAX - op->err.len;
 			buf_append(&op->err, chunk, (size_t)n < room ? (size_t)n : room);
 		}
+		op_keep_tail(op, chunk, (size_t)n);
 	}
 }
 
@@ -280,11 +360,57 @@ static void op_stderr_cb(evutil_socket_t fd, short what, void *arg)
 	op_read_stderr(arg);
 }
 
+/* What tar said it read (--totals), else the archive's size: what the
+ * entry holds, near enough to bound the cache. */
+static uint64_t op_unpacked_size(const struct modeldata_op *op)
+{
+	char tail[MODELDATA_TAIL_MAX + 1];
+	const char *t;
+
+	memcpy(tail, op->tail, op->tail_len);
+	tail[op->tail_len] = '\0';
+	t = strstr(tail, MODELDATA_TOTALS);
+	if (t && t[strlen(MODELDATA_TOTALS)] >= '0' && t[strlen(MODELDATA_TOTALS)] <= '9')
+		return strtoull(t + strlen(MODELDATA_TOTALS), NULL, 10);
+	return op->archive_size;
+}
+
+/* Writes <tmp_dir>/size for modeldata_cache_trim(); 0 or -errno. */
+static int op_write_size(struct modeldata_op *op)
+{
+	_cleanup_free_ char *path = xasprintf("%s/size", op->tmp_dir);
+	char text[32];
+	ssize_t w;
+	int fd, n, r = 0;
+
+	n = snprintf(text, sizeof(text), "%" PRIu64 "\n", op_unpacked_size(op));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	w = write(fd, text, (size_t)n);
+	if (w < 0)
+		r = -errno;
+	else if (w != n)
+		r = -EIO;
+	close(fd);
+	return r;
+}
+
+/* Marks the entry final_dir as used now (its mtime), for the LRU order. */
+static void entry_touch(const char *final_dir)
+{
+	(void)utimensat(AT_FDCWD, final_dir, NULL, 0);
+}
+
 /* tar is gone: commit its directory, or fail with its words. */
 static void op_tar_exited(struct modeldata_op *op, int werr, int st)
 {
-	_cleanup_free_ char *words = text_oneline(op->err.data ? op->err.data : "", op->err.len);
+	const char *said = op->err.data ? op->err.data : "";
+	const char *totals = memmem(said, op->err.len, MODELDATA_TOTALS, strlen(MODELDATA_TOTALS));
+	_cleanup_free_ char *words =
+	    text_oneline(said, totals ? (size_t)(totals - said) : op->err.len);
 	struct stat fst;
+	int r;
 
 	if (werr)
 		op_finish(op, werr, NULL, "cannot wait for tar: %s", strerror(-werr));
@@ -294,14 +420,18 @@ static void op_tar_exited(struct modeldata_op *op, int werr, int st)
 	else if (WEXITSTATUS(st) != 0)
 		op_finish(op, -EIO, NULL, "tar failed (exit status %d)%s%s", WEXITSTATUS(st),
 		          *words ? ": " : "", words);
+	else if ((r = op_write_size(op)) < 0)
+		op_finish(op, r, NULL, "cannot write to %s: %s", op->tmp_dir, strerror(-r));
 	else if (rename(op->tmp_dir, op->final_dir) == 0) {
 		free(op->tmp_dir);
 		op->tmp_dir = NULL;
-		op_finish(op, 0, op->final_dir, NULL);
-	} else if ((errno == EEXIST || errno == ENOTEMPTY) && stat(op->final_dir, &fst) == 0 &&
-	           S_ISDIR(fst.st_mode))
-		op_finish(op, 0, op->final_dir, NULL); /* another preparation won */
-	else
+		entry_touch(op->final_dir);
+		op_finish(op, 0, op->model_dir, NULL);
+	} else if ((errno == EEXIST || errno == ENOTEMPTY) && stat(op->model_dir, &fst) == 0 &&
+	           S_ISDIR(fst.st_mode)) {
+		entry_touch(op->final_dir);
+		op_finish(op, 0, op->model_dir, NULL); /* another preparation won */
+	} else
 		op_finish(op, -errno, NULL, "cannot rename %s to %s: %s", op->tmp_dir,
 		          op->final_dir, strerror(errno));
 }
@@ -395,6 +525,7 @@ static int op_spawn(struct modeldata_op *op, enum modeldata_child kind, const ch
 	op->pid = pid;
 	op->err_fd = pipefd[0];
 	buf_reset(&op->err);
+	op->tail_len = 0;
 	op->err_ev = event_new(op->base, op->err_fd, EV_READ | EV_PERSIST, op_stderr_cb, op);
 	event_add(op->err_ev, NULL);
 	op->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -445,15 +576,16 @@ static void op_settle(struct modeldata_op *op)
 		op_free(op);
 }
 
-/* Makes <cache_dir>/<prefix><hash>-<pid>-<n>, a directory or an empty file;
+/* Makes <cache_dir>/<prefix><url hash>-<pid>-<n>, a directory or an empty file;
  * returns its path and, for a file, its fd. */
 static int op_make_tmp(struct modeldata_op *op, const char *prefix, bool dir, char **ret_path,
                        int *ret_fd)
 {
 	for (unsigned tries = 0;; tries++) {
 		_cleanup_free_ char *p =
-		    xasprintf("%s/%s%016" PRIx64 "-%d-%u", op->cache_dir, prefix, op->hash,
-		              (int)getpid(), modeldata_seq++);
+		    xasprintf("%s/%s%016" PRIx64 "-%d-%u", op->cache_dir, prefix,
+		              hash_fnv1a(op->url, strlen(op->url), HASH_FNV1A_INIT), (int)getpid(),
+		              modeldata_seq++);
 		int fd = -1;
 
 		if (dir ? mkdir(p, 0755)
@@ -475,6 +607,7 @@ static int op_make_tmp(struct modeldata_op *op, const char *prefix, bool dir, ch
  * directory and starts tar on it. */
 static void op_unpack(struct modeldata_op *op)
 {
+	_cleanup_free_ char *into = NULL;
 	int r;
 
 	r = op_make_tmp(op, ".tmp-", true, &op->tmp_dir, NULL);
@@ -483,33 +616,42 @@ static void op_unpack(struct modeldata_op *op)
 		          strerror(-r));
 		return;
 	}
+	into = xasprintf("%s/model", op->tmp_dir);
+	if (mkdir(into, 0755) < 0) {
+		op_finish(op, -errno, NULL, "cannot create %s: %s", into, strerror(errno));
+		return;
+	}
+	(void)chmod(into, 0755);
 	/* GNU tar refuses members with "..", strips a leading "/" and defers
 	 * symlinks that point outside until the end, so nothing lands outside
-	 * tmp_dir (tests/unit/test_modeldata.c checks each).  A local
+	 * the directory (tests/unit/test_modeldata.c checks each).  A local
 	 * archive is read through the descriptor that was checked: reopening
 	 * /proc/self/fd/3 reaches that file whatever its path names now. */
 	/* clang-format off */
 	const char *argv[] = {"tar", op->gzip ? "-xzf" : "-xf",
-			      op->archive_fd >= 0 ? "/proc/self/fd/3" : op->archive, "-C",
-			      op->tmp_dir, "--no-same-owner", "--no-same-permissions",
-			      "--no-overwrite-dir", NULL};
+			      op->archive_fd >= 0 ? "/proc/self/fd/3" : op->archive, "-C", into,
+			      "--no-same-owner", "--no-same-permissions", "--no-overwrite-dir",
+			      "--totals", NULL};
 	/* clang-format on */
 	r = op_spawn(op, MODELDATA_CHILD_TAR, argv, op->archive_fd);
 	if (r < 0)
 		op_finish(op, r, NULL, "cannot run tar: %s", strerror(-r));
 }
 
-/* Sets op->final_dir for hash; true (and finished) when it is cached already
- * or the cache directory cannot be made. */
+/* Sets op->final_dir for the version hash; true (and finished) when it is
+ * cached already or the cache directory cannot be made. */
 static bool op_cached(struct modeldata_op *op, uint64_t hash)
 {
 	struct stat st;
 
 	op->hash = hash;
-	op->final_dir = xasprintf("%s/%016" PRIx64, op->cache_dir, hash);
-	if (stat(op->final_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+	op->final_dir = xasprintf("%s/%016" PRIx64 "-%016" PRIx64, op->cache_dir,
+	                          hash_fnv1a(op->url, strlen(op->url), HASH_FNV1A_INIT), hash);
+	op->model_dir = xasprintf("%s/model", op->final_dir);
+	if (stat(op->model_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
 		log_debug("model data %s: cached in %s", op->url, op->final_dir);
-		op_finish(op, 0, op->final_dir, NULL);
+		entry_touch(op->final_dir);
+		op_finish(op, 0, op->model_dir, NULL);
 		return true;
 	}
 	if (mkdir(op->cache_dir, 0755) < 0 && errno != EEXIST) {
@@ -580,6 +722,7 @@ static void op_downloaded(struct modeldata_op *op, const struct httpc_response *
 		          resp->error ? resp->error : strerror(-resp->result));
 	else {
 		op->archive = xstrdup(op->dl_path);
+		op->archive_size = op->dl_len;
 		op->gzip = op->head.len >= 2 && (unsigned char)op->head.data[0] == 0x1f &&
 		           (unsigned char)op->head.data[1] == 0x8b;
 		op_unpack(op);
@@ -610,7 +753,7 @@ static void op_download(struct modeldata_op *op)
 		op_finish(op, -EPROTONOSUPPORT, NULL, "no HTTP client to download with");
 		return;
 	}
-	if (op_cached(op, hash_fnv1a(op->url, strlen(op->url), HASH_FNV1A_INIT)))
+	if (op_cached(op, 0))
 		return;
 	r = op_make_tmp(op, ".dl-", false, &op->dl_path, &op->dl_fd);
 	if (r < 0) {
@@ -987,6 +1130,7 @@ static void op_local(struct modeldata_op *op, const char *path)
 		return;
 	}
 	op->archive_fd = fd;
+	op->archive_size = (uint64_t)st.st_size;
 	op->archive = TAKE_PTR(real);
 	op_unpack(op);
 }
@@ -1023,16 +1167,227 @@ static void op_start(struct modeldata_op *op)
 	op->policy = NULL;
 }
 
+/* --- bounding the cache ---------------------------------------------------- */
+
+/* A cache entry as modeldata_cache_trim() sees it. */
+struct trim_entry {
+	char *name;
+	uint64_t size;
+	struct timespec used;
+	bool in_use;
+};
+
+/* Whether name is a lower-case hex number of n digits. */
+static bool is_hex(const char *name, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* "<16 hex>-<16 hex>": a cache entry. */
+static bool trim_is_entry(const char *name)
+{
+	return strlen(name) == 33 && is_hex(name, 16) && name[16] == '-' && is_hex(name + 17, 16);
+}
+
+/* A preparation's or a trim's leftover (.tmp-<hash>-<pid>-<n>,
+ * .dl-<hash>-<pid>-<n>, .trash-<pid>-<n>) of a process other than this one;
+ * st is the leftover's. */
+static bool trim_is_stale(const char *name, const struct stat *st)
+{
+	const char *p = NULL;
+	char *end;
+	long pid;
+
+	if (str_has_prefix(name, ".tmp-"))
+		p = name + 5;
+	else if (str_has_prefix(name, ".dl-"))
+		p = name + 4;
+	if (p) {
+		if (strlen(p) < 18 || !is_hex(p, 16) || p[16] != '-')
+			return false;
+		p += 17;
+	} else if (str_has_prefix(name, ".trash-"))
+		p = name + 7;
+	else
+		return false;
+	errno = 0;
+	pid = strtol(p, &end, 10);
+	if (errno || end == p || *end != '-' || pid <= 0)
+		return false;
+	/* A second of slack: file times lag the clock a little. */
+	return pid != (long)getpid() || st->st_mtim.tv_sec < modeldata_started - 1;
+}
+
+/* What the entry's size file says; 0 when it says nothing. */
+static uint64_t trim_entry_size(int dfd, const char *name)
+{
+	_cleanup_free_ char *path = xasprintf("%s/size", name);
+	char text[32];
+	ssize_t n;
+	int fd = openat(dfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	return strtoull(text, NULL, 10);
+}
+
+/* Least recently used first; the name settles ties. */
+static int trim_entry_cmp(const void *a, const void *b)
+{
+	const struct trim_entry *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Moves name out of the cache into trash (made on first use); false when it
+ * could not. */
+static bool trim_discard(const char *cache_dir, char **trash, const char *name)
+{
+	_cleanup_free_ char *from = xasprintf("%s/%s", cache_dir, name), *to = NULL;
+
+	if (!*trash) {
+		for (unsigned tries = 0; tries < 16 && !*trash; tries++) {
+			char *t =
+			    xasprintf("%s/.trash-%d-%u", cache_dir, (int)getpid(), modeldata_seq++);
+			if (mkdir(t, 0700) == 0)
+				*trash = t;
+			else
+				free(t);
+		}
+		if (!*trash)
+			return false;
+	}
+	to = xasprintf("%s/%s", *trash, name);
+	if (rename(from, to) < 0) {
+		log_debug("model cache: cannot move %s away: %s", from, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Removes trash with an rm child that the op reaps, then frees itself. */
+static void trim_remove_trash(struct event_base *base, const char *cache_dir, char *trash)
+{
+	struct modeldata_op *op = op_new(base);
+
+	op->url = xstrdup("(cache)");
+	op->cache_dir = xstrdup(cache_dir);
+	op->tmp_dir = trash;
+	op->finished = op->delivered = true;
+	op_settle(op);
+}
+
+/* Bounds the cache; see modeldata.h. */
+int modeldata_cache_trim(struct event_base *base, const char *cache_dir, uint64_t max_bytes,
+                         const char *const *urls, size_t n_urls,
+                         struct modeldata_trim_stats *ret_stats)
+{
+	struct modeldata_trim_stats stats = {0};
+	_cleanup_free_ uint64_t *hashes = xcalloc(n_urls ? n_urls : 1, sizeof(*hashes));
+	struct trim_entry *entries = NULL;
+	size_t n = 0, cap = 0, n_stale = 0, stale_cap = 0;
+	char **stale = NULL, *trash = NULL;
+	uint64_t total = 0;
+	struct dirent *de;
+	DIR *d;
+
+	modeldata_note_start();
+	d = opendir(cache_dir);
+	if (!d) {
+		if (errno != ENOENT)
+			return -errno;
+		if (ret_stats)
+			*ret_stats = stats;
+		return 0;
+	}
+	for (size_t i = 0; i < n_urls; i++)
+		hashes[i] = urls[i] ? hash_fnv1a(urls[i], strlen(urls[i]), HASH_FNV1A_INIT) : 0;
+	while ((de = readdir(d))) {
+		struct stat st;
+		struct trim_entry *e;
+		uint64_t h;
+
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (trim_is_stale(de->d_name, &st)) {
+			if (n_stale == stale_cap) {
+				stale_cap = stale_cap ? 2 * stale_cap : 8;
+				stale = xreallocarray(stale, stale_cap, sizeof(*stale));
+			}
+			stale[n_stale++] = xstrdup(de->d_name);
+			continue;
+		}
+		if (!trim_is_entry(de->d_name) || !S_ISDIR(st.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			entries = xreallocarray(entries, cap, sizeof(*entries));
+		}
+		e = &entries[n++];
+		e->name = xstrdup(de->d_name);
+		e->size = trim_entry_size(dirfd(d), de->d_name);
+		e->used = st.st_mtim;
+		h = strtoull(de->d_name, NULL, 16);
+		e->in_use = false;
+		for (size_t i = 0; i < n_urls && !e->in_use; i++)
+			e->in_use = urls[i] && *urls[i] && hashes[i] == h;
+		if (e->in_use) {
+			(void)utimensat(dirfd(d), de->d_name, NULL, 0);
+			stats.bytes_in_use += e->size;
+		}
+		total += e->size;
+	}
+	closedir(d);
+
+	if (n > 1)
+		qsort(entries, n, sizeof(*entries), trim_entry_cmp);
+	for (size_t i = 0; i < n && total > max_bytes; i++) {
+		if (entries[i].in_use || !trim_discard(cache_dir, &trash, entries[i].name))
+			continue;
+		log_debug("model cache: removing %s/%s (%" PRIu64 " bytes, not in use)", cache_dir,
+		          entries[i].name, entries[i].size);
+		total -= entries[i].size;
+		stats.bytes_removed += entries[i].size;
+		stats.removed++;
+	}
+	for (size_t i = 0; i < n_stale; i++) {
+		if (trim_discard(cache_dir, &trash, stale[i]))
+			stats.stale++;
+		free(stale[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(entries[i].name);
+	free(entries);
+	free(stale);
+	stats.bytes_kept = total;
+	if (trash)
+		trim_remove_trash(base, cache_dir, trash);
+	if (ret_stats)
+		*ret_stats = stats;
+	return 0;
+}
+
 /* Prepares url; see modeldata.h. */
 void modeldata_prepare_ms(struct event_base *base, struct httpc *h,
                           const struct modeldata_policy *p, const char *url, const char *cache_dir,
                           uint64_t timeout_ms, uint64_t max_download, modeldata_done_fn done,
                           void *userdata)
 {
-	struct modeldata_op *op = xcalloc(1, sizeof(*op));
+	struct modeldata_op *op = op_new(base);
 	struct timeval tv;
 
-	op->base = base;
 	op->h = h;
 	op->url = xstrdup(url ? url : "");
 	op->cache_dir = xstrdup(cache_dir);
@@ -1040,8 +1395,8 @@ void modeldata_prepare_ms(struct event_base *base, struct httpc *h,
 	op->max_download = max_download ? max_download : MODELDATA_DEFAULT_MAX_DOWNLOAD;
 	op->done = done;
 	op->userdata = userdata;
-	op->dl_fd = op->pidfd = op->err_fd = op->archive_fd = -1;
 	op->policy = p;
+	modeldata_note_start();
 	op->deadline_ms = now_monotonic_ms() + op->timeout_ms;
 	op->deliver = evtimer_new(base, op_deliver_cb, op);
 	op->timer = evtimer_new(base, op_timeout_cb, op);

@@ -3,13 +3,14 @@
  * container can bind-mount read-only at /opt/ml/model, without ever blocking
  * the event loop.  A directory is used where it is; a tarball (.tar, .tar.gz,
  * .tgz; local or downloaded over http(s)) is unpacked once by a tar child
- * process into <cache_dir>/<16-hex hash>/ and reused from there afterwards.
+ * process into <cache_dir>/<url hash>-<version hash>/model and reused from
+ * there afterwards.
  *
  * Only what the operator allows is used: a local path (file:///… or /…) must
  * resolve under one of the policy's roots, an http(s) URL must start with one
  * of its URL prefixes.  modeldata_check_url() says so up front (config load,
  * API calls); modeldata_prepare() checks again when it opens the data, which
- * is the check that counts.
+ * is the check that counts.  The cache is bounded by modeldata_cache_trim().
  */
 #ifndef ENDPOINTD_MODELDATA_H
 #define ENDPOINTD_MODELDATA_H
@@ -22,6 +23,7 @@ struct httpc;
 
 #define MODELDATA_DEFAULT_TIMEOUT_S 1200
 #define MODELDATA_DEFAULT_MAX_DOWNLOAD (UINT64_C(64) << 30)
+#define MODELDATA_DEFAULT_CACHE_MAX_BYTES (UINT64_C(20) << 30)
 
 /*
  * Where model data may come from; the daemon config owns the strings.  roots
@@ -34,6 +36,7 @@ struct modeldata_policy {
 	size_t n_roots;
 	char **url_prefixes;
 	size_t n_url_prefixes;
+	uint64_t cache_max_bytes; /* for modeldata_cache_trim() */
 	/* The daemon's own state (journal, cache): never model data, nor any
 	 * directory that holds it; NULL when unknown. */
 	const char *state_dir;
@@ -81,6 +84,30 @@ void modeldata_prepare_ms(struct event_base *base, struct httpc *h,
                           const struct modeldata_policy *p, const char *url, const char *cache_dir,
                           uint64_t timeout_ms, uint64_t max_download, modeldata_done_fn done,
                           void *userdata);
+
+/* What one modeldata_cache_trim() found and did. */
+struct modeldata_trim_stats {
+	uint64_t bytes_in_use; /* entries that urls may be using */
+	uint64_t bytes_kept;   /* all entries left, in use or not */
+	uint64_t bytes_removed;
+	unsigned removed; /* entries removed */
+	unsigned stale;   /* leftovers of earlier daemons' preparations removed */
+};
+
+/*
+ * Bounds the cache in cache_dir.  An entry is in use when it was made for one
+ * of urls (the ModelDataUrl of every endpoint that still exists); in-use
+ * entries are never removed and count as used now.  The others are removed
+ * least recently used first (last prepared or last seen in use) until the
+ * whole cache holds at most max_bytes (0: nothing that is not in use is
+ * kept), and so are the half-made files of daemons that are gone.  Entries
+ * leave the cache at once (renamed away, in this call); the files are removed
+ * by an rm child on base, off the loop.  0 or -errno (cache_dir unreadable;
+ * a missing one is empty); *ret_stats may be NULL.
+ */
+int modeldata_cache_trim(struct event_base *base, const char *cache_dir, uint64_t max_bytes,
+                         const char *const *urls, size_t n_urls,
+                         struct modeldata_trim_stats *ret_stats);
 
 /*
  * Lexically normal form of an absolute path: "//", "." and ".." resolved

@@ -374,6 +374,7 @@ Test(config, shipped_example_takes_model_data_from_srv_models_only)
 	cr_assert_eq(c->model_data.n_roots, 1);
 	cr_assert_str_eq(c->model_data.roots[0], "/srv/models");
 	cr_assert_eq(c->model_data.n_url_prefixes, 0);
+	cr_assert_eq(c->model_data.cache_max_bytes, UINT64_C(20) << 30);
 	config_unref(c);
 }
 
@@ -565,12 +566,13 @@ Test(config, model_name_of_63_characters_is_accepted)
 
 /* Model data */
 
-Test(config, model_data_keys_are_empty_by_default)
+Test(config, model_data_keys_are_empty_by_default_and_the_cache_is_bounded)
 {
 	struct config *c = load_ok("");
 
 	cr_assert_eq(c->model_data.n_roots, 0);
 	cr_assert_eq(c->model_data.n_url_prefixes, 0);
+	cr_assert_eq(c->model_data.cache_max_bytes, UINT64_C(20) << 30);
 	config_unref(c);
 }
 
@@ -583,7 +585,19 @@ Test(config, full_file_parses_model_data_keys_with_roots_made_normal)
 	cr_assert_str_eq(c->model_data.roots[1], "/data/models");
 	cr_assert_eq(c->model_data.n_url_prefixes, 1);
 	cr_assert_str_eq(c->model_data.url_prefixes[0], "https://models.example.com/");
+	cr_assert_eq(c->model_data.cache_max_bytes, UINT64_C(1) << 30);
 	config_unref(c);
+}
+
+Test(config, model_cache_max_bytes_may_be_zero_or_plain_bytes)
+{
+	struct config *c = load_ok("model_cache_max_bytes: 0\n");
+	struct config *d = load_ok("model_cache_max_bytes: 123456\n");
+
+	cr_assert_eq(c->model_data.cache_max_bytes, 0);
+	cr_assert_eq(d->model_data.cache_max_bytes, 123456);
+	config_unref(c);
+	config_unref(d);
 }
 
 Test(config, check_model_data_url_applies_the_loaded_roots_and_urls)

@@ -224,8 +224,11 @@ Test(modeldata, unpacks_tar_gz_into_cache_once)
 	_cleanup_free_ char *prefix = xasprintf("%s/", cache);
 	cr_assert(str_has_prefix(r.dir, prefix), "%s is not in %s", r.dir, cache);
 	const char *name = r.dir + strlen(prefix);
-	cr_assert_eq(strlen(name), 16);
-	cr_assert_eq(strspn(name, "0123456789abcdef"), 16, "%s is not 16 hex digits", name);
+	cr_assert_eq(strlen(name), 33 + strlen("/model"), "%s", name);
+	cr_assert_eq(strspn(name, "0123456789abcdef"), 16, "%s: not 16 hex digits", name);
+	cr_assert_eq(name[16], '-');
+	cr_assert_eq(strspn(name + 17, "0123456789abcdef"), 16, "%s: not 16 hex digits", name);
+	cr_assert_str_eq(name + 33, "/model");
 
 	_cleanup_free_ char *w = xasprintf("%s/weights.bin", r.dir);
 	_cleanup_free_ char *py = xasprintf("%s/code/inference.py", r.dir);
@@ -898,6 +901,195 @@ Test(modeldata, archive_swapped_for_a_symlink_after_the_check_is_not_what_is_unp
 	_cleanup_free_ char *s = xasprintf("%s/secret", r.dir);
 	cr_assert(exists(w), "the archive that was checked is unpacked");
 	cr_assert_not(exists(s), "the one swapped in is not");
+}
+
+/* --- the cache's bound ------------------------------------------------------ */
+
+/* Prepares the tarball <tmp>/<name>.tar.gz (made here unless it is there),
+ * returning its entry (the directory above <entry>/model). */
+static char *prepare_entry(const char *name)
+{
+	sh("test -e %s/%s.tar.gz || { mkdir -p %s/s-%s && echo %s > %s/s-%s/f && tar -czf "
+	   "%s/%s.tar.gz -C %s/s-%s .; }",
+	   tmp, name, tmp, name, name, tmp, name, tmp, name, tmp, name);
+	_cleanup_free_ char *url = xasprintf("%s/%s.tar.gz", tmp, name);
+	_cleanup_(result_free) struct result r = prepare(url);
+	cr_assert_eq(r.err, 0, "%s", r.msg);
+	cr_assert(str_has_suffix(r.dir, "/model"), "%s", r.dir);
+	return xstrndup(r.dir, strlen(r.dir) - strlen("/model"));
+}
+
+/* The URL prepare_entry() used for name. */
+static char *entry_url(const char *name)
+{
+	return xasprintf("%s/%s.tar.gz", tmp, name);
+}
+
+/* Sets an entry's recorded size and last use (seconds since the epoch). */
+static void entry_set(const char *entry, uint64_t size, time_t used)
+{
+	_cleanup_free_ char *size_file = xasprintf("%s/size", entry);
+	FILE *f = fopen(size_file, "w");
+	struct timespec ts[2] = {{used, 0}, {used, 0}};
+
+	cr_assert(f);
+	fprintf(f, "%llu\n", (unsigned long long)size);
+	fclose(f);
+	cr_assert_eq(utimensat(AT_FDCWD, entry, ts, 0), 0);
+}
+
+/* Trims and runs a loop until the rm child is reaped. */
+static struct modeldata_trim_stats trim(uint64_t max, const char *const *urls, size_t n)
+{
+	struct event_base *base = event_base_new();
+	struct modeldata_trim_stats st;
+
+	cr_assert_eq(modeldata_cache_trim(base, cache, max, urls, n, &st), 0);
+	event_base_dispatch(base);
+	event_base_free(base);
+	cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "every child has been reaped");
+	cr_assert_eq(count_entries(cache, ".trash-"), 0, "the trash is emptied");
+	return st;
+}
+
+Test(modeldata, an_entry_records_what_tar_unpacked)
+{
+	_cleanup_free_ char *entry = prepare_entry("a");
+	_cleanup_free_ char *size_file = xasprintf("%s/size", entry);
+	_cleanup_free_ char *text = read_file(size_file);
+
+	cr_assert_not_null(text);
+	cr_assert_geq(strtoull(text, NULL, 10), 512, "%s", text);
+}
+
+Test(modeldata, trim_of_a_missing_cache_is_a_no_op)
+{
+	struct modeldata_trim_stats st = trim(0, NULL, 0);
+	cr_assert_eq(st.removed, 0);
+	cr_assert_eq(st.bytes_kept, 0);
+}
+
+Test(modeldata, trim_removes_an_entry_no_endpoint_uses_when_over_the_bound)
+{
+	_cleanup_free_ char *entry = prepare_entry("a");
+	struct modeldata_trim_stats st = trim(0, NULL, 0);
+
+	cr_assert_eq(st.removed, 1);
+	cr_assert_gt(st.bytes_removed, 0);
+	cr_assert_not(exists(entry));
+	cr_assert_eq(count_entries(cache, ""), 2, "the cache is empty");
+}
+
+Test(modeldata, trim_keeps_unused_entries_while_under_the_bound)
+{
+	_cleanup_free_ char *entry = prepare_entry("a");
+	struct modeldata_trim_stats st = trim(UINT64_C(1) << 30, NULL, 0);
+
+	cr_assert_eq(st.removed, 0);
+	cr_assert(exists(entry));
+}
+
+Test(modeldata, trim_never_removes_an_entry_in_use_even_over_the_bound)
+{
+	_cleanup_free_ char *entry = prepare_entry("a"), *url = entry_url("a");
+	const char *urls[] = {url};
+	struct modeldata_trim_stats st = trim(0, urls, 1);
+
+	cr_assert_eq(st.removed, 0);
+	cr_assert(exists(entry));
+	cr_assert_gt(st.bytes_in_use, 0, "it reports what is in use over the bound");
+	cr_assert_eq(st.bytes_in_use, st.bytes_kept);
+}
+
+Test(modeldata, trim_keeps_every_version_of_a_url_in_use)
+{
+	_cleanup_free_ char *v1 = prepare_entry("a");
+	sh("echo v2 > %s/s-a/g && rm %s/a.tar.gz", tmp, tmp);
+	_cleanup_free_ char *v2 = prepare_entry("a"), *url = entry_url("a");
+	const char *urls[] = {url};
+
+	cr_assert_str_neq(v1, v2);
+	trim(0, urls, 1);
+	cr_assert(exists(v1), "an adopted container may still have it mounted");
+	cr_assert(exists(v2));
+}
+
+Test(modeldata, trim_removes_least_recently_used_first_until_under_the_bound)
+{
+	_cleanup_free_ char *a = prepare_entry("a"), *b = prepare_entry("b"),
+	                    *c = prepare_entry("c");
+	_cleanup_free_ char *d = prepare_entry("d"), *url_d = entry_url("d");
+	const char *urls[] = {url_d};
+
+	entry_set(a, 100, 1000); /* oldest */
+	entry_set(b, 100, 3000);
+	entry_set(c, 100, 2000);
+	entry_set(d, 100, 500); /* oldest of all, but in use */
+	struct modeldata_trim_stats st = trim(250, urls, 1);
+
+	cr_assert_eq(st.removed, 2);
+	cr_assert_eq(st.bytes_removed, 200);
+	cr_assert_eq(st.bytes_kept, 200);
+	cr_assert_not(exists(a));
+	cr_assert_not(exists(c));
+	cr_assert(exists(b));
+	cr_assert(exists(d));
+}
+
+Test(modeldata, a_cache_hit_counts_as_a_use)
+{
+	_cleanup_free_ char *a = prepare_entry("a"), *b = prepare_entry("b");
+
+	entry_set(a, 100, 1000);
+	entry_set(b, 100, 2000);
+	_cleanup_free_ char *again = prepare_entry("a"); /* a hit: a is the newest now */
+	cr_assert_str_eq(again, a);
+	trim(100, NULL, 0);
+	cr_assert(exists(a));
+	cr_assert_not(exists(b));
+}
+
+Test(modeldata, trim_removes_leftovers_of_other_daemons_only)
+{
+	_cleanup_free_ char *theirs = xasprintf("%s/.tmp-0123456789abcdef-1-0", cache);
+	_cleanup_free_ char *dl = xasprintf("%s/.dl-0123456789abcdef-1-3", cache);
+	_cleanup_free_ char *ours =
+	    xasprintf("%s/.tmp-0123456789abcdef-%d-7", cache, (int)getpid());
+	_cleanup_free_ char *legacy = xasprintf("%s/0123456789abcdef", cache);
+	_cleanup_free_ char *other = xasprintf("%s/README", cache);
+
+	sh("mkdir -p %s/model %s %s && touch %s %s", theirs, ours, legacy, dl, other);
+	struct modeldata_trim_stats st = trim(0, NULL, 0);
+
+	cr_assert_eq(st.stale, 2);
+	cr_assert_not(exists(theirs));
+	cr_assert_not(exists(dl));
+	cr_assert(exists(ours), "a preparation of this process may still be running");
+	cr_assert(exists(legacy), "names it does not know are left alone");
+	cr_assert(exists(other));
+}
+
+Test(modeldata, trim_removes_leftovers_of_an_earlier_daemon_that_had_our_pid)
+{
+	_cleanup_free_ char *old = xasprintf("%s/.tmp-0123456789abcdef-%d-0", cache, (int)getpid());
+	struct timespec ts[2] = {{1000, 0}, {1000, 0}};
+
+	sh("mkdir -p %s", old);
+	cr_assert_eq(utimensat(AT_FDCWD, old, ts, 0), 0);
+	struct modeldata_trim_stats st = trim(0, NULL, 0);
+
+	cr_assert_eq(st.stale, 1);
+	cr_assert_not(exists(old));
+}
+
+Test(modeldata, a_removed_entry_is_unpacked_again_on_the_next_prepare)
+{
+	_cleanup_free_ char *a = prepare_entry("a");
+	trim(0, NULL, 0);
+	cr_assert_not(exists(a));
+	_cleanup_free_ char *again = prepare_entry("a");
+	_cleanup_free_ char *f = xasprintf("%s/model/f", again);
+	cr_assert(exists(f));
 }
 
 Test(modeldata, check_refuses_the_state_dir_what_is_in_it_and_what_holds_it)
