@@ -5,6 +5,8 @@
  *   helpers        positions for messages (typed getters are in config_yaml.c)
  *   daemon keys    listen, state_dir, region, account_id, docker,
  *                  instance_types, limits (main file only)
+ *   model data     model_data_roots, model_data_urls, model_cache_max_bytes,
+ *                  and each ModelDataUrl checked against them
  *   models         Models[] and their PrimaryContainer, Environment, Tags
  *   configs        EndpointConfigs[] and their ProductionVariants
  *   files          reading (size-bounded), include globs, the top level
@@ -80,6 +82,7 @@ struct config_loader {
 	struct config_pending_ref *refs;
 	size_t n_refs, refs_cap;
 	bool listen_set;
+	bool check_model_data; /* ModelDataUrls against model_data_roots/urls */
 };
 
 /* Makes room for element n of a growable array, zeroing the new slots. */
@@ -471,6 +474,121 @@ static int config_parse_limits(struct config_loader *ld, const struct cy_node *n
 	return 0;
 }
 
+/* --- model data ------------------------------------------------------------ */
+
+/* One list of strings; each item is checked and stored by parse_item. */
+static int config_parse_strings(struct config_loader *ld, const struct cy_node *n, const char *what,
+                                int (*parse_item)(struct config_loader *ld,
+                                                  const struct cy_node *item, char **ret),
+                                char ***ret, size_t *ret_n)
+{
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_SEQUENCE, what);
+	if (r < 0)
+		return r;
+	*ret = xcalloc(n->n_items ? n->n_items : 1, sizeof(**ret));
+	for (size_t i = 0; i < n->n_items; i++) {
+		r = parse_item(ld, n->items[i], &(*ret)[*ret_n]);
+		if (r < 0)
+			return r;
+		(*ret_n)++;
+	}
+	return 0;
+}
+
+/* A model_data_roots entry: an absolute directory, kept lexically normal
+ * ("/srv/models/" and "/srv//models" are "/srv/models"). */
+static int config_parse_model_data_root(struct config_loader *ld, const struct cy_node *n,
+                                        char **ret)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = cy_get_string(&ld->ctx, n, "model_data_roots entry", &s);
+
+	if (r < 0)
+		return r;
+	if (!config_is_abs_path(s))
+		return cy_fail(&ld->ctx, n,
+		               "model_data_roots entry must be an absolute directory, not \"%s\"",
+		               s);
+	*ret = modeldata_normalize_path(s);
+	return 0;
+}
+
+/* A model_data_urls entry: an http:// or https:// prefix with a host. */
+static int config_parse_model_data_url_prefix(struct config_loader *ld, const struct cy_node *n,
+                                              char **ret)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = cy_get_string(&ld->ctx, n, "model_data_urls entry", &s);
+	const char *host;
+
+	if (r < 0)
+		return r;
+	host = str_has_prefix(s, "http://")    ? s + strlen("http://")
+	       : str_has_prefix(s, "https://") ? s + strlen("https://")
+	                                       : NULL;
+	if (!host || !*host || *host == '/' || strlen(s) > CONFIG_MAX_URL_LEN)
+		return cy_fail(&ld->ctx, n,
+		               "model_data_urls entry must be an http:// or https:// URL prefix "
+		               "with a host, as in https://models.example.com/, not \"%s\"",
+		               s);
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/* model_cache_max_bytes: a size (0 keeps nothing that no endpoint uses). */
+static int config_parse_model_cache_max_bytes(struct config_loader *ld, const struct cy_node *n)
+{
+	int r = cy_expect(&ld->ctx, n, CY_SCALAR, "model_cache_max_bytes");
+
+	if (r < 0)
+		return r;
+	if (config_parse_size(n->value, &ld->c->model_data.cache_max_bytes) < 0)
+		return cy_fail(&ld->ctx, n,
+		               "invalid model_cache_max_bytes \"%s\": use bytes or a size such "
+		               "as 512MiB or 20GiB",
+		               n->value);
+	return 0;
+}
+
+/* The main file's model data keys. */
+static int config_parse_model_data_keys(struct config_loader *ld, const struct cy_node *root)
+{
+	struct modeldata_policy *p = &ld->c->model_data;
+	const struct cy_node *v;
+	int r;
+
+	p->state_dir = ld->c->state_dir; /* parsed already; final */
+
+	if ((v = cy_map_get(root, "model_data_roots")) != NULL &&
+	    (r = config_parse_strings(ld, v, "model_data_roots", config_parse_model_data_root,
+	                              &p->roots, &p->n_roots)) < 0)
+		return r;
+	if ((v = cy_map_get(root, "model_data_urls")) != NULL &&
+	    (r = config_parse_strings(ld, v, "model_data_urls", config_parse_model_data_url_prefix,
+	                              &p->url_prefixes, &p->n_url_prefixes)) < 0)
+		return r;
+	if ((v = cy_map_get(root, "model_cache_max_bytes")) != NULL &&
+	    (r = config_parse_model_cache_max_bytes(ld, v)) < 0)
+		return r;
+	return 0;
+}
+
+/* A ModelDataUrl (node n) must be allowed by the main file's model data keys,
+ * which are read before any model. */
+static int config_check_model_data_at(struct config_loader *ld, const struct cy_node *n,
+                                      const char *url)
+{
+	_cleanup_free_ char *error = NULL;
+
+	if (!ld->check_model_data || modeldata_check_url(&ld->c->model_data, url, &error) == 0)
+		return 0;
+	return cy_fail(&ld->ctx, n, "%s", error);
+}
+
 /* --- models --------------------------------------------------------------- */
 
 static void config_tags_free(struct config_tag *tags, size_t n)
@@ -646,6 +764,9 @@ static int config_parse_container(struct config_loader *ld, const struct cy_node
 			               "unsupported ModelDataUrl \"%s\": use file:///path, "
 			               "/path, http://… or https://…",
 			               ct->model_data_url);
+		r = config_check_model_data_at(ld, v, ct->model_data_url);
+		if (r < 0)
+			return r;
 	}
 	if ((v = cy_map_get(n, "Environment")) != NULL) {
 		r = config_parse_environment(ld, v, ct);
@@ -1044,7 +1165,8 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	static const char *const main_keys[] = {
 	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
 	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s",
-	    "invocation_timeout_s", "container_dialer", "nvml_library", NULL};
+	    "invocation_timeout_s", "container_dialer", "nvml_library",
+	    "model_data_roots", "model_data_urls", "model_cache_max_bytes", NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
 	const struct cy_node *v;
 	int r;
@@ -1100,6 +1222,9 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 		if ((v = cy_map_get(root, "orphan_grace_s")) != NULL &&
 		    (r = cy_get_uint(&ld->ctx, v, "orphan_grace_s", 0, 86400,
 		                     &ld->c->orphan_grace_s)) < 0)
+			return r;
+		r = config_parse_model_data_keys(ld, root);
+		if (r < 0)
 			return r;
 	}
 	if ((v = cy_map_get(root, "Models")) != NULL && (r = config_parse_models(ld, v)) < 0)
@@ -1275,6 +1400,7 @@ static int config_finish(struct config_loader *ld)
 		c->listen[0].port = CONFIG_DEFAULT_LISTEN_PORT;
 		c->n_listen = 1;
 	}
+	c->model_data.state_dir = c->state_dir;
 	r = config_apply_docker_host(ld);
 	if (r < 0)
 		return r;
@@ -1298,6 +1424,8 @@ static struct config *config_free(struct config *c)
 	free(c->region);
 	free(c->account_id);
 	free(c->docker_socket);
+	strv_free(c->model_data.roots, c->model_data.n_roots);
+	strv_free(c->model_data.url_prefixes, c->model_data.n_url_prefixes);
 	for (size_t i = 0; i < c->n_instance_types; i++)
 		free(c->instance_types[i].name);
 	free(c->instance_types);
@@ -1360,6 +1488,7 @@ static void config_loader_init(struct config_loader *ld)
 	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
 	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
 	c->container_dialer = config_default_dialer();
+	c->model_data.cache_max_bytes = MODELDATA_DEFAULT_CACHE_MAX_BYTES;
 
 	*ld = (struct config_loader){
 	    .c = c,
@@ -1398,6 +1527,7 @@ int config_load(const char *path, struct config **ret_config, char **ret_error)
 	int r;
 
 	config_loader_init(&ld);
+	ld.check_model_data = true;
 	r = config_load_file(&ld, path, 0);
 	if (r >= 0)
 		r = config_finish(&ld);
@@ -1465,6 +1595,12 @@ const struct config_instance_type *config_find_instance_type(const struct config
 		if (strcmp(c->instance_types[i].name, name) == 0)
 			return &c->instance_types[i];
 	return NULL;
+}
+
+/* Whether url may be a ModelDataUrl under c; see config.h. */
+int config_check_model_data_url(const struct config *c, const char *url, char **ret_error)
+{
+	return modeldata_check_url(&c->model_data, url, ret_error);
 }
 
 int config_parse_size(const char *s, uint64_t *ret)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modeldata.h"
+
 #define CONFIG_DEFAULT_STARTUP_TIMEOUT_S 240
 #define CONFIG_MIN_STARTUP_TIMEOUT_S 60
 #define CONFIG_MAX_STARTUP_TIMEOUT_S 3600
@@ -118,6 +120,10 @@ struct config {
 	char *container_dialer;
 	/* NVML, which tells the host's GPUs; NULL = libnvidia-ml.so.1. */
 	char *nvml_library;
+	/* Where model data may come from (model_data_roots, model_data_urls;
+	 * nothing by default) and the model cache's bound
+	 * (model_cache_max_bytes); the config owns the strings. */
+	struct modeldata_policy model_data;
 
 	struct config_model *models;
 	size_t n_models;
@@ -136,6 +142,10 @@ int config_load(const char *path, struct config **ret_config, char **ret_error);
 /*
  * Same as config_load, with yaml as the text of the main file and name the
  * file name used in messages (includes are taken from the working directory).
+ * It reads documents the daemon wrote itself (an endpoint's config in the
+ * journal): their ModelDataUrls are not checked against model_data_roots and
+ * model_data_urls here, as config_load() does, but when the model data is
+ * prepared, against the daemon's config of that time.
  */
 int config_load_string(const char *name, const char *yaml, struct config **ret_config,
 		       char **ret_error);
@@ -149,6 +159,14 @@ const struct config_endpoint_config *config_find_endpoint_config(const struct co
 								  const char *name);
 const struct config_instance_type *config_find_instance_type(const struct config *c,
 							      const char *name);
+
+/*
+ * Whether url may be a ModelDataUrl under c's model_data_roots and
+ * model_data_urls (for models created through the API): 0, or -EPERM (or
+ * -EINVAL) and *ret_error = 'ModelDataUrl "…" is not under any of
+ * model_data_roots (/srv/models)'.
+ */
+int config_check_model_data_url(const struct config *c, const char *url, char **ret_error);
 
 /* Parses "8GiB", "512MiB", "1G", "1024" (bytes); -EINVAL on anything else. */
 int config_parse_size(const char *s, uint64_t *ret);

@@ -419,6 +419,7 @@ void endpoint_maybe_drop(struct endpoint *ep)
 	}
 	if (m->observer)
 		m->observer(ep, ENDPOINT_DELETING, ENDPOINT_STATE_MAX, "deleted", m->observer_data);
+	endpoint_manager_trim_model_cache(m);
 	endpoint_unref(ep);
 }
 
@@ -1140,8 +1141,8 @@ static void variant_image_ready(struct op *op, const struct docker_image *img)
 	const char *url = v->cv->model->primary.model_data_url;
 	_cleanup_free_ char *cache = xasprintf("%s/models", m->config->state_dir);
 	struct op *next = op_new(ep, v, NULL);
-	modeldata_prepare(m->base, m->httpc, url, cache, v->cv->model_data_download_timeout_s,
-			  variant_model_data_cb, next);
+	modeldata_prepare(m->base, m->httpc, &m->config->model_data, url, cache,
+			  v->cv->model_data_download_timeout_s, variant_model_data_cb, next);
 }
 
 static void variant_image_inspected_cb(const struct docker_result *r, const struct docker_image *img,

@@ -128,5 +128,6 @@ void instance_started_cb(const struct docker_result *r, void *userdata);
 void endpoint_destroy(struct endpoint *ep);
 void endpoint_manager_resync_timer_cb(evutil_socket_t fd, short what, void *arg);
 void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *userdata);
+void endpoint_manager_trim_model_cache(struct endpoint_manager *m);
 
 #endif

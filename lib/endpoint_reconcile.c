@@ -378,6 +378,7 @@ static void endpoint_manager_resync_cb(const struct docker_result *r,
 	}
 	if (next >= 0)
 		endpoint_manager_resync_later(m, (unsigned)(next * 1000) + 100);
+	endpoint_manager_trim_model_cache(m);
 	if (m->resync_again) {
 		m->resync_again = false;
 		endpoint_manager_resync(m);

@@ -485,6 +485,8 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         *(f"  {name}: {spec}" for name, spec in (extra_instance_types or {}).items()),
         "limits: { max_endpoints: 100 }",
         f"invocation_timeout_s: {INVOCATION_TIMEOUT_S}",
+        # The demo-data-* models' data lies in the work directory.
+        f"model_data_roots: [{_q(workdir)}]",
         *extra_config,
     ]
     _write_model_data(workdir)

@@ -1,8 +1,17 @@
-"""ModelDataUrl becomes /opt/ml/model, mounted read-only (DESIGN.md, Containers)."""
+"""ModelDataUrl becomes /opt/ml/model, mounted read-only (DESIGN.md, Containers),
+only from model_data_roots (DESIGN.md, Security), cached within
+model_cache_max_bytes."""
+
+import os
+import re
+import shutil
+import subprocess
 
 import pytest
 
-from endpointd_harness import MODEL_DIR_FILES, MODEL_TAR_FILES, wait_until
+import endpointd_harness as h
+from endpointd_harness import (MODEL_DIR_FILES, MODEL_TAR_FILES, ApiClient, Daemon, daemon_env,
+                               free_port, wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +56,155 @@ def test_a_container_without_model_data_has_no_model_mount(docker, ready_endpoin
     (c,) = docker.endpoint_containers(ready_endpoint)
     mounts = docker.inspect(c["Id"])["Mounts"]
     assert not [m for m in mounts if m["Destination"] == "/opt/ml/model"]
+
+
+# ---------------------------------------------------------------------------
+# Model data from outside model_data_roots: the YAML is refused at load, so
+# no CreateEndpoint can ever mount it.
+
+
+def _escaping_urls(tmp_path):
+    root = tmp_path / "models"
+    outside = tmp_path / "outside"
+    (outside / "m").mkdir(parents=True)
+    (outside / "m" / "secret").write_text("secret")
+    root.mkdir()
+    (root / "escape").symlink_to(outside)
+    return str(root), {
+        "outside": "file:///etc",
+        "dotdot": f"file://{root}/../outside/m",
+        "symlink": f"{root}/escape/m",
+    }
+
+
+def _config_with_model_data(tmp_path, docker_sock, demo_image, root, url):
+    lines = [
+        f'listen: ["127.0.0.1:{free_port()}"]',
+        f'state_dir: "{tmp_path / "state"}"',
+        'account_id: "000000000000"',
+        f'docker: {{ socket: "{docker_sock}" }}',
+        "instance_types: { ml.t2.medium: { cpus: 0.1, memory: 128MiB } }",
+        f'model_data_roots: ["{root}"]',
+        "Models:",
+        "  - ModelName: m",
+        f'    PrimaryContainer: {{ Image: "{demo_image}", ModelDataUrl: "{url}" }}',
+        "EndpointConfigs:",
+        "  - EndpointConfigName: c",
+        "    ProductionVariants:",
+        "      - { VariantName: AllTraffic, ModelName: m, InitialInstanceCount: 1, InstanceType: ml.t2.medium }",
+    ]
+    path = tmp_path / "endpointd.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+MODEL_DATA_URL_LINE = 9  # 1-based line of the ModelDataUrl above
+
+
+@pytest.mark.parametrize("how", ["outside", "dotdot", "symlink"])
+def test_model_data_outside_the_roots_keeps_the_daemon_from_starting(
+        endpointd_bin, docker_sock, demo_image, tmp_path, how):
+    root, urls = _escaping_urls(tmp_path)
+    path = _config_with_model_data(tmp_path, docker_sock, demo_image, root, urls[how])
+    try:
+        p = subprocess.run([endpointd_bin, "--config", path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=15, env=daemon_env(docker_sock))
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"endpointd started with model data outside its roots; stderr: {e.stderr!r}")
+    stderr = p.stderr.decode(errors="replace")
+    assert p.returncode != 0, stderr
+    want = (re.escape(f'{path}:{MODEL_DATA_URL_LINE}:') + r"\d+: " +
+            re.escape(f'ModelDataUrl "{urls[how]}" ') +
+            r"(is not under|resolves to \S+, which is not under) any of model_data_roots " +
+            re.escape(f"({root})"))
+    assert re.search(want, stderr), stderr
+    assert not os.path.exists(tmp_path / "state" / "models"), "nothing was unpacked"
+
+
+def test_check_config_refuses_model_data_outside_the_roots(endpointd_bin, docker_sock, demo_image,
+                                                           tmp_path):
+    root, urls = _escaping_urls(tmp_path)
+    path = _config_with_model_data(tmp_path, docker_sock, demo_image, root, urls["symlink"])
+    p = subprocess.run([endpointd_bin, "--check-config", "--config", path],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=15,
+                       env=daemon_env(docker_sock))
+    stderr = p.stderr.decode(errors="replace")
+    assert p.returncode != 0, stderr
+    assert f"{path}:{MODEL_DATA_URL_LINE}:" in stderr and "resolves to" in stderr, stderr
+
+
+# ---------------------------------------------------------------------------
+# The model cache: with model_cache_max_bytes: 0 nothing that no endpoint
+# uses is kept.
+
+
+@pytest.fixture(scope="module")
+def lean_cache(endpointd_bin, docker_sock, demo_image, docker):
+    """(daemon, api, factory) of a daemon of its own with model_cache_max_bytes: 0."""
+    d = Daemon(endpointd_bin, docker_sock, demo_image, extra_config=["model_cache_max_bytes: 0"])
+    d.start()
+    h._DAEMONS.append(d)
+    api = ApiClient("127.0.0.1", d.port)
+    factory = h.EndpointFactory(api)
+    err = None
+    try:
+        yield d, api, factory
+    finally:
+        try:
+            factory.cleanup()
+        finally:
+            err = d.stop()
+            with open(os.path.join(d.workdir, "state", "daemon-id")) as f:
+                owner = f.read().strip()
+            for c in docker.containers(f"{h.LABEL}.managed=true", f"{h.LABEL}.owner={owner}"):
+                docker.remove(c["Id"])
+            h._DAEMONS.remove(d)
+            if not os.environ.get("ENDPOINTD_TEST_KEEP"):
+                shutil.rmtree(d.workdir, ignore_errors=True)
+    assert not err, err
+
+
+def _cache_entry(docker, name):
+    (c,) = docker.endpoint_containers(name)
+    source = _model_mount(docker.inspect(c["Id"]))["Source"]
+    assert source.endswith("/model"), source
+    return os.path.dirname(source)
+
+
+def _delete(api, name):
+    api.ok("DeleteEndpoint", {"EndpointName": name})
+    wait_until(lambda: api.describe(name) is None, h.DELETE_DEADLINE_S, what=f"{name} to go")
+
+
+def test_cache_keeps_model_data_in_use_and_drops_it_with_its_last_endpoint(lean_cache, docker):
+    d, api, factory = lean_cache
+    tar, _ = factory.create("cache-tar", config="data-tar-config")
+    other, _ = factory.create("cache-other", config="demo-config")
+    api.wait_in_service(tar)
+    api.wait_in_service(other)
+    entry = _cache_entry(docker, tar)
+    assert entry.startswith(os.path.join(d.workdir, "state", "models") + "/"), entry
+
+    _delete(api, other)  # a trim runs: the entry is in use, over the bound or not
+    assert os.path.isdir(entry), "model data in use is never removed"
+
+    _delete(api, tar)
+    wait_until(lambda: not os.path.exists(entry), 10, what=f"{entry} to be removed")
+
+
+def test_cache_is_trimmed_at_start_once_endpoints_are_matched(lean_cache, docker):
+    d, api, factory = lean_cache
+    tar, _ = factory.create("cache-restart", config="data-tar-config")
+    api.wait_in_service(tar)
+    entry = _cache_entry(docker, tar)
+    assert d.stop() is None
+    stale = os.path.join(os.path.dirname(entry), "0123456789abcdef-0123456789abcdef")
+    os.makedirs(os.path.join(stale, "model"))
+    with open(os.path.join(stale, "size"), "w") as f:
+        f.write("1\n")
+
+    d.start()
+    api.port = d.port  # a restart listens on a new port
+    wait_until(lambda: not os.path.exists(stale), 20, what=f"{stale} to be removed")
+    assert os.path.isdir(entry), "the restored endpoint's model data stays"
+    assert _cache_entry(docker, tar) == entry

@@ -367,6 +367,17 @@ Test(config, shipped_example_config_loads)
 	config_unref(c);
 }
 
+Test(config, shipped_example_takes_model_data_from_srv_models_only)
+{
+	struct config *c = load_file_ok(CONF_DIR "/endpointd.yaml");
+
+	cr_assert_eq(c->model_data.n_roots, 1);
+	cr_assert_str_eq(c->model_data.roots[0], "/srv/models");
+	cr_assert_eq(c->model_data.n_url_prefixes, 0);
+	cr_assert_eq(c->model_data.cache_max_bytes, UINT64_C(20) << 30);
+	config_unref(c);
+}
+
 Test(config, shipped_example_includes_the_demo_endpoint_config)
 {
 	struct config *c = load_file_ok(CONF_DIR "/endpointd.yaml");
@@ -551,6 +562,144 @@ Test(config, model_name_of_63_characters_is_accepted)
 
 	cr_assert_eq(strlen(c->models[0].name), 63);
 	config_unref(c);
+}
+
+/* Model data */
+
+Test(config, model_data_keys_are_empty_by_default_and_the_cache_is_bounded)
+{
+	struct config *c = load_ok("");
+
+	cr_assert_eq(c->model_data.n_roots, 0);
+	cr_assert_eq(c->model_data.n_url_prefixes, 0);
+	cr_assert_eq(c->model_data.cache_max_bytes, UINT64_C(20) << 30);
+	config_unref(c);
+}
+
+Test(config, full_file_parses_model_data_keys_with_roots_made_normal)
+{
+	struct config *c = load_file_ok(GOOD_DIR "/full.yaml");
+
+	cr_assert_eq(c->model_data.n_roots, 2);
+	cr_assert_str_eq(c->model_data.roots[0], "/srv/models");
+	cr_assert_str_eq(c->model_data.roots[1], "/data/models");
+	cr_assert_eq(c->model_data.n_url_prefixes, 1);
+	cr_assert_str_eq(c->model_data.url_prefixes[0], "https://models.example.com/");
+	cr_assert_eq(c->model_data.cache_max_bytes, UINT64_C(1) << 30);
+	config_unref(c);
+}
+
+Test(config, model_cache_max_bytes_may_be_zero_or_plain_bytes)
+{
+	struct config *c = load_ok("model_cache_max_bytes: 0\n");
+	struct config *d = load_ok("model_cache_max_bytes: 123456\n");
+
+	cr_assert_eq(c->model_data.cache_max_bytes, 0);
+	cr_assert_eq(d->model_data.cache_max_bytes, 123456);
+	config_unref(c);
+	config_unref(d);
+}
+
+Test(config, check_model_data_url_applies_the_loaded_roots_and_urls)
+{
+	struct config *c = load_file_ok(GOOD_DIR "/full.yaml");
+	char *error = NULL;
+
+	cr_assert_eq(config_check_model_data_url(c, "file:///srv/models/x.tar.gz", &error), 0);
+	cr_assert_eq(config_check_model_data_url(c, "https://models.example.com/x", &error), 0);
+	cr_assert_eq(config_check_model_data_url(c, "file:///etc/passwd", &error), -EPERM);
+	cr_assert_str_eq(error, "ModelDataUrl \"file:///etc/passwd\" is not under any of "
+	                        "model_data_roots (/srv/models, /data/models)");
+	free(error);
+	config_unref(c);
+}
+
+Test(config, load_string_leaves_model_data_to_be_checked_when_prepared)
+{
+	/* What the journal keeps of an endpoint's config has no roots of its
+	 * own: the daemon's config of the day decides when data is prepared. */
+	struct config *c = load_ok("Models: [{ ModelName: m, PrimaryContainer: { Image: i, "
+	                           "ModelDataUrl: \"file:///srv/models/m.tar.gz\" } }]\n");
+
+	cr_assert_str_eq(c->models[0].primary.model_data_url, "file:///srv/models/m.tar.gz");
+	config_unref(c);
+}
+
+/* A scratch directory with <dir>/root/inside/, <dir>/outside/ and, in the
+ * root, "escape" -> outside and "alias" -> inside. */
+static char *make_roots_dir(void)
+{
+	char *dir = xstrdup("/tmp/test-config-XXXXXX");
+	_cleanup_free_ char *cmd = NULL;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cmd = xasprintf("mkdir -p %s/root/inside %s/outside && ln -s ../outside %s/root/escape && "
+	                "ln -s inside %s/root/alias",
+	                dir, dir, dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	return dir;
+}
+
+/* Loads a daemon config with model_data_roots: [<dir>/root] and one model
+ * whose ModelDataUrl is url (line 4 of the file). */
+static int load_with_root(const char *dir, const char *url, char **ret_error)
+{
+	_cleanup_free_ char *path = xasprintf("%s/endpointd.yaml", dir);
+	struct config *c = NULL;
+	FILE *f = fopen(path, "w");
+	int r;
+
+	cr_assert_not_null(f);
+	fprintf(f,
+	        "model_data_roots: [\"%s/root\"]\n"
+	        "Models:\n"
+	        "  - ModelName: m\n"
+	        "    PrimaryContainer: { Image: img:1, ModelDataUrl: \"%s\" }\n",
+	        dir, url);
+	fclose(f);
+	r = config_load(path, &c, ret_error);
+	config_unref(c);
+	return r;
+}
+
+static void remove_roots_dir(char *dir)
+{
+	_cleanup_free_ char *cmd = xasprintf("rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+	free(dir);
+}
+
+Test(config, model_data_url_through_a_symlink_out_of_the_root_is_refused_at_load)
+{
+	char *dir = make_roots_dir(), *error = NULL;
+	_cleanup_free_ char *url = xasprintf("file://%s/root/escape", dir);
+	_cleanup_free_ char *want = xasprintf("%s/endpointd.yaml:4:53: ModelDataUrl \"%s\" "
+	                                      "resolves to %s/outside, which is not under any of "
+	                                      "model_data_roots (%s/root)",
+	                                      dir, url, dir, dir);
+
+	cr_assert_eq(load_with_root(dir, url, &error), -EINVAL);
+	cr_assert_str_eq(error, want);
+	free(error);
+	remove_roots_dir(dir);
+}
+
+Test(config, model_data_url_through_a_symlink_within_the_root_loads)
+{
+	char *dir = make_roots_dir(), *error = NULL;
+	_cleanup_free_ char *url = xasprintf("file://%s/root/alias", dir);
+
+	cr_assert_eq(load_with_root(dir, url, &error), 0, "%s", error);
+	remove_roots_dir(dir);
+}
+
+Test(config, model_data_url_that_does_not_exist_yet_loads_when_under_a_root)
+{
+	char *dir = make_roots_dir(), *error = NULL;
+	_cleanup_free_ char *url = xasprintf("%s/root/later/model.tar.gz", dir);
+
+	cr_assert_eq(load_with_root(dir, url, &error), 0, "%s", error);
+	remove_roots_dir(dir);
 }
 
 /* Errors that a fixture file cannot show */
