@@ -130,7 +130,8 @@ static enum httpreq_result httpreq_parse_request_line(struct httpreq *r, char *l
 
 	if (target[0] == '/') {
 		r->target = target;
-	} else if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
+	} else if (strncasecmp(target, "http://", 7) == 0 ||
+	           strncasecmp(target, "https://", 8) == 0) {
 		char *authority = strchr(target, ':') + 3;
 		char *rest = authority + strcspn(authority, "/?");
 		if (rest == authority)
@@ -255,7 +256,7 @@ static enum httpreq_result httpreq_parse_head(struct httpreq *r, const char *buf
 }
 
 enum httpreq_result httpreq_parse(struct httpreq *r, const char *buf, size_t len,
-				  size_t *ret_consumed)
+                                  size_t *ret_consumed)
 {
 	if (r->buf)
 		return httpreq_fail(r, 500, "parser used twice without httpreq_clear()");
@@ -346,7 +347,7 @@ void httpreq_chunked_init(struct httpreq_chunked *c)
 
 /* Fail the chunked body. */
 static enum httpreq_result httpreq_chunked_fail(struct httpreq_chunked *c, int status,
-						const char *reason)
+                                                const char *reason)
 {
 	c->error_status = status;
 	c->error_reason = reason;
@@ -364,7 +365,7 @@ static int httpreq_hex(unsigned char ch)
 }
 
 enum httpreq_result httpreq_chunked_parse(struct httpreq_chunked *c, const char *buf, size_t len,
-					  size_t *ret_consumed)
+                                          size_t *ret_consumed)
 {
 	size_t i = 0;
 	if (c->state == CHUNK_DONE)
@@ -413,7 +414,8 @@ enum httpreq_result httpreq_chunked_parse(struct httpreq_chunked *c, const char 
 			if (ch == '\r')
 				c->state = CHUNK_SIZE_LF;
 			else if (!httpreq_is_value_char(ch))
-				return httpreq_chunked_fail(c, 400, "control byte in chunk extension");
+				return httpreq_chunked_fail(c, 400,
+				                            "control byte in chunk extension");
 			break;
 		case CHUNK_SIZE_LF:
 			if (ch != '\n')
@@ -423,7 +425,8 @@ enum httpreq_result httpreq_chunked_parse(struct httpreq_chunked *c, const char 
 			break;
 		case CHUNK_DATA_CR:
 			if (ch != '\r')
-				return httpreq_chunked_fail(c, 400, "chunk data longer than its size");
+				return httpreq_chunked_fail(c, 400,
+				                            "chunk data longer than its size");
 			c->state = CHUNK_DATA_LF;
 			break;
 		case CHUNK_DATA_LF:
@@ -444,7 +447,8 @@ enum httpreq_result httpreq_chunked_parse(struct httpreq_chunked *c, const char 
 			if (ch == '\r')
 				c->state = CHUNK_TRAILER_LF;
 			else if (!httpreq_is_value_char(ch))
-				return httpreq_chunked_fail(c, 400, "control byte in trailer field");
+				return httpreq_chunked_fail(c, 400,
+				                            "control byte in trailer field");
 			break;
 		case CHUNK_TRAILER_LF:
 			if (ch != '\n')
@@ -453,7 +457,8 @@ enum httpreq_result httpreq_chunked_parse(struct httpreq_chunked *c, const char 
 			break;
 		case CHUNK_END_LF:
 			if (ch != '\n')
-				return httpreq_chunked_fail(c, 400, "bare CR at the end of the body");
+				return httpreq_chunked_fail(c, 400,
+				                            "bare CR at the end of the body");
 			c->state = CHUNK_DONE;
 			*ret_consumed = i + 1;
 			return HTTPREQ_DONE;

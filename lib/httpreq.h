@@ -36,7 +36,7 @@ enum httpreq_result {
 };
 
 struct httpreq_header {
-	const char *name; /* as sent */
+	const char *name;  /* as sent */
 	const char *value; /* without leading and trailing white space */
 };
 
@@ -58,10 +58,10 @@ struct httpreq {
 	const char *error_reason; /* a static string */
 
 	/* Private. */
-	char *buf;      /* the copied head, NUL-split */
-	char *pathbuf;  /* path's storage */
-	size_t scanned; /* bytes already searched for the end of the head */
-	size_t skipped; /* leading empty lines */
+	char *buf;        /* the copied head, NUL-split */
+	char *pathbuf;    /* path's storage */
+	size_t scanned;   /* bytes already searched for the end of the head */
+	size_t skipped;   /* leading empty lines */
 	bool line_seen;   /* the request line's end was found */
 	bool method_seen; /* the request line's first space was found */
 };
@@ -71,7 +71,7 @@ void httpreq_init(struct httpreq *r);
 void httpreq_clear(struct httpreq *r);
 /* Feeds the request's bytes received so far (from its first byte). */
 enum httpreq_result httpreq_parse(struct httpreq *r, const char *buf, size_t len,
-				  size_t *ret_consumed);
+                                  size_t *ret_consumed);
 /* The first value of a header field (case-insensitive name), or NULL. */
 const char *httpreq_header(const struct httpreq *r, const char *name);
 
@@ -93,7 +93,7 @@ void httpreq_chunked_init(struct httpreq_chunked *c);
  * *ret_consumed bytes in.  HTTPREQ_ERROR: error_status, error_reason.
  */
 enum httpreq_result httpreq_chunked_parse(struct httpreq_chunked *c, const char *buf, size_t len,
-					  size_t *ret_consumed);
+                                          size_t *ret_consumed);
 /* n bytes of chunk data (n <= c->left) were taken. */
 void httpreq_chunked_data(struct httpreq_chunked *c, size_t n);
 

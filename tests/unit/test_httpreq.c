@@ -41,7 +41,7 @@ static void refused(const char *s, int status)
 	enum httpreq_result r = parse(s);
 	cr_assert_eq(r, HTTPREQ_ERROR, "accepted: %s", s);
 	cr_assert_eq(req.error_status, status, "status %d (%s) for: %s", req.error_status,
-		     req.error_reason, s);
+	             req.error_reason, s);
 	cr_assert_not_null(req.error_reason);
 }
 
@@ -90,7 +90,7 @@ Test(httpreq, path_stops_at_the_query)
 Test(httpreq, header_values_are_trimmed_and_names_case_insensitive)
 {
 	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: \t SageMaker.X \t\r\n\r\n"),
-		     HTTPREQ_DONE);
+	             HTTPREQ_DONE);
 	cr_assert_str_eq(httpreq_header(&req, "x-amz-target"), "SageMaker.X");
 	cr_assert_null(httpreq_header(&req, "X-Other"));
 }
@@ -109,9 +109,11 @@ Test(httpreq, header_value_may_hold_obs_text)
 
 Test(httpreq, target_may_hold_bytes_above_0x7f)
 {
-	cr_assert_eq(parse("POST /endpoints/a\xff" "b/invocations HTTP/1.1\r\nHost: x\r\n\r\n"),
-		     HTTPREQ_DONE);
-	cr_assert_str_eq(req.path, "/endpoints/a\xff" "b/invocations");
+	cr_assert_eq(parse("POST /endpoints/a\xff"
+	                   "b/invocations HTTP/1.1\r\nHost: x\r\n\r\n"),
+	             HTTPREQ_DONE);
+	cr_assert_str_eq(req.path, "/endpoints/a\xff"
+	                           "b/invocations");
 }
 
 Test(httpreq, needs_more_until_the_empty_line)
@@ -171,15 +173,15 @@ Test(httpreq, http_1_0_keeps_alive_when_asked)
 Test(httpreq, http_1_1_closes_on_connection_close)
 {
 	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n"),
-		     HTTPREQ_DONE);
+	             HTTPREQ_DONE);
 	cr_assert_not(req.keep_alive);
 }
 
 Test(httpreq, absolute_form_is_reduced_to_its_path)
 {
 	cr_assert_eq(parse("GET http://example.com:8780/endpoints/a/invocations?x=1 HTTP/1.1\r\n"
-			   "Host: example.com\r\n\r\n"),
-		     HTTPREQ_DONE);
+	                   "Host: example.com\r\n\r\n"),
+	             HTTPREQ_DONE);
 	cr_assert_str_eq(req.target, "/endpoints/a/invocations?x=1");
 	cr_assert_str_eq(req.path, "/endpoints/a/invocations");
 }
@@ -187,7 +189,7 @@ Test(httpreq, absolute_form_is_reduced_to_its_path)
 Test(httpreq, absolute_form_without_a_path_is_the_root)
 {
 	cr_assert_eq(parse("POST HTTP://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n"),
-		     HTTPREQ_DONE);
+	             HTTPREQ_DONE);
 	cr_assert_str_eq(req.path, "/");
 }
 
@@ -207,7 +209,7 @@ Test(httpreq, asterisk_form_is_taken_for_options)
 Test(httpreq, chunked_transfer_encoding_is_recognised)
 {
 	cr_assert_eq(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"),
-		     HTTPREQ_DONE);
+	             HTTPREQ_DONE);
 	cr_assert(req.chunked);
 	cr_assert_eq(req.content_length, -1);
 }
@@ -215,16 +217,16 @@ Test(httpreq, chunked_transfer_encoding_is_recognised)
 Test(httpreq, expect_100_continue_is_recognised)
 {
 	cr_assert_eq(parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-			   "Expect: 100-Continue\r\n\r\n"),
-		     HTTPREQ_DONE);
+	                   "Expect: 100-Continue\r\n\r\n"),
+	             HTTPREQ_DONE);
 	cr_assert(req.expect_continue);
 }
 
 Test(httpreq, identical_content_lengths_are_one)
 {
 	cr_assert_eq(parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
-			   "Content-Length: 7\r\n\r\n"),
-		     HTTPREQ_DONE);
+	                   "Content-Length: 7\r\n\r\n"),
+	             HTTPREQ_DONE);
 	cr_assert_eq(req.content_length, 7);
 }
 
@@ -439,11 +441,11 @@ Test(httpreq, refuses_more_than_100_headers_with_431)
 
 Test(httpreq, refuses_content_length_that_is_not_digits)
 {
-	static const char *const bad[] = {"-1", "+1", "1.0", "0x10", "1 2", "1,1", "", "abc",
-					  "1234567890123456789"};
+	static const char *const bad[] = {
+	    "-1", "+1", "1.0", "0x10", "1 2", "1,1", "", "abc", "1234567890123456789"};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		_cleanup_free_ char *s =
-			xasprintf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\n", bad[i]);
+		    xasprintf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\n", bad[i]);
 		refused(s, 400);
 		httpreq_clear(&req);
 	}
@@ -452,18 +454,18 @@ Test(httpreq, refuses_content_length_that_is_not_digits)
 Test(httpreq, refuses_differing_content_lengths)
 {
 	refused("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-		400);
+	        400);
 }
 
 Test(httpreq, refuses_content_length_with_transfer_encoding)
 {
 	refused("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
-		"Transfer-Encoding: chunked\r\n\r\n",
-		400);
+	        "Transfer-Encoding: chunked\r\n\r\n",
+	        400);
 	httpreq_clear(&req);
 	refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-		"Content-Length: 1\r\n\r\n",
-		400);
+	        "Content-Length: 1\r\n\r\n",
+	        400);
 }
 
 Test(httpreq, refuses_transfer_codings_other_than_chunked)
@@ -471,8 +473,8 @@ Test(httpreq, refuses_transfer_codings_other_than_chunked)
 	refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501);
 	httpreq_clear(&req);
 	refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-		"Transfer-Encoding: chunked\r\n\r\n",
-		501);
+	        "Transfer-Encoding: chunked\r\n\r\n",
+	        501);
 }
 
 Test(httpreq, refuses_transfer_encoding_on_http_1_0)
@@ -504,7 +506,7 @@ Test(httpreq, refuses_garbage)
 
 /* Decode s whole; the data goes to out (up to cap). */
 static enum httpreq_result decode(struct httpreq_chunked *c, const char *s, size_t len, char *out,
-				  size_t cap, size_t *ret_out, size_t *ret_consumed)
+                                  size_t cap, size_t *ret_out, size_t *ret_consumed)
 {
 	size_t pos = 0, n_out = 0;
 	for (;;) {
@@ -538,7 +540,7 @@ static void chunked_refused(const char *s, int status)
 	size_t n, used;
 	httpreq_chunked_init(&c);
 	cr_assert_eq(decode(&c, s, strlen(s), out, sizeof(out), &n, &used), HTTPREQ_ERROR,
-		     "accepted: %s", s);
+	             "accepted: %s", s);
 	cr_assert_eq(c.error_status, status, "%d for %s", c.error_status, s);
 }
 
