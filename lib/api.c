@@ -12,9 +12,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -26,6 +23,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "httpd.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -38,7 +36,7 @@
 struct api_pending {
 	TAILQ_ENTRY(api_pending) link;
 	struct api *api;
-	struct evhttp_request *req;
+	struct httpd_request *req;
 	int status;
 	char *body;
 	char request_id[AWS_REQUEST_ID_LEN + 1];
@@ -49,9 +47,8 @@ struct api {
 	struct endpoint_manager *manager;
 	struct journal *journal; /* borrowed; may be NULL */
 	struct proxy *proxy;     /* borrowed */
-	struct evhttp *http;
-	struct evhttp_bound_socket **bound;
-	size_t n_bound;
+	struct httpd *httpd;
+	struct config *limits_from; /* a reference: the config httpd's limits came from */
 	TAILQ_HEAD(, api_pending) pending;
 	/* Tags set through the API on models and endpoint configs, by
 	 * lower-cased ARN; the YAML's own tags until the first change. */
@@ -891,41 +888,17 @@ int api_call(struct api *a, const char *operation, json_t *input, char **ret_bod
 	return status;
 }
 
-/* A reason phrase for the status line. */
-static const char *api_reason(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 413:
-		return "Payload Too Large";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return status >= 500 ? "Internal Server Error" : "Error";
-	}
-}
-
 /* Send a JSON body with the AWS headers. */
-static void api_send(struct evhttp_request *req, int status, const char *content_type,
+static void api_send(struct httpd_request *req, int status, const char *content_type,
 		     const char *body, const char *error_code, const char *request_id)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", content_type);
-	evhttp_add_header(h, "x-amzn-RequestId", request_id);
+	httpd_add_header(req, "Content-Type", content_type);
+	httpd_add_header(req, "x-amzn-RequestId", request_id);
 	if (error_code)
-		evhttp_add_header(h, "x-amzn-ErrorType", error_code);
+		httpd_add_header(req, "x-amzn-ErrorType", error_code);
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, body, strlen(body));
-	evhttp_send_reply(req, status, api_reason(status), b);
+	httpd_send_reply(req, status, b);
 	evbuffer_free(b);
 }
 
@@ -940,7 +913,7 @@ static void api_pending_durable_cb(void *userdata)
 }
 
 /* Answer once everything staged so far (this call's records) is on disk. */
-static void api_answer_when_durable(struct api *a, struct evhttp_request *req, int status,
+static void api_answer_when_durable(struct api *a, struct httpd_request *req, int status,
 				    char *body, const char *request_id)
 {
 	struct api_pending *p = xcalloc(1, sizeof(*p));
@@ -954,12 +927,11 @@ static void api_answer_when_durable(struct api *a, struct evhttp_request *req, i
 }
 
 /* POST / with X-Amz-Target. */
-static void api_control(struct api *a, struct evhttp_request *req, const char *request_id)
+static void api_control(struct api *a, struct httpd_request *req, const char *request_id)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	struct evbuffer *body = httpd_request_body(req);
 	size_t len = evbuffer_get_length(body);
-	const char *op = aws_target_operation(evhttp_find_header(in, "X-Amz-Target"));
+	const char *op = aws_target_operation(httpd_request_header(req, "X-Amz-Target"));
 	_cleanup_free_ char *out = NULL;
 	const char *code = NULL;
 	int status;
@@ -993,56 +965,32 @@ static void api_control(struct api *a, struct evhttp_request *req, const char *r
 	aws_error_clear(&err);
 }
 
-/* Repair one header name or value in place. */
-static void api_repair(char **s)
-{
-	if (*s && !utf8_valid(*s, strlen(*s))) {
-		char *fixed = utf8_sanitize_str(*s);
-		free(*s);
-		*s = fixed;
-	}
-}
-
-/* Make the request's headers text before any handler reads them: names and
- * values go into replies (TargetVariant, X-Amz-Target) and logs, where bytes
- * that are not UTF-8 must never arrive.  The path is repaired by the caller. */
-static void api_repair_headers(struct evhttp_request *req)
-{
-	struct evkeyval *kv;
-	TAILQ_FOREACH (kv, evhttp_request_get_input_headers(req), next) {
-		api_repair(&kv->key);
-		api_repair(&kv->value);
-	}
-}
-
 /* Every request. */
-static void api_request_cb(struct evhttp_request *req, void *arg)
+static void api_request_cb(struct httpd_request *req, void *arg)
 {
 	struct api *a = arg;
 	char request_id[AWS_REQUEST_ID_LEN + 1];
 	aws_request_id(request_id);
-	api_repair_headers(req);
-	_cleanup_free_ char *path =
-		utf8_sanitize_str(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)));
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	/* httpd hands over the path and header values as valid UTF-8. */
+	const char *path = httpd_request_path(req);
+	const char *method = httpd_request_method(req);
 
-	if (path && strcmp(path, "/") == 0 && cmd == EVHTTP_REQ_POST) {
+	if (strcmp(path, "/") == 0 && strcmp(method, "POST") == 0) {
 		api_control(a, req, request_id);
 		return;
 	}
-	if (path && strcmp(path, "/metrics") == 0 && cmd == EVHTTP_REQ_GET) {
+	if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
 		_cleanup_free_ char *text = metrics_render(a->manager);
-		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-		evhttp_add_header(h, "Content-Type", METRICS_CONTENT_TYPE);
+		httpd_add_header(req, "Content-Type", METRICS_CONTENT_TYPE);
 		struct evbuffer *b = evbuffer_new();
 		evbuffer_add(b, text, strlen(text));
-		evhttp_send_reply(req, 200, "OK", b);
+		httpd_send_reply(req, 200, b);
 		evbuffer_free(b);
 		return;
 	}
 	/* /endpoints/<name>/invocations */
 	static const char prefix[] = "/endpoints/", suffix[] = "/invocations";
-	if (a->proxy && path && str_has_prefix(path, prefix)) {
+	if (a->proxy && str_has_prefix(path, prefix)) {
 		const char *name = path + strlen(prefix);
 		const char *slash = strchr(name, '/');
 		if (slash && slash > name && strcmp(slash, suffix) == 0) {
@@ -1051,10 +999,7 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 			return;
 		}
 	}
-	_cleanup_free_ char *msg = xasprintf("No route for %s %s.",
-					     cmd == EVHTTP_REQ_GET ? "GET" :
-					     cmd == EVHTTP_REQ_POST ? "POST" : "this method",
-					     path ? path : "?");
+	_cleanup_free_ char *msg = xasprintf("No route for %s %s.", method, path);
 	_cleanup_free_ char *body = aws_json_error_body("UnknownOperationException", msg);
 	api_send(req, 404, AWS_JSON_CONTENT_TYPE, body, "UnknownOperationException", request_id);
 }
@@ -1064,6 +1009,68 @@ static void api_free_tagset(const char *key, void *value, void *userdata)
 {
 	tagset_clear(value);
 	free(value);
+}
+
+/* The server's limits from the daemon config. */
+static struct httpd_limits api_limits(const struct config *c)
+{
+	return (struct httpd_limits){
+		.max_connections = c->max_connections,
+		.max_buffered_bytes = c->max_buffered_bytes,
+		.head_timeout_ms = c->request_timeout_s * 1000,
+		.body_timeout_ms = c->body_timeout_s * 1000,
+		.body_total_ms = CONFIG_BODY_TOTAL_S * 1000,
+		.idle_timeout_ms = c->idle_timeout_s * 1000,
+		.write_timeout_ms = c->write_timeout_s * 1000,
+	};
+}
+
+/* Follow a reloaded config's limits. */
+static void api_refresh_limits(struct api *a)
+{
+	struct config *c = api_config(a);
+	if (c == a->limits_from)
+		return;
+	struct httpd_limits l = api_limits(c);
+	httpd_set_limits(a->httpd, &l);
+	config_unref(a->limits_from);
+	a->limits_from = config_ref(c);
+}
+
+/* Whether path is a data-plane (runtime) path: its errors are REST-JSON. */
+static bool api_is_runtime_path(const char *path)
+{
+	return path && str_has_prefix(path, "/endpoints/");
+}
+
+/* A head was read: how large may its body be? */
+static size_t api_head_cb(struct httpd_request *req, void *arg)
+{
+	struct api *a = arg;
+	api_refresh_limits(a);
+	const char *path = httpd_request_path(req);
+	if (strcmp(path, "/") == 0)
+		return API_MAX_CONTROL_BODY;
+	if (api_is_runtime_path(path))
+		return PROXY_MAX_BODY;
+	return API_MAX_OTHER_BODY;
+}
+
+/* The server refuses a request: answer in the shape of its API. */
+static void api_error_cb(struct httpd_request *req, int status, const char *message, void *arg)
+{
+	char request_id[AWS_REQUEST_ID_LEN + 1];
+	aws_request_id(request_id);
+	bool busy = status == 503;
+	if (api_is_runtime_path(httpd_request_path(req))) {
+		const char *code = busy ? "ServiceUnavailable" : "ValidationError";
+		_cleanup_free_ char *body = aws_rest_error_body(code, message, NULL);
+		api_send(req, status, "application/json", body, code, request_id);
+		return;
+	}
+	const char *code = busy ? "ServiceUnavailable" : "ValidationException";
+	_cleanup_free_ char *body = aws_json_error_body(code, message);
+	api_send(req, status, AWS_JSON_CONTENT_TYPE, body, code, request_id);
 }
 
 /* An API on base, with no listeners yet. */
@@ -1077,15 +1084,9 @@ struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct 
 	a->proxy = proxy;
 	TAILQ_INIT(&a->pending);
 	a->tags = strmap_new();
-	a->http = evhttp_new(base);
-	if (!a->http)
-		abort();
-	evhttp_set_max_body_size(a->http, API_MAX_BODY);
-	evhttp_set_max_headers_size(a->http, API_MAX_HEADERS_SIZE);
-	evhttp_set_timeout(a->http, API_TIMEOUT_S);
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-						   EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
-	evhttp_set_gencb(a->http, api_request_cb, a);
+	a->limits_from = config_ref(api_config(a));
+	struct httpd_limits l = api_limits(a->limits_from);
+	a->httpd = httpd_new(base, &l, api_head_cb, api_request_cb, api_error_cb, a);
 	return a;
 }
 
@@ -1100,38 +1101,24 @@ struct api *api_free(struct api *a)
 		free(p->body);
 		free(p);
 	}
-	evhttp_free(a->http);
-	free(a->bound);
+	a->httpd = httpd_free(a->httpd);
+	config_unref(a->limits_from);
 	strmap_foreach(a->tags, api_free_tagset, NULL);
 	strmap_free(a->tags);
 	free(a);
 	return NULL;
 }
 
-/* Remember a listener for api_close_listeners(). */
-static void api_add_bound(struct api *a, struct evhttp_bound_socket *b)
-{
-	a->bound = xreallocarray(a->bound, a->n_bound + 1, sizeof(*a->bound));
-	a->bound[a->n_bound++] = b;
-}
-
 /* Serve an already-bound socket. */
 int api_listen_fd(struct api *a, int fd)
 {
-	evutil_make_socket_nonblocking(fd);
-	struct evhttp_bound_socket *b = evhttp_accept_socket_with_handle(a->http, fd);
-	if (!b)
-		return -EINVAL;
-	api_add_bound(a, b);
-	return 0;
+	return httpd_listen_fd(a->httpd, fd);
 }
 
 /* Stop accepting. */
 void api_close_listeners(struct api *a)
 {
-	for (size_t i = 0; i < a->n_bound; i++)
-		evhttp_del_accept_socket(a->http, a->bound[i]);
-	a->n_bound = 0;
+	httpd_close_listeners(a->httpd);
 }
 
 /* Restore one "tags/<arn>" record. */
@@ -1197,12 +1184,10 @@ int api_listen(struct api *a, const struct config_listen *l, char **ret_error)
 {
 	if (l->unix_path)
 		return api_listen_unix(a, l->unix_path, ret_error);
-	struct evhttp_bound_socket *b = evhttp_bind_socket_with_handle(a->http, l->host, l->port);
-	if (!b) {
-		int e = errno ? errno : EADDRINUSE;
-		*ret_error = xasprintf("%s:%u: %s", l->host, (unsigned)l->port, strerror(e));
-		return -e;
+	int r = httpd_listen_tcp(a->httpd, l->host, l->port);
+	if (r < 0) {
+		*ret_error = xasprintf("%s:%u: %s", l->host, (unsigned)l->port, strerror(-r));
+		return r;
 	}
-	api_add_bound(a, b);
 	return 0;
 }

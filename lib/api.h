@@ -1,5 +1,5 @@
 /*
- * The HTTP API: evhttp listeners and the routes behind them.  POST / with
+ * The HTTP API: httpd listeners and the routes behind them.  POST / with
  * X-Amz-Target: SageMaker.<Op> is the control plane (AWS JSON 1.1); every
  * answer carries x-amzn-RequestId.  Handlers run on the event loop and never
  * wait: CreateEndpoint answers as soon as the endpoint is registered.
@@ -20,12 +20,8 @@ struct api;
 
 /* Largest control-plane request body. */
 #define API_MAX_CONTROL_BODY (1024 * 1024)
-/* Largest body evhttp reads: InvokeEndpoint's limit and a margin, so that a
- * body a little too large still gets SageMaker's JSON error rather than
- * evhttp's own page. */
-#define API_MAX_BODY (6291456 + 1024 * 1024)
-#define API_MAX_HEADERS_SIZE (64 * 1024)
-#define API_TIMEOUT_S 120
+/* Largest body of any other request (its body is not read by anyone). */
+#define API_MAX_OTHER_BODY (64 * 1024)
 
 /* journal may be NULL; with one, a call that changes state answers only once
  * its records are on disk. */

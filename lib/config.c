@@ -445,9 +445,50 @@ static int config_parse_instance_types(struct config_loader *ld, const struct cy
 	return 0;
 }
 
+/* limits.max_buffered_bytes: a size, at least CONFIG_MIN_BUFFERED_BYTES. */
+static int config_parse_buffered(struct config_loader *ld, const struct cy_node *n)
+{
+	int r = cy_expect(&ld->ctx, n, CY_SCALAR, "max_buffered_bytes");
+
+	if (r < 0)
+		return r;
+	if (config_parse_size(n->value, &ld->c->max_buffered_bytes) < 0)
+		return cy_fail(&ld->ctx, n,
+		               "invalid max_buffered_bytes \"%s\": use bytes or a size such as "
+		               "512MiB or 2GiB",
+		               n->value);
+	if (ld->c->max_buffered_bytes < CONFIG_MIN_BUFFERED_BYTES)
+		return cy_fail(&ld->ctx, n, "max_buffered_bytes is %s, below the minimum of 64KiB",
+		               n->value);
+	return 0;
+}
+
 static int config_parse_limits(struct config_loader *ld, const struct cy_node *n)
 {
-	static const char *const keys[] = {"max_endpoints", "max_instances", NULL};
+	static const char *const keys[] = {"max_endpoints",
+	                                   "max_instances",
+	                                   "max_connections",
+	                                   "max_buffered_bytes",
+	                                   "max_inflight_invocations",
+	                                   "max_inflight_per_endpoint",
+	                                   "request_timeout_s",
+	                                   "body_timeout_s",
+	                                   "idle_timeout_s",
+	                                   "write_timeout_s",
+	                                   NULL};
+	const struct {
+		const char *key;
+		unsigned max;
+		unsigned *ret;
+	} uints[] = {
+		{"max_connections", CONFIG_MAX_LIMIT, &ld->c->max_connections},
+		{"max_inflight_invocations", CONFIG_MAX_LIMIT, &ld->c->max_inflight_invocations},
+		{"max_inflight_per_endpoint", CONFIG_MAX_LIMIT, &ld->c->max_inflight_per_endpoint},
+		{"request_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->request_timeout_s},
+		{"body_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->body_timeout_s},
+		{"idle_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->idle_timeout_s},
+		{"write_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->write_timeout_s},
+	};
 	const struct cy_node *v;
 	int r;
 
@@ -468,6 +509,18 @@ static int config_parse_limits(struct config_loader *ld, const struct cy_node *n
 	if ((v = cy_map_get(n, "max_instances")) != NULL) {
 		r = cy_get_uint(&ld->ctx, v, "max_instances", 1, CONFIG_MAX_LIMIT,
 		                &ld->c->max_instances);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(uints); i++) {
+		if ((v = cy_map_get(n, uints[i].key)) == NULL)
+			continue;
+		r = cy_get_uint(&ld->ctx, v, uints[i].key, 1, uints[i].max, uints[i].ret);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "max_buffered_bytes")) != NULL) {
+		r = config_parse_buffered(ld, v);
 		if (r < 0)
 			return r;
 	}
@@ -1485,6 +1538,14 @@ static void config_loader_init(struct config_loader *ld)
 	c->docker_socket = xstrdup(CONFIG_DEFAULT_DOCKER_SOCKET);
 	c->max_endpoints = CONFIG_DEFAULT_MAX_ENDPOINTS;
 	c->max_instances = CONFIG_DEFAULT_MAX_INSTANCES;
+	c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+	c->max_buffered_bytes = CONFIG_DEFAULT_MAX_BUFFERED_BYTES;
+	c->max_inflight_invocations = CONFIG_DEFAULT_MAX_INFLIGHT_INVOCATIONS;
+	c->max_inflight_per_endpoint = CONFIG_DEFAULT_MAX_INFLIGHT_PER_ENDPOINT;
+	c->request_timeout_s = CONFIG_DEFAULT_REQUEST_TIMEOUT_S;
+	c->body_timeout_s = CONFIG_DEFAULT_BODY_TIMEOUT_S;
+	c->idle_timeout_s = CONFIG_DEFAULT_IDLE_TIMEOUT_S;
+	c->write_timeout_s = CONFIG_DEFAULT_WRITE_TIMEOUT_S;
 	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
 	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
 	c->container_dialer = config_default_dialer();

@@ -21,6 +21,18 @@
 #define CONFIG_DEFAULT_MAX_ENDPOINTS 100
 #define CONFIG_DEFAULT_ORPHAN_GRACE_S 30
 #define CONFIG_DEFAULT_INVOCATION_TIMEOUT_S 60
+/* What a client can make the daemon hold (limits:), all in one place. */
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 4096
+#define CONFIG_DEFAULT_MAX_BUFFERED_BYTES (UINT64_C(512) * 1024 * 1024)
+#define CONFIG_MIN_BUFFERED_BYTES (UINT64_C(64) * 1024)
+#define CONFIG_DEFAULT_MAX_INFLIGHT_INVOCATIONS 1024
+#define CONFIG_DEFAULT_MAX_INFLIGHT_PER_ENDPOINT 256
+#define CONFIG_DEFAULT_REQUEST_TIMEOUT_S 10 /* a request head, from its first byte */
+#define CONFIG_DEFAULT_BODY_TIMEOUT_S 10    /* a request body must progress this often */
+#define CONFIG_BODY_TOTAL_S 120             /* and be read within this */
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_S 60    /* a kept-alive connection between requests */
+#define CONFIG_DEFAULT_WRITE_TIMEOUT_S 30   /* an answer must progress this often */
+#define CONFIG_MAX_TIMEOUT_S 3600
 
 /* Where a value was written, for messages about it. */
 struct config_origin {
@@ -109,6 +121,18 @@ struct config {
 	size_t n_instance_types;
 	unsigned max_endpoints;
 	unsigned max_instances; /* all endpoints together; default 256 */
+	/* HTTP clients: connections open at once, request body bytes buffered
+	 * at once, InvokeEndpoint calls in flight (in all, per endpoint). */
+	unsigned max_connections;
+	uint64_t max_buffered_bytes;
+	unsigned max_inflight_invocations;
+	unsigned max_inflight_per_endpoint;
+	/* Slow clients: a request head, body progress, an idle kept-alive
+	 * connection, answer progress. */
+	unsigned request_timeout_s;
+	unsigned body_timeout_s;
+	unsigned idle_timeout_s;
+	unsigned write_timeout_s;
 	/* A container of ours that belongs to nothing is removed once this old:
 	 * long enough for a create in flight to be recorded. */
 	unsigned orphan_grace_s;

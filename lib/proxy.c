@@ -6,8 +6,8 @@
  * instance), then the healthy instance of that variant with the fewest
  * requests in flight, and forwards the body to its /invocations through
  * upstream, which keeps connections to the containers alive between calls.
- * The request body is sent from the chains evhttp read it into and the
- * container's answer is handed to evhttp as the chains upstream read it into,
+ * The request body is sent from the chains httpd read it into and the
+ * container's answer is handed to httpd as the chains upstream read it into,
  * so no body is copied on its way through.
  *
  * A connection refused before anything was sent is tried once more on
@@ -19,8 +19,6 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <malloc.h>
@@ -29,6 +27,7 @@
 
 #include "awsproto.h"
 #include "endpoint.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "upstream.h"
@@ -54,7 +53,7 @@ struct proxy {
 /* One invocation being forwarded. */
 struct proxy_call {
 	struct proxy *proxy;
-	struct evhttp_request *req;
+	struct httpd_request *req;
 	struct endpoint *ep; /* a reference */
 	struct variant *variant;
 	struct instance *inst; /* counted in inst->inflight */
@@ -76,10 +75,10 @@ static uint64_t proxy_random(struct proxy *p)
 }
 
 /* Send a REST-JSON error. */
-static void proxy_send_error(struct evhttp_request *req, const char *request_id, int status,
+static void proxy_send_error(struct httpd_request *req, const char *request_id, int status,
 			     const char *code, const char *type, json_t *extra, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
-static void proxy_send_error(struct evhttp_request *req, const char *request_id, int status,
+static void proxy_send_error(struct httpd_request *req, const char *request_id, int status,
 			     const char *code, const char *type, json_t *extra, const char *fmt, ...)
 {
 	va_list ap;
@@ -87,18 +86,12 @@ static void proxy_send_error(struct evhttp_request *req, const char *request_id,
 	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	_cleanup_free_ char *body = aws_rest_error_body(code, msg, extra);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, "x-amzn-RequestId", request_id);
-	evhttp_add_header(h, "x-amzn-ErrorType", type);
+	httpd_add_header(req, "Content-Type", "application/json");
+	httpd_add_header(req, "x-amzn-RequestId", request_id);
+	httpd_add_header(req, "x-amzn-ErrorType", type);
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, body, strlen(body));
-	const char *reason = status == 400	 ? "Bad Request"
-			     : status == 413 ? "Payload Too Large"
-			     : status == 424 ? "Failed Dependency"
-			     : status == 503 ? "Service Unavailable"
-					     : "Error";
-	evhttp_send_reply(req, status, reason, b);
+	httpd_send_reply(req, status, b);
 	evbuffer_free(b);
 }
 
@@ -284,17 +277,16 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 				 c->inst->container_name);
 		json_decref(extra);
 	} else {
-		struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
 		const char *ct = upstream_response_header(r, "Content-Type");
 		const char *attrs = upstream_response_header(r, "X-Amzn-SageMaker-Custom-Attributes");
-		evhttp_add_header(h, "Content-Type", ct ? ct : "application/octet-stream");
-		evhttp_add_header(h, "x-Amzn-Invoked-Production-Variant", variant);
-		evhttp_add_header(h, "x-amzn-RequestId", c->request_id);
+		httpd_add_header(c->req, "Content-Type", ct ? ct : "application/octet-stream");
+		httpd_add_header(c->req, "x-Amzn-Invoked-Production-Variant", variant);
+		httpd_add_header(c->req, "x-amzn-RequestId", c->request_id);
 		if (attrs)
-			evhttp_add_header(h, "X-Amzn-SageMaker-Custom-Attributes", attrs);
+			httpd_add_header(c->req, "X-Amzn-SageMaker-Custom-Attributes", attrs);
 		if (evbuffer_get_length(r->body) >= PROXY_TRIM_BODY)
 			c->proxy->big = true;
-		evhttp_send_reply(c->req, 200, "OK", r->body); /* moves its chains */
+		httpd_send_reply(c->req, 200, r->body); /* moves its chains */
 	}
 	proxy_call_free(c);
 }
@@ -316,15 +308,14 @@ static void proxy_forward(struct proxy_call *c)
 }
 
 /* Serve one invocation. */
-void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
+void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 		  const char *request_id)
 {
 	struct config *cfg = endpoint_manager_config(p->manager);
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *input = evhttp_request_get_input_buffer(req);
+	struct evbuffer *input = httpd_request_body(req);
 	size_t len = evbuffer_get_length(input);
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+	if (strcmp(httpd_request_method(req), "POST") != 0) {
 		proxy_send_error(req, request_id, 405, "ValidationError", "ValidationError", NULL,
 				 "InvokeEndpoint takes POST.");
 		return;
@@ -350,7 +341,7 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 		return;
 	}
 
-	const char *target = evhttp_find_header(in, "X-Amzn-SageMaker-Target-Variant");
+	const char *target = httpd_request_header(req, "X-Amzn-SageMaker-Target-Variant");
 	struct variant *v = NULL;
 	if (target) {
 		for (size_t i = 0; i < ep->n_variants && !v; i++)
@@ -393,7 +384,7 @@ void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
 						"X-Amzn-SageMaker-Custom-Attributes"};
 	size_t nh = 0;
 	for (size_t i = 0; i < ELEMENTSOF(forwarded); i++) {
-		const char *value = evhttp_find_header(in, forwarded[i]);
+		const char *value = httpd_request_header(req, forwarded[i]);
 		if (value)
 			c->headers[nh++] = xasprintf("%s: %s", forwarded[i], value);
 	}

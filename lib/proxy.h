@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct event_base;
-struct evhttp_request;
+struct httpd_request;
 struct endpoint_manager;
 struct proxy;
 
@@ -22,7 +22,7 @@ struct proxy *proxy_new(struct event_base *base, struct endpoint_manager *m);
 struct proxy *proxy_free(struct proxy *p);
 
 /* Serves one invocation of endpoint name; the answer is sent later. */
-void proxy_invoke(struct proxy *p, struct evhttp_request *req, const char *name,
+void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 		  const char *request_id);
 
 /* Calls forwarded and not yet answered. */

@@ -1,0 +1,871 @@
+/*
+ * The HTTP/1.1 server.
+ *
+ * DESIGN
+ *
+ * One struct httpd_conn per accepted socket, on a bufferevent.  A connection
+ * is in one phase at a time:
+ *
+ *   HEAD   bytes are copied (only the new ones, so a trickled head costs
+ *          O(n)) into the request's head buffer and fed to httpreq_parse().
+ *          A fresh connection must send its head within head_timeout of the
+ *          accept; a kept-alive one may stay silent for idle_timeout, then
+ *          has head_timeout from its first byte.
+ *   BODY   the application's head callback said how large the body may be;
+ *          a larger Content-Length is refused at once.  Content-Length bytes
+ *          are reserved from the daemon-wide budget before any is read (a
+ *          chunked body reserves each chunk as it comes); over budget is a
+ *          503 at once.  Body bytes are moved (not copied) from the socket's
+ *          buffer into the request's.  The body must make progress every
+ *          body_timeout and end within body_total.
+ *   APP    the application holds the request until httpd_send_reply().
+ *          Nothing more is parsed; bytes a client pipelines wait in the
+ *          input buffer, which stops growing at the read high-water mark.
+ *   WRITE  the answer is in the output buffer; write_timeout bounds each
+ *          step.  When it is written, the next pipelined request is parsed
+ *          (HEAD), or the connection closes.
+ *   LINGER after an error that left some of a request unread: our side is
+ *          shut down and what the client still sends is dropped for
+ *          HTTPD_LINGER_MS, so that a close with unread data does not reset
+ *          the connection before the client has read the answer.
+ *
+ * Every refusal by the server goes through the application's error callback
+ * so that it has the application's error shape; every refusal closes the
+ * connection.
+ *
+ * Ownership: the server owns connections; a connection owns its current
+ * request until it is handed to the application (APP), from then the request
+ * lives until httpd_send_reply() even if the connection goes first (its conn
+ * pointer is then NULL and the answer is dropped).  Requests are also listed
+ * in the server so that httpd_free() can free the ones still held.
+ *
+ * Connections are capped at max_connections: at the cap, the connection idle
+ * longest (no request in progress) is closed to make room; with none idle,
+ * the listeners are disabled (the kernel's backlog holds newcomers) until a
+ * connection closes.  An accept error (EMFILE) disables them for a moment
+ * instead of spinning the loop.  Connections are freed only from the loop's
+ * own callbacks (read, write, event, timer), never inside
+ * httpd_send_reply(), so that the application's call stack never sees its
+ * connection vanish.
+ */
+#define _GNU_SOURCE
+#include "httpd.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "httpreq.h"
+#include "log.h"
+#include "utf8.h"
+#include "util.h"
+
+/* How long the listeners rest after an accept error. */
+#define HTTPD_ACCEPT_RETRY_MS 100
+/* The read high-water mark: a head never needs more. */
+#define HTTPD_READ_HIGH (HTTPREQ_MAX_HEAD + 1024)
+/* The most framing bytes looked at in one go. */
+#define HTTPD_CHUNK_PULLUP 4096
+#define HTTPD_LISTEN_BACKLOG 1024
+
+enum httpd_phase {
+	HTTPD_HEAD,
+	HTTPD_BODY,
+	HTTPD_APP,
+	HTTPD_WRITE,
+	HTTPD_LINGER,
+};
+
+struct httpd_listener {
+	struct evconnlistener *l;
+};
+
+struct httpd_request {
+	struct httpd *server;
+	struct httpd_conn *conn; /* NULL once the connection is gone */
+	TAILQ_ENTRY(httpd_request) link;
+	struct buf head; /* the head's bytes, until parsed */
+	struct httpreq parsed;
+	char **values; /* parsed header values, repaired to UTF-8 */
+	bool have_head;
+	bool dispatched; /* handed to the application */
+	struct evbuffer *body;
+	size_t limit;      /* the most body bytes allowed */
+	uint64_t reserved; /* bytes of the server's budget held */
+	struct httpreq_chunked chunked;
+	struct evbuffer *out_headers;
+};
+
+struct httpd_conn {
+	struct httpd *server;
+	TAILQ_ENTRY(httpd_conn) link;
+	struct bufferevent *bev;
+	struct event *timer;
+	enum httpd_phase phase;
+	struct httpd_request *req; /* the request being read or served */
+	bool served;               /* a request was answered on it before */
+	bool head_started;         /* the current head's first byte came */
+	bool close_after;          /* close once the answer is written */
+	bool linger;               /* and drop what the client still sends */
+	bool peer_eof;             /* the client shut down its side */
+	uint64_t idle_since;       /* ms; when it last became idle */
+	uint64_t body_deadline;    /* ms */
+};
+
+struct httpd {
+	struct event_base *base;
+	struct httpd_limits limits;
+	httpd_head_fn on_head;
+	httpd_request_fn on_request;
+	httpd_error_fn on_error;
+	void *userdata;
+	struct httpd_listener *listeners;
+	size_t n_listeners;
+	bool paused;       /* listeners disabled: at the connection cap */
+	bool accept_error; /* listeners disabled: an accept error, retry timer armed */
+	struct event *retry;
+	TAILQ_HEAD(, httpd_conn) conns;
+	size_t n_conns;
+	TAILQ_HEAD(, httpd_request) requests;
+	uint64_t buffered;
+	char date[64];
+	time_t date_at;
+};
+
+static void httpd_conn_process(struct httpd_conn *c);
+static void httpd_conn_free(struct httpd_conn *c);
+
+const char *httpd_reason(int status)
+{
+	switch (status) {
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 417:
+		return "Expectation Failed";
+	case 424:
+		return "Failed Dependency";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return status >= 500 ? "Internal Server Error" : status >= 400 ? "Error" : "OK";
+	}
+}
+
+/* --- requests ------------------------------------------------------------- */
+
+/* A new, empty request on c. */
+static struct httpd_request *httpd_request_new(struct httpd_conn *c)
+{
+	struct httpd_request *r = xcalloc(1, sizeof(*r));
+	r->server = c->server;
+	r->conn = c;
+	r->head.max = HTTPREQ_MAX_HEAD + 64;
+	httpreq_init(&r->parsed);
+	r->body = evbuffer_new();
+	r->out_headers = evbuffer_new();
+	if (!r->body || !r->out_headers)
+		abort();
+	TAILQ_INSERT_TAIL(&c->server->requests, r, link);
+	return r;
+}
+
+/* Free a request and give back its reservation. */
+static void httpd_request_free(struct httpd_request *r)
+{
+	if (!r)
+		return;
+	r->server->buffered -= r->reserved;
+	TAILQ_REMOVE(&r->server->requests, r, link);
+	if (r->values)
+		strv_free(r->values, r->parsed.n_headers);
+	httpreq_clear(&r->parsed);
+	free(r->head.data);
+	evbuffer_free(r->body);
+	evbuffer_free(r->out_headers);
+	free(r);
+}
+
+const char *httpd_request_method(const struct httpd_request *req)
+{
+	return req->have_head ? req->parsed.method : NULL;
+}
+
+const char *httpd_request_path(const struct httpd_request *req)
+{
+	return req->have_head ? req->parsed.path : NULL;
+}
+
+const char *httpd_request_header(const struct httpd_request *req, const char *name)
+{
+	if (!req->have_head)
+		return NULL;
+	for (size_t i = 0; i < req->parsed.n_headers; i++)
+		if (strcasecmp(req->parsed.headers[i].name, name) == 0)
+			return req->values[i];
+	return NULL;
+}
+
+struct evbuffer *httpd_request_body(struct httpd_request *req)
+{
+	return req->body;
+}
+
+int64_t httpd_request_content_length(const struct httpd_request *req)
+{
+	return req->have_head ? req->parsed.content_length : -1;
+}
+
+void httpd_add_header(struct httpd_request *req, const char *name, const char *value)
+{
+	_cleanup_free_ char *line = xasprintf("%s: %s", name, value ? value : "");
+	for (char *p = line; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	evbuffer_add_printf(req->out_headers, "%s\r\n", line);
+}
+
+/* The Date header's value, formatted once a second. */
+static const char *httpd_date(struct httpd *h)
+{
+	time_t now = time(NULL);
+	if (now != h->date_at) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(h->date, sizeof(h->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		h->date_at = now;
+	}
+	return h->date;
+}
+
+/* (Re)arm c's timer for ms from now. */
+static void httpd_conn_arm(struct httpd_conn *c, uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(c->timer, &tv);
+}
+
+void httpd_send_reply(struct httpd_request *req, int status, struct evbuffer *body)
+{
+	struct httpd_conn *c = req->conn;
+	if (!c) {
+		if (body)
+			evbuffer_drain(body, evbuffer_get_length(body));
+		httpd_request_free(req);
+		return;
+	}
+	struct httpd *h = c->server;
+	bool head_only = req->have_head && strcmp(req->parsed.method, "HEAD") == 0;
+	size_t len = body ? evbuffer_get_length(body) : 0;
+	/* At the cap with listeners paused, a finished connection makes room. */
+	if (!req->have_head || !req->parsed.keep_alive || req != c->req || c->peer_eof ||
+	    c->phase != HTTPD_APP || h->paused)
+		c->close_after = true;
+	if (c->phase != HTTPD_APP)
+		c->linger = true; /* refused before its body was read */
+
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n", status,
+	                    httpd_reason(status), httpd_date(h), len);
+	if (c->close_after)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	else if (req->parsed.version == 10)
+		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+	evbuffer_add_buffer(out, req->out_headers);
+	evbuffer_add(out, "\r\n", 2);
+	if (body && !head_only)
+		evbuffer_add_buffer(out, body); /* moves the chains */
+	else if (body)
+		evbuffer_drain(body, len);
+
+	c->phase = HTTPD_WRITE;
+	c->req = NULL;
+	evtimer_del(c->timer);
+	c->served = true;
+	httpd_request_free(req);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* The server refuses c's request: answer through the application, close after. */
+static void httpd_conn_refuse(struct httpd_conn *c, int status, const char *message)
+{
+	if (!c->req)
+		c->req = httpd_request_new(c);
+	struct httpd_request *req = c->req;
+	c->close_after = true;
+	log_debug("http: refusing a request with %d: %s", status, message);
+	c->server->on_error(req, status, message, c->server->userdata);
+	if (c->req == req) /* the application did not answer */
+		httpd_send_reply(req, status, NULL);
+}
+
+/* --- connections ---------------------------------------------------------- */
+
+/* Hand the complete request to the application. */
+static void httpd_conn_dispatch(struct httpd_conn *c)
+{
+	struct httpd_request *req = c->req;
+	c->phase = HTTPD_APP;
+	evtimer_del(c->timer);
+	req->dispatched = true;
+	c->server->on_request(req, c->server->userdata);
+}
+
+/* The head was parsed: decide about the body. */
+static void httpd_conn_head_done(struct httpd_conn *c)
+{
+	struct httpd *h = c->server;
+	struct httpd_request *req = c->req;
+	struct httpreq *p = &req->parsed;
+
+	req->have_head = true;
+	req->values = xcalloc(p->n_headers ? p->n_headers : 1, sizeof(*req->values));
+	for (size_t i = 0; i < p->n_headers; i++)
+		req->values[i] = utf8_sanitize_str(p->headers[i].value);
+	if (!utf8_valid(p->path, strlen(p->path))) {
+		char *fixed = utf8_sanitize_str(p->path);
+		free(p->pathbuf);
+		p->pathbuf = fixed;
+		p->path = fixed;
+	}
+	free(req->head.data);
+	req->head = (struct buf){0};
+
+	req->limit = h->on_head(req, h->userdata);
+	if (c->req != req)
+		return; /* answered */
+	if (p->content_length > 0 && (uint64_t)p->content_length > req->limit) {
+		_cleanup_free_ char *msg =
+		    xasprintf("Request body of %lld bytes is over the limit of %zu bytes.",
+		              (long long)p->content_length, req->limit);
+		httpd_conn_refuse(c, 413, msg);
+		return;
+	}
+	if (p->content_length > 0) {
+		uint64_t need = (uint64_t)p->content_length;
+		if (h->limits.max_buffered_bytes &&
+		    h->buffered + need > h->limits.max_buffered_bytes) {
+			httpd_conn_refuse(c, 503,
+			                  "The server holds as many request bodies as it can; "
+			                  "try again later.");
+			return;
+		}
+		h->buffered += need;
+		req->reserved = need;
+	}
+	if (p->content_length <= 0 && !p->chunked) {
+		httpd_conn_dispatch(c);
+		return;
+	}
+	if (p->chunked)
+		httpreq_chunked_init(&req->chunked);
+	if (p->expect_continue && p->version == 11 &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+		bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	c->phase = HTTPD_BODY;
+	c->body_deadline = now_monotonic_ms() + h->limits.body_total_ms;
+	httpd_conn_arm(c, h->limits.body_timeout_ms);
+}
+
+/* Parse what has come of a head. */
+static void httpd_conn_read_head(struct httpd_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len = evbuffer_get_length(in);
+	if (len == 0)
+		return;
+	if (!c->req)
+		c->req = httpd_request_new(c);
+	struct httpd_request *req = c->req;
+	if (!c->head_started) {
+		c->head_started = true;
+		httpd_conn_arm(c, c->server->limits.head_timeout_ms);
+	}
+	/* Copy the bytes not copied yet. */
+	if (len > req->head.len) {
+		size_t n = len - req->head.len;
+		if (req->head.len + n > req->head.max)
+			n = req->head.max - req->head.len;
+		struct evbuffer_ptr pos;
+		evbuffer_ptr_set(in, &pos, req->head.len, EVBUFFER_PTR_SET);
+		_cleanup_free_ char *tmp = xmalloc(n ? n : 1);
+		ev_ssize_t got = evbuffer_copyout_from(in, &pos, tmp, n);
+		if (got > 0)
+			buf_append(&req->head, tmp, (size_t)got);
+	}
+	size_t consumed = 0;
+	switch (httpreq_parse(&req->parsed, req->head.data, req->head.len, &consumed)) {
+	case HTTPREQ_NEED_MORE:
+		return;
+	case HTTPREQ_ERROR:
+		httpd_conn_refuse(c, req->parsed.error_status, req->parsed.error_reason);
+		return;
+	case HTTPREQ_DONE:
+		evbuffer_drain(in, consumed);
+		httpd_conn_head_done(c);
+		return;
+	default:
+		httpd_conn_refuse(c, 500, "unexpected parser state");
+		return;
+	}
+}
+
+/* Reserve n more body bytes for a chunked body; false (answered) when over. */
+static bool httpd_conn_reserve(struct httpd_conn *c, size_t n)
+{
+	struct httpd *h = c->server;
+	struct httpd_request *req = c->req;
+	size_t have = evbuffer_get_length(req->body);
+	if (have + n > req->limit) {
+		_cleanup_free_ char *msg =
+		    xasprintf("Request body of more than %zu bytes is over the limit of %zu "
+		              "bytes.",
+		              have + n - 1, req->limit);
+		httpd_conn_refuse(c, 413, msg);
+		return false;
+	}
+	if (have + n <= req->reserved)
+		return true;
+	uint64_t more = have + n - req->reserved;
+	if (h->limits.max_buffered_bytes && h->buffered + more > h->limits.max_buffered_bytes) {
+		httpd_conn_refuse(c, 503,
+		                  "The server holds as many request bodies as it can; try again "
+		                  "later.");
+		return false;
+	}
+	h->buffered += more;
+	req->reserved += more;
+	return true;
+}
+
+/* Move what has come of a body. */
+static void httpd_conn_read_body(struct httpd_conn *c)
+{
+	struct httpd *h = c->server;
+	struct httpd_request *req = c->req;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	bool progress = false;
+
+	if (!req->parsed.chunked) {
+		size_t want = (size_t)req->parsed.content_length - evbuffer_get_length(req->body);
+		size_t n = evbuffer_get_length(in) < want ? evbuffer_get_length(in) : want;
+		if (n > 0) {
+			evbuffer_remove_buffer(in, req->body, n);
+			progress = true;
+		}
+		if (n == want) {
+			httpd_conn_dispatch(c);
+			return;
+		}
+	} else {
+		while (evbuffer_get_length(in) > 0) {
+			size_t avail = evbuffer_get_length(in);
+			size_t look = avail < HTTPD_CHUNK_PULLUP ? avail : HTTPD_CHUNK_PULLUP;
+			const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
+			size_t used = 0;
+			enum httpreq_result r =
+			    httpreq_chunked_parse(&req->chunked, p, look, &used);
+			evbuffer_drain(in, used);
+			progress = progress || used > 0;
+			if (r == HTTPREQ_ERROR) {
+				httpd_conn_refuse(c, req->chunked.error_status,
+				                  req->chunked.error_reason);
+				return;
+			}
+			if (r == HTTPREQ_DONE) {
+				httpd_conn_dispatch(c);
+				return;
+			}
+			if (r != HTTPREQ_DATA)
+				continue;
+			avail = evbuffer_get_length(in);
+			size_t n = avail < req->chunked.left ? avail : (size_t)req->chunked.left;
+			if (n == 0)
+				break;
+			if (!httpd_conn_reserve(c, n))
+				return;
+			evbuffer_remove_buffer(in, req->body, n);
+			httpreq_chunked_data(&req->chunked, n);
+			progress = true;
+		}
+	}
+	if (progress) {
+		uint64_t now = now_monotonic_ms();
+		if (now >= c->body_deadline) {
+			httpd_conn_refuse(c, 408, "The request body took too long.");
+			return;
+		}
+		uint64_t left = c->body_deadline - now;
+		httpd_conn_arm(c,
+		               left < h->limits.body_timeout_ms ? left : h->limits.body_timeout_ms);
+	}
+}
+
+/* Do what the bytes that came allow. */
+static void httpd_conn_process(struct httpd_conn *c)
+{
+	enum httpd_phase before;
+	do {
+		before = c->phase;
+		switch (c->phase) {
+		case HTTPD_HEAD:
+			httpd_conn_read_head(c);
+			break;
+		case HTTPD_BODY:
+			httpd_conn_read_body(c);
+			break;
+		case HTTPD_LINGER: {
+			struct evbuffer *in = bufferevent_get_input(c->bev);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			break;
+		}
+		case HTTPD_APP:
+		case HTTPD_WRITE:
+			break;
+		}
+	} while (c->phase != before && (c->phase == HTTPD_HEAD || c->phase == HTTPD_BODY));
+}
+
+/* Bytes came. */
+static void httpd_conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	httpd_conn_process(arg);
+}
+
+/* Begin waiting for the next request on a kept-alive connection. */
+static void httpd_conn_next(struct httpd_conn *c)
+{
+	c->phase = HTTPD_HEAD;
+	c->head_started = false;
+	c->idle_since = now_monotonic_ms();
+	httpd_conn_arm(c, c->server->limits.idle_timeout_ms);
+	httpd_conn_process(c);
+}
+
+/* The output is written. */
+static void httpd_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct httpd_conn *c = arg;
+	if (c->phase != HTTPD_WRITE)
+		return;
+	if (!c->close_after) {
+		httpd_conn_next(c);
+		return;
+	}
+	if (c->linger && !c->peer_eof) {
+		c->phase = HTTPD_LINGER;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		bufferevent_enable(bev, EV_READ);
+		httpd_conn_arm(c, HTTPD_LINGER_MS);
+		httpd_conn_process(c);
+		return;
+	}
+	httpd_conn_free(c);
+}
+
+/* EOF, an error, or a write timeout. */
+static void httpd_conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct httpd_conn *c = arg;
+	if ((what & BEV_EVENT_EOF) && (c->phase == HTTPD_APP || c->phase == HTTPD_WRITE)) {
+		/* Half-closed, perhaps: answer, then close. */
+		c->peer_eof = true;
+		c->close_after = true;
+		return;
+	}
+	httpd_conn_free(c);
+}
+
+/* A phase's deadline passed. */
+static void httpd_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpd_conn *c = arg;
+	switch (c->phase) {
+	case HTTPD_HEAD:
+		if (c->head_started) {
+			httpd_conn_refuse(c, 408, "The request head took too long.");
+			return;
+		}
+		httpd_conn_free(c); /* idle */
+		return;
+	case HTTPD_BODY:
+		httpd_conn_refuse(c, 408, "The request body is too slow.");
+		c->linger = false;
+		return;
+	case HTTPD_LINGER:
+	case HTTPD_APP:
+	case HTTPD_WRITE:
+		httpd_conn_free(c);
+		return;
+	}
+}
+
+/* Whether c holds no request and no byte of one. */
+static bool httpd_conn_idle(const struct httpd_conn *c)
+{
+	return c->phase == HTTPD_HEAD && !c->head_started && !c->req &&
+	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+}
+
+/* Enable or disable every listener. */
+static void httpd_listeners_enable(struct httpd *h, bool on)
+{
+	for (size_t i = 0; i < h->n_listeners; i++)
+		if (h->listeners[i].l) {
+			if (on)
+				evconnlistener_enable(h->listeners[i].l);
+			else
+				evconnlistener_disable(h->listeners[i].l);
+		}
+}
+
+/* Listen again if nothing holds the listeners back. */
+static void httpd_maybe_resume(struct httpd *h)
+{
+	if (h->paused && (!h->limits.max_connections || h->n_conns < h->limits.max_connections)) {
+		h->paused = false;
+		if (!h->accept_error)
+			httpd_listeners_enable(h, true);
+	}
+}
+
+static void httpd_conn_free(struct httpd_conn *c)
+{
+	struct httpd *h = c->server;
+	if (c->req) {
+		if (c->req->dispatched)
+			c->req->conn = NULL; /* the application answers into the void */
+		else
+			httpd_request_free(c->req);
+	}
+	bufferevent_free(c->bev);
+	event_free(c->timer);
+	TAILQ_REMOVE(&h->conns, c, link);
+	h->n_conns--;
+	free(c);
+	httpd_maybe_resume(h);
+}
+
+/* At the cap: close the connection idle longest other than not; false if none. */
+static bool httpd_evict_idle(struct httpd *h, const struct httpd_conn * not )
+{
+	struct httpd_conn *c, *oldest = NULL;
+	TAILQ_FOREACH(c, &h->conns, link)
+	if (c != not &&httpd_conn_idle(c) && (!oldest || c->idle_since < oldest->idle_since))
+		oldest = c;
+	if (!oldest)
+		return false;
+	httpd_conn_free(oldest);
+	return true;
+}
+
+/* A connection came. */
+static void httpd_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                            int socklen, void *arg)
+{
+	struct httpd *h = arg;
+	struct bufferevent *bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		close(fd);
+		return;
+	}
+	struct httpd_conn *c = xcalloc(1, sizeof(*c));
+	c->server = h;
+	c->bev = bev;
+	c->phase = HTTPD_HEAD;
+	c->idle_since = now_monotonic_ms();
+	c->timer = evtimer_new(h->base, httpd_conn_timer_cb, c);
+	if (!c->timer)
+		abort();
+	TAILQ_INSERT_TAIL(&h->conns, c, link);
+	h->n_conns++;
+	bufferevent_setcb(bev, httpd_conn_read_cb, httpd_conn_write_cb, httpd_conn_event_cb, c);
+	bufferevent_setwatermark(bev, EV_READ, 0, HTTPD_READ_HIGH);
+	struct timeval wt = {(time_t)(h->limits.write_timeout_ms / 1000),
+	                     (suseconds_t)(h->limits.write_timeout_ms % 1000) * 1000};
+	bufferevent_set_timeouts(bev, NULL, &wt);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	httpd_conn_arm(c, h->limits.head_timeout_ms);
+
+	if (h->limits.max_connections && h->n_conns >= h->limits.max_connections &&
+	    !httpd_evict_idle(h, c)) {
+		h->paused = true;
+		httpd_listeners_enable(h, false);
+	}
+}
+
+/* The listeners rested: listen again. */
+static void httpd_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpd *h = arg;
+	h->accept_error = false;
+	if (!h->paused)
+		httpd_listeners_enable(h, true);
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOBUFS…): rest instead of spinning. */
+static void httpd_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct httpd *h = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	if (e == EINTR || e == EAGAIN || e == ECONNABORTED)
+		return;
+	log_warning("http: accept failed: %s; pausing the listeners for %d ms", strerror(e),
+	            HTTPD_ACCEPT_RETRY_MS);
+	/* Room for the next one, if a connection is only idling. */
+	httpd_evict_idle(h, NULL);
+	h->accept_error = true;
+	httpd_listeners_enable(h, false);
+	struct timeval tv = {0, HTTPD_ACCEPT_RETRY_MS * 1000};
+	evtimer_add(h->retry, &tv);
+}
+
+/* --- the server ----------------------------------------------------------- */
+
+struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limits,
+                        httpd_head_fn on_head, httpd_request_fn on_request, httpd_error_fn on_error,
+                        void *userdata)
+{
+	struct httpd *h = xcalloc(1, sizeof(*h));
+	h->base = base;
+	h->limits = *limits;
+	h->on_head = on_head;
+	h->on_request = on_request;
+	h->on_error = on_error;
+	h->userdata = userdata;
+	TAILQ_INIT(&h->conns);
+	TAILQ_INIT(&h->requests);
+	h->retry = evtimer_new(base, httpd_retry_cb, h);
+	if (!h->retry)
+		abort();
+	return h;
+}
+
+void httpd_set_limits(struct httpd *h, const struct httpd_limits *limits)
+{
+	h->limits = *limits;
+	httpd_maybe_resume(h);
+}
+
+struct httpd *httpd_free(struct httpd *h)
+{
+	if (!h)
+		return NULL;
+	httpd_close_listeners(h);
+	struct httpd_conn *c;
+	while ((c = TAILQ_FIRST(&h->conns)))
+		httpd_conn_free(c);
+	struct httpd_request *r;
+	while ((r = TAILQ_FIRST(&h->requests)))
+		httpd_request_free(r);
+	event_free(h->retry);
+	free(h->listeners);
+	free(h);
+	return NULL;
+}
+
+/* Add a listener on fd (listening already). */
+static int httpd_add_listener(struct httpd *h, int fd)
+{
+	struct evconnlistener *l = evconnlistener_new(
+	    h->base, httpd_accept_cb, h, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!l)
+		return -errno ? -errno : -ENOMEM;
+	evconnlistener_set_error_cb(l, httpd_accept_error_cb);
+	if (h->paused || h->accept_error)
+		evconnlistener_disable(l);
+	h->listeners = xreallocarray(h->listeners, h->n_listeners + 1, sizeof(*h->listeners));
+	h->listeners[h->n_listeners++].l = l;
+	return 0;
+}
+
+int httpd_listen_fd(struct httpd *h, int fd)
+{
+	if (evutil_make_socket_nonblocking(fd) < 0)
+		return -errno;
+	return httpd_add_listener(h, fd);
+}
+
+int httpd_listen_tcp(struct httpd *h, const char *host, uint16_t port)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char service[8];
+	snprintf(service, sizeof(service), "%u", (unsigned)port);
+	int r = getaddrinfo(host, service, &hints, &res);
+	if (r != 0)
+		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, HTTPD_LISTEN_BACKLOG) < 0) {
+		r = -errno;
+		close(fd);
+		goto out;
+	}
+	r = httpd_add_listener(h, fd);
+	if (r < 0)
+		close(fd);
+out:
+	freeaddrinfo(res);
+	return r;
+}
+
+void httpd_close_listeners(struct httpd *h)
+{
+	for (size_t i = 0; i < h->n_listeners; i++)
+		if (h->listeners[i].l) {
+			evconnlistener_free(h->listeners[i].l);
+			h->listeners[i].l = NULL;
+		}
+}
+
+size_t httpd_connections(const struct httpd *h)
+{
+	return h->n_conns;
+}
+
+uint64_t httpd_buffered_bytes(const struct httpd *h)
+{
+	return h->buffered;
+}

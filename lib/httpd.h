@@ -1,0 +1,99 @@
+/*
+ * The HTTP/1.1 server the API is served by: listeners (TCP, Unix sockets,
+ * already-bound fds), connections with keep-alive, pipelined requests taken
+ * one at a time in order, and answers whose bodies are moved, not copied.
+ *
+ * Everything a client can make it hold is bounded: the number of
+ * connections, the request head (httpreq.h), each request's body (the
+ * application says how large it may be once the head is read, before any of
+ * the body is), the body bytes buffered by all connections together, and the
+ * time each phase may take.
+ */
+#ifndef ENDPOINTD_HTTPD_H
+#define ENDPOINTD_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct evbuffer;
+struct httpd;
+struct httpd_request;
+
+/* What the server lets a client hold; every figure in one place. */
+struct httpd_limits {
+	unsigned max_connections;    /* open at once; 0 = no cap */
+	uint64_t max_buffered_bytes; /* request bodies held at once, all connections */
+	unsigned head_timeout_ms;    /* a request head, from its first byte (or the accept) */
+	unsigned body_timeout_ms;    /* a body must make progress this often */
+	unsigned body_total_ms;      /* and be complete this long after its head */
+	unsigned idle_timeout_ms;    /* a kept-alive connection between requests */
+	unsigned write_timeout_ms;   /* an answer must make progress this often */
+};
+
+/* How long a connection closed after an error reads and drops what the
+ * client still sends, so that the answer is not lost to a reset. */
+#define HTTPD_LINGER_MS 2000
+
+/*
+ * A request's head has been read: return the largest body it may have.  A
+ * larger Content-Length (or chunked body) is refused with 413 through the
+ * error callback before the body is read.  The callback may instead answer
+ * with httpd_send_reply(); the connection then closes.
+ */
+typedef size_t (*httpd_head_fn)(struct httpd_request *req, void *userdata);
+/* The body has been read: answer now or later with httpd_send_reply(). */
+typedef void (*httpd_request_fn)(struct httpd_request *req, void *userdata);
+/*
+ * The server refuses the request with status (400, 408, 413, 414, 431, 503,
+ * …) and a message: answer with httpd_send_reply(); the connection closes
+ * after it.  The method and path are NULL when the head was not read.
+ */
+typedef void (*httpd_error_fn)(struct httpd_request *req, int status, const char *message,
+                               void *userdata);
+
+struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limits,
+                        httpd_head_fn on_head, httpd_request_fn on_request, httpd_error_fn on_error,
+                        void *userdata);
+/* Closes every connection; requests the application still holds are freed
+ * and must not be used again.  NULL-safe; returns NULL. */
+struct httpd *httpd_free(struct httpd *h);
+/* New limits; connections and reservations already made keep theirs. */
+void httpd_set_limits(struct httpd *h, const struct httpd_limits *limits);
+
+/* Listen on host:port (numeric or a name); -errno. */
+int httpd_listen_tcp(struct httpd *h, const char *host, uint16_t port);
+/* Serve a listening socket (a Unix socket, or one systemd passed); -errno. */
+int httpd_listen_fd(struct httpd *h, int fd);
+/* Stop accepting; connections open stay until their requests are answered. */
+void httpd_close_listeners(struct httpd *h);
+
+/* Connections open now, and body bytes reserved now. */
+size_t httpd_connections(const struct httpd *h);
+uint64_t httpd_buffered_bytes(const struct httpd *h);
+
+/* The request line; NULL in the error callback when the head was not read. */
+const char *httpd_request_method(const struct httpd_request *req);
+/* The path (without query; absolute-form reduced), valid UTF-8. */
+const char *httpd_request_path(const struct httpd_request *req);
+/* A header's first value (case-insensitive name), valid UTF-8; or NULL. */
+const char *httpd_request_header(const struct httpd_request *req, const char *name);
+/* The body read so far (all of it in the request callback). */
+struct evbuffer *httpd_request_body(struct httpd_request *req);
+/* Content-Length as sent, or -1 (none, or chunked). */
+int64_t httpd_request_content_length(const struct httpd_request *req);
+
+/* Add a header to the answer (CR, LF and NUL in it become spaces). */
+void httpd_add_header(struct httpd_request *req, const char *name, const char *value);
+/*
+ * Answer and free req.  body (may be NULL) is moved into the connection's
+ * output without copying and left empty.  Date, Content-Length and, when the
+ * connection will close, Connection: close are added.  When the client has
+ * gone, this only frees req.
+ */
+void httpd_send_reply(struct httpd_request *req, int status, struct evbuffer *body);
+/* The reason phrase for status. */
+const char *httpd_reason(int status);
+
+#endif
