@@ -10,6 +10,12 @@
  * container's answer is handed to httpd as the chains upstream read it into,
  * so no body is copied on its way through.
  *
+ * Calls in flight are capped in all and per endpoint
+ * (limits.max_inflight_invocations, limits.max_inflight_per_endpoint): past
+ * a cap the call is answered at once with 429 ThrottlingException, which
+ * every AWS SDK retries with backoff (botocore: by its code in standard
+ * mode, by the status in legacy mode).
+ *
  * A connection refused before anything was sent is tried once more on
  * another instance; nothing else is retried.  Each call holds a reference on
  * its endpoint, so the instance slot it counts itself on lives until it ends.
@@ -46,6 +52,7 @@ struct proxy {
 	struct endpoint_manager *manager;
 	uint64_t rng; /* xorshift state for weighted choice and ties */
 	size_t in_flight;
+	struct strmap *per_endpoint; /* endpoint name -> calls in flight, as uintptr_t */
 	bool big;          /* a body of PROXY_TRIM_BODY or more since the last trim */
 	struct event *trim; /* gives the heap back once the big ones are done */
 };
@@ -55,6 +62,7 @@ struct proxy_call {
 	struct proxy *proxy;
 	struct httpd_request *req;
 	struct endpoint *ep; /* a reference */
+	char *counted;       /* the name counted in per_endpoint */
 	struct variant *variant;
 	struct instance *inst; /* counted in inst->inflight */
 	bool pinned;           /* TargetVariant: no other variant */
@@ -151,11 +159,29 @@ static struct variant *proxy_pick_variant(struct proxy *p, struct endpoint *ep,
 	return last; /* rounding at the top end */
 }
 
+/* Calls of endpoint name in flight. */
+static size_t proxy_endpoint_in_flight(struct proxy *p, const char *name)
+{
+	return (uintptr_t)strmap_get(p->per_endpoint, name);
+}
+
+/* Count one call more (delta 1) or less (-1) for endpoint name. */
+static void proxy_count_endpoint(struct proxy *p, const char *name, int delta)
+{
+	uintptr_t n = (uintptr_t)strmap_get(p->per_endpoint, name) + (uintptr_t)(intptr_t)delta;
+	if (n == 0)
+		strmap_remove(p->per_endpoint, name);
+	else
+		strmap_put(p->per_endpoint, name, (void *)n);
+}
+
 /* End a call: uncount it and let go of what it held. */
 static void proxy_call_free(struct proxy_call *c)
 {
 	if (c->inst)
 		c->inst->inflight--;
+	proxy_count_endpoint(c->proxy, c->counted, -1);
+	free(c->counted);
 	if (--c->proxy->in_flight == 0 && c->proxy->big && !evtimer_pending(c->proxy->trim, NULL)) {
 		struct timeval tv = {PROXY_TRIM_DELAY_S, 0};
 		evtimer_add(c->proxy->trim, &tv);
@@ -341,6 +367,22 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 		return;
 	}
 
+	size_t ep_in_flight = proxy_endpoint_in_flight(p, ep->name);
+	if (p->in_flight >= cfg->max_inflight_invocations ||
+	    ep_in_flight >= cfg->max_inflight_per_endpoint) {
+		bool all = p->in_flight >= cfg->max_inflight_invocations;
+		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
+		proxy_send_error(req, request_id, 429, "ThrottlingException", "ThrottlingException",
+				 NULL,
+				 "Too many invocations in flight (%s%s: %zu, the limit is %u); "
+				 "try again later.",
+				 all ? "on this host" : "for endpoint ", all ? "" : ep->name,
+				 all ? p->in_flight : ep_in_flight,
+				 all ? cfg->max_inflight_invocations
+				     : cfg->max_inflight_per_endpoint);
+		return;
+	}
+
 	const char *target = httpd_request_header(req, "X-Amzn-SageMaker-Target-Variant");
 	struct variant *v = NULL;
 	if (target) {
@@ -390,6 +432,8 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	}
 	inst->inflight++;
 	p->in_flight++;
+	c->counted = xstrdup(ep->name);
+	proxy_count_endpoint(p, c->counted, 1);
 	proxy_forward(c);
 }
 
@@ -414,6 +458,7 @@ struct proxy *proxy_new(struct event_base *base, struct endpoint_manager *m)
 	if (!p->trim)
 		abort();
 	p->manager = m;
+	p->per_endpoint = strmap_new();
 	if (getrandom(&p->rng, sizeof(p->rng), 0) != sizeof(p->rng) || p->rng == 0)
 		p->rng = now_monotonic_ms() | 1;
 	return p;
@@ -426,6 +471,7 @@ struct proxy *proxy_free(struct proxy *p)
 		return NULL;
 	p->upstream = upstream_free(p->upstream);
 	event_free(p->trim);
+	strmap_free(p->per_endpoint);
 	free(p);
 	return NULL;
 }
