@@ -97,6 +97,62 @@ Test(config, empty_string_gives_defaults)
 	config_unref(c);
 }
 
+Test(config, client_limits_have_their_defaults)
+{
+	struct config *c = load_ok("");
+
+	cr_assert_eq(c->max_connections, 4096);
+	cr_assert_eq(c->max_buffered_bytes, UINT64_C(512) * 1024 * 1024);
+	cr_assert_eq(c->max_inflight_invocations, 1024);
+	cr_assert_eq(c->max_inflight_per_endpoint, 256);
+	cr_assert_eq(c->request_timeout_s, 10);
+	cr_assert_eq(c->body_timeout_s, 10);
+	cr_assert_eq(c->idle_timeout_s, 60);
+	cr_assert_eq(c->write_timeout_s, 30);
+	config_unref(c);
+}
+
+Test(config, client_limits_are_read)
+{
+	struct config *c = load_ok("limits: { max_connections: 50, max_buffered_bytes: 2MiB,\n"
+	                           "  max_inflight_invocations: 3, max_inflight_per_endpoint: 2,\n"
+	                           "  request_timeout_s: 1, body_timeout_s: 2, idle_timeout_s: 3,\n"
+	                           "  write_timeout_s: 4 }\n");
+
+	cr_assert_eq(c->max_connections, 50);
+	cr_assert_eq(c->max_buffered_bytes, 2 * 1024 * 1024);
+	cr_assert_eq(c->max_inflight_invocations, 3);
+	cr_assert_eq(c->max_inflight_per_endpoint, 2);
+	cr_assert_eq(c->request_timeout_s, 1);
+	cr_assert_eq(c->body_timeout_s, 2);
+	cr_assert_eq(c->idle_timeout_s, 3);
+	cr_assert_eq(c->write_timeout_s, 4);
+	config_unref(c);
+}
+
+Test(config, max_buffered_bytes_may_be_plain_bytes)
+{
+	struct config *c = load_ok("limits: { max_buffered_bytes: 1048576 }\n");
+
+	cr_assert_eq(c->max_buffered_bytes, 1048576);
+	config_unref(c);
+}
+
+Test(config, shipped_example_states_the_client_limits_defaults)
+{
+	struct config *c = load_file_ok(CONF_DIR "/endpointd.yaml");
+
+	cr_assert_eq(c->max_connections, CONFIG_DEFAULT_MAX_CONNECTIONS);
+	cr_assert_eq(c->max_buffered_bytes, CONFIG_DEFAULT_MAX_BUFFERED_BYTES);
+	cr_assert_eq(c->max_inflight_invocations, CONFIG_DEFAULT_MAX_INFLIGHT_INVOCATIONS);
+	cr_assert_eq(c->max_inflight_per_endpoint, CONFIG_DEFAULT_MAX_INFLIGHT_PER_ENDPOINT);
+	cr_assert_eq(c->request_timeout_s, CONFIG_DEFAULT_REQUEST_TIMEOUT_S);
+	cr_assert_eq(c->body_timeout_s, CONFIG_DEFAULT_BODY_TIMEOUT_S);
+	cr_assert_eq(c->idle_timeout_s, CONFIG_DEFAULT_IDLE_TIMEOUT_S);
+	cr_assert_eq(c->write_timeout_s, CONFIG_DEFAULT_WRITE_TIMEOUT_S);
+	config_unref(c);
+}
+
 Test(config, default_docker_socket_is_var_run_docker_sock)
 {
 	struct config *c;
