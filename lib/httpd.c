@@ -112,7 +112,6 @@ struct httpd_conn {
 	struct event *timer;
 	enum httpd_phase phase;
 	struct httpd_request *req; /* the request being read or served */
-	bool served;               /* a request was answered on it before */
 	bool head_started;         /* the current head's first byte came */
 	bool close_after;          /* close once the answer is written */
 	bool linger;               /* and drop what the client still sends */
@@ -130,8 +129,9 @@ struct httpd {
 	void *userdata;
 	struct httpd_listener *listeners;
 	size_t n_listeners;
-	bool paused;       /* listeners disabled: at the connection cap */
-	bool accept_error; /* listeners disabled: an accept error, retry timer armed */
+	bool paused;                  /* listeners disabled: at the connection cap */
+	bool accept_error;            /* listeners disabled: an accept error, retry timer armed */
+	uint64_t accept_error_logged; /* ms; accept errors are logged once a minute */
 	struct event *retry;
 	TAILQ_HEAD(, httpd_conn) conns;
 	size_t n_conns;
@@ -315,7 +315,6 @@ void httpd_send_reply(struct httpd_request *req, int status, struct evbuffer *bo
 	c->phase = HTTPD_WRITE;
 	c->req = NULL;
 	evtimer_del(c->timer);
-	c->served = true;
 	httpd_request_free(req);
 	bufferevent_enable(c->bev, EV_WRITE);
 }
@@ -585,8 +584,9 @@ static void httpd_conn_write_cb(struct bufferevent *bev, void *arg)
 	if (!c->close_after) {
 		httpd_conn_next(c);
 		return;
-	}
-	if (c->linger && !c->peer_eof) {
+	} /* Unread bytes at close() would reset the connection, and the client
+	   * could lose the answer before reading it. */
+	if ((c->linger || evbuffer_get_length(bufferevent_get_input(bev)) > 0) && !c->peer_eof) {
 		c->phase = HTTPD_LINGER;
 		shutdown(bufferevent_getfd(bev), SHUT_WR);
 		bufferevent_enable(bev, EV_READ);
@@ -723,6 +723,10 @@ static void httpd_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
 
 	if (h->limits.max_connections && h->n_conns >= h->limits.max_connections &&
 	    !httpd_evict_idle(h, c)) {
+		if (!h->paused)
+			log_notice("http: %zu connections open, none idle: not accepting more "
+			           "until one closes",
+			           h->n_conns);
 		h->paused = true;
 		httpd_listeners_enable(h, false);
 	}
@@ -744,8 +748,12 @@ static void httpd_accept_error_cb(struct evconnlistener *l, void *arg)
 	int e = EVUTIL_SOCKET_ERROR();
 	if (e == EINTR || e == EAGAIN || e == ECONNABORTED)
 		return;
-	log_warning("http: accept failed: %s; pausing the listeners for %d ms", strerror(e),
-	            HTTPD_ACCEPT_RETRY_MS);
+	uint64_t now = now_monotonic_ms();
+	if (!h->accept_error_logged || now - h->accept_error_logged >= 60000) {
+		log_warning("http: accept failed: %s; pausing the listeners for %d ms at a time",
+		            strerror(e), HTTPD_ACCEPT_RETRY_MS);
+		h->accept_error_logged = now;
+	}
 	/* Room for the next one, if a connection is only idling. */
 	httpd_evict_idle(h, NULL);
 	h->accept_error = true;

@@ -8,6 +8,8 @@ After each test the daemon is alive and DescribeEndpoint answers at once.
 
 import http.client
 import json
+import os
+import resource
 import socket
 import threading
 import time
@@ -417,6 +419,35 @@ def test_busy_connections_at_the_cap_hold_newcomers_only_until_their_deadline(ho
         assert r.status == 200, r
         assert time.monotonic() - began < REQUEST_TIMEOUT_S + SLACK_S
     finally:
+        for s in socks:
+            s.close()
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_running_out_of_file_descriptors_does_not_spin_the_loop(hostile, hapi):
+    """accept() failing with EMFILE while clients wait in the backlog: the
+    listeners rest instead of being woken again and again."""
+    pid = hostile.proc.pid
+    old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")) + 5, old[1]))
+    socks = []
+    try:
+        for _ in range(20):
+            s = connect(hostile)
+            s.sendall(b"POST / HTTP/1.1\r\n")  # a head begun: nothing to evict
+            socks.append(s)
+        time.sleep(0.3)
+        before = _cpu_seconds(pid)
+        time.sleep(1.5)
+        used = _cpu_seconds(pid) - before
+        assert used < 0.2, f"the daemon used {used:.2f} s of CPU in 1.5 s while out of descriptors"
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
         for s in socks:
             s.close()
 
