@@ -6,8 +6,9 @@
  * One struct httpd_conn per accepted socket, on a bufferevent.  A connection
  * is in one phase at a time:
  *
- *   HEAD   bytes are copied (only the new ones, so a trickled head costs
- *          O(n)) into the request's head buffer and fed to httpreq_parse().
+ *   HEAD   bytes are moved into the request's head buffer (at most 64 KiB)
+ *          and fed to httpreq_parse(), which resumes where it stopped, so
+ *          a trickled head costs O(n); bytes past the head go back.
  *          A fresh connection must send its head within head_timeout of the
  *          accept; a kept-alive one may stay silent for idle_timeout, then
  *          has head_timeout from its first byte.
@@ -414,15 +415,12 @@ static void httpd_conn_read_head(struct httpd_conn *c)
 		c->head_started = true;
 		httpd_conn_arm(c, c->server->limits.head_timeout_ms);
 	}
-	/* Copy the bytes not copied yet. */
-	if (len > req->head.len) {
-		size_t n = len - req->head.len;
-		if (req->head.len + n > req->head.max)
-			n = req->head.max - req->head.len;
-		struct evbuffer_ptr pos;
-		evbuffer_ptr_set(in, &pos, req->head.len, EVBUFFER_PTR_SET);
-		_cleanup_free_ char *tmp = xmalloc(n ? n : 1);
-		ev_ssize_t got = evbuffer_copyout_from(in, &pos, tmp, n);
+	/* Move the bytes into the head buffer: one copy of a head, however
+	 * it is trickled; what follows the head goes back to the input. */
+	size_t n = len < req->head.max - req->head.len ? len : req->head.max - req->head.len;
+	if (n > 0) {
+		_cleanup_free_ char *tmp = xmalloc(n);
+		ev_ssize_t got = evbuffer_remove(in, tmp, n);
 		if (got > 0)
 			buf_append(&req->head, tmp, (size_t)got);
 	}
@@ -434,7 +432,8 @@ static void httpd_conn_read_head(struct httpd_conn *c)
 		httpd_conn_refuse(c, req->parsed.error_status, req->parsed.error_reason);
 		return;
 	case HTTPREQ_DONE:
-		evbuffer_drain(in, consumed);
+		if (consumed < req->head.len)
+			evbuffer_prepend(in, req->head.data + consumed, req->head.len - consumed);
 		httpd_conn_head_done(c);
 		return;
 	default:
