@@ -60,6 +60,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -77,6 +78,8 @@
 /* The most framing bytes looked at in one go. */
 #define HTTPD_CHUNK_PULLUP 4096
 #define HTTPD_LISTEN_BACKLOG 1024
+/* Idle-looking connections checked for unread bytes before one is closed. */
+#define HTTPD_EVICT_ATTEMPTS 8
 
 enum httpd_phase {
 	HTTPD_HEAD,
@@ -293,8 +296,8 @@ void httpd_send_reply(struct httpd_request *req, int status, struct evbuffer *bo
 	bool head_only = req->have_head && strcmp(req->parsed.method, "HEAD") == 0;
 	size_t len = body ? evbuffer_get_length(body) : 0;
 	/* At the cap with listeners paused, a finished connection makes room. */
-	if (!req->have_head || !req->parsed.keep_alive || req != c->req || c->peer_eof ||
-	    c->phase != HTTPD_APP || h->paused)
+	if (!req->have_head || !req->parsed.keep_alive || req != c->req || c->phase != HTTPD_APP ||
+	    h->paused)
 		c->close_after = true;
 	if (c->phase != HTTPD_APP)
 		c->linger = true; /* refused before its body was read */
@@ -582,9 +585,14 @@ static void httpd_conn_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	if (!c->close_after) {
 		httpd_conn_next(c);
+		/* A client that shut down its side sends no more requests than
+		 * those already here. */
+		if (c->peer_eof && (c->phase == HTTPD_HEAD || c->phase == HTTPD_BODY))
+			httpd_conn_free(c);
 		return;
-	} /* Unread bytes at close() would reset the connection, and the client
-	   * could lose the answer before reading it. */
+	}
+	/* Unread bytes at close() would reset the connection, and the client
+	 * could lose the answer before reading it. */
 	if ((c->linger || evbuffer_get_length(bufferevent_get_input(bev)) > 0) && !c->peer_eof) {
 		c->phase = HTTPD_LINGER;
 		shutdown(bufferevent_getfd(bev), SHUT_WR);
@@ -601,9 +609,8 @@ static void httpd_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct httpd_conn *c = arg;
 	if ((what & BEV_EVENT_EOF) && (c->phase == HTTPD_APP || c->phase == HTTPD_WRITE)) {
-		/* Half-closed, perhaps: answer, then close. */
+		/* Half-closed, perhaps: answer what came, then close. */
 		c->peer_eof = true;
-		c->close_after = true;
 		return;
 	}
 	httpd_conn_free(c);
@@ -679,17 +686,29 @@ static void httpd_conn_free(struct httpd_conn *c)
 	httpd_maybe_resume(h);
 }
 
-/* At the cap: close the connection idle longest other than not; false if none. */
-static bool httpd_evict_idle(struct httpd *h, const struct httpd_conn * not )
+/* At the cap: close the connection idle longest other than keep; false if none. */
+static bool httpd_evict_idle(struct httpd *h, const struct httpd_conn *keep)
 {
-	struct httpd_conn *c, *oldest = NULL;
-	TAILQ_FOREACH(c, &h->conns, link)
-	if (c != not &&httpd_conn_idle(c) && (!oldest || c->idle_since < oldest->idle_since))
-		oldest = c;
-	if (!oldest)
-		return false;
-	httpd_conn_free(oldest);
-	return true;
+	for (int attempt = 0; attempt < HTTPD_EVICT_ATTEMPTS; attempt++) {
+		struct httpd_conn *c, *oldest = NULL;
+		TAILQ_FOREACH(c, &h->conns, link)
+		{
+			if (c != keep && httpd_conn_idle(c) &&
+			    (!oldest || c->idle_since < oldest->idle_since))
+				oldest = c;
+		}
+		if (!oldest)
+			return false;
+		/* Accepted or kept alive, but with bytes not read yet: busy. */
+		int pending = 0;
+		if (ioctl(bufferevent_getfd(oldest->bev), FIONREAD, &pending) == 0 && pending > 0) {
+			oldest->idle_since = now_monotonic_ms();
+			continue;
+		}
+		httpd_conn_free(oldest);
+		return true;
+	}
+	return false;
 }
 
 /* A connection came. */

@@ -1,0 +1,420 @@
+/*
+ * httpd on a loopback port, driven by raw client sockets on the same event
+ * base: the loop is turned until the client has its answer (or its
+ * connection closes), so every case runs in one thread.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "util.h"
+
+#define LOOP_DEADLINE_MS 3000
+
+static struct event_base *base;
+static struct httpd *server;
+static int port;
+
+/* What the application saw and does. */
+static size_t body_limit;
+static int n_requests;
+static int n_errors;
+static int last_error;
+static struct httpd_request *held; /* answered later when hold is set */
+static bool hold;
+static char last_body[256];
+
+static size_t on_head(struct httpd_request *req, void *arg)
+{
+	return body_limit;
+}
+
+static void on_request(struct httpd_request *req, void *arg)
+{
+	n_requests++;
+	struct evbuffer *body = httpd_request_body(req);
+	size_t n = evbuffer_get_length(body);
+	if (n >= sizeof(last_body))
+		n = sizeof(last_body) - 1;
+	evbuffer_copyout(body, last_body, n);
+	last_body[n] = '\0';
+	if (hold) {
+		held = req;
+		return;
+	}
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add_printf(out, "%s %s %s", httpd_request_method(req), httpd_request_path(req),
+	                    last_body);
+	httpd_add_header(req, "X-Test", "a\r\nInjected: yes");
+	httpd_send_reply(req, 200, out);
+	cr_assert_eq(evbuffer_get_length(out), 0, "the body was not moved");
+	evbuffer_free(out);
+}
+
+static void on_error(struct httpd_request *req, int status, const char *message, void *arg)
+{
+	n_errors++;
+	last_error = status;
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add_printf(out, "%d %s", status, message);
+	httpd_send_reply(req, status, out);
+	evbuffer_free(out);
+}
+
+static struct httpd_limits limits(void)
+{
+	return (struct httpd_limits){
+	    .max_connections = 100,
+	    .max_buffered_bytes = 1 << 20,
+	    .head_timeout_ms = 2000,
+	    .body_timeout_ms = 2000,
+	    .body_total_ms = 5000,
+	    .idle_timeout_ms = 2000,
+	    .write_timeout_ms = 2000,
+	};
+}
+
+/* A server with limits l on a fresh loopback port. */
+static void start(struct httpd_limits l)
+{
+	base = event_base_new();
+	server = httpd_new(base, &l, on_head, on_request, on_error, NULL);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 16), 0);
+	socklen_t len = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	port = ntohs(sa.sin_port);
+	cr_assert_eq(httpd_listen_fd(server, fd), 0);
+}
+
+static void setup(void)
+{
+	body_limit = 1024;
+	n_requests = n_errors = last_error = 0;
+	held = NULL;
+	hold = false;
+	last_body[0] = '\0';
+	start(limits());
+}
+
+static void teardown(void)
+{
+	server = httpd_free(server);
+	event_base_free(base);
+}
+
+TestSuite(httpd, .init = setup, .fini = teardown);
+
+/* A connected, non-blocking client socket. */
+static int client(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+static void say(int fd, const char *s)
+{
+	cr_assert_eq(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* Turn the loop for ms (or until pred holds). */
+static void turn(unsigned ms)
+{
+	uint64_t end = now_monotonic_ms() + ms;
+	while (now_monotonic_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/*
+ * Read from fd while turning the loop until want bytes of answer text, EOF
+ * or the deadline; returns what came (caller frees), *ret_eof says whether
+ * the connection was closed.
+ */
+static char *hear(int fd, size_t want, bool *ret_eof)
+{
+	struct buf b = {0};
+	bool eof = false;
+	uint64_t end = now_monotonic_ms() + LOOP_DEADLINE_MS;
+	buf_append(&b, "", 0);
+	while (now_monotonic_ms() < end && b.len < want && !eof) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		char tmp[4096];
+		ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
+		if (n > 0)
+			buf_append(&b, tmp, (size_t)n);
+		else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			eof = true;
+		else
+			usleep(1000);
+	}
+	if (ret_eof)
+		*ret_eof = eof;
+	return b.data;
+}
+
+/* The whole exchange on a fresh connection, until the server closes it. */
+static char *exchange(const char *request)
+{
+	int fd = client();
+	say(fd, request);
+	shutdown(fd, SHUT_WR);
+	char *answer = hear(fd, SIZE_MAX, NULL);
+	close(fd);
+	return answer;
+}
+
+Test(httpd, answers_with_status_date_length_and_the_moved_body)
+{
+	_cleanup_free_ char *a = exchange("POST /x?q=1 HTTP/1.1\r\nHost: h\r\nContent-Length: "
+	                                  "3\r\n\r\nabc");
+	cr_assert(str_has_prefix(a, "HTTP/1.1 200 OK\r\n"), "%s", a);
+	cr_assert(strstr(a, "\r\nDate: ") != NULL, "%s", a);
+	cr_assert(strstr(a, "\r\nContent-Length: 11\r\n") != NULL, "%s", a);
+	cr_assert(str_has_suffix(a, "\r\n\r\nPOST /x abc"), "%s", a);
+}
+
+Test(httpd, header_values_cannot_inject_lines)
+{
+	_cleanup_free_ char *a = exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	cr_assert(strstr(a, "\r\nX-Test: a  Injected: yes\r\n") != NULL, "%s", a);
+	cr_assert(strstr(a, "\r\nInjected") == NULL, "%s", a);
+}
+
+Test(httpd, head_answers_without_a_body)
+{
+	_cleanup_free_ char *a = exchange("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n");
+	cr_assert(strstr(a, "\r\nContent-Length: 7\r\n") != NULL, "%s", a);
+	cr_assert(str_has_suffix(a, "\r\n\r\n"), "%s", a);
+}
+
+Test(httpd, malformed_head_goes_to_the_error_callback_and_closes)
+{
+	_cleanup_free_ char *a = exchange("GET / HTTP/1.1\r\n\r\n");
+	cr_assert(str_has_prefix(a, "HTTP/1.1 400 Bad Request\r\n"), "%s", a);
+	cr_assert(strstr(a, "\r\nConnection: close\r\n") != NULL, "%s", a);
+	cr_assert_eq(n_errors, 1);
+	cr_assert_eq(n_requests, 0);
+}
+
+Test(httpd, content_length_over_the_limit_is_refused_before_the_body)
+{
+	int fd = client();
+	say(fd, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1025\r\n\r\n");
+	bool eof;
+	_cleanup_free_ char *a = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(str_has_prefix(a, "HTTP/1.1 413 Payload Too Large\r\n"), "%s", a);
+	cr_assert(eof, "the connection stayed open");
+	cr_assert_eq(n_requests, 0);
+}
+
+Test(httpd, expect_100_continue_is_answered_when_the_body_is_wanted)
+{
+	int fd = client();
+	say(fd, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+	_cleanup_free_ char *a = hear(fd, 25, NULL);
+	cr_assert_str_eq(a, "HTTP/1.1 100 Continue\r\n\r\n");
+	say(fd, "hi");
+	_cleanup_free_ char *b = hear(fd, 30, NULL);
+	close(fd);
+	cr_assert(str_has_prefix(b, "HTTP/1.1 200 OK\r\n"), "%s", b);
+	cr_assert_str_eq(last_body, "hi");
+}
+
+Test(httpd, chunked_body_is_assembled)
+{
+	_cleanup_free_ char *a =
+	    exchange("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+	             "chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\nT: 1\r\n\r\n");
+	cr_assert(str_has_prefix(a, "HTTP/1.1 200 OK\r\n"), "%s", a);
+	cr_assert_str_eq(last_body, "abcde");
+}
+
+Test(httpd, chunked_body_over_the_limit_is_refused)
+{
+	body_limit = 4;
+	_cleanup_free_ char *a = exchange("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+	                                  "chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+	cr_assert(str_has_prefix(a, "HTTP/1.1 413 "), "%s", a);
+	cr_assert_eq(n_requests, 0);
+	cr_assert_eq(httpd_buffered_bytes(server), 0);
+}
+
+Test(httpd, pipelined_requests_are_answered_in_order_on_one_connection)
+{
+	_cleanup_free_ char *a =
+	    exchange("GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+	             "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"
+	             "GET /3 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+	const char *one = strstr(a, "GET /1 ");
+	const char *two = strstr(a, "POST /2 x");
+	const char *three = strstr(a, "GET /3 ");
+	cr_assert(one && two && three && one < two && two < three, "%s", a);
+	cr_assert_eq(n_requests, 3);
+}
+
+Test(httpd, http_1_0_closes_after_its_answer)
+{
+	int fd = client();
+	say(fd, "GET / HTTP/1.0\r\n\r\n");
+	bool eof;
+	_cleanup_free_ char *a = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(eof);
+	cr_assert(strstr(a, "\r\nConnection: close\r\n") != NULL, "%s", a);
+}
+
+Test(httpd, body_budget_refuses_what_does_not_fit_and_comes_back)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.max_buffered_bytes = 100;
+	start(l);
+	int a = client(), b = client();
+	say(a, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 60\r\n\r\nhalf");
+	turn(50);
+	cr_assert_eq(httpd_buffered_bytes(server), 60);
+	say(b, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 60\r\n\r\n");
+	_cleanup_free_ char *refused = hear(b, SIZE_MAX, NULL);
+	cr_assert(str_has_prefix(refused, "HTTP/1.1 503 "), "%s", refused);
+	say(a, "........................................................");
+	_cleanup_free_ char *served = hear(a, 20, NULL);
+	cr_assert(str_has_prefix(served, "HTTP/1.1 200 "), "%s", served);
+	cr_assert_eq(httpd_buffered_bytes(server), 0);
+	close(a);
+	close(b);
+}
+
+Test(httpd, a_request_whose_client_left_can_still_be_answered)
+{
+	hold = true;
+	int fd = client();
+	say(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	turn(50);
+	cr_assert_not_null(held);
+	close(fd);
+	turn(50);
+	httpd_send_reply(held, 200, NULL);
+	turn(100);
+	cr_assert_eq(httpd_connections(server), 0);
+}
+
+Test(httpd, a_held_request_is_freed_with_the_server)
+{
+	hold = true;
+	int fd = client();
+	say(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	turn(50);
+	cr_assert_not_null(held);
+	close(fd);
+	/* teardown frees the server, and with it the held request */
+}
+
+Test(httpd, slow_head_gets_408)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.head_timeout_ms = 100;
+	start(l);
+	int fd = client();
+	say(fd, "GET / HTTP/1.1\r\n");
+	bool eof;
+	_cleanup_free_ char *a = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(str_has_prefix(a, "HTTP/1.1 408 "), "%s", a);
+	cr_assert(eof);
+}
+
+Test(httpd, slow_body_gets_408)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.body_timeout_ms = 100;
+	start(l);
+	int fd = client();
+	say(fd, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nab");
+	bool eof;
+	_cleanup_free_ char *a = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(str_has_prefix(a, "HTTP/1.1 408 "), "%s", a);
+	cr_assert_eq(httpd_buffered_bytes(server), 0);
+}
+
+Test(httpd, idle_connection_is_closed_silently)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.idle_timeout_ms = 100;
+	start(l);
+	int fd = client();
+	say(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	_cleanup_free_ char *a = hear(fd, 20, NULL);
+	bool eof;
+	_cleanup_free_ char *rest = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(eof);
+	cr_assert(strstr(rest, "HTTP/1.1") == NULL, "%s", rest);
+}
+
+Test(httpd, at_the_cap_the_longest_idle_connection_makes_room)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.max_connections = 2;
+	start(l);
+	int a = client();
+	turn(20);
+	int b = client();
+	turn(20);
+	int c = client();
+	turn(50);
+	/* Each newcomer at the cap closed the oldest idle one. */
+	cr_assert_eq(httpd_connections(server), 1);
+	bool eof;
+	_cleanup_free_ char *gone = hear(a, SIZE_MAX, &eof);
+	cr_assert(eof, "the oldest idle connection is still open");
+	say(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	_cleanup_free_ char *served = hear(c, 20, NULL);
+	cr_assert(str_has_prefix(served, "HTTP/1.1 200 "), "%s", served);
+	close(a);
+	close(b);
+	close(c);
+}
+
+Test(httpd, at_the_cap_with_none_idle_newcomers_wait_in_the_backlog)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.max_connections = 2;
+	start(l);
+	int a = client(), b = client();
+	say(a, "GET / HTTP/1.1\r\n");
+	say(b, "GET / HTTP/1.1\r\n");
+	turn(50);
+	int c = client();
+	say(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	turn(100);
+	cr_assert_eq(httpd_connections(server), 2);
+	cr_assert_eq(n_requests, 0);
+	close(a); /* room: c is accepted and served */
+	_cleanup_free_ char *served = hear(c, 20, NULL);
+	cr_assert(str_has_prefix(served, "HTTP/1.1 200 "), "%s", served);
+	close(b);
+	close(c);
+}
