@@ -9,8 +9,11 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -417,4 +420,33 @@ Test(httpd, at_the_cap_with_none_idle_newcomers_wait_in_the_backlog)
 	cr_assert(str_has_prefix(served, "HTTP/1.1 200 "), "%s", served);
 	close(b);
 	close(c);
+}
+
+Test(httpd, serves_a_unix_socket_passed_as_an_fd)
+{
+	char path[] = "/tmp/test_httpd.XXXXXX";
+	int tmp = mkstemp(path);
+	close(tmp);
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	cr_assert_eq(httpd_listen_fd(server, fd), 0);
+
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert_eq(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	say(c, "GET /u HTTP/1.1\r\nHost: h\r\n\r\n");
+	_cleanup_free_ char *a = hear(c, 20, NULL);
+	close(c);
+	unlink(path);
+	cr_assert(str_has_prefix(a, "HTTP/1.1 200 OK\r\n"), "%s", a);
+}
+
+Test(httpd, listens_on_a_tcp_host_and_port)
+{
+	cr_assert_eq(httpd_listen_tcp(server, "127.0.0.1", 0), 0);
+	cr_assert_eq(httpd_listen_tcp(server, "192.0.2.1", 1), -EADDRNOTAVAIL); /* not ours */
 }
