@@ -78,6 +78,8 @@
 /* The most framing bytes looked at in one go. */
 #define HTTPD_CHUNK_PULLUP 4096
 #define HTTPD_LISTEN_BACKLOG 1024
+/* Body bytes gathered in the input before they are moved on. */
+#define HTTPD_BODY_MOVE_MIN (32 * 1024)
 /* Idle-looking connections checked for unread bytes before one is closed. */
 #define HTTPD_EVICT_ATTEMPTS 8
 
@@ -122,6 +124,7 @@ struct httpd_conn {
 	bool peer_eof;             /* the client shut down its side */
 	uint64_t idle_since;       /* ms; when it last became idle */
 	uint64_t body_deadline;    /* ms */
+	size_t body_seen;          /* body bytes in the input at the last look */
 };
 
 struct httpd {
@@ -400,6 +403,7 @@ static void httpd_conn_head_done(struct httpd_conn *c)
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
 		bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	c->phase = HTTPD_BODY;
+	c->body_seen = 0;
 	c->body_deadline = now_monotonic_ms() + h->limits.body_total_ms;
 	httpd_conn_arm(c, h->limits.body_timeout_ms);
 }
@@ -473,6 +477,28 @@ static bool httpd_conn_reserve(struct httpd_conn *c, size_t n)
 	return true;
 }
 
+/*
+ * Take n body bytes from in.  Many are moved, chains and all; a few are
+ * copied: a read makes a chain of 8 KiB however few bytes came, and moving
+ * chains of one byte each would let a trickled body cost 8 KiB a byte.
+ */
+static void httpd_take(struct evbuffer *in, struct evbuffer *body, size_t n)
+{
+	if (n >= HTTPD_BODY_MOVE_MIN) {
+		evbuffer_remove_buffer(in, body, n);
+		return;
+	}
+	char tmp[4096];
+	while (n > 0) {
+		size_t k = n < sizeof(tmp) ? n : sizeof(tmp);
+		int got = evbuffer_remove(in, tmp, k);
+		if (got <= 0)
+			return;
+		evbuffer_add(body, tmp, (size_t)got);
+		n -= (size_t)got;
+	}
+}
+
 /* Move what has come of a body. */
 static void httpd_conn_read_body(struct httpd_conn *c)
 {
@@ -483,15 +509,20 @@ static void httpd_conn_read_body(struct httpd_conn *c)
 
 	if (!req->parsed.chunked) {
 		size_t want = (size_t)req->parsed.content_length - evbuffer_get_length(req->body);
-		size_t n = evbuffer_get_length(in) < want ? evbuffer_get_length(in) : want;
-		if (n > 0) {
-			evbuffer_remove_buffer(in, req->body, n);
-			progress = true;
+		size_t avail = evbuffer_get_length(in);
+		progress = avail > c->body_seen;
+		/* Let the input gather what the reads bring (they fill its chains
+		 * densely) and move it on in big pieces. */
+		size_t step = want < HTTPD_BODY_MOVE_MIN ? want : HTTPD_BODY_MOVE_MIN;
+		if (avail >= step) {
+			size_t n = avail < want ? avail : want;
+			httpd_take(in, req->body, n);
+			if (n == want) {
+				httpd_conn_dispatch(c);
+				return;
+			}
 		}
-		if (n == want) {
-			httpd_conn_dispatch(c);
-			return;
-		}
+		c->body_seen = evbuffer_get_length(in);
 	} else {
 		while (evbuffer_get_length(in) > 0) {
 			size_t avail = evbuffer_get_length(in);
@@ -519,7 +550,7 @@ static void httpd_conn_read_body(struct httpd_conn *c)
 				break;
 			if (!httpd_conn_reserve(c, n))
 				return;
-			evbuffer_remove_buffer(in, req->body, n);
+			httpd_take(in, req->body, n);
 			httpreq_chunked_data(&req->chunked, n);
 			progress = true;
 		}

@@ -33,6 +33,7 @@ static int last_error;
 static struct httpd_request *held; /* answered later when hold is set */
 static bool hold;
 static char last_body[256];
+static int last_body_chains;
 
 static size_t on_head(struct httpd_request *req, void *arg)
 {
@@ -47,6 +48,7 @@ static void on_request(struct httpd_request *req, void *arg)
 	if (n >= sizeof(last_body))
 		n = sizeof(last_body) - 1;
 	evbuffer_copyout(body, last_body, n);
+	last_body_chains = evbuffer_peek(body, -1, NULL, NULL, 0);
 	last_body[n] = '\0';
 	if (hold) {
 		held = req;
@@ -449,4 +451,20 @@ Test(httpd, listens_on_a_tcp_host_and_port)
 {
 	cr_assert_eq(httpd_listen_tcp(server, "127.0.0.1", 0), 0);
 	cr_assert_eq(httpd_listen_tcp(server, "192.0.2.1", 1), -EADDRNOTAVAIL); /* not ours */
+}
+
+Test(httpd, a_trickled_body_is_stored_densely)
+{
+	int fd = client();
+	say(fd, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 200\r\n\r\n");
+	turn(5);
+	for (int i = 0; i < 200; i++) {
+		say(fd, "x");
+		turn(2);
+	}
+	_cleanup_free_ char *a = hear(fd, 20, NULL);
+	close(fd);
+	cr_assert(str_has_prefix(a, "HTTP/1.1 200 "), "%s", a);
+	cr_assert_eq(strlen(last_body), 200);
+	cr_assert_leq(last_body_chains, 2, "200 bytes in %d chains", last_body_chains);
 }
