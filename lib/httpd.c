@@ -16,9 +16,12 @@
  *          a larger Content-Length is refused at once.  Content-Length bytes
  *          are reserved from the daemon-wide budget before any is read (a
  *          chunked body reserves each chunk as it comes); over budget is a
- *          503 at once.  Body bytes are moved (not copied) from the socket's
- *          buffer into the request's.  The body must make progress every
- *          body_timeout and end within body_total.
+ *          503 at once.  Body bytes gather in the socket's input buffer,
+ *          whose chains the reads fill densely, and are moved (not copied)
+ *          into the request's 32 KiB at a time; only smaller pieces are
+ *          copied, so a body trickled a byte at a time costs a byte a byte.
+ *          The body must make progress every body_timeout and end within
+ *          body_total.
  *   APP    the application holds the request until httpd_send_reply().
  *          Nothing more is parsed; bytes a client pipelines wait in the
  *          input buffer, which stops growing at the read high-water mark.
@@ -41,7 +44,8 @@
  * in the server so that httpd_free() can free the ones still held.
  *
  * Connections are capped at max_connections: at the cap, the connection idle
- * longest (no request in progress) is closed to make room; with none idle,
+ * longest (no request in progress, no byte waiting in the kernel either) is
+ * closed to make room for the next; with none idle,
  * the listeners are disabled (the kernel's backlog holds newcomers) until a
  * connection closes.  An accept error (EMFILE) disables them for a moment
  * instead of spinning the loop.  Connections are freed only from the loop's
@@ -73,7 +77,8 @@
 
 /* How long the listeners rest after an accept error. */
 #define HTTPD_ACCEPT_RETRY_MS 100
-/* The read high-water mark: a head never needs more. */
+/* The read high-water mark: what the input may hold while the application
+ * has the request (pipelined bytes), room enough to gather body bytes. */
 #define HTTPD_READ_HIGH (HTTPREQ_MAX_HEAD + 1024)
 /* The most framing bytes looked at in one go. */
 #define HTTPD_CHUNK_PULLUP 4096
