@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import resource
+import signal
 import socket
 import threading
 import time
@@ -519,3 +520,35 @@ def test_control_plane_is_served_while_invocations_are_capped(hostile, hapi, slo
     assert hapi.call("DescribeEndpoint", {"EndpointName": a}).status == 200
     for t in threads:
         t.join(30)
+
+
+# --- reload -------------------------------------------------------------------
+
+
+def _reload_with(hostile, old, new):
+    with open(hostile.config_path) as f:
+        text = f.read()
+    assert old in text
+    with open(hostile.config_path, "w") as f:
+        f.write(text.replace(old, new))
+    since = hostile.log_size()
+    hostile.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "reloaded" not in hostile.log_tail(since):
+        assert time.monotonic() < deadline, hostile.log_tail(since)
+        time.sleep(0.05)
+
+
+def test_a_reload_applies_new_client_limits(hostile):
+    size = 100 * 1024
+    _reload_with(hostile, "max_buffered_bytes: 1MiB", "max_buffered_bytes: 64KiB")
+    try:
+        with connect(hostile) as s:
+            s.sendall(control_head(size))
+            s.settimeout(5)
+            assert read_answer(s)[0] == 503
+    finally:
+        _reload_with(hostile, "max_buffered_bytes: 64KiB", "max_buffered_bytes: 1MiB")
+    body = b"{}" + b" " * (size - 2)
+    status, _, _ = exchange(hostile, control_head(size) + body)
+    assert status == 200
