@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1011,11 +1012,29 @@ static void api_free_tagset(const char *key, void *value, void *userdata)
 	free(value);
 }
 
+/*
+ * max_connections, kept to half the open file limit: clients must never
+ * take the descriptors that the Engine, health checks and the connections
+ * to the containers need.
+ */
+static unsigned api_max_connections(const struct config *c)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    c->max_connections <= rl.rlim_cur / 2)
+		return c->max_connections;
+	unsigned cap = rl.rlim_cur / 2 ? (unsigned)(rl.rlim_cur / 2) : 1;
+	log_warning("limits.max_connections is %u but the open file limit is %llu: "
+		    "accepting at most %u connections (raise LimitNOFILE= or ulimit -n)",
+		    c->max_connections, (unsigned long long)rl.rlim_cur, cap);
+	return cap;
+}
+
 /* The server's limits from the daemon config. */
 static struct httpd_limits api_limits(const struct config *c)
 {
 	return (struct httpd_limits){
-		.max_connections = c->max_connections,
+		.max_connections = api_max_connections(c),
 		.max_buffered_bytes = c->max_buffered_bytes,
 		.head_timeout_ms = c->request_timeout_s * 1000,
 		.body_timeout_ms = c->body_timeout_s * 1000,

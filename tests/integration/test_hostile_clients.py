@@ -552,3 +552,27 @@ def test_a_reload_applies_new_client_limits(hostile):
     body = b"{}" + b" " * (size - 2)
     status, _, _ = exchange(hostile, control_head(size) + body)
     assert status == 200
+
+
+def test_connections_are_kept_to_half_the_open_file_limit(hostile, hapi):
+    pid = hostile.proc.pid
+    old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (64, old[1]))
+    socks = []
+    try:
+        since = hostile.log_size()
+        _reload_with(hostile, "max_endpoints: 100,", "max_endpoints: 100,")
+        assert hapi.call("ListEndpoints", {}).status == 200  # the next head applies it
+        assert "accepting at most 32 connections" in hostile.log_tail(since), hostile.log_tail(since)
+        for _ in range(40):
+            s = connect(hostile)
+            s.sendall(b"POST / HTTP/1.1\r\n")
+            socks.append(s)
+        time.sleep(0.5)
+        used = len(os.listdir(f"/proc/{pid}/fd"))
+        assert used <= 64 - 16, f"clients left the daemon {64 - used} descriptors"
+    finally:
+        for s in socks:
+            s.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+        _reload_with(hostile, "max_endpoints: 100,", "max_endpoints: 100,")
