@@ -54,6 +54,15 @@ static void on_request(struct httpd_request *req, void *arg)
 		held = req;
 		return;
 	}
+	if (strcmp(httpd_request_path(req), "/big") == 0) {
+		struct evbuffer *big = evbuffer_new();
+		char chunk[65536] = {0};
+		for (int i = 0; i < 256; i++)
+			evbuffer_add(big, chunk, sizeof(chunk));
+		httpd_send_reply(req, 200, big);
+		evbuffer_free(big);
+		return;
+	}
 	struct evbuffer *out = evbuffer_new();
 	evbuffer_add_printf(out, "%s %s %s", httpd_request_method(req), httpd_request_path(req),
 	                    last_body);
@@ -467,4 +476,21 @@ Test(httpd, a_trickled_body_is_stored_densely)
 	cr_assert(str_has_prefix(a, "HTTP/1.1 200 "), "%s", a);
 	cr_assert_eq(strlen(last_body), 200);
 	cr_assert_leq(last_body_chains, 2, "200 bytes in %d chains", last_body_chains);
+}
+
+Test(httpd, a_client_that_does_not_read_its_answer_is_closed)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.write_timeout_ms = 100;
+	start(l);
+	int fd = client();
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	say(fd, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+	turn(50);
+	cr_assert_eq(httpd_connections(server), 1);
+	turn(1000); /* 16 MiB cannot fit in the socket buffers */
+	cr_assert_eq(httpd_connections(server), 0);
+	close(fd);
 }
