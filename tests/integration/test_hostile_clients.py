@@ -3,7 +3,9 @@
 The daemon here has small limits (a connection cap of 50, a 1 MiB budget of
 buffered bodies, two invocations in flight per endpoint and three in all)
 and short slow-client deadlines, so that every bound can be reached quickly.
-After each test the daemon is alive and DescribeEndpoint answers at once.
+After each test the daemon is alive, DescribeEndpoint answers at once, an
+InService endpoint still serves, and (unless the test creates endpoints on
+purpose) the journal holds the same bytes as before.
 """
 
 import http.client
@@ -67,16 +69,51 @@ def hapi(hostile):
     return ApiClient("127.0.0.1", hostile.port, timeout=15)
 
 
+@pytest.fixture(scope="module")
+def serving(hapi):
+    """An InService endpoint that every test must leave serving."""
+    f = EndpointFactory(hapi)
+    name = f.create("serving", config="invoke-config")[0]
+    hapi.wait_in_service(name)
+    yield name
+    f.cleanup()
+
+
+def _state_files(hostile):
+    """The journal and snapshot as bytes, by name."""
+    state = os.path.join(hostile.workdir, "state")
+    out = {}
+    for name in ("journal", "snapshot"):
+        try:
+            with open(os.path.join(state, name), "rb") as f:
+                out[name] = f.read()
+        except FileNotFoundError:
+            out[name] = None
+    return out
+
+
+# Tests that change state on purpose (they create endpoints).
+_CHANGES_STATE = {"slow_endpoints"}
+
+
 @pytest.fixture(autouse=True)
-def stays_alive(hostile, hapi):
-    """After each test: the process runs and DescribeEndpoint answers at once."""
+def stays_alive(request, hostile, hapi, serving):
+    """After each test: the process runs, DescribeEndpoint answers at once,
+    the InService endpoint still serves, and the journal did not change."""
+    check_journal = not _CHANGES_STATE & set(request.fixturenames)
+    before = _state_files(hostile) if check_journal else None
     yield
     assert hostile.proc.poll() is None, f"endpointd died:\n{hostile.log_tail(0)}"
     began = time.monotonic()
-    r = hapi.call("DescribeEndpoint", {"EndpointName": "no-such-endpoint"})
+    r = hapi.call("DescribeEndpoint", {"EndpointName": serving})
     took = time.monotonic() - began
-    assert r.status == 400 and r.error_type == "ValidationException", r
+    assert r.status == 200 and r.json["EndpointStatus"] == "InService", r
     assert took < 1.0, f"DescribeEndpoint took {took:.2f} s"
+    r = hapi.raw(b"still there", content_type="application/octet-stream",
+                 path=invocations_path(serving))
+    assert r.status == 200, r
+    if check_journal:
+        assert _state_files(hostile) == before, "the journal changed"
 
 
 def connect(hostile, timeout=10):
@@ -405,6 +442,28 @@ def test_idle_connections_past_the_cap_do_not_lock_others_out(hostile, hapi):
     finally:
         for s in socks:
             s.close()
+
+
+def test_ten_thousand_idle_connections_do_not_lock_others_out(hostile, hapi):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 10000 + 256
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is below {want}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    socks = []
+    try:
+        for _ in range(10000):
+            socks.append(connect(hostile, timeout=30))
+        began = time.monotonic()
+        r = hapi.call("ListEndpoints", {})
+        took = time.monotonic() - began
+        assert r.status == 200, r
+        assert took < REQUEST_TIMEOUT_S + SLACK_S, f"ListEndpoints took {took:.2f} s"
+    finally:
+        for s in socks:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_busy_connections_at_the_cap_hold_newcomers_only_until_their_deadline(hostile, hapi):
