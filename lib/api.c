@@ -739,8 +739,15 @@ static void api_persist_tags(struct api *a, struct endpoint *ep, const char *key
 	json_t *v = api_tags_json(ts);
 	int r = journal_put(a->journal, jkey, v);
 	json_decref(v);
-	if (r < 0)
-		log_error("cannot journal the tags of %s: %s", key, strerror(-r));
+	if (r < 0) {
+		/* The answer would say the tags are kept when the disk may
+		 * not hold them: as for every journal error, exit and let the
+		 * restart replay what is there. */
+		_cleanup_free_ char *msg =
+			xasprintf("cannot journal the tags of %s: %s", key, strerror(-r));
+		log_fields(LOG_CRIT, NULL, "%s; exiting to recover on restart", msg);
+		journal_fatal_hook(msg);
+	}
 }
 
 /* AddTags. */
