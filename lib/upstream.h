@@ -6,7 +6,7 @@
  * each connection is registered with the event loop once, edge-triggered, so
  * a call costs four system calls (write the request, read the answer) and no
  * epoll_ctl, and bodies travel as evbuffer chains: the request body is sent
- * from the buffer evhttp read it into, the answer is handed over as the
+ * from the buffer httpd read it into, the answer is handed over as the
  * buffer it was read into.  Nothing is copied on the way.
  *
  * Every call has a timeout and its completion is called exactly once, from
