@@ -419,6 +419,8 @@ void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *
 		return;
 	if (strcmp(ev->action, "oom") == 0)
 		inst->oom_killed = true;
+	else if (strcmp(ev->action, "kill") == 0)
+		inst->signalled = true; /* endpointd stops what it tears down first */
 	else if (strcmp(ev->action, "die") == 0)
 		instance_died(inst, ev->exit_code);
 }

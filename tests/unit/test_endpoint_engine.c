@@ -281,9 +281,11 @@ static void on_engine(struct evhttp_request *req, void *arg)
 }
 
 /* The model in every container: /ping answers 200. */
+static int ping_status = 200; /* what every model answers /ping */
+
 static void on_ping(struct evhttp_request *req, void *arg)
 {
-	reply(req, 200, "");
+	reply(req, ping_status, "");
 }
 
 /* Index in the request log of the first line starting with what, from from;
@@ -407,6 +409,11 @@ static bool is_in_service(void *arg)
 static bool is_failed(void *arg)
 {
 	return ((struct endpoint *)arg)->state == ENDPOINT_FAILED;
+}
+
+static bool is_probing(void *arg)
+{
+	return ((struct endpoint *)arg)->variants[0].instances[0].state == INSTANCE_PROBING;
 }
 
 static bool is_gone(void *arg)
@@ -639,4 +646,57 @@ Test(endpoint_engine, a_record_the_journal_cannot_take_is_fatal)
 	cr_assert_eq(r, 0);
 	cr_assert_geq(fatal_calls, 1);
 	cr_assert_null(journal_get(journal, "endpoint/bad\xff"));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Containers the Engine stops */
+
+/* One event on the open /events stream, as the Engine writes it. */
+static void send_event(const char *action, const char *id, const char *attributes)
+{
+	cr_assert_not_null(event_stream, "the daemon is not watching events");
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add_printf(b,
+	                    "{\"Type\":\"container\",\"Action\":\"%s\",\"Actor\":{\"ID\":\"%s\","
+	                    "\"Attributes\":%s},\"time\":1}\n",
+	                    action, id, attributes);
+	evhttp_send_reply_chunk(event_stream, b);
+	evbuffer_free(b);
+}
+
+static bool second_create(void *arg)
+{
+	return log_create(1) >= 0;
+}
+
+/* A Creating endpoint whose one container probes and never passes. */
+static struct endpoint *creating_and_probing(void)
+{
+	ping_status = 500;
+	start_manager(false);
+	endpoint_manager_start(manager);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "cpu", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_probing, ep));
+	return ep;
+}
+
+Test(endpoint_engine, a_creating_container_the_engine_stops_is_started_again_not_failed)
+{
+	/* An Engine shutting down sends kill then die while its event stream
+	 * still runs: the model did nothing wrong. */
+	struct endpoint *ep = creating_and_probing();
+	send_event("kill", containers[0].id, "{\"signal\":\"15\"}");
+	send_event("die", containers[0].id, "{\"exitCode\":\"0\"}");
+	cr_assert(run_until(second_create, NULL), "no new container was created");
+	cr_assert_eq(ep->state, ENDPOINT_CREATING, "%s: %s", endpoint_state_to_string(ep->state),
+	             ep->failure_reason ? ep->failure_reason : "");
+}
+
+Test(endpoint_engine, a_creating_container_that_exits_by_itself_fails_the_endpoint)
+{
+	struct endpoint *ep = creating_and_probing();
+	send_event("die", containers[0].id, "{\"exitCode\":\"3\"}");
+	cr_assert(run_until(is_failed, ep), "%s", endpoint_state_to_string(ep->state));
+	cr_assert(strstr(ep->failure_reason, "exited with code 3"), "%s", ep->failure_reason);
 }
