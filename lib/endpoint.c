@@ -382,7 +382,7 @@ static void instance_teardown(struct instance *inst)
 	}
 	inst->state = INSTANCE_GONE;
 	inst->oom_killed = false;
-	inst->signalled = false;
+	inst->engine_stopped = false;
 	inst->gpu_wait = false;
 }
 
@@ -764,11 +764,12 @@ void instance_died(struct instance *inst, int exit_code)
 		_cleanup_free_ char *what = xasprintf(
 			"its container exited with code %d while the Docker Engine restarted", exit_code);
 		instance_retry(inst, what);
-	} else if (ep->state == ENDPOINT_CREATING && inst->signalled && !oom) {
-		/* A kill that endpointd did not send: an Engine shutting down
-		 * stops its containers (kill, then die) while the event stream
-		 * still runs, before any reconnection could tell.  Not the
-		 * model's fault either. */
+	} else if (ep->state == ENDPOINT_CREATING && inst->engine_stopped && !oom) {
+		/* A kill that endpointd did not send (an Engine shutting down
+		 * stops its containers, kill then die, while the event stream
+		 * still runs), or a death found by a listing that may have run
+		 * before the event stream's reconnection bumped the epoch: not
+		 * the model's fault either. */
 		_cleanup_free_ char *what = xasprintf(
 			"its container was stopped by the Docker Engine (exit code %d)", exit_code);
 		instance_retry(inst, what);

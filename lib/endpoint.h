@@ -83,7 +83,7 @@ struct instance {
 	unsigned inflight; /* requests being served (for the proxy) */
 	uint64_t started_ms;  /* when its current container was asked for */
 	bool oom_killed;      /* the Engine said so before it died */
-	bool signalled;       /* sent a signal by the Engine (its shutdown, docker stop) */
+	bool engine_stopped;  /* the Engine ended it (shutdown, docker stop, lost events) */
 	unsigned restarts;    /* replacements in a row, for the backoff */
 	struct event *relaunch; /* backoff timer, NULL until first needed */
 	bool restored;          /* loaded from the journal, not yet matched with the Engine */

@@ -284,7 +284,11 @@ static void endpoint_resync(struct endpoint *ep, const struct docker_container *
 			if (inst->restored) {
 				instance_reconcile(inst, c);
 			} else if (inst->state == INSTANCE_PROBING || inst->state == INSTANCE_HEALTHY) {
-				/* Events may have been lost while the stream was down. */
+				/* Events may have been lost while the stream was down:
+				 * a death seen only here most likely came with the
+				 * Engine's own restart. */
+				if (!c || !c->running)
+					inst->engine_stopped = true;
 				if (!c)
 					instance_died(inst, -1);
 				else if (!c->running)
@@ -420,7 +424,7 @@ void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *
 	if (strcmp(ev->action, "oom") == 0)
 		inst->oom_killed = true;
 	else if (strcmp(ev->action, "kill") == 0)
-		inst->signalled = true; /* endpointd stops what it tears down first */
+		inst->engine_stopped = true; /* endpointd stops what it tears down first */
 	else if (strcmp(ev->action, "die") == 0)
 		instance_died(inst, ev->exit_code);
 }

@@ -700,3 +700,15 @@ Test(endpoint_engine, a_creating_container_that_exits_by_itself_fails_the_endpoi
 	cr_assert(run_until(is_failed, ep), "%s", endpoint_state_to_string(ep->state));
 	cr_assert(strstr(ep->failure_reason, "exited with code 3"), "%s", ep->failure_reason);
 }
+
+Test(endpoint_engine, a_creating_container_found_dead_by_a_listing_is_started_again_not_failed)
+{
+	/* A listing can run before the event stream's reconnection says the
+	 * Engine restarted: a death seen there came with the restart. */
+	struct endpoint *ep = creating_and_probing();
+	containers[0].running = false;
+	endpoint_manager_resync_timer_cb(-1, 0, manager);
+	cr_assert(run_until(second_create, NULL), "no new container was created");
+	cr_assert_eq(ep->state, ENDPOINT_CREATING, "%s: %s", endpoint_state_to_string(ep->state),
+	             ep->failure_reason ? ep->failure_reason : "");
+}
