@@ -499,30 +499,17 @@ static void docker_op_reply_inspect(struct docker_op *op, struct docker_result *
 static void docker_op_reply_list(struct docker_op *op, struct docker_result *r,
                                  const struct httpc_response *hr)
 {
-	json_t *arr = json_loadb(hr->body, hr->body_len, 0, NULL);
 	struct docker_container *cs = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 
-	if (!json_is_array(arr)) {
+	if (docker_parse_container_list(hr->body, hr->body_len, &cs, &n) < 0) {
 		r->err = -EIO;
 		r->message = "Docker engine: cannot parse the container list";
-		goto out;
 	}
-	cs = xcalloc(json_array_size(arr), sizeof(*cs));
-	for (i = 0; i < json_array_size(arr); i++) {
-		if (docker_parse_container_json(json_array_get(arr, i), &cs[n]) < 0) {
-			r->err = -EIO;
-			r->message = "Docker engine: cannot parse the container list";
-			goto out;
-		}
-		n++;
-	}
-out:
-	docker_op_complete(op, r, r->err ? NULL : cs, r->err ? 0 : n);
-	for (i = 0; i < n; i++)
+	docker_op_complete(op, r, cs, n);
+	for (size_t i = 0; i < n; i++)
 		docker_container_clear(&cs[i]);
 	free(cs);
-	json_decref(arr);
 }
 
 static void docker_op_reply_image(struct docker_op *op, struct docker_result *r,
@@ -1398,6 +1385,33 @@ int docker_parse_container(const char *json, size_t len, struct docker_container
 	return r;
 }
 
+int docker_parse_container_list(const char *json, size_t len, struct docker_container **ret,
+                                size_t *ret_n)
+{
+	json_t *arr = json_loadb(json, len, 0, NULL);
+	struct docker_container *cs;
+	size_t n = json_array_size(arr);
+
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		return -EINVAL;
+	}
+	cs = xcalloc(n ? n : 1, sizeof(*cs));
+	for (size_t i = 0; i < n; i++) {
+		if (docker_parse_container_json(json_array_get(arr, i), &cs[i]) < 0) {
+			while (i > 0)
+				docker_container_clear(&cs[--i]);
+			free(cs);
+			json_decref(arr);
+			return -EINVAL;
+		}
+	}
+	json_decref(arr);
+	*ret = cs;
+	*ret_n = n;
+	return 0;
+}
+
 /* An array of strings, copied; NULL and [] give none. */
 static int docker_parse_strv(json_t *arr, char ***ret, size_t *ret_n)
 {
@@ -1657,4 +1671,52 @@ void docker_event_clear(struct docker_event *ev)
 	free(ev->id);
 	json_decref(ev->attributes);
 	*ev = (struct docker_event){.exit_code = -1};
+}
+
+/* Tests and fuzzing: the stream parsers as a reply runs through them. */
+
+/* The step bytes at most that a piece of data fed from data + off holds. */
+static size_t docker_feed_piece(size_t len, size_t off, size_t step)
+{
+	return step && len - off > step ? step : len - off;
+}
+
+int docker_feed_events(const char *data, size_t len, size_t step, docker_event_fn cb,
+                       void *userdata)
+{
+	struct docker d = {0};
+	struct docker_watch w = {.d = &d, .cb = cb, .userdata = userdata};
+	int r = 0;
+
+	for (size_t off = 0, n; off < len && r == 0; off += n) {
+		n = docker_feed_piece(len, off, step);
+		r = docker_lines_feed(&w.lines, data + off, n, docker_watch_line, &w);
+	}
+	buf_reset(&w.lines.partial);
+	return r == -E2BIG ? r : 0;
+}
+
+char *docker_feed_pull(const char *data, size_t len, size_t step)
+{
+	struct docker_op op = {.kind = DOCKER_OP_PULL, .status = 200};
+
+	for (size_t off = 0, n; off < len; off += n) {
+		n = docker_feed_piece(len, off, step);
+		if (!docker_op_data(data + off, n, &op))
+			break;
+	}
+	docker_lines_finish(&op.lines, docker_pull_line, &op);
+	buf_reset(&op.lines.partial);
+	return op.pull_error;
+}
+
+char *docker_feed_logs(const char *data, size_t len, size_t step, size_t keep)
+{
+	struct docker_op op = {.kind = DOCKER_OP_LOGS, .status = 200, .demux.keep = keep};
+
+	for (size_t off = 0, n; off < len; off += n) {
+		n = docker_feed_piece(len, off, step);
+		docker_op_data(data + off, n, &op);
+	}
+	return docker_demux_finish(&op.demux);
 }

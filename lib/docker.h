@@ -137,6 +137,9 @@ void docker_events_watch(struct docker *d, const char *label, docker_event_fn cb
 /* Pure parsers of the Engine's replies. 0 or -EINVAL; ret untouched on failure. */
 int docker_parse_container(const char *json, size_t len, struct docker_container *ret);
 int docker_parse_container_json(json_t *obj, struct docker_container *ret); /* inspect or list entry */
+/* GET /containers/json's array; *ret (one entry at least, calloc'd) holds *ret_n. */
+int docker_parse_container_list(const char *json, size_t len, struct docker_container **ret,
+                                size_t *ret_n);
 int docker_parse_image(const char *json, size_t len, struct docker_image *ret);
 int docker_parse_event(const char *json, size_t len, struct docker_event *ret);
 /* The "message" of an error body, or a copy of the body trimmed; never NULL. */
@@ -156,6 +159,18 @@ double docker_parse_time(const char *s);
 uint16_t docker_container_host_port(const struct docker_container *c, uint16_t container_port);
 /* Splits "repo:tag" / "repo@sha256:…" / "host:5000/repo" for the pull query. */
 void docker_split_image(const char *image, char **ret_repo, char **ret_tag);
+
+/*
+ * For tests and fuzzing: the streamed replies run through the same parsers
+ * as on the socket, data fed step bytes at a time (0 = all at once).
+ */
+/* cb for each event a watch reports; 0, or -E2BIG for a line too long. */
+int docker_feed_events(const char *data, size_t len, size_t step, docker_event_fn cb,
+                       void *userdata);
+/* The error a pull reports, or NULL. */
+char *docker_feed_pull(const char *data, size_t len, size_t step);
+/* The text a logs call hands over: the last keep bytes from a line start (0 = all). */
+char *docker_feed_logs(const char *data, size_t len, size_t step, size_t keep);
 
 void docker_container_clear(struct docker_container *c);
 void docker_image_clear(struct docker_image *img);

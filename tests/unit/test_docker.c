@@ -356,6 +356,73 @@ Test(docker_parse, empty_and_tiny_logs_are_kept)
 	cr_assert_str_eq(tiny, "ok\n");
 }
 
+Test(docker_parse, a_list_reply_gives_every_container_in_order)
+{
+	size_t len, n = 0;
+	_cleanup_free_ char *json = fixture("containers-list.json", &len);
+	struct docker_container *cs = NULL;
+
+	cr_assert_eq(docker_parse_container_list(json, len, &cs, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(cs[0].name, "fixture-exited");
+	cr_assert_str_eq(cs[1].name, "fixture-running");
+	for (size_t i = 0; i < n; i++)
+		docker_container_clear(&cs[i]);
+	free(cs);
+}
+
+Test(docker_parse, a_list_reply_with_one_bad_entry_is_refused_whole)
+{
+	struct docker_container *cs = NULL;
+	size_t n = 7;
+	const char *bad = "[{\"Id\":\"a\",\"State\":\"running\"},{\"Id\":\"b\"}]";
+
+	cr_assert_eq(docker_parse_container_list(bad, strlen(bad), &cs, &n), -EINVAL);
+	cr_assert_null(cs);
+	cr_assert_eq(n, 7);
+	cr_assert_eq(docker_parse_container_list("{}", 2, &cs, &n), -EINVAL);
+}
+
+/* Counts the events fed to it. */
+static void count_event(const struct docker_event *ev, bool ended, void *userdata)
+{
+	(*(size_t *)userdata)++;
+}
+
+Test(docker_parse, an_event_stream_fed_a_byte_at_a_time_gives_the_same_events)
+{
+	size_t len, whole = 0, bytes = 0;
+	_cleanup_free_ char *stream = fixture("events.jsonl", &len);
+
+	cr_assert_eq(docker_feed_events(stream, len, 0, count_event, &whole), 0);
+	cr_assert_eq(docker_feed_events(stream, len, 1, count_event, &bytes), 0);
+	cr_assert_gt(whole, 0);
+	cr_assert_eq(bytes, whole);
+}
+
+Test(docker_parse, a_pull_stream_cut_anywhere_reports_its_error)
+{
+	size_t len;
+	_cleanup_free_ char *stream = fixture("pull-error-stream.jsonl", &len);
+	_cleanup_free_ char *whole = docker_feed_pull(stream, len, 0);
+	_cleanup_free_ char *cut = docker_feed_pull(stream, len, 3);
+	_cleanup_free_ char *none = docker_feed_pull("{\"status\":\"ok\"}\n", 16, 1);
+
+	cr_assert_not_null(whole);
+	cr_assert_str_eq(cut, whole);
+	cr_assert_null(none);
+}
+
+Test(docker_parse, logs_fed_in_pieces_keep_the_tail_from_a_line_start)
+{
+	static const char text[] = "one\ntwo\nthree\n";
+	_cleanup_free_ char *all = docker_feed_logs(text, strlen(text), 2, 0);
+	_cleanup_free_ char *tail = docker_feed_logs(text, strlen(text), 1, 7);
+
+	cr_assert_str_eq(all, text);
+	cr_assert_str_eq(tail, "three\n");
+}
+
 Test(docker_version, picks_ours_when_the_engine_is_newer)
 {
 	_cleanup_free_ char *v = NULL;
