@@ -1157,3 +1157,33 @@ size_t upstream_connections(const struct upstream *u)
 {
 	return u->n_conns;
 }
+
+/* Feed data to a call's parser as reads would, then the peer's close. */
+int upstream_parse_bytes(const void *data, size_t len, size_t step, size_t max_response,
+                         int *ret_status, size_t *ret_body_len)
+{
+	struct upstream_call c = {.port = 0, .max_response = max_response};
+	struct evbuffer *in = evbuffer_new();
+	c.body = evbuffer_new();
+	if (!in || !c.body)
+		abort();
+	int r = 0;
+	for (size_t off = 0; off < len && c.parse != UPSTREAM_PARSE_DONE;) {
+		size_t n = step && len - off > step ? step : len - off;
+		evbuffer_add(in, (const char *)data + off, n);
+		off += n;
+		r = upstream_parse(&c, in);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && c.parse != UPSTREAM_PARSE_DONE && c.parse != UPSTREAM_PARSE_CLOSE)
+		r = -ECONNRESET;
+	if (r == 0) {
+		*ret_status = c.status;
+		*ret_body_len = evbuffer_get_length(c.body);
+	}
+	evbuffer_free(in);
+	evbuffer_free(c.body);
+	free(c.resp_head);
+	return r;
+}

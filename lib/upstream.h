@@ -75,4 +75,11 @@ size_t upstream_active(const struct upstream *u);
 /* Connections open now, idle or busy. */
 size_t upstream_connections(const struct upstream *u);
 
+/* For tests and fuzzing: data run through a call's answer parser as reads
+ * of step bytes (0 = all at once) bring it, then the peer's close.  0 when
+ * the answer is whole (*ret_status and *ret_body_len set), -ECONNRESET when
+ * the close came first, or the -errno the call would end with. */
+int upstream_parse_bytes(const void *data, size_t len, size_t step, size_t max_response,
+                         int *ret_status, size_t *ret_body_len);
+
 #endif

@@ -631,6 +631,38 @@ static char *request_line(const struct srv_request *r)
 
 /* --- The request on the wire --- */
 
+/* The parser alone, as tests and the fuzzer drive it. */
+
+Test(upstream_parse, a_chunked_answer_read_a_byte_at_a_time_is_whole)
+{
+	static const char a[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+	int status = 0;
+	size_t len = 0;
+
+	cr_assert_eq(upstream_parse_bytes(a, strlen(a), 1, 1024, &status, &len), 0);
+	cr_assert_eq(status, 200);
+	cr_assert_eq(len, 5);
+}
+
+Test(upstream_parse, an_answer_cut_short_is_a_reset)
+{
+	static const char a[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+	int status = 0;
+	size_t len = 0;
+
+	cr_assert_eq(upstream_parse_bytes(a, strlen(a), 0, 1024, &status, &len), -ECONNRESET);
+}
+
+Test(upstream_parse, an_answer_over_the_limit_is_e2big)
+{
+	static const char a[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+	int status = 0;
+	size_t len = 0;
+
+	cr_assert_eq(upstream_parse_bytes(a, strlen(a), 0, 9, &status, &len), -E2BIG);
+}
+
 Test(upstream, request_line_is_a_post_of_the_path_over_http_1_1)
 {
 	_cleanup_free_ char *line = NULL;
