@@ -1,0 +1,30 @@
+/*
+ * The data plane's answer parser (lib/upstream.c): status line, headers,
+ * Content-Length, chunked bodies and trailers, interim answers, read as a
+ * model server's bytes arrive.
+ *
+ * Input: one byte gives the size of the reads (0 = all at once), one the
+ * body limit (a small one makes the limits trip), the rest is the answer.
+ */
+#include "fuzz.h"
+#include "upstream.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fuzz_init();
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 2)
+		return 0;
+	size_t step = data[0];
+	size_t max = data[1] ? (size_t)data[1] * 16 : 6291456;
+	int status = 0;
+	size_t body = 0;
+	if (upstream_parse_bytes(data + 2, size - 2, step, max, &status, &body) == 0 &&
+	    (status < 200 || status > 999 || body > max))
+		__builtin_trap(); /* an answer the parser should have refused */
+	return 0;
+}
