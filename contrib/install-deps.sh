@@ -10,7 +10,8 @@ pkgs=(build-essential autoconf automake libtool pkg-config
 if [ "$what" = test ]; then
 	# systemd: systemd-analyze, systemd-socket-activate and systemd-sysusers
 	# for tests/systemd (the tests need no running systemd).
-	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd)
+	# clang and its sanitizer runtimes: the libFuzzer harnesses (tests/fuzz).
+	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd clang libclang-rt-14-dev)
 	# tests/js (the AWS SDK for JavaScript): Debian's node and npm, unless a node is there.
 	{ [ -x /usr/bin/node ] && [ -x /usr/bin/npm ]; } || pkgs+=(nodejs npm)
 fi

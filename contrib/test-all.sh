@@ -56,6 +56,9 @@ mkdir -p "$build/asan"
 		make -j"$jobs" check VERBOSE=1) || { cat "$build/asan/tests/test-suite.log" 2>/dev/null | tail -200; exit 1; }
 count_results "$build/asan" "sanitizer build"
 
+echo "== fuzzing: every seed corpus replayed, each harness ${FUZZ_CI_SECONDS:-10} s"
+(cd "$build/main" && make -j"$jobs" fuzz-ci FUZZ_CI_SECONDS="${FUZZ_CI_SECONDS:-10}") || exit 1
+
 printf '%s\n' "${summary[@]}"
 total_pass=0 total_fail=0
 for line in "${summary[@]}"; do
