@@ -248,10 +248,12 @@ static void docker_lines_finish(struct docker_lines *l, docker_line_fn fn, void 
 static void docker_demux_emit(struct docker_demux *dm, const void *p, size_t n)
 {
 	buf_append(&dm->out, p, n);
-	/* Keep the tail only, trimming now and then rather than per byte. */
+	/* Keep the tail only, trimming now and then rather than per byte.  One
+	 * byte more than the tail stays, so that docker_demux_finish() still
+	 * sees that text was dropped and cuts at a line start. */
 	if (dm->keep && dm->out.len > 2 * dm->keep) {
-		memmove(dm->out.data, dm->out.data + dm->out.len - dm->keep, dm->keep);
-		dm->out.len = dm->keep;
+		memmove(dm->out.data, dm->out.data + dm->out.len - dm->keep - 1, dm->keep + 1);
+		dm->out.len = dm->keep + 1;
 		dm->out.data[dm->out.len] = '\0';
 	}
 }

@@ -423,6 +423,17 @@ Test(docker_parse, logs_fed_in_pieces_keep_the_tail_from_a_line_start)
 	cr_assert_str_eq(tail, "three\n");
 }
 
+Test(docker_parse, a_logs_tail_trimmed_on_its_last_piece_still_starts_a_line)
+{
+	/* Trimmed to the last 3 bytes, "\ngh", the text used to start with the
+	 * end of the line before. */
+	_cleanup_free_ char *whole = docker_feed_logs("abcde\ngh", 8, 0, 3);
+	_cleanup_free_ char *bytes = docker_feed_logs("abcde\ngh", 8, 1, 3);
+
+	cr_assert_str_eq(whole, "gh");
+	cr_assert_str_eq(bytes, "gh");
+}
+
 Test(docker_version, picks_ours_when_the_engine_is_newer)
 {
 	_cleanup_free_ char *v = NULL;
