@@ -74,14 +74,20 @@ static void on_dialed(int fd, void *userdata)
 		close(fd);
 }
 
-/* The dialer process's end. */
+/* The dialer process's end; -1 when the daemon's backlog is full. */
 static int dialer_connect(void)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", dir, DIALER_SOCKET_NAME);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+	if (fd < 0)
 		abort();
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		if (errno != EAGAIN)
+			abort();
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 

@@ -4,7 +4,8 @@
  * version negotiation, times and image names.
  *
  * Input: one byte picks the parser, one the size of the pieces a stream is
- * fed in (0 = all at once), the rest is the reply.
+ * fed in (0 = all at once), the rest is the reply.  A stream fed in pieces
+ * must give what it gives whole.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -100,23 +101,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 4: {
-		size_t n = 0;
-		docker_feed_events(p, len, step, on_event, &n);
+		/* Read boundaries change nothing. */
+		size_t n = 0, whole = 0;
+		int r = docker_feed_events(p, len, step, on_event, &n);
+		if (docker_feed_events(p, len, 0, on_event, &whole) != r || whole != n)
+			__builtin_trap();
 		sink += n;
 		break;
 	}
 	case 5:
 		free(docker_parse_error_message(p, len));
 		break;
-	case 6:
-		free(docker_parse_pull_error(p, len));
-		free(docker_feed_pull(p, len, step));
+	case 6: {
+		char *first = docker_parse_pull_error(p, len);
+		char *fed = docker_feed_pull(p, len, step), *whole = docker_feed_pull(p, len, 0);
+		if (!fed != !whole || (fed && strcmp(fed, whole) != 0))
+			__builtin_trap();
+		free(first);
+		free(fed);
+		free(whole);
 		break;
-	case 7:
+	}
+	case 7: {
 		free(docker_demux_logs(p, len));
 		/* docker_container_logs keeps a tail; a small one cuts often. */
-		free(docker_feed_logs(p, len, step, step ? step * 4 : 64 * 1024));
+		size_t keep = step ? step * 4 : 64 * 1024;
+		char *fed = docker_feed_logs(p, len, step, keep);
+		char *whole = docker_feed_logs(p, len, 0, keep);
+		if (strcmp(fed, whole) != 0)
+			__builtin_trap();
+		free(fed);
+		free(whole);
 		break;
+	}
 	case 8: {
 		/* "server version\0min version" */
 		char *s = cstring(p, len), *v = NULL;
