@@ -1365,15 +1365,21 @@ double docker_parse_time(const char *s)
 	if (!s || !(p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
 		return 0;
 	if (*p == '.') {
-		char *end;
-		frac = strtod(p, &end);
-		p = end;
+		/* Digits only: strtod() would take an exponent, or an infinity. */
+		double scale = 0.1;
+		while (*++p >= '0' && *p <= '9') {
+			frac += (*p - '0') * scale;
+			scale /= 10;
+		}
 	}
 	double t = (double)timegm(&tm) + frac;
 	if (*p == '+' || *p == '-') {
-		int h = 0, m = 0;
-		if (sscanf(p + 1, "%d:%d", &h, &m) == 2)
-			t -= (*p == '+' ? 1 : -1) * (h * 3600 + m * 60);
+		unsigned h, m;
+		int n = 0;
+		if (sscanf(p + 1, "%2u:%2u%n", &h, &m, &n) != 2 || n != 5 || p[1 + n] || h > 23 ||
+		    m > 59)
+			return 0;
+		t -= (*p == '+' ? 1 : -1) * (double)(h * 3600 + m * 60);
 	}
 	return t > 0 ? t : 0;
 }

@@ -66,6 +66,15 @@ Test(docker_parse, times_in_rfc3339_become_epoch_seconds)
 	cr_assert_float_eq(docker_parse_time("not a time"), 0.0, 1e-9);
 }
 
+Test(docker_parse, times_with_a_bad_offset_or_fraction_do_not_parse)
+{
+	/* Minutes of an offset this large overflowed an int. */
+	cr_assert_float_eq(docker_parse_time("2026-11-26T18:25:46+02:570123456"), 0.0, 1e-9);
+	cr_assert_float_eq(docker_parse_time("2026-11-26T18:25:46+24:00"), 0.0, 1e-9);
+	/* strtod() read an exponent: an infinite time. */
+	cr_assert_float_eq(docker_parse_time("2026-11-26T18:25:46.5e999Z"), 1795717546.5, 1e-9);
+}
+
 Test(docker_parse, inspect_of_a_running_container_gives_state_labels_and_port)
 {
 	size_t len;
