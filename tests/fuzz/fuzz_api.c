@@ -4,7 +4,8 @@
  * as POST / runs them, on a daemon wired as endpointd wires it but with no
  * Engine: CreateEndpoint registers endpoints whose Engine calls fail, and a
  * later call sees them Creating, Failed or gone.  Each input starts from an
- * empty journal, so that runs do not depend on each other.
+ * empty journal, so that runs do not depend on each other, and ends with a
+ * restart: every record the calls left in the journal must restore.
  *
  * Input: up to 16 requests, one a line: the X-Amz-Target value, a space, the
  * body ("SageMaker.CreateEndpoint {\"EndpointName\":\"e\",...}").
@@ -16,8 +17,10 @@
 
 #include "api.h"
 #include "awsproto.h"
+#include "endpoint.h"
 #include "fuzz.h"
 #include "journal.h"
+#include "util.h"
 
 #define MAX_REQUESTS 16
 
@@ -63,6 +66,45 @@ static void request(struct fuzz_world *w, const char *line, size_t len)
 	free(target);
 }
 
+/* journal_open's load callback: keep a copy of each record. */
+static int collect(const char *key, json_t *value, void *userdata)
+{
+	json_object_set(userdata, key, value);
+	return 0;
+}
+
+/* What the daemon does at start: every record restores. */
+static void restart(void)
+{
+	struct journal *j = NULL;
+	struct journal_options opt = {.no_sync = true};
+	json_t *records = json_object();
+	if (journal_open(NULL, journal_dir, &opt, collect, records, &j, NULL) < 0)
+		__builtin_trap(); /* the daemon's own journal does not open */
+	struct fuzz_world w;
+	fuzz_world_new(&w, j);
+	const char *key;
+	json_t *value;
+	json_object_foreach(records, key, value)
+	{
+		char *error = NULL;
+		int r = 0;
+		if (str_has_prefix(key, "endpoint/"))
+			r = endpoint_manager_restore(w.manager, value, &error);
+		else if (str_has_prefix(key, API_TAGS_KEY_PREFIX))
+			r = api_restore_tags(w.api, key, value);
+		if (r < 0) {
+			fprintf(stderr, "record %s does not restore: %s\n", key, error);
+			__builtin_trap();
+		}
+		free(error);
+	}
+	fuzz_world_turn(&w);
+	fuzz_world_free(&w);
+	journal_free(j);
+	json_decref(records);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct journal *j = NULL;
@@ -83,5 +125,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_world_free(&w);
 	journal_free(j);
+	restart();
 	return 0;
 }
