@@ -14,7 +14,10 @@
  *   3 send n bytes with a Unix    9 connect (again)
  *     socket                      10 send n bytes with a pipe
  *   4 send n bytes with a TCP socket that is not connected
- * where n is the next byte % 9 and the bytes follow it.
+ *   11 send n bytes with a TCP socket connected to another port
+ * where n is the next byte % 9 and the bytes follow it.  The harness is the
+ * peer the daemon expects (its own pid) and the model port is a listener of
+ * its own.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -32,12 +35,14 @@
 
 #include "dialer.h"
 #include "fuzz.h"
+#include "log.h"
 
 #define MAX_REQUESTS 64
 
 static char dir[256];
-static struct sockaddr_in tcp_addr; /* a listener that TCP sockets connect to */
-static int tcp_listener = -1;
+/* Listeners that TCP sockets connect to: the model port, another port. */
+static struct sockaddr_in tcp_addr[2];
+static int tcp_listener[2] = {-1, -1};
 
 struct request {
 	struct dialer_request *r;
@@ -53,14 +58,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(dir, sizeof(dir), "%s/dialer", fuzz_scratch_dir());
 	if (mkdir(dir, 0700) < 0)
 		abort();
-	tcp_listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	tcp_addr.sin_family = AF_INET;
-	tcp_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(tcp_addr);
-	if (tcp_listener < 0 || bind(tcp_listener, (struct sockaddr *)&tcp_addr, len) < 0 ||
-	    listen(tcp_listener, 512) < 0 ||
-	    getsockname(tcp_listener, (struct sockaddr *)&tcp_addr, &len) < 0)
-		abort();
+	for (int i = 0; i < 2; i++) {
+		tcp_listener[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		tcp_addr[i].sin_family = AF_INET;
+		tcp_addr[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		socklen_t len = sizeof(tcp_addr[i]);
+		if (tcp_listener[i] < 0 ||
+		    bind(tcp_listener[i], (struct sockaddr *)&tcp_addr[i], len) < 0 ||
+		    listen(tcp_listener[i], 512) < 0 ||
+		    getsockname(tcp_listener[i], (struct sockaddr *)&tcp_addr[i], &len) < 0)
+			abort();
+	}
 	return 0;
 }
 
@@ -72,6 +80,13 @@ static void on_dialed(int fd, void *userdata)
 		__builtin_trap(); /* a cancelled request or a second completion */
 	if (fd >= 0)
 		close(fd);
+}
+
+/* The daemon lost its dialer: say why, as endpoint_dialer.c does. */
+static void on_lost(struct dialer *d, int why, void *userdata)
+{
+	const char *words = dialer_last_error(d);
+	log_debug("dialer lost (%d): %s", why, words ? words : "-");
 }
 
 /* The dialer process's end; -1 when the daemon's backlog is full. */
@@ -118,16 +133,18 @@ static void send_answer(int fd, const uint8_t *p, size_t len, int fd1, int fd2)
 		close(fds[i]);
 }
 
-/* A TCP socket, connected to our listener or not. */
-static int tcp_socket(bool connected)
+/* A TCP socket connected to listener 0 (the model port) or 1, or not
+ * connected (-1). */
+static int tcp_socket(int listener)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		abort();
-	if (connected) {
-		if (connect(fd, (struct sockaddr *)&tcp_addr, sizeof(tcp_addr)) < 0)
+	if (listener >= 0) {
+		if (connect(fd, (struct sockaddr *)&tcp_addr[listener],
+		            sizeof(tcp_addr[listener])) < 0)
 			abort();
-		int a = accept4(tcp_listener, NULL, NULL, SOCK_CLOEXEC);
+		int a = accept4(tcp_listener[listener], NULL, NULL, SOCK_CLOEXEC);
 		if (a >= 0)
 			close(a);
 	}
@@ -152,18 +169,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fds_before = count_fds();
 	struct event_base *base = event_base_new();
 	struct dialer *d = NULL;
-	if (!base || dialer_new(base, dir, &d) < 0)
+	if (!base || dialer_new(base, dir, ntohs(tcp_addr[0].sin_port), &d) < 0)
 		abort();
+	dialer_expect_peer(d, getpid());
+	dialer_set_lost_cb(d, on_lost, NULL);
 	n_requests = oldest = 0;
 	memset(requests, 0, sizeof(requests));
 	int fd = dialer_connect();
 	event_base_loop(base, EVLOOP_NONBLOCK);
 
 	for (size_t i = 0; i < size;) {
-		uint8_t op = data[i++] % 11;
+		uint8_t op = data[i++] % 12;
 		size_t n = 0;
 		const uint8_t *bytes = NULL;
-		if (op == 1 || op == 2 || op == 3 || op == 4 || op == 5 || op == 10) {
+		if (op == 1 || op == 2 || op == 3 || op == 4 || op == 5 || op >= 10) {
 			n = i < size ? data[i++] % 9 : 0;
 			n = n <= size - i ? n : size - i;
 			bytes = data + i;
@@ -182,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			send_answer(fd, bytes, n, -1, -1);
 			break;
 		case 2:
-			send_answer(fd, bytes, n, tcp_socket(true), -1);
+			send_answer(fd, bytes, n, tcp_socket(0), -1);
 			break;
 		case 3: {
 			int sv[2];
@@ -193,10 +212,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 4:
-			send_answer(fd, bytes, n, tcp_socket(false), -1);
+			send_answer(fd, bytes, n, tcp_socket(-1), -1);
 			break;
 		case 5:
-			send_answer(fd, bytes, n, tcp_socket(true), tcp_socket(true));
+			send_answer(fd, bytes, n, tcp_socket(0), tcp_socket(0));
 			break;
 		case 6:
 			while (oldest < n_requests &&
@@ -219,6 +238,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fd >= 0)
 				close(fd);
 			fd = dialer_connect();
+			break;
+		case 11:
+			send_answer(fd, bytes, n, tcp_socket(1), -1);
 			break;
 		default: {
 			int p[2];
