@@ -6,7 +6,7 @@
 #
 #   fuzz-build  build every harness (tests/fuzz/fuzz_*)
 #   fuzz        run each for FUZZ_SECONDS (600) or until a crash, one after
-#               the other, growing tests/fuzz/corpus/<harness> in the build
+#               the other, growing tests/fuzz/found/<harness> in the build
 #               directory from the seeds in the source tree
 #   fuzz-ci     replay every seed corpus, then run each harness for
 #               FUZZ_CI_SECONDS (10) from its seeds; fails on any crash
@@ -44,13 +44,13 @@ obj/libendpointd.a: $(LIB_OBJS)
 fuzz_%: obj/fuzz_%.o obj/fuzz_common.o obj/libendpointd.a
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
 
-# Every harness for FUZZ_SECONDS, new inputs kept in corpus/<harness>.
+# Every harness for FUZZ_SECONDS, new inputs kept in found/<harness>.
 run: $(BINS)
 	@for h in $(HARNESSES); do \
-		mkdir -p corpus/$$h; \
+		mkdir -p found/$$h; \
 		echo "fuzz: fuzz_$$h for $(FUZZ_SECONDS) s"; \
 		./fuzz_$$h $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			corpus/$$h $(top_srcdir)/tests/fuzz/corpus/$$h || exit 1; \
+			found/$$h $(top_srcdir)/tests/fuzz/corpus/$$h || exit 1; \
 	done
 
 # The seeds once each, then a short run of each harness from them.
