@@ -108,6 +108,8 @@ int endpoint_manager_restore(struct endpoint_manager *m, json_t *rec, char **ret
 			continue;
 		const char *img = json_string_value(json_object_get(jv, "resolved_image"));
 		if (img) {
+			/* A variant named twice: the last entry wins, nothing leaks. */
+			free(v->resolved_image);
 			v->resolved_image = xstrdup(img);
 			v->resolution_time = json_number_value(json_object_get(jv, "resolution_time"));
 		}
@@ -115,16 +117,20 @@ int endpoint_manager_restore(struct endpoint_manager *m, json_t *rec, char **ret
 		json_t *ji;
 		json_array_foreach(json_object_get(jv, "instances"), k, ji)
 		{
-			json_int_t slot = json_integer_value(json_object_get(ji, "slot"));
-			if (slot < 0 || (size_t)slot >= v->n_instances)
+			json_t *js = json_object_get(ji, "slot");
+			json_int_t slot = json_integer_value(js);
+			if (!json_is_integer(js) || slot < 0 || (size_t)slot >= v->n_instances)
 				continue;
 			struct instance *inst = &v->instances[slot];
+			const char *cname = json_string_value(json_object_get(ji, "container_name"));
+			const char *cid = json_string_value(json_object_get(ji, "container_id"));
 			inst->generation =
 				(unsigned)json_integer_value(json_object_get(ji, "generation"));
-			inst->container_name =
-				xstrdup(json_string_value(json_object_get(ji, "container_name")));
-			inst->container_id =
-				xstrdup(json_string_value(json_object_get(ji, "container_id")));
+			/* A slot named twice: the last entry wins, nothing leaks. */
+			free(inst->container_name);
+			free(inst->container_id);
+			inst->container_name = cname ? xstrdup(cname) : NULL;
+			inst->container_id = cid ? xstrdup(cid) : NULL;
 		}
 	}
 	for (i = 0; i < ep->n_variants; i++)
