@@ -664,6 +664,12 @@ static void send_event(const char *action, const char *id, const char *attribute
 	evbuffer_free(b);
 }
 
+static bool first_removed(void *arg)
+{
+	_cleanup_free_ char *del = xasprintf("DELETE /containers/%s", containers[0].id);
+	return log_find(del, 0) >= 0;
+}
+
 static bool second_create(void *arg)
 {
 	return log_create(1) >= 0;
@@ -699,6 +705,7 @@ Test(endpoint_engine, a_creating_container_that_exits_by_itself_fails_the_endpoi
 	send_event("die", containers[0].id, "{\"exitCode\":\"3\"}");
 	cr_assert(run_until(is_failed, ep), "%s", endpoint_state_to_string(ep->state));
 	cr_assert(strstr(ep->failure_reason, "exited with code 3"), "%s", ep->failure_reason);
+	cr_assert(run_until(first_removed, NULL), "the failed container was never removed");
 }
 
 Test(endpoint_engine, a_creating_container_found_dead_by_a_listing_is_started_again_not_failed)
