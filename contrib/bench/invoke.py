@@ -782,7 +782,7 @@ class Bench:
         per_copy = n * BIG_BODY
         print(f"growth over idle: {mib(grew):.1f} MiB = {grew / BIG_BODY:.1f} bodies of 6 MiB")
         print(f"bound: {n} in flight x 6 MiB x 1 copy = {mib(per_copy):.0f} MiB (each body once, as "
-              f"evhttp read it and the daemon sends it on; the answer takes the place of the request "
+              f"httpd read it and the daemon sends it on; the answer takes the place of the request "
               f"as the call ends)")
         print(f"measured: {grew / per_copy:.2f} copies per body in flight, if all {n} were in flight "
               f"at once")
