@@ -44,6 +44,7 @@
 #include "metrics.h"
 #include "modeldata.h"
 #include "names.h"
+#include "utf8.h"
 #include "util.h"
 
 #define ENDPOINT_STOP_TIMEOUT_S 5
@@ -424,17 +425,6 @@ void endpoint_maybe_drop(struct endpoint *ep)
 	endpoint_unref(ep);
 }
 
-/* Cut s to at most max bytes without splitting a UTF-8 sequence. */
-static void endpoint_truncate_utf8(char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n <= max)
-		return;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	s[max] = '\0';
-}
-
 /* The last lines of a container's log, on one line. */
 static char *endpoint_format_log(const char *text)
 {
@@ -480,7 +470,7 @@ static void endpoint_fail_logs_cb(const struct docker_result *r, const char *tex
 		} else {
 			reason = xstrdup(op->detail);
 		}
-		endpoint_truncate_utf8(reason, ENDPOINT_FAILURE_REASON_MAX);
+		reason[utf8_prefix_len(reason, ENDPOINT_FAILURE_REASON_MAX)] = '\0';
 		endpoint_set_state(ep, ENDPOINT_FAILED, reason);
 		endpoint_teardown(ep);
 	}
