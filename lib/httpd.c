@@ -52,6 +52,18 @@
  * own callbacks (read, write, event, timer), never inside
  * httpd_send_reply(), so that the application's call stack never sees its
  * connection vanish.
+ *
+ * Restarts.  A daemon restarted under load must fail no call.  The new one
+ * binds (or is handed) its listeners held (httpd_hold): connections wait in
+ * the backlog until it can serve them.  The old one drains (httpd_drain):
+ * its listeners close, so new connections queue for the next daemon in the
+ * socket systemd keeps; a request already begun, or one that comes on a
+ * kept-alive connection within HTTPD_DRAIN_IDLE_MS of its last answer, is
+ * served with Connection: close, so that its client's next call opens a new
+ * connection.  A connection idle longer is closed, unless bytes of a request
+ * are already in the kernel.  A client can still race a close with a send
+ * on a connection it kept idle for that long: that is the keep-alive race
+ * every HTTP/1.1 client handles, the same as at the idle timeout.
  */
 #define _GNU_SOURCE
 #include "httpd.h"
@@ -87,6 +99,10 @@
 #define HTTPD_BODY_MOVE_MIN (32 * 1024)
 /* Idle-looking connections checked for unread bytes before one is closed. */
 #define HTTPD_EVICT_ATTEMPTS 8
+/* While draining, how long a kept-alive connection may stay idle: a client
+ * that sends on it sooner is answered (with Connection: close); one idle
+ * longer is not under load, and its pool sees the close before reusing it. */
+#define HTTPD_DRAIN_IDLE_MS 250
 
 enum httpd_phase {
 	HTTPD_HEAD,
@@ -142,6 +158,11 @@ struct httpd {
 	struct httpd_listener *listeners;
 	size_t n_listeners;
 	bool paused;                  /* listeners disabled: at the connection cap */
+	bool held;                    /* listeners disabled: not serving yet (httpd_hold) */
+	bool draining;                /* httpd_drain: no listeners, every answer closes */
+	httpd_drained_fn drained;     /* called once the last connection closes */
+	void *drained_userdata;
+	struct event *drained_ev;     /* runs drained from the loop */
 	bool accept_error;            /* listeners disabled: an accept error, retry timer armed */
 	uint64_t accept_error_logged; /* ms; accept errors are logged once a minute */
 	struct event *retry;
@@ -305,7 +326,7 @@ void httpd_send_reply(struct httpd_request *req, int status, struct evbuffer *bo
 	size_t len = body ? evbuffer_get_length(body) : 0;
 	/* At the cap with listeners paused, a finished connection makes room. */
 	if (!req->have_head || !req->parsed.keep_alive || req != c->req || c->phase != HTTPD_APP ||
-	    h->paused)
+	    h->paused || h->draining)
 		c->close_after = true;
 	if (c->phase != HTTPD_APP)
 		c->linger = true; /* refused before its body was read */
@@ -609,7 +630,8 @@ static void httpd_conn_next(struct httpd_conn *c)
 	c->phase = HTTPD_HEAD;
 	c->head_started = false;
 	c->idle_since = now_monotonic_ms();
-	httpd_conn_arm(c, c->server->limits.idle_timeout_ms);
+	httpd_conn_arm(c, c->server->draining ? HTTPD_DRAIN_IDLE_MS
+	                                      : c->server->limits.idle_timeout_ms);
 	httpd_conn_process(c);
 }
 
@@ -652,6 +674,13 @@ static void httpd_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	httpd_conn_free(c);
 }
 
+/* Whether the kernel holds bytes of c's that were not read yet. */
+static bool httpd_conn_has_unread(const struct httpd_conn *c)
+{
+	int pending = 0;
+	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &pending) == 0 && pending > 0;
+}
+
 /* A phase's deadline passed. */
 static void httpd_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -660,6 +689,11 @@ static void httpd_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case HTTPD_HEAD:
 		if (c->head_started) {
 			httpd_conn_refuse(c, 408, "The request head took too long.");
+			return;
+		}
+		if (c->server->draining && httpd_conn_has_unread(c)) {
+			/* A request is arriving: the read callback takes it. */
+			httpd_conn_arm(c, HTTPD_DRAIN_IDLE_MS);
 			return;
 		}
 		httpd_conn_free(c); /* idle */
@@ -700,7 +734,7 @@ static void httpd_maybe_resume(struct httpd *h)
 {
 	if (h->paused && (!h->limits.max_connections || h->n_conns < h->limits.max_connections)) {
 		h->paused = false;
-		if (!h->accept_error)
+		if (!h->accept_error && !h->held)
 			httpd_listeners_enable(h, true);
 	}
 }
@@ -720,6 +754,8 @@ static void httpd_conn_free(struct httpd_conn *c)
 	h->n_conns--;
 	free(c);
 	httpd_maybe_resume(h);
+	if (h->draining && h->n_conns == 0)
+		event_active(h->drained_ev, EV_TIMEOUT, 0);
 }
 
 /* At the cap: close the connection idle longest other than keep; false if none. */
@@ -736,8 +772,7 @@ static bool httpd_evict_idle(struct httpd *h, const struct httpd_conn *keep)
 		if (!oldest)
 			return false;
 		/* Accepted or kept alive, but with bytes not read yet: busy. */
-		int pending = 0;
-		if (ioctl(bufferevent_getfd(oldest->bev), FIONREAD, &pending) == 0 && pending > 0) {
+		if (httpd_conn_has_unread(oldest)) {
 			oldest->idle_since = now_monotonic_ms();
 			continue;
 		}
@@ -791,7 +826,7 @@ static void httpd_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct httpd *h = arg;
 	h->accept_error = false;
-	if (!h->paused)
+	if (!h->paused && !h->held)
 		httpd_listeners_enable(h, true);
 }
 
@@ -818,6 +853,16 @@ static void httpd_accept_error_cb(struct evconnlistener *l, void *arg)
 
 /* --- the server ----------------------------------------------------------- */
 
+/* The last connection closed while draining: say so, once. */
+static void httpd_drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpd *h = arg;
+	httpd_drained_fn cb = h->drained;
+	h->drained = NULL;
+	if (cb && h->n_conns == 0)
+		cb(h->drained_userdata);
+}
+
 struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limits,
                         httpd_head_fn on_head, httpd_request_fn on_request, httpd_error_fn on_error,
                         void *userdata)
@@ -832,7 +877,8 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *limi
 	TAILQ_INIT(&h->conns);
 	TAILQ_INIT(&h->requests);
 	h->retry = evtimer_new(base, httpd_retry_cb, h);
-	if (!h->retry)
+	h->drained_ev = event_new(base, -1, 0, httpd_drained_cb, h);
+	if (!h->retry || !h->drained_ev)
 		abort();
 	return h;
 }
@@ -855,6 +901,7 @@ struct httpd *httpd_free(struct httpd *h)
 	while ((r = TAILQ_FIRST(&h->requests)))
 		httpd_request_free(r);
 	event_free(h->retry);
+	event_free(h->drained_ev);
 	free(h->listeners);
 	free(h);
 	return NULL;
@@ -868,7 +915,7 @@ static int httpd_add_listener(struct httpd *h, int fd)
 	if (!l)
 		return -errno ? -errno : -ENOMEM;
 	evconnlistener_set_error_cb(l, httpd_accept_error_cb);
-	if (h->paused || h->accept_error)
+	if (h->paused || h->accept_error || h->held)
 		evconnlistener_disable(l);
 	h->listeners = xreallocarray(h->listeners, h->n_listeners + 1, sizeof(*h->listeners));
 	h->listeners[h->n_listeners++].l = l;
@@ -920,6 +967,38 @@ void httpd_close_listeners(struct httpd *h)
 			evconnlistener_free(h->listeners[i].l);
 			h->listeners[i].l = NULL;
 		}
+}
+
+void httpd_hold(struct httpd *h, bool hold)
+{
+	h->held = hold;
+	if (!hold && !h->paused && !h->accept_error)
+		httpd_listeners_enable(h, true);
+	else if (hold)
+		httpd_listeners_enable(h, false);
+}
+
+void httpd_drain(struct httpd *h, httpd_drained_fn cb, void *userdata)
+{
+	httpd_close_listeners(h);
+	h->draining = true;
+	h->drained = cb;
+	h->drained_userdata = userdata;
+	uint64_t now = now_monotonic_ms();
+	struct httpd_conn *c, *next;
+	for (c = TAILQ_FIRST(&h->conns); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (!httpd_conn_idle(c))
+			continue; /* answered with Connection: close */
+		uint64_t idle = now - c->idle_since;
+		if (idle >= HTTPD_DRAIN_IDLE_MS && !httpd_conn_has_unread(c))
+			httpd_conn_free(c);
+		else
+			httpd_conn_arm(c, idle >= HTTPD_DRAIN_IDLE_MS ? HTTPD_DRAIN_IDLE_MS
+			                                              : HTTPD_DRAIN_IDLE_MS - idle);
+	}
+	if (h->n_conns == 0)
+		event_active(h->drained_ev, EV_TIMEOUT, 0);
 }
 
 size_t httpd_connections(const struct httpd *h)

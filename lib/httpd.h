@@ -68,6 +68,23 @@ int httpd_listen_tcp(struct httpd *h, const char *host, uint16_t port);
 int httpd_listen_fd(struct httpd *h, int fd);
 /* Stop accepting; connections open stay until their requests are answered. */
 void httpd_close_listeners(struct httpd *h);
+/*
+ * Hold (true) or start (false) accepting on the listeners, which stay bound:
+ * connections wait in the kernel's backlog meanwhile.  A daemon holds them
+ * until it can serve what comes.
+ */
+void httpd_hold(struct httpd *h, bool hold);
+
+/* The last connection closed after httpd_drain(). */
+typedef void (*httpd_drained_fn)(void *userdata);
+/*
+ * Stop for a restart without failing a call: close the listeners (a socket
+ * systemd passed stays open in systemd, its backlog kept for the next
+ * daemon), answer every request already begun with Connection: close, and
+ * close connections that stay idle for a moment.  cb runs once from the loop
+ * when no connection is left; the caller bounds how long it waits.
+ */
+void httpd_drain(struct httpd *h, httpd_drained_fn cb, void *userdata);
 
 /* Connections open now, and body bytes reserved now. */
 size_t httpd_connections(const struct httpd *h);

@@ -494,3 +494,100 @@ Test(httpd, a_client_that_does_not_read_its_answer_is_closed)
 	cr_assert_eq(httpd_connections(server), 0);
 	close(fd);
 }
+
+static int drained_calls;
+
+static void on_drained(void *arg)
+{
+	drained_calls++;
+}
+
+Test(httpd, held_listeners_leave_connections_in_the_backlog_until_started)
+{
+	httpd_hold(server, true);
+	int fd = client(); /* the kernel completes the handshake */
+	say(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	turn(100);
+	cr_assert_eq(httpd_connections(server), 0);
+	cr_assert_eq(n_requests, 0);
+	httpd_hold(server, false);
+	_cleanup_free_ char *a = hear(fd, 20, NULL);
+	close(fd);
+	cr_assert(str_has_prefix(a, "HTTP/1.1 200 "), "%s", a);
+}
+
+Test(httpd, drain_answers_a_request_in_flight_with_connection_close)
+{
+	drained_calls = 0;
+	hold = true;
+	int fd = client();
+	say(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	turn(50);
+	cr_assert_not_null(held);
+	httpd_drain(server, on_drained, NULL);
+	turn(400); /* past the idle grace: a busy connection is not idle */
+	cr_assert_eq(drained_calls, 0);
+	httpd_send_reply(held, 200, NULL);
+	bool eof;
+	_cleanup_free_ char *a = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(str_has_prefix(a, "HTTP/1.1 200 "), "%s", a);
+	cr_assert(strstr(a, "Connection: close\r\n"), "%s", a);
+	cr_assert(eof);
+	turn(20);
+	cr_assert_eq(drained_calls, 1);
+}
+
+Test(httpd, drain_serves_a_request_sent_just_after_it_began)
+{
+	drained_calls = 0;
+	int fd = client();
+	say(fd, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n");
+	_cleanup_free_ char *first = hear(fd, 20, NULL);
+	cr_assert(str_has_prefix(first, "HTTP/1.1 200 "), "%s", first);
+	turn(20);
+	httpd_drain(server, on_drained, NULL);
+	/* A client under load sends its next call on the kept-alive connection
+	 * right away: it is answered, not reset. */
+	say(fd, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+	bool eof;
+	_cleanup_free_ char *second = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(strstr(second, "HTTP/1.1 200 "), "%s", second);
+	cr_assert(strstr(second, "GET /2"), "%s", second);
+	cr_assert(strstr(second, "Connection: close\r\n"), "%s", second);
+	turn(20);
+	cr_assert_eq(drained_calls, 1);
+}
+
+Test(httpd, drain_closes_a_connection_left_idle_and_stops_accepting)
+{
+	drained_calls = 0;
+	int fd = client();
+	say(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	_cleanup_free_ char *a = hear(fd, 20, NULL);
+	turn(20);
+	httpd_drain(server, on_drained, NULL);
+	bool eof;
+	_cleanup_free_ char *rest = hear(fd, SIZE_MAX, &eof);
+	close(fd);
+	cr_assert(eof, "an idle connection stayed open");
+	cr_assert_str_empty(rest);
+	cr_assert_eq(drained_calls, 1);
+	/* The listener is closed: nothing is accepted any more. */
+	int late = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_neq(connect(late, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(late);
+}
+
+Test(httpd, drain_with_no_connection_reports_drained_from_the_loop)
+{
+	drained_calls = 0;
+	httpd_drain(server, on_drained, NULL);
+	cr_assert_eq(drained_calls, 0, "called inside httpd_drain()");
+	turn(10);
+	cr_assert_eq(drained_calls, 1);
+}
