@@ -48,7 +48,7 @@
 
 struct proxy {
 	struct event_base *base;
-	struct upstream *upstream;
+	struct upstream *upstream; /* NULL once stopped */
 	struct endpoint_manager *manager;
 	uint64_t rng; /* xorshift state for weighted choice and ties */
 	size_t in_flight;
@@ -261,6 +261,18 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 	else if (!r->result && r->status < 400)
 		outcome = METRICS_OUTCOME_SUCCESS;
 	metrics_invocation(ep->name, variant, outcome, now_monotonic() - c->start);
+	/* A failed call is worth a line an operator can find by its request
+	 * id (the one the client was given); successes are counted only. */
+	if (outcome != METRICS_OUTCOME_SUCCESS && r->result)
+		log_request(LOG_INFO, c->request_id, ep->name,
+			    "request %s: endpoint %s variant %s instance %u (%s): %s", c->request_id,
+			    ep->name, variant, c->inst->slot, c->inst->container_name,
+			    r->error ? r->error : strerror(-r->result));
+	else if (outcome != METRICS_OUTCOME_SUCCESS)
+		log_request(LOG_INFO, c->request_id, ep->name,
+			    "request %s: endpoint %s variant %s instance %u (%s) answered %d",
+			    c->request_id, ep->name, variant, c->inst->slot, c->inst->container_name,
+			    (int)r->status);
 
 	if (r->result == -ECANCELED) {
 		proxy_send_error(c->req, c->request_id, 503, "ServiceUnavailable",
@@ -341,6 +353,11 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	struct evbuffer *input = httpd_request_body(req);
 	size_t len = evbuffer_get_length(input);
 
+	if (!p->upstream) {
+		proxy_send_error(req, request_id, 503, "ServiceUnavailable", "ServiceUnavailable",
+				 NULL, "endpointd is shutting down.");
+		return;
+	}
 	if (strcmp(httpd_request_method(req), "POST") != 0) {
 		proxy_send_error(req, request_id, 405, "ValidationError", "ValidationError", NULL,
 				 "InvokeEndpoint takes POST.");
@@ -462,6 +479,11 @@ struct proxy *proxy_new(struct event_base *base, struct endpoint_manager *m)
 	if (getrandom(&p->rng, sizeof(p->rng), 0) != sizeof(p->rng) || p->rng == 0)
 		p->rng = now_monotonic_ms() | 1;
 	return p;
+}
+
+void proxy_stop(struct proxy *p)
+{
+	p->upstream = upstream_free(p->upstream);
 }
 
 /* Free the proxy; calls in flight end with 503. */

@@ -20,6 +20,8 @@ struct proxy;
 struct proxy *proxy_new(struct event_base *base, struct endpoint_manager *m);
 /* NULL-safe.  Calls still running are answered 503 first. */
 struct proxy *proxy_free(struct proxy *p);
+/* Shutdown: calls still running are answered 503 now, and so are new ones. */
+void proxy_stop(struct proxy *p);
 
 /* Serves one invocation of endpoint name; the answer is sent later. */
 void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
