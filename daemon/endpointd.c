@@ -12,7 +12,8 @@
  *   RELOADING=1  on SIGHUP, with MONOTONIC_USEC= (Type=notify-reload wants
  *                it, systemd >= 253), then READY=1 whether the new config
  *                was taken or refused
- *   STOPPING=1   on SIGTERM/SIGINT
+ *   STOPPING=1   on SIGTERM/SIGINT, with STATUS= counting what is still
+ *                being answered while the daemon drains
  *   sockets      fds passed by socket activation (LISTEN_FDS) are served
  *                instead of the config's listen: addresses
  */
@@ -49,6 +50,11 @@
 
 /* STATUS= is sent at most this often, however fast endpoints change. */
 #define DAEMON_STATUS_MIN_MS 250
+/* At the end, how long the answers to calls cut short may take to go out. */
+#define DAEMON_FLUSH_MS 1000
+/* How long a start waits for the Engine before it serves anyway: restored
+ * endpoints route again once their containers are listed and adopted. */
+#define DAEMON_SYNC_WAIT_MS 5000
 
 struct daemon {
 	struct event_base *base;
@@ -56,8 +62,12 @@ struct daemon {
 	struct config *config;
 	char *docker_socket;     /* the one the Docker client was made with */
 	bool socket_activated;   /* serving LISTEN_FDS; listen: is ignored */
-	bool stopping;
+	bool stopping;           /* SIGTERM came: draining, then the loop ends */
+	bool serving;            /* the listeners accept (after the first sync) */
 	bool reloading;          /* between SIGHUP and the end of the reload */
+	struct event *ev_sync_wait; /* serve anyway when the Engine is slow */
+	struct event *ev_drain;     /* the drain's deadline, then its progress */
+	uint64_t drain_deadline_ms;
 	struct event *ev_reload; /* runs the reload on the loop turn after SIGHUP */
 	struct event *ev_status; /* coalesces STATUS= updates */
 	uint64_t status_sent_ms;
@@ -317,15 +327,60 @@ static void daemon_start_watchdog(struct daemon *d)
 		 (unsigned long long)(half / 1000), (unsigned long long)(usec / 1000));
 }
 
-/* SIGTERM, SIGINT: stop accepting, finish, exit. */
+/* The drain is over: no connection left, or its time is up. */
+static void daemon_drained(void *arg)
+{
+	struct daemon *d = arg;
+	size_t open = api_connections(d->api);
+	if (open)
+		log_warning("drain_timeout_s passed with %zu connection%s still open: closing them",
+			    open, open == 1 ? "" : "s");
+	else
+		log_info("every call answered; stopping");
+	event_base_loopexit(d->base, NULL);
+}
+
+/* The drain's timer: every second a STATUS= line, until the deadline. */
+static void daemon_drain_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	if (now_monotonic_ms() >= d->drain_deadline_ms) {
+		daemon_drained(d);
+		return;
+	}
+	sd_notifyf(0, "STATUS=Stopping: answering the calls of %zu connection%s",
+		   api_connections(d->api), api_connections(d->api) == 1 ? "" : "s");
+	struct timeval tv = {1, 0};
+	evtimer_add(d->ev_drain, &tv);
+}
+
+/*
+ * SIGTERM, SIGINT: stop accepting and answer what was begun, within
+ * drain_timeout_s, then exit (see httpd_drain).  Under socket activation the
+ * calls that come meanwhile wait in systemd's socket for the next daemon.  A
+ * second signal stops at once.
+ */
 static void daemon_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
-	log_notice("caught %s, stopping", strsignal((int)sig));
+	if (d->stopping) {
+		log_notice("caught %s again, stopping now", strsignal((int)sig));
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
 	d->stopping = true;
 	evtimer_del(d->ev_status);
-	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
-	event_base_loopexit(d->base, NULL);
+	evtimer_del(d->ev_sync_wait);
+	size_t open = api_connections(d->api);
+	log_notice("caught %s, stopping: answering the calls of %zu connection%s first "
+		   "(at most %u s)",
+		   strsignal((int)sig), open, open == 1 ? "" : "s", d->config->drain_timeout_s);
+	sd_notifyf(0, "STOPPING=1\nSTATUS=Stopping: answering the calls of %zu connection%s",
+		   open, open == 1 ? "" : "s");
+	d->drain_deadline_ms = now_monotonic_ms() + (uint64_t)d->config->drain_timeout_s * 1000;
+	struct timeval tv = {1, 0};
+	evtimer_add(d->ev_drain, &tv);
+	api_drain(d->api, daemon_drained, d);
 }
 
 /* Why new cannot replace old while running, or NULL when it can. */
@@ -460,6 +515,39 @@ static int daemon_listen(struct daemon *d)
 	return 0;
 }
 
+/* Accept what waits in the listeners' backlog: once, when restored
+ * endpoints have their containers again (or the Engine is late). */
+static void daemon_serve(void *arg)
+{
+	struct daemon *d = arg;
+	if (d->serving || d->stopping)
+		return;
+	d->serving = true;
+	evtimer_del(d->ev_sync_wait);
+	api_hold(d->api, false);
+	/* Listeners bound, the journal replayed, containers adopted. */
+	daemon_notify_status(d, "READY=1");
+	log_notice("endpointd %s ready: %zu models, %zu endpoint configs", PACKAGE_VERSION,
+		   d->config->n_models, d->config->n_endpoint_configs);
+}
+
+/* The last answer went out at the end: stop turning the loop. */
+static void daemon_flushed(void *arg)
+{
+	struct daemon *d = arg;
+	event_base_loopbreak(d->base);
+}
+
+/* The Engine has not listed our containers in time: serve anyway. */
+static void daemon_sync_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	log_warning("the Docker Engine has not listed the containers in %d ms; serving "
+		    "anyway: restored endpoints answer ServiceUnavailable until it does",
+		    DAEMON_SYNC_WAIT_MS);
+	daemon_serve(d);
+}
+
 /* Everything between start and stop. */
 static int daemon_run(struct daemon *d)
 {
@@ -512,17 +600,27 @@ static int daemon_run(struct daemon *d)
 	evsignal_add(ev_hup, NULL);
 	d->ev_reload = event_new(d->base, -1, 0, daemon_reload_run, d);
 	d->ev_status = evtimer_new(d->base, daemon_status_cb, d);
+	d->ev_sync_wait = evtimer_new(d->base, daemon_sync_wait_cb, d);
+	d->ev_drain = evtimer_new(d->base, daemon_drain_timer_cb, d);
 	endpoint_manager_set_observer(d->manager, daemon_endpoint_changed, d);
 
+	/* Bound now, so that a bad address fails the start; accepting waits
+	 * until restored endpoints can route (the backlog holds callers). */
+	api_hold(d->api, true);
 	if (r == 0)
 		r = daemon_listen(d);
 	if (r == 0) {
 		endpoint_manager_start(d->manager);
 		daemon_start_watchdog(d);
-		/* Listeners bound and the journal replayed: clients may come. */
-		daemon_notify_status(d, "READY=1");
-		log_notice("endpointd %s ready: %zu models, %zu endpoint configs", PACKAGE_VERSION,
-			   d->config->n_models, d->config->n_endpoint_configs);
+		if (endpoint_manager_endpoints(d->manager) == 0) {
+			daemon_serve(d);
+		} else {
+			sd_notify(0, "STATUS=Adopting the containers of restored endpoints");
+			struct timeval tv = {DAEMON_SYNC_WAIT_MS / 1000,
+					     (DAEMON_SYNC_WAIT_MS % 1000) * 1000};
+			evtimer_add(d->ev_sync_wait, &tv);
+			endpoint_manager_when_synced(d->manager, daemon_serve, d);
+		}
 		event_base_dispatch(d->base);
 	}
 	d->stopping = true;
@@ -542,6 +640,14 @@ static int daemon_run(struct daemon *d)
 	/* The journal's writer thread may still be syncing: wait for it. */
 	while (journal_busy(d->journal) && event_base_loop(d->base, EVLOOP_ONCE) == 0)
 		;
+	/* Calls still in flight are answered 503: let those answers out. */
+	proxy_stop(d->proxy);
+	if (api_connections(d->api) > 0) {
+		struct timeval tv = {DAEMON_FLUSH_MS / 1000, (DAEMON_FLUSH_MS % 1000) * 1000};
+		api_drain(d->api, daemon_flushed, d);
+		event_base_loopexit(d->base, &tv);
+		event_base_dispatch(d->base);
+	}
 	d->journal = journal_free(d->journal);
 	d->docker = docker_free(d->docker);
 	d->httpc = httpc_free(d->httpc);
@@ -555,6 +661,8 @@ static int daemon_run(struct daemon *d)
 	event_free(ev_hup);
 	event_free(d->ev_reload);
 	event_free(d->ev_status);
+	event_free(d->ev_sync_wait);
+	event_free(d->ev_drain);
 	if (d->ev_watchdog)
 		event_free(d->ev_watchdog);
 	event_base_free(d->base);

@@ -1147,6 +1147,21 @@ void api_close_listeners(struct api *a)
 	httpd_close_listeners(a->httpd);
 }
 
+void api_hold(struct api *a, bool hold)
+{
+	httpd_hold(a->httpd, hold);
+}
+
+void api_drain(struct api *a, void (*cb)(void *userdata), void *userdata)
+{
+	httpd_drain(a->httpd, cb, userdata);
+}
+
+size_t api_connections(const struct api *a)
+{
+	return httpd_connections(a->httpd);
+}
+
 /* Restore one "tags/<arn>" record. */
 int api_restore_tags(struct api *a, const char *key, json_t *value)
 {

@@ -29,6 +29,12 @@ struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct 
 		    struct proxy *proxy);
 /* Stop accepting connections (shutdown); requests in progress still finish. */
 void api_close_listeners(struct api *a);
+/* Hold the listeners bound but not accepting (true), or start serving. */
+void api_hold(struct api *a, bool hold);
+/* Stop for a restart: see httpd_drain(). */
+void api_drain(struct api *a, void (*cb)(void *userdata), void *userdata);
+/* Client connections open now. */
+size_t api_connections(const struct api *a);
 /* Drops requests still waiting for the journal without answering them. */
 struct api *api_free(struct api *a);
 /* Restores tags set through the API on a model or endpoint config from the

@@ -475,6 +475,7 @@ static int config_parse_limits(struct config_loader *ld, const struct cy_node *n
 	                                   "body_timeout_s",
 	                                   "idle_timeout_s",
 	                                   "write_timeout_s",
+	                                   "drain_timeout_s",
 	                                   NULL};
 	const struct {
 		const char *key;
@@ -488,6 +489,7 @@ static int config_parse_limits(struct config_loader *ld, const struct cy_node *n
 		{"body_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->body_timeout_s},
 		{"idle_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->idle_timeout_s},
 		{"write_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->write_timeout_s},
+		{"drain_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->drain_timeout_s},
 	};
 	const struct cy_node *v;
 	int r;
@@ -1546,6 +1548,7 @@ static void config_loader_init(struct config_loader *ld)
 	c->body_timeout_s = CONFIG_DEFAULT_BODY_TIMEOUT_S;
 	c->idle_timeout_s = CONFIG_DEFAULT_IDLE_TIMEOUT_S;
 	c->write_timeout_s = CONFIG_DEFAULT_WRITE_TIMEOUT_S;
+	c->drain_timeout_s = CONFIG_DEFAULT_DRAIN_TIMEOUT_S;
 	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
 	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
 	c->container_dialer = config_default_dialer();

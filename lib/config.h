@@ -32,6 +32,7 @@
 #define CONFIG_BODY_TOTAL_S 120             /* and be read within this */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_S 60    /* a kept-alive connection between requests */
 #define CONFIG_DEFAULT_WRITE_TIMEOUT_S 30   /* an answer must progress this often */
+#define CONFIG_DEFAULT_DRAIN_TIMEOUT_S 20   /* calls in flight at SIGTERM (< TimeoutStopSec=) */
 #define CONFIG_MAX_TIMEOUT_S 3600
 
 /* Where a value was written, for messages about it. */
@@ -133,6 +134,8 @@ struct config {
 	unsigned body_timeout_s;
 	unsigned idle_timeout_s;
 	unsigned write_timeout_s;
+	/* At SIGTERM, how long the calls in flight may take to finish. */
+	unsigned drain_timeout_s;
 	/* A container of ours that belongs to nothing is removed once this old:
 	 * long enough for a create in flight to be recorded. */
 	unsigned orphan_grace_s;

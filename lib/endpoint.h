@@ -167,6 +167,14 @@ void endpoint_manager_shutdown(struct endpoint_manager *m);
 struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m);
 /* Start watching the Engine's events. */
 void endpoint_manager_start(struct endpoint_manager *m);
+/*
+ * cb runs once, when the Engine's containers have first been listed and
+ * matched with the journal: from then restored endpoints route calls to
+ * their adopted instances.  Until then they have none.  At once when that
+ * has happened already.
+ */
+void endpoint_manager_when_synced(struct endpoint_manager *m, void (*cb)(void *userdata),
+				  void *userdata);
 void endpoint_manager_set_observer(struct endpoint_manager *m, endpoint_observer_fn fn,
 				   void *userdata);
 /* The config new endpoints are created from (borrowed). */

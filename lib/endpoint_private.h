@@ -56,6 +56,10 @@ struct endpoint_manager {
 	bool resync_sweep;
 	struct event *resync_timer; /* retry a failed listing; sweep orphans later */
 	unsigned listings; /* container listings asked for so far */
+	/* Once the first listing is matched: restored instances route again. */
+	bool synced;
+	void (*synced_cb)(void *userdata);
+	void *synced_data;
 	/* The host's GPUs and who holds each (endpoint_gpu.c). */
 	struct gpu *gpus;
 	size_t n_gpus;

@@ -389,6 +389,12 @@ static void endpoint_manager_resync_cb(const struct docker_result *r,
 	if (next >= 0)
 		endpoint_manager_resync_later(m, (unsigned)(next * 1000) + 100);
 	endpoint_manager_trim_model_cache(m);
+	if (!m->synced) {
+		m->synced = true;
+		if (m->synced_cb)
+			m->synced_cb(m->synced_data);
+		m->synced_cb = NULL;
+	}
 	if (m->resync_again) {
 		m->resync_again = false;
 		endpoint_manager_resync(m);
@@ -407,6 +413,17 @@ static void endpoint_manager_resync(struct endpoint_manager *m)
 	m->resync_running = true;
 	m->listings++;
 	docker_container_list(m->docker, m->owner_label, endpoint_manager_resync_cb, m);
+}
+
+void endpoint_manager_when_synced(struct endpoint_manager *m, void (*cb)(void *userdata),
+				  void *userdata)
+{
+	if (m->synced) {
+		cb(userdata);
+		return;
+	}
+	m->synced_cb = cb;
+	m->synced_data = userdata;
 }
 
 /* What the Engine says happened to our containers. */

@@ -483,7 +483,9 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         "instance_types:",
         f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
         *(f"  {name}: {spec}" for name, spec in (extra_instance_types or {}).items()),
-        "limits: { max_endpoints: 100 }",
+        # An extra_config "limits:" line replaces this one.
+        *([] if any(line.startswith("limits:") for line in extra_config)
+          else ["limits: { max_endpoints: 100 }"]),
         f"invocation_timeout_s: {INVOCATION_TIMEOUT_S}",
         # The demo-data-* models' data lies in the work directory.
         f"model_data_roots: [{_q(workdir)}]",

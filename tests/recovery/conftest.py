@@ -51,8 +51,8 @@ class DaemonFactory:
         self.args = (endpointd_bin, docker_sock, demo_image, docker)
         self.daemons = []
 
-    def __call__(self, grace=2, start=True):
-        d = RecoveryDaemon(*self.args, grace=grace)
+    def __call__(self, grace=2, start=True, extra_config=()):
+        d = RecoveryDaemon(*self.args, grace=grace, extra_config=extra_config)
         self.daemons.append(d)
         if start:
             d.start()

@@ -26,8 +26,24 @@ import endpointd_harness as h
 
 # Endpoint configs this suite uses and how many instances each asks for.
 PAIR_CONFIG = "rec-pair-config"
-DESIRED = {"demo-config": 1, PAIR_CONFIG: 2, "two-variant-config": 4, "slow-config": 1}
-EXTRA_YAML = f"""EndpointConfigs:
+SLOW_CALL_CONFIG = "rec-slow-call-config"
+# How long the model of SLOW_CALL_CONFIG takes over a call (below the
+# harness's invocation timeout).
+SLOW_CALL_MS = 1500
+DESIRED = {"demo-config": 1, PAIR_CONFIG: 2, "two-variant-config": 4, "slow-config": 1,
+           SLOW_CALL_CONFIG: 1}
+EXTRA_YAML = f"""Models:
+  - ModelName: rec-slow-call
+    PrimaryContainer:
+      Image: {{demo_image}}
+      Environment: {{{{ DEMO_INVOKE_DELAY_MS: "{SLOW_CALL_MS}" }}}}
+EndpointConfigs:
+  - EndpointConfigName: {SLOW_CALL_CONFIG}
+    ProductionVariants:
+      - VariantName: AllTraffic
+        ModelName: rec-slow-call
+        InitialInstanceCount: 1
+        InstanceType: {h.INSTANCE_TYPE}
   - EndpointConfigName: {PAIR_CONFIG}
     ProductionVariants:
       - VariantName: AllTraffic
@@ -47,9 +63,10 @@ CONVERGE_S = 60       # endpoints InService with their containers after a restar
 
 
 class RecoveryDaemon(h.Daemon):
-    def __init__(self, binary, docker_sock, demo_image, docker, grace=2):
+    def __init__(self, binary, docker_sock, demo_image, docker, grace=2, extra_config=()):
         super().__init__(binary, docker_sock, demo_image,
-                         extra_config=[f"orphan_grace_s: {grace}"], extra_yaml=EXTRA_YAML)
+                         extra_config=[f"orphan_grace_s: {grace}", *extra_config],
+                         extra_yaml=EXTRA_YAML.format(demo_image=demo_image))
         self.docker = docker
         self.grace = grace
         self.api = None

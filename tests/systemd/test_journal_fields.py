@@ -41,7 +41,7 @@ def test_records_go_to_the_journal_with_priority_and_location(journal_records):
     assert r["PRIORITY"] == "5"  # notice
     assert r["SYSLOG_IDENTIFIER"] == "endpointd"
     assert r["CODE_FILE"].endswith("endpointd.c") and int(r["CODE_LINE"]) > 0
-    assert r["CODE_FUNC"] == "daemon_run"
+    assert r["CODE_FUNC"] == "daemon_serve"
 
 
 def test_endpoint_records_carry_the_endpoint_field(journal_records):

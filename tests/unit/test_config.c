@@ -109,6 +109,7 @@ Test(config, client_limits_have_their_defaults)
 	cr_assert_eq(c->body_timeout_s, 10);
 	cr_assert_eq(c->idle_timeout_s, 60);
 	cr_assert_eq(c->write_timeout_s, 30);
+	cr_assert_eq(c->drain_timeout_s, 20);
 	config_unref(c);
 }
 
@@ -117,7 +118,7 @@ Test(config, client_limits_are_read)
 	struct config *c = load_ok("limits: { max_connections: 50, max_buffered_bytes: 2MiB,\n"
 	                           "  max_inflight_invocations: 3, max_inflight_per_endpoint: 2,\n"
 	                           "  request_timeout_s: 1, body_timeout_s: 2, idle_timeout_s: 3,\n"
-	                           "  write_timeout_s: 4 }\n");
+	                           "  write_timeout_s: 4, drain_timeout_s: 5 }\n");
 
 	cr_assert_eq(c->max_connections, 50);
 	cr_assert_eq(c->max_buffered_bytes, 2 * 1024 * 1024);
@@ -127,6 +128,7 @@ Test(config, client_limits_are_read)
 	cr_assert_eq(c->body_timeout_s, 2);
 	cr_assert_eq(c->idle_timeout_s, 3);
 	cr_assert_eq(c->write_timeout_s, 4);
+	cr_assert_eq(c->drain_timeout_s, 5);
 	config_unref(c);
 }
 
