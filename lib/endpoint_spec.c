@@ -56,6 +56,22 @@ bool endpoint_container_is_instances(const struct instance *inst, const struct d
 	       strcmp(slot, want) == 0;
 }
 
+/*
+ * A read-only bind mount of source at target, as HostConfig.Mounts has it.
+ * Not HostConfig.Binds: for a "src:dst:ro" bind the Engine makes a missing
+ * source an empty root-owned directory on the host, and the container starts
+ * without its model or its dialer; a Mount whose source is missing makes the
+ * create fail (400, "bind source path does not exist: <source>"), and that
+ * message is the instance's failure reason.  A Mount is also taken apart by
+ * field, not at ":" and ",", so any path is mounted as it is.  BindOptions
+ * keep the Engine's defaults: rprivate, recursive.
+ */
+static json_t *instance_bind_mount(const char *source, const char *target)
+{
+	return json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source", source, "Target",
+			 target, "ReadOnly", 1);
+}
+
 /* The Engine's container spec for inst, as `docker run <image> serve` would. */
 json_t *instance_container_spec(struct instance *inst)
 {
@@ -86,19 +102,19 @@ json_t *instance_container_spec(struct instance *inst)
 	}
 	if (type->gpus > 0)
 		json_object_set_new(host, "DeviceRequests", instance_gpu_requests(inst));
-	json_t *binds = json_array();
+	json_t *mounts = json_array();
 	if (v->model_dir)
-		json_array_append_new(binds, json_sprintf("%s:/opt/ml/model:ro", v->model_dir));
+		json_array_append_new(mounts, instance_bind_mount(v->model_dir, "/opt/ml/model"));
 	const char *dialer = ep->manager->config->container_dialer;
 	if (dialer) {
 		_cleanup_free_ char *dir = instance_dialer_dir(inst);
-		json_array_append_new(binds, json_sprintf("%s:" DIALER_CONTAINER_BIN ":ro", dialer));
-		json_array_append_new(binds, json_sprintf("%s:" DIALER_CONTAINER_DIR ":ro", dir));
+		json_array_append_new(mounts, instance_bind_mount(dialer, DIALER_CONTAINER_BIN));
+		json_array_append_new(mounts, instance_bind_mount(dir, DIALER_CONTAINER_DIR));
 	}
-	if (json_array_size(binds))
-		json_object_set_new(host, "Binds", binds);
+	if (json_array_size(mounts))
+		json_object_set_new(host, "Mounts", mounts);
 	else
-		json_decref(binds);
+		json_decref(mounts);
 
 	char slot[16], gen[16];
 	snprintf(slot, sizeof(slot), "%u", inst->slot);

@@ -6,8 +6,8 @@
  *
  * Map: the fake Engine (its container table and request log), the ping
  * server, set-up of a manager with a journal, then the tests: container
- * names, name conflicts, GPUs held until their container is gone, and
- * DeleteEndpoint's intent on disk before any container stops.
+ * names, name conflicts, bind mounts, GPUs held until their container is
+ * gone, and DeleteEndpoint's intent on disk before any container stops.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -18,13 +18,16 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dialer.h"
 #include "docker.h"
 #include "endpoint.h"
 #include "endpoint_private.h"
@@ -35,8 +38,11 @@
 
 #define OWNER "0123456789abcdef"
 
+/* No dialer: the default one is wherever endpointd-dialer happens to be
+ * installed, and its mounts are the business of the tests that name one. */
 static const char *const config_yaml =
     "state_dir: /nonexistent/endpointd-test\n"
+    "container_dialer: none\n"
     "instance_types:\n"
     "  ml.cpu: { cpus: 1, memory: 1GiB }\n"
     "  ml.gpu: { cpus: 1, memory: 1GiB, gpus: 1 }\n"
@@ -76,6 +82,8 @@ static struct endpoint_manager *manager;
 static char dir[64], sockpath[96];
 static struct fake_container containers[32];
 static size_t n_containers;
+static json_t *create_specs[32]; /* every create request's spec, refused ones too */
+static size_t n_create_specs;
 static char *log_lines[256]; /* "METHOD path" of each container request */
 static size_t n_log;
 static unsigned stop_delay_ms;
@@ -118,6 +126,25 @@ static void reply(struct evhttp_request *req, int code, const char *body)
 	                  "application/json");
 	evhttp_send_reply(req, code, "X", out);
 	evbuffer_free(out);
+}
+
+/*
+ * The first bind mount in spec's HostConfig.Mounts whose source does not
+ * exist, or NULL: the Engine refuses to create such a container.
+ */
+static const char *fake_missing_mount_source(json_t *spec)
+{
+	json_t *mounts = json_object_get(json_object_get(spec, "HostConfig"), "Mounts");
+	size_t i;
+	json_t *m;
+	json_array_foreach(mounts, i, m)
+	{
+		const char *src = json_string_value(json_object_get(m, "Source"));
+		struct stat st;
+		if (src && stat(src, &st) < 0)
+			return src;
+	}
+	return NULL;
 }
 
 /* A container as inspect (full) or list (summary) shows it. */
@@ -239,6 +266,16 @@ static void on_engine(struct evhttp_request *req, void *arg)
 		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
 		json_t *spec = json_loads(body, 0, NULL);
 		cr_assert_not_null(spec);
+		if (n_create_specs < ELEMENTSOF(create_specs))
+			create_specs[n_create_specs++] = json_incref(spec);
+		const char *missing = fake_missing_mount_source(spec);
+		if (missing) {
+			json_t *msg = json_sprintf("invalid mount config for type \"bind\": bind "
+			                           "source path does not exist: %s",
+			                           missing);
+			json_decref(spec);
+			return reply_json(req, 400, json_pack("{s:o}", "message", msg));
+		}
 		struct fake_container *c =
 		    fake_add(name, json_incref(json_object_get(spec, "Labels")), false);
 		c->body = TAKE_PTR(body);
@@ -362,6 +399,13 @@ static void give_one_gpu(void)
 	endpoint_manager_set_gpus(manager, g, 1, NULL);
 }
 
+/* nftw: remove what the test left in dir, and dir. */
+static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)remove(path);
+	return 0;
+}
+
 static void teardown(void)
 {
 	if (manager)
@@ -381,13 +425,11 @@ static void teardown(void)
 		free(containers[i].body);
 		json_decref(containers[i].labels);
 	}
+	for (size_t i = 0; i < n_create_specs; i++)
+		json_decref(create_specs[i]);
 	for (size_t i = 0; i < n_log; i++)
 		free(log_lines[i]);
-	_cleanup_free_ char *j = xasprintf("%s/journal", dir), *sn = xasprintf("%s/snapshot", dir);
-	unlink(j);
-	unlink(sn);
-	unlink(sockpath);
-	rmdir(dir);
+	nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Run the loop until pred(arg) holds, for at most 10 s. */
@@ -540,6 +582,115 @@ Test(endpoint_engine, a_leftover_of_the_same_slot_holding_the_name_is_replaced)
 	cr_assert(run_until(is_in_service, ep), "ep is %s: %s", endpoint_state_to_string(ep->state),
 	          ep->failure_reason ? ep->failure_reason : "");
 	cr_assert(leftover->removed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bind mounts */
+
+/*
+ * Replace the config with one whose container_dialer is dir/dialer and whose
+ * "data" endpoint config's model data is the directory dir/model, with the
+ * state directory dir/state; all of them exist.
+ */
+static void use_dialer_and_model_data(void)
+{
+	_cleanup_free_ char *state = xasprintf("%s/state", dir),
+	                    *model = xasprintf("%s/model", dir),
+	                    *dialer = xasprintf("%s/dialer", dir);
+	cr_assert_eq(mkdir(state, 0750), 0);
+	cr_assert_eq(mkdir(model, 0755), 0);
+	int fd = open(dialer, O_WRONLY | O_CREAT | O_EXCL, 0755);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	_cleanup_free_ char *yaml =
+	    xasprintf("state_dir: %s\n"
+	              "container_dialer: %s\n"
+	              "model_data_roots: [%s]\n"
+	              "instance_types:\n"
+	              "  ml.cpu: { cpus: 1, memory: 1GiB }\n"
+	              "Models:\n"
+	              "  - ModelName: m\n"
+	              "    PrimaryContainer: { Image: demo:1, ModelDataUrl: %s }\n"
+	              "EndpointConfigs:\n"
+	              "  - EndpointConfigName: data\n"
+	              "    ProductionVariants:\n"
+	              "      - { VariantName: AllTraffic, ModelName: m, InitialInstanceCount: 1,\n"
+	              "          InstanceType: ml.cpu }\n",
+	              state, dialer, dir, model);
+	char *error = NULL;
+	config_unref(config);
+	cr_assert_eq(config_load_string("test.yaml", yaml, &config, &error), 0, "%s", error);
+}
+
+/* The mount of spec (a create request's) at target, or NULL. */
+static json_t *mount_at(json_t *spec, const char *target)
+{
+	json_t *mounts = json_object_get(json_object_get(spec, "HostConfig"), "Mounts");
+	size_t i;
+	json_t *m;
+	json_array_foreach(mounts, i, m)
+	{
+		if (!strcmp(json_string_value(json_object_get(m, "Target")) ?: "", target))
+			return m;
+	}
+	return NULL;
+}
+
+/* Whether spec mounts source read-only at target, as a bind mount. */
+static bool binds_read_only(json_t *spec, const char *source, const char *target)
+{
+	json_t *m = mount_at(spec, target);
+	return m && !strcmp(json_string_value(json_object_get(m, "Type")) ?: "", "bind") &&
+	       !strcmp(json_string_value(json_object_get(m, "Source")) ?: "", source) &&
+	       json_is_true(json_object_get(m, "ReadOnly"));
+}
+
+Test(endpoint_engine, model_data_and_the_dialer_are_read_only_bind_mounts_never_binds)
+{
+	use_dialer_and_model_data();
+	start_manager(false);
+	endpoint_manager_start(manager);
+	struct endpoint *ep = create_in_service("ep", "data");
+	cr_assert_eq(n_create_specs, 1);
+	json_t *spec = create_specs[0];
+	json_t *host = json_object_get(spec, "HostConfig");
+	cr_assert_null(json_object_get(host, "Binds"), "the Engine would make a missing source");
+	cr_assert_eq(json_array_size(json_object_get(host, "Mounts")), 3);
+	_cleanup_free_ char *model = xasprintf("%s/model", dir),
+	                    *dialer = xasprintf("%s/dialer", dir);
+	_cleanup_free_ char *model_real = realpath(model, NULL);
+	_cleanup_free_ char *dialer_dir = instance_dialer_dir(&ep->variants[0].instances[0]);
+	cr_assert(binds_read_only(spec, model_real, "/opt/ml/model"));
+	cr_assert(binds_read_only(spec, dialer, DIALER_CONTAINER_BIN));
+	cr_assert(binds_read_only(spec, dialer_dir, DIALER_CONTAINER_DIR));
+}
+
+Test(endpoint_engine, a_container_without_model_data_or_dialer_has_no_mounts)
+{
+	start_manager(false);
+	endpoint_manager_start(manager);
+	create_in_service("ep", "cpu");
+	json_t *host = json_object_get(create_specs[0], "HostConfig");
+	cr_assert_null(json_object_get(host, "Mounts"));
+	cr_assert_null(json_object_get(host, "Binds"));
+}
+
+Test(endpoint_engine, a_mount_source_gone_before_the_create_fails_the_endpoint_in_the_engines_words)
+{
+	use_dialer_and_model_data();
+	_cleanup_free_ char *dialer = xasprintf("%s/dialer", dir);
+	cr_assert_eq(unlink(dialer), 0);
+	start_manager(false);
+	endpoint_manager_start(manager);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "data", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_failed, ep), "ep is %s", endpoint_state_to_string(ep->state));
+	_cleanup_free_ char *want =
+	    xasprintf("Failed to create the container of production variant AllTraffic: invalid "
+	              "mount config for type \"bind\": bind source path does not exist: %s",
+	              dialer);
+	cr_assert_str_eq(ep->failure_reason, want);
+	cr_assert_eq(n_containers, 0);
 }
 
 /* ------------------------------------------------------------------------ */
