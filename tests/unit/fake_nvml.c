@@ -6,21 +6,40 @@
  *                         in index order; unset or empty: no GPUs
  *   FAKE_NVML_INIT_ERROR  N: nvmlInit_v2 returns N
  *   FAKE_NVML_NAME_ERROR  N: nvmlDeviceGetName returns N for every GPU
+ *   FAKE_NVML_REQUIRE_DEVICES
+ *                         1: nvmlInit_v2 wants the device nodes, as the real
+ *                         library does: <dir>/nvidiactl and <dir>/nvidia<i>
+ *                         for each fake GPU i must be character devices that
+ *                         open(2) O_RDWR lets through (ENXIO or ENODEV, no
+ *                         driver behind a node made by mknod, counts as let
+ *                         through).  Missing or not a character device:
+ *                         NVML_ERROR_DRIVER_NOT_LOADED (9); EPERM or EACCES,
+ *                         as a device cgroup or the node's mode says:
+ *                         NVML_ERROR_NO_PERMISSION (4); other errors: 9.
+ *                         Unset or anything else: no node is looked at.
+ *   FAKE_NVML_DEV_DIR     <dir> above; unset or empty: /dev
  *
- * nvmlErrorString(N) is "fake error N".  Each nvmlShutdown, whether or not
+ * nvmlErrorString(N) is "fake error N", followed by ": <node>: <why>" when
+ * the last nvmlInit_v2 failed for a device node.  Each nvmlShutdown, whether or not
  * NVML was initialised, adds one to FAKE_NVML_SHUTDOWNS in the environment,
  * which outlives the library's dlclose, so that a test can count them.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* nvml.h's return codes, as far as used here. */
 #define NVML_SUCCESS 0
 #define NVML_ERROR_UNINITIALIZED 1
 #define NVML_ERROR_INVALID_ARGUMENT 2
+#define NVML_ERROR_NO_PERMISSION 4
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
+#define NVML_ERROR_DRIVER_NOT_LOADED 9
 
 #define FAKE_NVML_MAX_GPUS 16
 
@@ -51,6 +70,7 @@ static struct nvml_device fake_gpus[FAKE_NVML_MAX_GPUS];
 static unsigned fake_n_gpus;
 static bool fake_initialised;
 static int fake_name_error;
+static char fake_init_detail[512]; /* why the last nvmlInit_v2 failed for a node */
 
 /* The integer in environment variable name, or 0. */
 static int fake_env_int(const char *name)
@@ -88,14 +108,67 @@ static void fake_parse_gpus(void)
 	}
 }
 
+/* Whether node (a name under FAKE_NVML_DEV_DIR) lets NVML in: NVML_SUCCESS,
+ * or an NVML error with the reason in fake_init_detail. */
+static int fake_check_node(const char *node)
+{
+	const char *dir = getenv("FAKE_NVML_DEV_DIR");
+	char path[256];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/dev", node);
+	if (stat(path, &st) < 0) {
+		snprintf(fake_init_detail, sizeof(fake_init_detail), "%s: %s", path,
+		         strerror(errno));
+		return NVML_ERROR_DRIVER_NOT_LOADED;
+	}
+	if (!S_ISCHR(st.st_mode)) {
+		snprintf(fake_init_detail, sizeof(fake_init_detail), "%s: not a character device",
+		         path);
+		return NVML_ERROR_DRIVER_NOT_LOADED;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0) {
+		close(fd);
+		return NVML_SUCCESS;
+	}
+	if (errno == ENXIO || errno == ENODEV)
+		return NVML_SUCCESS;
+	snprintf(fake_init_detail, sizeof(fake_init_detail), "%s: %s", path, strerror(errno));
+	return errno == EPERM || errno == EACCES ? NVML_ERROR_NO_PERMISSION
+	                                         : NVML_ERROR_DRIVER_NOT_LOADED;
+}
+
+/* With FAKE_NVML_REQUIRE_DEVICES=1, whether every node NVML opens lets it in. */
+static int fake_check_nodes(void)
+{
+	const char *require = getenv("FAKE_NVML_REQUIRE_DEVICES");
+	char node[32];
+	int result;
+
+	if (!require || strcmp(require, "1") != 0)
+		return NVML_SUCCESS;
+	result = fake_check_node("nvidiactl");
+	for (unsigned i = 0; result == NVML_SUCCESS && i < fake_n_gpus; i++) {
+		snprintf(node, sizeof(node), "nvidia%u", i);
+		result = fake_check_node(node);
+	}
+	return result;
+}
+
 /* nvmlInit_v2. */
 int nvmlInit_v2(void)
 {
 	int error = fake_env_int("FAKE_NVML_INIT_ERROR");
 
+	fake_init_detail[0] = '\0';
 	if (error)
 		return error;
 	fake_parse_gpus();
+	error = fake_check_nodes();
+	if (error)
+		return error;
 	fake_name_error = fake_env_int("FAKE_NVML_NAME_ERROR");
 	fake_initialised = true;
 	return NVML_SUCCESS;
@@ -114,12 +187,15 @@ int nvmlShutdown(void)
 	return NVML_SUCCESS;
 }
 
-/* nvmlErrorString: "fake error N". */
+/* nvmlErrorString: "fake error N", and the device node's trouble if any. */
 const char *nvmlErrorString(int result)
 {
-	static char words[32];
+	static char words[sizeof(fake_init_detail) + 32];
 
-	snprintf(words, sizeof(words), "fake error %d", result);
+	if (fake_init_detail[0])
+		snprintf(words, sizeof(words), "fake error %d: %s", result, fake_init_detail);
+	else
+		snprintf(words, sizeof(words), "fake error %d", result);
 	return words;
 }
 

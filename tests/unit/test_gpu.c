@@ -3,9 +3,18 @@
  * test and scripted through FAKE_NVML_* (see its top), and against libraries
  * that are not NVML.  Criterion runs each test in a process of its own, so
  * the environment set here does not leak from one test to the next.
+ *
+ * The gpu_nodes suite checks the fake itself: asked to, it wants the device
+ * nodes the real library opens, so that a daemon under a sandbox that hides
+ * them finds no GPUs (tests/systemd boots the unit with it).  Symbolic links
+ * to /dev/null stand in for the nodes: making real ones needs CAP_MKNOD.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +51,8 @@ static void setup(void)
 	unsetenv("FAKE_NVML_INIT_ERROR");
 	unsetenv("FAKE_NVML_NAME_ERROR");
 	unsetenv("FAKE_NVML_SHUTDOWNS");
+	unsetenv("FAKE_NVML_REQUIRE_DEVICES");
+	unsetenv("FAKE_NVML_DEV_DIR");
 }
 
 TestSuite(gpu, .init = setup);
@@ -214,4 +225,128 @@ Test(gpu, the_error_is_untouched_on_success)
 
 	cr_assert_eq(gpu_discover(fake_library(), &gpus, &n, &error), 0);
 	cr_expect_str_eq(error, "untouched");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The fake's device nodes */
+
+static char dev_dir[64];
+
+/* A fake as in setup, whose nodes are looked for in an empty dev_dir. */
+static void nodes_setup(void)
+{
+	setup();
+	snprintf(dev_dir, sizeof(dev_dir), "/tmp/test-gpu-dev-XXXXXX");
+	cr_assert_not_null(mkdtemp(dev_dir));
+	setenv("FAKE_NVML_DEV_DIR", dev_dir, 1);
+	setenv("FAKE_NVML_GPUS", "GPU-1|NVIDIA A10G|24146608128;GPU-2|NVIDIA A10G|24146608128", 1);
+}
+
+/* nftw: remove what a test left in dev_dir, and dev_dir. */
+static int nodes_remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)remove(path);
+	return 0;
+}
+
+static void nodes_teardown(void)
+{
+	nftw(dev_dir, nodes_remove_cb, 4, FTW_DEPTH | FTW_PHYS);
+}
+
+/* dev_dir/name, a character device anyone may open (/dev/null's). */
+static void add_node(const char *name)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dev_dir, name);
+	cr_assert_eq(symlink("/dev/null", path), 0, "%s: %s", path, strerror(errno));
+}
+
+/* dev_dir/name, a regular file. */
+static void add_file(const char *name)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dev_dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	close(fd);
+}
+
+TestSuite(gpu_nodes, .init = nodes_setup, .fini = nodes_teardown);
+
+Test(gpu_nodes, unasked_the_fake_lists_its_gpus_without_any_device_node)
+{
+	_cleanup_free_ struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	cr_assert_eq(gpu_discover(fake_library(), &gpus, &n, &error), 0, "%s", error);
+	cr_expect_eq(n, 2);
+}
+
+Test(gpu_nodes, with_nvidiactl_and_a_node_per_gpu_the_gpus_are_listed)
+{
+	_cleanup_free_ struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	setenv("FAKE_NVML_REQUIRE_DEVICES", "1", 1);
+	add_node("nvidiactl");
+	add_node("nvidia0");
+	add_node("nvidia1");
+	cr_assert_eq(gpu_discover(fake_library(), &gpus, &n, &error), 0, "%s", error);
+	cr_expect_eq(n, 2);
+}
+
+Test(gpu_nodes, without_nvidiactl_init_fails_as_driver_not_loaded_naming_it)
+{
+	_cleanup_free_ struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	setenv("FAKE_NVML_REQUIRE_DEVICES", "1", 1);
+	add_node("nvidia0");
+	add_node("nvidia1");
+	cr_assert_eq(gpu_discover(fake_library(), &gpus, &n, &error), -EIO);
+	_cleanup_free_ char *want = xasprintf(
+	    "nvmlInit_v2: fake error 9: %s/nvidiactl: No such file or directory", dev_dir);
+	cr_expect_str_eq(error, want);
+}
+
+Test(gpu_nodes, without_the_node_of_one_gpu_init_fails_naming_that_node)
+{
+	_cleanup_free_ struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	setenv("FAKE_NVML_REQUIRE_DEVICES", "1", 1);
+	add_node("nvidiactl");
+	add_node("nvidia0");
+	cr_assert_eq(gpu_discover(fake_library(), &gpus, &n, &error), -EIO);
+	_cleanup_free_ char *want = xasprintf("%s/nvidia1: ", dev_dir);
+	cr_expect(strstr(error, want), "error: %s", error);
+}
+
+Test(gpu_nodes, a_node_that_is_not_a_character_device_fails_init)
+{
+	_cleanup_free_ struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	setenv("FAKE_NVML_REQUIRE_DEVICES", "1", 1);
+	add_file("nvidiactl");
+	add_node("nvidia0");
+	add_node("nvidia1");
+	cr_assert_eq(gpu_discover(fake_library(), &gpus, &n, &error), -EIO);
+	cr_expect(strstr(error, "fake error 9: "), "error: %s", error);
+	cr_expect(strstr(error, "/nvidiactl: not a character device"), "error: %s", error);
+}
+
+Test(gpu_nodes, require_devices_other_than_1_looks_at_no_node)
+{
+	_cleanup_free_ struct gpu *gpus = NULL;
+	_cleanup_free_ char *error = NULL;
+	size_t n = 0;
+
+	setenv("FAKE_NVML_REQUIRE_DEVICES", "0", 1);
+	cr_assert_eq(gpu_discover(fake_library(), &gpus, &n, &error), 0, "%s", error);
+	cr_expect_eq(n, 2);
 }
