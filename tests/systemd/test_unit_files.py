@@ -1,6 +1,7 @@
 """The unit files: systemd-analyze verify accepts them, and the sandbox of
 endpointd.service rates an exposure of at most 4.0 while it can still reach
-the Docker socket and its state directory and spawn tar."""
+the Docker socket and its state directory, spawn tar, and let NVML open the
+NVIDIA device nodes (and no other device) and read /proc/driver/nvidia."""
 
 import os
 import re
@@ -105,6 +106,36 @@ def test_service_can_still_reach_docker_its_state_and_tar(units):
     assert not any("@process" in v for v in deny)
     # Files it unpacks must stay readable by the containers' users.
     assert int(s["UMask"][0], 8) & 0o004 == 0
+
+
+# What NVML opens: nvidiactl (195:255) and one node per GPU (195:N), N < 16.
+NVML_NODES = {"/dev/nvidiactl": "195:255", **{f"/dev/nvidia{n}": f"195:{n}" for n in range(16)}}
+
+
+def test_service_keeps_dev_private_but_binds_in_the_nodes_nvml_opens(units):
+    s = directives(os.path.join(units, "endpointd.service"))
+    assert s["PrivateDevices"] == ["yes"]
+    assert s.get("DevicePolicy", ["closed"]) in (["closed"], ["strict"])
+    bound = " ".join(s.get("BindReadOnlyPaths", [])).split()
+    # "-": a host without the NVIDIA driver starts all the same.
+    assert sorted(bound) == sorted(f"-{node}" for node in NVML_NODES), bound
+    assert not [v for v in s.get("BindPaths", []) if "/dev" in v]
+
+
+def test_service_device_acl_is_exactly_the_nodes_nvml_opens(units):
+    s = directives(os.path.join(units, "endpointd.service"))
+    allowed = {}
+    for v in s.get("DeviceAllow", []):
+        dev, _, perms = v.partition(" ")
+        allowed[dev] = perms.strip()
+    want = {f"/dev/char/{nums}": "rw" for nums in NVML_NODES.values()}
+    assert allowed == want, allowed
+
+
+def test_service_lets_nvml_read_proc_driver_nvidia_but_not_other_processes(units):
+    s = directives(os.path.join(units, "endpointd.service"))
+    assert s.get("ProcSubset", ["all"]) == ["all"]
+    assert s["ProtectProc"] == ["invisible"]
 
 
 def test_socket_unit_hands_its_socket_to_the_service():
