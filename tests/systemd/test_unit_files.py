@@ -85,7 +85,7 @@ def test_service_is_type_notify_with_a_watchdog_and_restart(units):
     assert s["Type"] == ["notify"]
     assert s["Restart"] == ["on-failure"]
     assert "WatchdogSec" in s
-    assert any("kill -HUP $MAINPID" in v for v in s["ExecReload"])
+    assert any('kill -HUP "$$MAINPID"' in v for v in s["ExecReload"])
 
 
 def test_service_can_still_reach_docker_its_state_and_tar(units):
