@@ -11,7 +11,10 @@ if [ "$what" = test ]; then
 	# systemd: systemd-analyze, systemd-socket-activate and systemd-sysusers
 	# for tests/systemd (the tests need no running systemd).
 	# clang and its sanitizer runtimes: the libFuzzer harnesses (tests/fuzz).
-	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd clang libclang-rt-14-dev)
+	# debootstrap and systemd-container: tests/boot boots a minimal Debian
+	# with endpointd installed under a real systemd (systemd-nspawn).
+	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd clang libclang-rt-14-dev
+	       debootstrap systemd-container)
 	# tests/js (the AWS SDK for JavaScript): Debian's node and npm, unless a node is there.
 	{ [ -x /usr/bin/node ] && [ -x /usr/bin/npm ]; } || pkgs+=(nodejs npm)
 fi
