@@ -6,12 +6,25 @@
 #
 # The tree is made once and reused (tests copy it before booting it); its
 # name carries a hash of what goes into it, so that a change here makes a
-# new one.  ENDPOINTD_BOOT_MIRROR overrides the Debian mirror.
+# new one.  The mirror is the one apt uses here (deb.debian.org otherwise);
+# ENDPOINTD_BOOT_MIRROR overrides it.
 set -euo pipefail
 
 cache=${1:?usage: make-tree.sh CACHE_DIR}
 suite=bookworm
-mirror=${ENDPOINTD_BOOT_MIRROR:-http://deb.debian.org/debian}
+
+# The first Debian archive in apt's sources (deb822 or one-line style) that
+# serves the suite itself, not -security or -updates.
+apt_mirror() {
+	{
+		awk '/^URIs:/ { uri = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "'$suite'") print uri }' \
+			/etc/apt/sources.list.d/*.sources 2>/dev/null
+		sed -E 's/\[[^]]*\]//' /etc/apt/sources.list 2>/dev/null |
+			awk '$1 == "deb" && $3 == "'$suite'" { print $2 }'
+	} | grep -v -- '-security' | head -n 1
+}
+mirror=${ENDPOINTD_BOOT_MIRROR:-$(apt_mirror)}
+mirror=${mirror:-http://deb.debian.org/debian}
 # systemd to boot, dbus for systemctl and systemd-analyze, the libraries
 # endpointd and endpointctl link.
 pkgs=systemd,systemd-sysv,dbus,libevent-2.1-7,libjansson4,libyaml-0-2,libcurl4,zlib1g
