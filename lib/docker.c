@@ -921,7 +921,7 @@ void docker_container_start(struct docker *d, const char *id, docker_done_fn cb,
 }
 
 void docker_exec_create(struct docker *d, const char *id, const char *const *argv,
-                        docker_create_fn cb, void *userdata)
+                        const char *const *env, docker_create_fn cb, void *userdata)
 {
 	_cleanup_free_ char *e = docker_escape(id);
 	json_t *cmd = json_array();
@@ -929,6 +929,12 @@ void docker_exec_create(struct docker *d, const char *id, const char *const *arg
 		json_array_append_new(cmd, json_string(argv[i]));
 	json_t *spec = json_pack("{s:o, s:b, s:b, s:b, s:b}", "Cmd", cmd, "AttachStdin", 0,
 	                         "AttachStdout", 0, "AttachStderr", 0, "Tty", 0);
+	if (env) {
+		json_t *envs = json_array();
+		for (size_t i = 0; env[i]; i++)
+			json_array_append_new(envs, json_string(env[i]));
+		json_object_set_new(spec, "Env", envs);
+	}
 	struct docker_op *op = docker_op_new(d, DOCKER_OP_CREATE, "POST",
 	                                     xasprintf("/containers/%s/exec", e), userdata);
 

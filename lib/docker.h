@@ -105,9 +105,11 @@ void docker_container_create(struct docker *d, const char *name, json_t *spec, d
 /* POST /containers/{id}/start; 304 (already started) counts as success. */
 void docker_container_start(struct docker *d, const char *id, docker_done_fn cb, void *userdata);
 /* Create an exec instance running argv (NULL-ended) in the running container
- * id, with no stdio attached; cb gets the exec's ID. */
+ * id, with no stdio attached and env ("NAME=value", NULL-ended; NULL for
+ * none) added to the container's environment; cb gets the exec's ID.  env,
+ * unlike argv, is not readable by every process in the container. */
 void docker_exec_create(struct docker *d, const char *id, const char *const *argv,
-                        docker_create_fn cb, void *userdata);
+                        const char *const *env, docker_create_fn cb, void *userdata);
 /* Start exec exec_id detached: cb is called once the process runs. */
 void docker_exec_start(struct docker *d, const char *exec_id, docker_done_fn cb, void *userdata);
 /* GET /exec/{id}/json: cb gets the exec's process id in the Engine's pid

@@ -183,7 +183,7 @@ void instance_start_dialer(struct instance *inst)
 	struct dialer_start *s = xcalloc(1, sizeof(*s));
 	s->op = op_new(ep, inst->variant, inst);
 	s->dialer = dialer_ref(inst->dialer);
-	docker_exec_create(m->docker, inst->container_id, argv, instance_dialer_exec_cb, s);
+	docker_exec_create(m->docker, inst->container_id, argv, NULL, instance_dialer_exec_cb, s);
 }
 
 /* Before inst's container is created: the bind source must exist, or the

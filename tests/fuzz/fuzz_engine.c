@@ -298,6 +298,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		d = docker_new(e.base, h, e.path, on_ready, NULL);
 		static const char *const argv[] = {"/bin/true", NULL};
+		static const char *const env[] = {"ENDPOINTD_DIALER_TOKEN=00", NULL};
 		json_t *spec = json_pack("{s:s}", "Image", "demo:latest");
 		switch (e.mode) {
 		case MODE_INSPECT:
@@ -322,7 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			docker_container_start(d, "c0ffee", on_done, NULL);
 			break;
 		case MODE_EXEC:
-			docker_exec_create(d, "c0ffee", argv, on_create, NULL);
+			docker_exec_create(d, "c0ffee", argv, env, on_create, NULL);
 			break;
 		case MODE_EVENTS:
 			docker_events_watch(d, "io.endpointd.owner=fuzz", on_event, NULL);

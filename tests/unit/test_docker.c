@@ -663,6 +663,8 @@ static void on_engine(struct evhttp_request *req, void *arg)
 		return reply_str(req, 201, "{\"Id\":\"0123abcd\",\"Warnings\":[]}");
 	if (!strcmp(p, "/containers/started/start") || !strcmp(p, "/containers/stopped/stop?t=1"))
 		return reply_str(req, 304, "");
+	if (!strcmp(p, "/containers/running/exec"))
+		return reply_str(req, 201, "{\"Id\":\"e1ec\"}");
 	if (str_has_prefix(p, "/containers/missing"))
 		return reply_str(req, 404, "{\"message\":\"No such container: missing\"}");
 	if (str_has_prefix(p, "/containers/broken"))
@@ -986,6 +988,35 @@ Test(docker_client, create_sends_the_spec_and_escaped_name_and_returns_the_id)
 	cr_assert_str_eq(g.text, "0123abcd");
 	cr_assert(seen_request("POST /v1.41/containers/create?name=a%20b%26c"));
 	cr_assert_str_eq(seen_body, "{\"Image\":\"fixture-prog:latest\",\"Cmd\":[\"serve\"]}");
+}
+
+Test(docker_client, exec_create_passes_env_beside_the_command_not_in_it)
+{
+	struct got g = {0};
+	static const char *const argv[] = {"/bin/dialer", "sock", NULL};
+	static const char *const env[] = {"TOKEN=0f", "B=x y", NULL};
+
+	connect_client();
+	docker_exec_create(dk, "running", argv, env, on_create, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_str_eq(g.text, "e1ec");
+	cr_assert(seen_request("POST /v1.41/containers/running/exec"));
+	cr_assert_str_eq(seen_body, "{\"Cmd\":[\"/bin/dialer\",\"sock\"],\"AttachStdin\":false,"
+	                            "\"AttachStdout\":false,\"AttachStderr\":false,\"Tty\":false,"
+	                            "\"Env\":[\"TOKEN=0f\",\"B=x y\"]}");
+}
+
+Test(docker_client, exec_create_without_env_sends_no_env)
+{
+	struct got g = {0};
+	static const char *const argv[] = {"/bin/true", NULL};
+
+	connect_client();
+	docker_exec_create(dk, "running", argv, NULL, on_create, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_null(strstr(seen_body, "Env"), "%s", seen_body);
 }
 
 Test(docker_client, create_with_a_taken_name_is_eexist_with_the_engines_message)
