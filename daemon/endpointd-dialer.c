@@ -6,10 +6,15 @@
  * socket's directory and this binary are bind-mounted into the container,
  * whose image may have no libc at all: hence static, small, no heap.
  *
- * Protocol: every byte read from the Unix socket asks for one connection;
- * each is answered in order with a host-order int32, 0 with the fd attached
- * or the positive errno of socket()/connect() without one.  EOF or an error
- * on the Unix socket means the daemon went away: exit 0 quietly.
+ * Protocol (lib/dialer.h): first the hello, the 32 hex digits of the token
+ * the daemon started this process with in ENDPOINTD_DIALER_TOKEN (the
+ * environment, not argv: argv is world-readable in /proc); the token is
+ * wiped from the environment before anything else, so that it stays in
+ * /proc/<pid>/environ no longer than it must.  Then every byte read from the
+ * Unix socket asks for one connection; each is answered in order with a
+ * host-order int32, 0 with the fd attached or the positive errno of
+ * socket()/connect() without one.  EOF or an error on the Unix socket means
+ * the daemon went away (or refused this process): exit 0 quietly.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +32,51 @@
 #include <unistd.h>
 
 #define DIALER_DEFAULT_PORT 8080
+#define DIALER_TOKEN_ENV "ENDPOINTD_DIALER_TOKEN"
+#define DIALER_TOKEN_LEN 32
+
+/* Take the token out of the environment: copy it to token (DIALER_TOKEN_LEN
+ * lowercase hex digits), then overwrite it where the kernel shows it in
+ * /proc/<pid>/environ and drop the variable.  -1 if it is missing or not a
+ * token. */
+static int dialer_take_token(char *token)
+{
+	char *value = getenv(DIALER_TOKEN_ENV);
+	size_t len;
+	int ok = 1;
+
+	if (!value)
+		return -1;
+	len = strlen(value);
+	for (size_t i = 0; i < len; i++)
+		if (!((value[i] >= '0' && value[i] <= '9') || (value[i] >= 'a' && value[i] <= 'f')))
+			ok = 0;
+	if (len != DIALER_TOKEN_LEN)
+		ok = 0;
+	if (ok)
+		memcpy(token, value, DIALER_TOKEN_LEN);
+	/* volatile: a store to memory nothing reads again is otherwise dropped. */
+	for (volatile char *p = value; *p != '\0'; p++)
+		*p = 'x';
+	unsetenv(DIALER_TOKEN_ENV);
+	return ok ? 0 : -1;
+}
+
+/* Write all of buf to sock; -1 if the daemon went away. */
+static int dialer_write_all(int sock, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(sock, buf, len, MSG_NOSIGNAL);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
 
 /* Parse a decimal port in 1..65535; -1 if it is anything else. */
 static int dialer_parse_port(const char *s)
@@ -135,8 +185,10 @@ static int dialer_answer(int sock, int32_t answer, int fd)
 /* Serve requests until the daemon closes the Unix socket. */
 int main(int argc, char **argv)
 {
+	char req[64], token[DIALER_TOKEN_LEN];
+	/* First of all, so that the token leaves /proc/<pid>/environ at once. */
+	int have_token = dialer_take_token(token) == 0;
 	int port = DIALER_DEFAULT_PORT, sock;
-	char req[64];
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: endpointd-dialer SOCKET_PATH [PORT]\n");
@@ -146,8 +198,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "endpointd-dialer: bad port: %s\n", argv[2]);
 		return 2;
 	}
+	if (!have_token) {
+		fprintf(stderr, "endpointd-dialer: %s is not set to %d hex digits\n",
+		        DIALER_TOKEN_ENV, DIALER_TOKEN_LEN);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sock = dialer_connect_unix(argv[1]);
+	if (dialer_write_all(sock, token, sizeof(token)) == -1)
+		return 0;
 	for (;;) {
 		ssize_t n = read(sock, req, sizeof(req));
 

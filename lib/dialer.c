@@ -4,18 +4,36 @@
  * One listening Unix socket per container, accepting nothing until the pid
  * of the dialer process is known (dialer_expect_peer): connections wait in
  * the backlog meanwhile, and the real dialer's blocking connect() with them.
- * Then a connection is taken only when SO_PEERCRED names that pid; any other
- * (a process of the container's own, which sees the socket) is closed and
- * leaves the taken one alone.  The newest connection of that process is the
- * one asked; an older one is dropped with its waiting requests failed.
+ * Then each connection is judged in two steps:
+ *  - at accept, SO_PEERCRED: a pid that is neither 0 nor the exec's is
+ *    closed at once (a process of the container's own, which sees the
+ *    socket), so that where pids can be compared no other process ever
+ *    costs more than an accept;
+ *  - then its hello: the token's DIALER_TOKEN_LEN bytes, read without
+ *    blocking.  The real dialer writes them right after connect(), so they
+ *    are usually there at accept and the connection is judged at once;
+ *    otherwise it waits on d->pending, reading, until its deadline.  Judged
+ *    by dialer_peer_acceptable(): the token, and the pid unless it is 0.
+ * A connection refused at either step is closed and leaves the taken one
+ * alone.  The newest connection taken is the one asked; an older one is
+ * dropped with its waiting requests failed.
  *
- * The pid check is what can really be verified: the dialer is started with
- * a Docker exec, whose process the Engine reports by its pid in the host's
- * pid namespace; SO_PEERCRED gives the connecting process's pid in ours.
- * When the two namespaces differ the pids never match and invocations go
- * through the published port, which is safe.  It does not stop a container
- * that can ptrace the dialer (same user, no Yama) from making it send other
- * fds: hence every fd is checked as well (dialer_check_socket).
+ * Why both: the dialer is started with a Docker exec, whose process the
+ * Engine reports by its pid in the host's pid namespace; SO_PEERCRED gives
+ * the connecting process's pid in ours, 0 when it cannot be seen from here
+ * (this daemon in a container of its own, or in a booted systemd-nspawn).
+ * Where the pid is there, it is the stronger check and is kept; where it is
+ * 0, the token (handed to the exec in its environment) is what is left.
+ * Neither stops a container that can read the dialer's environment or
+ * ptrace it (same user, no Yama) from sending fds of its choice: hence
+ * every fd is checked as well (dialer_check_socket).
+ *
+ * Pending connections are bounded (DIALER_MAX_PENDING, the newest closing
+ * the oldest): a container that connects in a loop and says nothing closes
+ * its own older connections.  The real dialer's hello is written right
+ * after its connect() returns, so it is there at accept but for a race of
+ * a few instructions, and does not wait among them.  Each deadline is
+ * absolute: a peer sending a byte at a time does not stretch it.
  *
  * A failing accept4() (out of fds or memory) would wake the loop again at
  * once: the listener is paused for DIALER_ACCEPT_PAUSE_MS instead.
@@ -38,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,6 +78,20 @@ struct dialer_request {
 };
 TAILQ_HEAD(dialer_requests, dialer_request);
 
+/* An accepted connection waiting for its hello; owned by d, on d->pending,
+ * until it is judged or d closes. */
+struct dialer_pending {
+	struct dialer *d;
+	TAILQ_ENTRY(dialer_pending) entry;
+	int fd;
+	pid_t pid; /* SO_PEERCRED's: 0 when not seen from this pid namespace */
+	struct event *ev;
+	uint64_t deadline_ms;
+	unsigned char hello[DIALER_TOKEN_LEN];
+	size_t hello_len;
+};
+TAILQ_HEAD(dialer_pendings, dialer_pending);
+
 /* Owned by whoever made it (an instance) and by the requests it has. */
 struct dialer {
 	unsigned refs;
@@ -66,10 +99,13 @@ struct dialer {
 	char *path;
 	int listen_fd;
 	struct event *listen_ev;
-	struct event *accept_pause_ev; /* accept4 failed: the listener rests */
-	bool accept_failing;           /* logged once until an accept works */
-	bool refused_logged;           /* a wrong peer was logged */
-	pid_t peer_pid;                /* the one process accepted; 0 = none yet */
+	struct event *accept_pause_ev;    /* accept4 failed: the listener rests */
+	bool accept_failing;              /* logged once until an accept works */
+	bool refused_logged;              /* a wrong peer was logged */
+	pid_t peer_pid;                   /* the one process accepted; 0 = none yet */
+	char token[DIALER_TOKEN_LEN + 1]; /* hex; the hello that must come */
+	struct dialer_pendings pending;   /* oldest first */
+	size_t n_pending;
 	uint16_t model_port;
 	char last_error[160];
 	int fd; /* the dialer process, -1 when none */
@@ -312,6 +348,184 @@ static void dialer_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Whether a connection may be taken: its hello carried the token, and its
+ * pid is the exec's, unless the kernel could not name it (0: the peer is in
+ * a pid namespace this one cannot see, where the token alone decides). */
+bool dialer_peer_acceptable(pid_t peer_pid, pid_t expected_pid, bool token_matches)
+{
+	if (!token_matches || expected_pid <= 0)
+		return false;
+	return peer_pid == 0 || peer_pid == expected_pid;
+}
+
+/* Compare the hello with the token in time that does not depend on where
+ * they differ, so that a container cannot learn it a byte at a time. */
+static bool dialer_token_matches(const struct dialer *d, const unsigned char *hello)
+{
+	unsigned char diff = 0;
+	for (size_t i = 0; i < DIALER_TOKEN_LEN; i++)
+		diff |= (unsigned char)(hello[i] ^ (unsigned char)d->token[i]);
+	return diff == 0;
+}
+
+/* Close a connection that may not be the dialer, saying why the first
+ * time since the peer was last set. */
+static void dialer_refuse(struct dialer *d, int fd, pid_t pid, const char *why)
+{
+	if (!d->refused_logged)
+		log_warning("%s: refused a connection from pid %ld%s: %s (only endpointd-dialer, "
+		            "pid %ld, may connect)",
+		            d->path, (long)pid, pid == 0 ? " (in another pid namespace)" : "", why,
+		            (long)d->peer_pid);
+	d->refused_logged = true;
+	close(fd);
+}
+
+/* Make fd the dialer process's connection, replacing the one before. */
+static void dialer_take(struct dialer *d, int fd)
+{
+	dialer_disconnect(d, -ECONNRESET);
+	d->fd = fd;
+	d->ev = event_new(d->base, fd, EV_READ | EV_PERSIST, dialer_readable, d);
+	if (!d->ev)
+		abort();
+	event_add(d->ev, NULL);
+}
+
+/* Forget p, leaving its fd to the caller. */
+static void dialer_pending_free(struct dialer_pending *p)
+{
+	struct dialer *d = p->d;
+	TAILQ_REMOVE(&d->pending, p, entry);
+	d->n_pending--;
+	event_free(p->ev);
+	free(p);
+}
+
+/* Close every connection still to send its hello. */
+static void dialer_drop_pending(struct dialer *d)
+{
+	struct dialer_pending *p;
+	while ((p = TAILQ_FIRST(&d->pending))) {
+		int fd = p->fd;
+		dialer_pending_free(p);
+		close(fd);
+	}
+}
+
+/* Read what there is of the hello, without waiting.  0 when it is whole,
+ * -EAGAIN when more is to come, or why the peer will never send it. */
+static int dialer_read_hello(int fd, unsigned char *hello, size_t *len)
+{
+	while (*len < DIALER_TOKEN_LEN) {
+		/* Exactly what is missing: what follows is not ours to read.
+		 * An fd sent along is closed by the kernel (no room for it). */
+		ssize_t n = recv(fd, hello + *len, DIALER_TOKEN_LEN - *len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		*len += (size_t)n;
+	}
+	return 0;
+}
+
+/* A whole hello came on fd, from pid: take the connection or refuse it. */
+static void dialer_judge(struct dialer *d, int fd, pid_t pid, const unsigned char *hello)
+{
+	bool token_ok = dialer_token_matches(d, hello);
+	if (dialer_peer_acceptable(pid, d->peer_pid, token_ok))
+		dialer_take(d, fd);
+	else
+		dialer_refuse(d, fd, pid,
+		              token_ok ? "another process"
+		                       : "it did not present endpointd-dialer's token");
+}
+
+/* The hello did not come whole: say how much did. */
+static void dialer_refuse_hello(struct dialer *d, int fd, pid_t pid, size_t len, int r)
+{
+	char why[96];
+	if (r == -ETIMEDOUT)
+		snprintf(why, sizeof(why), "it sent %zu of the %d bytes of its hello in %d ms", len,
+		         DIALER_TOKEN_LEN, DIALER_HELLO_TIMEOUT_MS);
+	else if (r == -ECONNRESET)
+		snprintf(why, sizeof(why), "it hung up after %zu of the %d bytes of its hello", len,
+		         DIALER_TOKEN_LEN);
+	else
+		snprintf(why, sizeof(why), "reading its hello: %s", strerror(-r));
+	dialer_refuse(d, fd, pid, why);
+}
+
+/* A pending connection sent more, or its deadline passed. */
+static void dialer_pending_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct dialer_pending *p = arg;
+	struct dialer *d = p->d;
+	int r = dialer_read_hello(p->fd, p->hello, &p->hello_len);
+	uint64_t now = now_monotonic_ms();
+	if (r == -EAGAIN && now >= p->deadline_ms)
+		r = -ETIMEDOUT;
+	if (r == -EAGAIN) {
+		uint64_t left = p->deadline_ms - now;
+		struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+		event_add(p->ev, &tv);
+		return;
+	}
+	unsigned char hello[DIALER_TOKEN_LEN];
+	pid_t pid = p->pid;
+	size_t len = p->hello_len;
+	memcpy(hello, p->hello, sizeof(hello));
+	dialer_pending_free(p);
+	if (r < 0)
+		dialer_refuse_hello(d, (int)fd, pid, len, r);
+	else
+		dialer_judge(d, (int)fd, pid, hello);
+}
+
+/* fd, from pid, passed the pid check: judge its hello now if it is all
+ * there, or wait for the rest, closing the oldest waiting connection if
+ * there are too many. */
+static void dialer_hello(struct dialer *d, int fd, pid_t pid)
+{
+	unsigned char hello[DIALER_TOKEN_LEN];
+	size_t len = 0;
+	int r = dialer_read_hello(fd, hello, &len);
+	if (r == 0) {
+		dialer_judge(d, fd, pid, hello);
+		return;
+	}
+	if (r != -EAGAIN) {
+		dialer_refuse_hello(d, fd, pid, len, r);
+		return;
+	}
+	if (d->n_pending >= DIALER_MAX_PENDING) {
+		struct dialer_pending *old = TAILQ_FIRST(&d->pending);
+		int old_fd = old->fd;
+		pid_t old_pid = old->pid;
+		dialer_pending_free(old);
+		dialer_refuse(d, old_fd, old_pid,
+		              "newer connections came while it had not sent its hello");
+	}
+	struct dialer_pending *p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->fd = fd;
+	p->pid = pid;
+	memcpy(p->hello, hello, len);
+	p->hello_len = len;
+	p->deadline_ms = now_monotonic_ms() + DIALER_HELLO_TIMEOUT_MS;
+	p->ev = event_new(d->base, fd, EV_READ, dialer_pending_readable, p);
+	if (!p->ev)
+		abort();
+	struct timeval tv = {DIALER_HELLO_TIMEOUT_MS / 1000,
+	                     (DIALER_HELLO_TIMEOUT_MS % 1000) * 1000};
+	event_add(p->ev, &tv);
+	TAILQ_INSERT_TAIL(&d->pending, p, entry);
+	d->n_pending++;
+}
+
 /* The listener has rested after a failed accept4(): listen again. */
 static void dialer_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -320,8 +534,8 @@ static void dialer_accept_resume(evutil_socket_t fd, short what, void *arg)
 		event_add(d->listen_ev, NULL);
 }
 
-/* Connections came: take the one from the dialer process, which replaces
- * the connection before; close any other. */
+/* Connections came: close those from a process that cannot be the dialer,
+ * and read the hello of the others. */
 static void dialer_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct dialer *d = arg;
@@ -348,22 +562,15 @@ static void dialer_accept(evutil_socket_t lfd, short what, void *arg)
 		d->accept_failing = false;
 		struct ucred cred = {0};
 		socklen_t len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    cred.pid != d->peer_pid) {
-			if (!d->refused_logged)
-				log_warning("%s: refused a connection from pid %ld: only "
-				            "endpointd-dialer (pid %ld) may connect",
-				            d->path, (long)cred.pid, (long)d->peer_pid);
-			d->refused_logged = true;
-			close(fd);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			dialer_refuse(d, fd, 0, "its credentials cannot be read");
 			continue;
 		}
-		dialer_disconnect(d, -ECONNRESET);
-		d->fd = fd;
-		d->ev = event_new(d->base, fd, EV_READ | EV_PERSIST, dialer_readable, d);
-		if (!d->ev)
-			abort();
-		event_add(d->ev, NULL);
+		if (cred.pid != 0 && cred.pid != d->peer_pid) {
+			dialer_refuse(d, fd, cred.pid, "another process");
+			continue;
+		}
+		dialer_hello(d, fd, cred.pid);
 	}
 }
 
@@ -386,7 +593,19 @@ int dialer_new(struct event_base *base, const char *dir, uint16_t model_port, st
 		(void)unlink(path);
 		return r;
 	}
+	unsigned char raw[DIALER_TOKEN_LEN / 2];
+	if (getrandom(raw, sizeof(raw), GRND_NONBLOCK) != (ssize_t)sizeof(raw)) {
+		/* Not blocking the loop for it: rare, and only at early boot. */
+		int r = errno == 0 ? -EIO : -errno;
+		close(fd);
+		(void)unlink(path);
+		return r;
+	}
 	struct dialer *d = xcalloc(1, sizeof(*d));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(d->token + 2 * i, 3, "%02x", raw[i]);
+	explicit_bzero(raw, sizeof(raw));
+	TAILQ_INIT(&d->pending);
 	d->refs = 1;
 	d->base = base;
 	d->path = TAKE_PTR(path);
@@ -410,12 +629,19 @@ void dialer_expect_peer(struct dialer *d, pid_t pid)
 {
 	if (d->closed)
 		return;
-	if (d->peer_pid != pid)
+	if (d->peer_pid != pid) {
 		dialer_disconnect(d, -ECONNRESET);
+		dialer_drop_pending(d);
+	}
 	d->peer_pid = pid;
 	d->refused_logged = false;
 	if (pid > 0 && !d->accept_failing)
 		event_add(d->listen_ev, NULL);
+}
+
+const char *dialer_token(const struct dialer *d)
+{
+	return d->token;
 }
 
 const char *dialer_last_error(const struct dialer *d)
@@ -436,6 +662,7 @@ void dialer_close(struct dialer *d)
 		return;
 	d->closed = true;
 	dialer_disconnect(d, -ECANCELED);
+	dialer_drop_pending(d);
 	event_free(d->listen_ev);
 	d->listen_ev = NULL;
 	event_free(d->accept_pause_ev);
@@ -452,6 +679,7 @@ struct dialer *dialer_unref(struct dialer *d)
 		return NULL;
 	dialer_close(d);
 	event_free(d->complete_ev);
+	explicit_bzero(d->token, sizeof(d->token));
 	free(d->path);
 	free(d);
 	return NULL;

@@ -10,14 +10,36 @@
  * (SCM_RIGHTS).  The daemon then talks to the model server over the
  * container's loopback, with no copy loop in between.
  *
- * Protocol: the daemon writes one byte per connection wanted; the dialer
- * answers each, in order, with an int32: 0 with the socket attached, or an
- * errno.
+ * Protocol: the dialer first sends its hello, the DIALER_TOKEN_LEN hex
+ * digits of the token it was started with; then the daemon writes one byte
+ * per connection wanted, and the dialer answers each, in order, with an
+ * int32: 0 with the socket attached, or an errno.
  *
  * The container runs code the operator did not write, and the socket's
  * directory is visible inside it, so whatever comes through it is checked:
- *  - only the process the daemon exec'd may talk (its pid, as the Engine
- *    reports it, against SO_PEERCRED); any other connection is closed;
+ *  - only the process the daemon exec'd may talk.  Each dialer start gets a
+ *    token of its own (16 random bytes), handed to the exec in its
+ *    environment (DIALER_TOKEN_ENV): not in argv, which every process of the
+ *    container may read in /proc/<pid>/cmdline.  The dialer takes it out of
+ *    its environment at once.  A connection is taken only when its hello
+ *    carries the token (compared in constant time) and, when SO_PEERCRED
+ *    names a pid, that pid is the exec's as the Engine reports it
+ *    (dialer_peer_acceptable).  The pid is 0 when the dialer lives in a pid
+ *    namespace this process cannot see (endpointd itself in a container, or
+ *    in a booted systemd-nspawn, while the Engine runs on the host): then
+ *    the token alone decides.  A connection from another pid is closed at
+ *    once; one whose hello is wrong, short or late (DIALER_HELLO_TIMEOUT_MS)
+ *    is closed then; none of them disturbs the connection already taken,
+ *    and at most DIALER_MAX_PENDING wait for their hello at a time (a newer
+ *    one closes the oldest);
+ *  - the token does not stop a process of the container running as the
+ *    dialer's user (or as root) from reading it in /proc/<pid>/environ in
+ *    the moment before the dialer wipes it, nor from ptracing the dialer;
+ *    where the pid is 0, such a process can then connect in the dialer's
+ *    place.  All it gains is what the dialer itself can do: answer requests
+ *    for connections (which the container can fail through its own model
+ *    server anyway) and hand the daemon sockets.  The checks on those
+ *    sockets, below, are the real guard;
  *  - an answer that says 0 carries exactly one fd and nothing else, and that
  *    fd must be a connected TCP socket whose peer is 127.0.0.1 on the model
  *    port; anything else is closed, fails its request with -EPROTO and
@@ -42,6 +64,15 @@ struct dialer_request;
 #define DIALER_CONTAINER_DIR "/.endpointd/run"
 #define DIALER_SOCKET_NAME "sock"
 
+/* The dialer's token: its environment variable, and its length in hex
+ * digits, which is also the length of the hello. */
+#define DIALER_TOKEN_ENV "ENDPOINTD_DIALER_TOKEN"
+#define DIALER_TOKEN_LEN 32
+/* How long a connection has to send its hello, and how many may be waiting
+ * to, before the oldest is closed. */
+#define DIALER_HELLO_TIMEOUT_MS 1000
+#define DIALER_MAX_PENDING 8
+
 /* The port model servers listen on in their container (SageMaker's contract). */
 #define DIALER_MODEL_PORT 8080
 #define DIALER_MODEL_PORT_STR "8080"
@@ -53,13 +84,25 @@ typedef void (*dialer_done_fn)(int fd, void *userdata);
 typedef void (*dialer_lost_fn)(struct dialer *d, int why, void *userdata);
 
 /* Make dir/sock (afresh, mode 0666: the container's user may be anyone) for
- * the container's dialer, whose sockets must lead to 127.0.0.1:model_port.
- * Nothing is accepted before dialer_expect_peer().  0 or -errno. */
+ * the container's dialer, whose sockets must lead to 127.0.0.1:model_port,
+ * and a fresh token for it: one dialer per dialer process started.
+ * Nothing is accepted before dialer_expect_peer().  0 or -errno (-EAGAIN
+ * too, when the kernel has no randomness to give yet). */
 int dialer_new(struct event_base *base, const char *dir, uint16_t model_port, struct dialer **ret);
-/* Accept connections from process pid (as this process's pid namespace
- * numbers it) only, from now on; a connection from another process is
- * closed, one already taken is dropped. */
+/* The token (DIALER_TOKEN_LEN hex digits) to start the dialer process with,
+ * in its environment as DIALER_TOKEN_ENV. */
+const char *dialer_token(const struct dialer *d);
+/* Accept connections from process pid only, from now on: pid as the Engine
+ * numbers it, which SO_PEERCRED matches where this process shares its pid
+ * namespace.  A connection from another process, or without the token, is
+ * closed; one already taken, and those still to send their hello, are
+ * dropped when pid changes. */
 void dialer_expect_peer(struct dialer *d, pid_t pid);
+/* The acceptance rule: whether a connection whose SO_PEERCRED pid is
+ * peer_pid (0: a process this pid namespace cannot see) may be the dialer
+ * of the exec the Engine numbers expected_pid, given whether its hello
+ * carried the token. */
+bool dialer_peer_acceptable(pid_t peer_pid, pid_t expected_pid, bool token_matches);
 /* Words on why the last dialer process was dropped, or NULL. */
 const char *dialer_last_error(const struct dialer *d);
 struct dialer *dialer_ref(struct dialer *d);

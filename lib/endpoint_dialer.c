@@ -1,8 +1,9 @@
 /*
  * Each instance's endpointd-dialer (see dialer.h): the directory bind-mounted
  * into its container, the Docker exec that runs the dialer there once the
- * instance is healthy, and starting it again with backoff when it goes away.
- * Without one, invocations go through the published port.
+ * instance is healthy (with its dialer's token in the exec's environment),
+ * and starting it again with backoff when it goes away.  Without one,
+ * invocations go through the published port.
  */
 #define _GNU_SOURCE
 #include "endpoint.h"
@@ -179,11 +180,17 @@ void instance_start_dialer(struct instance *inst)
 	static const char *const argv[] = {DIALER_CONTAINER_BIN,
 	                                   DIALER_CONTAINER_DIR "/" DIALER_SOCKET_NAME,
 	                                   DIALER_MODEL_PORT_STR, NULL};
+	/* The token in the environment: argv is readable by every process of
+	 * the container, the environment only by the dialer's user. */
+	_cleanup_free_ char *token_env =
+	    xasprintf("%s=%s", DIALER_TOKEN_ENV, dialer_token(inst->dialer));
+	const char *const env[] = {token_env, NULL};
 	dialer_set_lost_cb(inst->dialer, instance_dialer_lost, inst);
 	struct dialer_start *s = xcalloc(1, sizeof(*s));
 	s->op = op_new(ep, inst->variant, inst);
 	s->dialer = dialer_ref(inst->dialer);
-	docker_exec_create(m->docker, inst->container_id, argv, NULL, instance_dialer_exec_cb, s);
+	docker_exec_create(m->docker, inst->container_id, argv, env, instance_dialer_exec_cb, s);
+	explicit_bzero(token_env, strlen(token_env));
 }
 
 /* Before inst's container is created: the bind source must exist, or the

@@ -2,8 +2,8 @@
  * The dialer protocol, the daemon's side (lib/dialer.c): what a hostile
  * container's dialer process may send on the Unix socket (short and split
  * answers, errnos, sockets of the wrong kind, several descriptors, answers
- * nobody asked for, hang-ups and reconnections) while the daemon asks for
- * connections and cancels some.  Every request not cancelled must end
+ * nobody asked for, hang-ups and reconnections, hellos that are wrong,
+ * short or split) while the daemon asks for connections and cancels some.  Every request not cancelled must end
  * exactly once, and the daemon must not leak a descriptor.
  *
  * Input: a program, one opcode byte at a time (some take bytes after them):
@@ -15,9 +15,12 @@
  *     socket                      10 send n bytes with a pipe
  *   4 send n bytes with a TCP socket that is not connected
  *   11 send n bytes with a TCP socket connected to another port
- * where n is the next byte % 9 and the bytes follow it.  The harness is the
- * peer the daemon expects (its own pid) and the model port is a listener of
- * its own.
+ *   12 connect (again), sending only the first n * 4 bytes of the token
+ *   13 send the rest of the token
+ * where n is the next byte % 9 and the bytes follow it (none for 12).  Connecting (9, and
+ * at the start) sends the token as the hello.  The harness is the peer the
+ * daemon expects (its own pid) and the model port is a listener of its
+ * own.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -40,6 +43,8 @@
 #define MAX_REQUESTS 64
 
 static char dir[256];
+/* How much of the token the current connection has sent. */
+static size_t hello_sent;
 /* Listeners that TCP sockets connect to: the model port, another port. */
 static struct sockaddr_in tcp_addr[2];
 static int tcp_listener[2] = {-1, -1};
@@ -89,8 +94,9 @@ static void on_lost(struct dialer *d, int why, void *userdata)
 	log_debug("dialer lost (%d): %s", why, words ? words : "-");
 }
 
-/* The dialer process's end; -1 when the daemon's backlog is full. */
-static int dialer_connect(void)
+/* The dialer process's end, having sent hello_len bytes of d's token (or
+ * all of it); -1 when the daemon's backlog is full. */
+static int dialer_connect(struct dialer *d, size_t hello_len)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", dir, DIALER_SOCKET_NAME);
@@ -103,6 +109,10 @@ static int dialer_connect(void)
 		close(fd);
 		return -1;
 	}
+	if (hello_len > DIALER_TOKEN_LEN)
+		hello_len = DIALER_TOKEN_LEN;
+	(void)send(fd, dialer_token(d), hello_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	hello_sent = hello_len;
 	return fd;
 }
 
@@ -178,14 +188,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dialer_set_lost_cb(d, on_lost, NULL);
 	n_requests = oldest = 0;
 	memset(requests, 0, sizeof(requests));
-	int fd = dialer_connect();
+	int fd = dialer_connect(d, DIALER_TOKEN_LEN);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 
 	for (size_t i = 0; i < size;) {
-		uint8_t op = data[i++] % 12;
+		uint8_t op = data[i++] % 14;
 		size_t n = 0;
 		const uint8_t *bytes = NULL;
-		if (op == 1 || op == 2 || op == 3 || op == 4 || op == 5 || op >= 10) {
+		if (op == 12)
+			n = i < size ? data[i++] % 9 : 0;
+		else if (op == 1 || op == 2 || op == 3 || op == 4 || op == 5 || op == 10 ||
+		         op == 11) {
 			n = i < size ? data[i++] % 9 : 0;
 			n = n <= size - i ? n : size - i;
 			bytes = data + i;
@@ -240,10 +253,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 9:
 			if (fd >= 0)
 				close(fd);
-			fd = dialer_connect();
+			fd = dialer_connect(d, DIALER_TOKEN_LEN);
 			break;
 		case 11:
 			send_answer(fd, bytes, n, tcp_socket(1), -1);
+			break;
+		case 12:
+			if (fd >= 0)
+				close(fd);
+			fd = dialer_connect(d, n * 4);
+			break;
+		case 13:
+			if (fd >= 0)
+				(void)send(fd, dialer_token(d) + hello_sent, DIALER_TOKEN_LEN - hello_sent,
+				           MSG_DONTWAIT | MSG_NOSIGNAL);
+			hello_sent = DIALER_TOKEN_LEN;
 			break;
 		default: {
 			int p[2];

@@ -18,6 +18,7 @@ tests with the session daemon; then a daemon of its own with
 """
 
 import os
+import re
 import shutil
 import signal
 import time
@@ -218,6 +219,15 @@ def test_dialer_and_its_run_directory_are_mounted_read_only(docker, daemon, dial
 def test_container_runs_one_dialer_on_its_run_socket(docker, dialed):
     _, cid, pid = dialed
     assert dialer_processes(docker, cid) == [(pid, DIALER_ARGV)]
+
+
+def test_dialer_token_is_not_left_in_its_environment(dialed):
+    # The daemon hands it over in the exec's environment (argv is readable by
+    # every process of the container); the dialer wipes it once read.
+    _, _, pid = dialed
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        environ = f.read()
+    assert not re.search(rb"ENDPOINTD_DIALER_TOKEN=[0-9a-f]", environ), environ
 
 
 def test_invocations_reach_the_model_over_the_container_loopback(api, dialed):

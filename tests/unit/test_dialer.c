@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -36,8 +37,6 @@
 
 #include "dialer.h"
 #include "util.h"
-
-extern char **environ;
 
 static struct event_base *base;
 static char dir[64];
@@ -82,19 +81,28 @@ static const char *dialer_binary(void)
 	return path;
 }
 
-/* Starts endpointd-dialer on the dialer's socket, dialing 127.0.0.1:to_port. */
-static void spawn_dialer(uint16_t to_port)
+/* Starts endpointd-dialer on the dialer's socket, dialing 127.0.0.1:to_port,
+ * with token in its environment (as the daemon's exec does). */
+static void spawn_dialer_with_token(uint16_t to_port, const char *token)
 {
 	const char *bin = dialer_binary();
 	char port_arg[8];
 	char *argv[] = {(char *)bin, sock_path, port_arg, NULL};
+	_cleanup_free_ char *token_env = xasprintf("%s=%s", DIALER_TOKEN_ENV, token);
+	char *envp[] = {token_env, NULL};
 	int r;
 
 	cr_assert_eq(access(bin, X_OK), 0, "%s: %s (build daemon/ first)", bin, strerror(errno));
 	snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)to_port);
-	r = posix_spawn(&child, bin, NULL, NULL, argv, environ);
+	r = posix_spawn(&child, bin, NULL, NULL, argv, envp);
 	cr_assert_eq(r, 0, "spawning %s: %s", bin, strerror(r));
 	dialer_expect_peer(d, child);
+}
+
+/* Starts endpointd-dialer as the daemon does, with the dialer's token. */
+static void spawn_dialer(uint16_t to_port)
+{
+	spawn_dialer_with_token(to_port, dialer_token(d));
 }
 
 /* Waits up to 3 s for the child to exit: its wait status, or -1. */
@@ -286,18 +294,39 @@ static void start_real_dialer(uint16_t to_port)
 	cr_assert(dialer_ready(d), "endpointd-dialer did not connect");
 }
 
-/* Connects to the dialer's socket as a dialer process would; reads time
- * out after 2 s. */
-static int fake_connect(void)
+/* Connects to the socket at path and says nothing; reads time out after
+ * 2 s. */
+static int connect_to(const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct timeval tv = {2, 0};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	cr_assert_geq(fd, 0);
-	memcpy(sun.sun_path, sock_path, strlen(sock_path) + 1);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Connects to the dialer's socket and says nothing yet. */
+static int fake_connect_silent(void)
+{
+	return connect_to(sock_path);
+}
+
+/* Sends len bytes on fd; they must all go. */
+static void send_all(int fd, const void *bytes, size_t len)
+{
+	cr_assert_eq(send(fd, bytes, len, MSG_NOSIGNAL), (ssize_t)len, "%s", strerror(errno));
+}
+
+/* Connects to the dialer's socket as a dialer process would, hello first. */
+static int fake_connect(void)
+{
+	int fd = fake_connect_silent();
+
+	send_all(fd, dialer_token(d), DIALER_TOKEN_LEN);
 	return fd;
 }
 
@@ -357,7 +386,8 @@ static void fake_answer(int fake, int32_t value, int fd)
 	fake_send(fake, &value, sizeof(value), &fd, fd >= 0 ? 1 : 0);
 }
 
-/* Whether the fake reads end-of-file (within 2 s), past any requests. */
+/* Whether the fake sees its connection closed (within 2 s), past any
+ * requests: end-of-file, or a reset when what it sent was left unread. */
 static bool fake_sees_eof(int fake)
 {
 	char buf[64];
@@ -365,7 +395,7 @@ static bool fake_sees_eof(int fake)
 
 	while ((n = read(fake, buf, sizeof(buf))) > 0)
 		;
-	return n == 0;
+	return n == 0 || errno == ECONNRESET;
 }
 
 /* A fresh dialer in a fresh directory, with a loopback listener for the
@@ -418,6 +448,7 @@ static void teardown(void)
 TestSuite(dialer, .init = setup, .fini = teardown, .timeout = 10);
 TestSuite(dialer_real, .init = setup, .fini = teardown, .timeout = 10);
 TestSuite(dialer_fake, .init = setup, .fini = teardown, .timeout = 10);
+TestSuite(dialer_rule);
 
 /* --- Without a dialer process --- */
 
@@ -1161,6 +1192,7 @@ Test(dialer, connection_is_not_taken_before_the_peer_is_known)
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	send_all(fd, dialer_token(other), DIALER_TOKEN_LEN);
 	run_for(100);
 	before = dialer_ready(other);
 	dialer_expect_peer(other, getpid());
@@ -1223,6 +1255,385 @@ Test(dialer_fake, connection_from_another_process_leaves_the_dialer_process_alon
 	cr_assert_eq(res->fd, -EHOSTUNREACH, "%d", res->fd);
 }
 
+/* --- The token and the hello --- */
+
+Test(dialer_rule, takes_the_token_from_the_exec_pid)
+{
+	cr_assert(dialer_peer_acceptable(1234, 1234, true));
+}
+
+Test(dialer_rule, refuses_the_token_from_another_pid)
+{
+	cr_assert_not(dialer_peer_acceptable(1235, 1234, true));
+}
+
+Test(dialer_rule, takes_the_token_from_a_pid_this_namespace_cannot_see)
+{
+	cr_assert(dialer_peer_acceptable(0, 1234, true));
+}
+
+Test(dialer_rule, refuses_a_wrong_token_from_the_exec_pid)
+{
+	cr_assert_not(dialer_peer_acceptable(1234, 1234, false));
+}
+
+Test(dialer_rule, refuses_a_wrong_token_from_a_pid_this_namespace_cannot_see)
+{
+	cr_assert_not(dialer_peer_acceptable(0, 1234, false));
+}
+
+Test(dialer_rule, refuses_everyone_before_the_exec_pid_is_known)
+{
+	cr_assert_not(dialer_peer_acceptable(0, 0, true));
+	cr_assert_not(dialer_peer_acceptable(1234, 0, true));
+}
+
+Test(dialer, token_is_32_lowercase_hex_digits)
+{
+	const char *t = dialer_token(d);
+
+	cr_assert_eq(strlen(t), DIALER_TOKEN_LEN, "%s", t);
+	cr_assert_eq(strspn(t, "0123456789abcdef"), DIALER_TOKEN_LEN, "%s", t);
+}
+
+Test(dialer, each_dialer_gets_a_token_of_its_own)
+{
+	char other_dir[] = "/tmp/test_dialer.XXXXXX";
+	struct dialer *other = NULL;
+	bool same;
+	int r;
+
+	cr_assert_not_null(mkdtemp(other_dir));
+	r = dialer_new(base, other_dir, listen_port, &other);
+	cr_assert_eq(r, 0, "%s", strerror(-r));
+	same = !strcmp(dialer_token(d), dialer_token(other));
+	dialer_unref(other);
+	rmdir(other_dir);
+	cr_assert_not(same, "two dialers share token %s", dialer_token(d));
+}
+
+/* The test's token with its last digit changed. */
+static void wrong_token(char *buf)
+{
+	memcpy(buf, dialer_token(d), DIALER_TOKEN_LEN);
+	buf[DIALER_TOKEN_LEN - 1] = buf[DIALER_TOKEN_LEN - 1] == '0' ? '1' : '0';
+}
+
+/* Runs the loop until the daemon has closed fd (end-of-file, or a reset
+ * when what was sent went unread): the ms that took, or -1 past max_ms. */
+static long ms_until_closed(int fd, long max_ms)
+{
+	uint64_t t0 = now_monotonic_ms();
+
+	while ((long)(now_monotonic_ms() - t0) < max_ms) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		char c;
+
+		run_for(5);
+		if (poll(&p, 1, 0) == 1) {
+			ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+
+			if (n == 0 || (n < 0 && errno == ECONNRESET))
+				return (long)(now_monotonic_ms() - t0);
+		}
+	}
+	return -1;
+}
+
+/* Whether fd has been closed by the daemon, without waiting. */
+static bool closed_now(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* Asks the taken fake for a connection and has it answer: the taken
+ * connection still works. */
+static void assert_fake_still_answers(int fake)
+{
+	struct dial_result *res = result_new();
+
+	cr_assert(dialer_ready(d), "the taken connection was dropped");
+	cr_assert_not_null(dial(res));
+	fake_read_requests(fake, 1);
+	fake_answer(fake, EHOSTUNREACH, -1);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->fd, -EHOSTUNREACH, "%d", res->fd);
+}
+
+Test(dialer_fake, connection_with_the_token_from_the_exec_pid_is_taken)
+{
+	int fake = fake_connect();
+
+	run_until_ready(true);
+	cr_assert(dialer_ready(d));
+	close(fake);
+}
+
+Test(dialer_fake, connection_with_a_wrong_token_is_closed)
+{
+	char bad[DIALER_TOKEN_LEN];
+	int fake = fake_connect_silent();
+	long ms;
+
+	wrong_token(bad);
+	send_all(fake, bad, sizeof(bad));
+	ms = ms_until_closed(fake, 500);
+	close(fake);
+	cr_assert_geq(ms, 0, "the connection with a wrong token was left open");
+	cr_assert_not(dialer_ready(d));
+}
+
+Test(dialer_fake, connection_with_a_wrong_token_leaves_the_taken_one_alone)
+{
+	char bad[DIALER_TOKEN_LEN];
+	int fake = start_fake(), other = fake_connect_silent();
+
+	wrong_token(bad);
+	send_all(other, bad, sizeof(bad));
+	cr_assert_geq(ms_until_closed(other, 500), 0);
+	close(other);
+	assert_fake_still_answers(fake);
+	close(fake);
+}
+
+Test(dialer_fake, connection_that_sends_nothing_is_closed_at_the_deadline)
+{
+	int fake = fake_connect_silent();
+	long ms = ms_until_closed(fake, DIALER_HELLO_TIMEOUT_MS + 1000);
+
+	close(fake);
+	cr_assert_geq(ms, DIALER_HELLO_TIMEOUT_MS - 100, "closed after %ld ms", ms);
+	cr_assert_not(dialer_ready(d));
+}
+
+Test(dialer_fake, connection_that_sends_nothing_leaves_the_taken_one_alone)
+{
+	int fake = start_fake(), other = fake_connect_silent();
+
+	cr_assert_geq(ms_until_closed(other, DIALER_HELLO_TIMEOUT_MS + 1000), 0);
+	close(other);
+	assert_fake_still_answers(fake);
+	close(fake);
+}
+
+Test(dialer_fake, hello_cut_short_by_a_hang_up_is_closed_at_once)
+{
+	int fake = fake_connect_silent();
+	long ms;
+
+	send_all(fake, dialer_token(d), DIALER_TOKEN_LEN / 2);
+	shutdown(fake, SHUT_WR);
+	ms = ms_until_closed(fake, DIALER_HELLO_TIMEOUT_MS + 1000);
+	close(fake);
+	cr_assert_geq(ms, 0, "never closed");
+	cr_assert_lt(ms, DIALER_HELLO_TIMEOUT_MS / 2, "closed only after %ld ms", ms);
+	cr_assert_not(dialer_ready(d));
+}
+
+Test(dialer_fake, hello_that_stops_halfway_is_closed_at_the_deadline)
+{
+	int fake = fake_connect_silent();
+	long ms;
+
+	send_all(fake, dialer_token(d), DIALER_TOKEN_LEN / 2);
+	ms = ms_until_closed(fake, DIALER_HELLO_TIMEOUT_MS + 1000);
+	close(fake);
+	cr_assert_geq(ms, DIALER_HELLO_TIMEOUT_MS - 100, "closed after %ld ms", ms);
+	cr_assert_not(dialer_ready(d));
+}
+
+Test(dialer_fake, hello_in_pieces_within_the_deadline_is_taken)
+{
+	int fake = fake_connect_silent();
+
+	send_all(fake, dialer_token(d), 5);
+	run_for(100);
+	send_all(fake, dialer_token(d) + 5, 20);
+	run_for(100);
+	send_all(fake, dialer_token(d) + 25, DIALER_TOKEN_LEN - 25);
+	run_until_ready(true);
+	cr_assert(dialer_ready(d));
+	close(fake);
+}
+
+Test(dialer_fake, hello_a_byte_at_a_time_does_not_stretch_the_deadline)
+{
+	int fake = fake_connect_silent();
+	uint64_t t0 = now_monotonic_ms();
+	bool closed = false;
+
+	/* A byte every 100 ms would take 3.2 s to finish the hello. */
+	for (int i = 0; i < DIALER_TOKEN_LEN && !closed; i++) {
+		if (send(fake, dialer_token(d) + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		run_for(100);
+		closed = closed_now(fake);
+	}
+	closed = closed || closed_now(fake);
+	close(fake);
+	cr_assert(closed, "still open after %llu ms",
+	          (unsigned long long)(now_monotonic_ms() - t0));
+	cr_assert_lt(now_monotonic_ms() - t0, DIALER_HELLO_TIMEOUT_MS + 400);
+	cr_assert_not(dialer_ready(d));
+}
+
+Test(dialer_fake, connection_waiting_for_its_hello_is_closed_with_the_dialer)
+{
+	int fake = fake_connect_silent();
+	bool eof;
+
+	run_for(50);
+	dialer_close(d);
+	eof = fake_sees_eof(fake);
+	close(fake);
+	cr_assert(eof);
+}
+
+/* Connects n times and says nothing, the loop turning in between so that
+ * the backlog never fills. */
+static void connect_silently(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		fds[i] = fake_connect_silent();
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+}
+
+Test(dialer_fake, silent_connections_past_the_bound_close_the_oldest)
+{
+	int fds[DIALER_MAX_PENDING + 4];
+	size_t n_closed = 0, first_open = ELEMENTSOF(fds);
+
+	connect_silently(fds, ELEMENTSOF(fds));
+	run_for(50);
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+		if (closed_now(fds[i]))
+			n_closed++;
+		else if (first_open == ELEMENTSOF(fds))
+			first_open = i;
+		close(fds[i]);
+	}
+	cr_assert_eq(n_closed, 4, "%zu closed", n_closed);
+	cr_assert_eq(first_open, 4, "the first open one is #%zu", first_open);
+}
+
+Test(dialer_fake, many_silent_connections_hold_at_most_the_bound_of_fds)
+{
+	int fds[64], before = count_fds(), held;
+
+	connect_silently(fds, ELEMENTSOF(fds));
+	run_for(50);
+	/* Ours are the 64; the rest are the daemon's side. */
+	held = count_fds() - before - (int)ELEMENTSOF(fds);
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+		close(fds[i]);
+	cr_assert_leq(held, DIALER_MAX_PENDING, "%d held", held);
+}
+
+Test(dialer_fake, dialer_is_taken_despite_a_flood_of_silent_connections)
+{
+	int fds[64], fake;
+
+	connect_silently(fds, 32);
+	fake = fake_connect();
+	connect_silently(fds + 32, 32);
+	run_until_ready(true);
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+		close(fds[i]);
+	cr_assert(dialer_ready(d));
+	close(fake);
+}
+
+/* In a user and pid namespace of its own, as a daemon in a container is: a
+ * dialer for exec pid 4242 in other_dir; its token goes down tokens, then
+ * it waits up to 2 s for a connection to take.  Runs in a grandchild of
+ * the test (unshare needs one thread; the namespace takes the next child).
+ * Exit status: 0 taken, 1 not, 77 no namespaces here. */
+static void run_dialer_in_a_pid_namespace(const char *other_dir, int tokens)
+{
+	pid_t g;
+	int status;
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWPID) < 0)
+		_exit(77);
+	g = fork();
+	if (g < 0)
+		_exit(77);
+	if (g == 0) {
+		struct event_base *nb = event_base_new();
+		struct dialer *nd = NULL;
+		uint64_t t0 = now_monotonic_ms();
+
+		if (!nb || dialer_new(nb, other_dir, listen_port, &nd) < 0 ||
+		    write(tokens, dialer_token(nd), DIALER_TOKEN_LEN) != DIALER_TOKEN_LEN)
+			_exit(77);
+		dialer_expect_peer(nd, 4242);
+		while (!dialer_ready(nd) && now_monotonic_ms() - t0 < 2000) {
+			event_base_loopexit(nb, &(struct timeval){0, 10000});
+			event_base_dispatch(nb);
+		}
+		_exit(dialer_ready(nd) ? 0 : 1);
+	}
+	if (waitpid(g, &status, 0) != g || !WIFEXITED(status))
+		_exit(1);
+	_exit(WEXITSTATUS(status));
+}
+
+/* Connects from outside that namespace (pid 0 as the dialer sees it),
+ * sending its token, or the token with one digit changed: the dialer's exit
+ * status (0 taken, 1 not). */
+static int hello_from_outside_the_pid_namespace(bool right_token)
+{
+	char other_dir[] = "/tmp/test_dialer.XXXXXX";
+	char token[DIALER_TOKEN_LEN];
+	_cleanup_free_ char *path = NULL;
+	int tokens[2], status = -1, fd;
+	struct pollfd p;
+	pid_t c;
+
+	cr_assert_not_null(mkdtemp(other_dir));
+	path = xasprintf("%s/%s", other_dir, DIALER_SOCKET_NAME);
+	cr_assert_eq(pipe2(tokens, O_CLOEXEC), 0);
+	c = fork();
+	cr_assert_geq(c, 0);
+	if (c == 0)
+		run_dialer_in_a_pid_namespace(other_dir, tokens[1]);
+	close(tokens[1]);
+	p = (struct pollfd){.fd = tokens[0], .events = POLLIN};
+	if (poll(&p, 1, 3000) != 1 || read(tokens[0], token, sizeof(token)) != sizeof(token)) {
+		waitpid(c, &status, 0);
+		close(tokens[0]);
+		rmdir(other_dir);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+			cr_skip_test("no user and pid namespaces here");
+		cr_assert_fail("the dialer in its own pid namespace did not start");
+	}
+	close(tokens[0]);
+	if (!right_token)
+		token[0] = token[0] == '0' ? '1' : '0';
+	fd = connect_to(path);
+	send_all(fd, token, sizeof(token));
+	waitpid(c, &status, 0);
+	close(fd);
+	unlink(path);
+	rmdir(other_dir);
+	cr_assert(WIFEXITED(status), "status %d", status);
+	return WEXITSTATUS(status);
+}
+
+Test(dialer, peer_in_a_pid_namespace_it_cannot_see_is_taken_on_its_token)
+{
+	cr_assert_eq(hello_from_outside_the_pid_namespace(true), 0);
+}
+
+Test(dialer, peer_in_a_pid_namespace_it_cannot_see_is_refused_without_its_token)
+{
+	cr_assert_eq(hello_from_outside_the_pid_namespace(false), 1);
+}
+
 Test(dialer_real, dialer_process_not_the_expected_one_is_not_taken)
 {
 	spawn_dialer(listen_port);
@@ -1231,6 +1642,42 @@ Test(dialer_real, dialer_process_not_the_expected_one_is_not_taken)
 	run_for(200);
 	cr_assert_not(dialer_ready(d));
 	cr_assert_eq(wait_child(), 0, "the refused dialer did not exit 0");
+}
+
+Test(dialer_real, dialer_process_with_another_token_is_not_taken)
+{
+	char bad[DIALER_TOKEN_LEN + 1] = {0};
+
+	wrong_token(bad);
+	spawn_dialer_with_token(listen_port, bad);
+	run_for(200);
+	cr_assert_not(dialer_ready(d));
+	cr_assert_eq(wait_child(), 0, "the refused dialer did not exit 0");
+}
+
+Test(dialer_real, dialer_process_without_a_token_exits_2)
+{
+	spawn_dialer_with_token(listen_port, "short");
+	cr_assert_eq(wait_child(), 2 << 8);
+}
+
+Test(dialer_real, dialer_process_wipes_its_token_from_its_environment)
+{
+	_cleanup_free_ char *path = NULL;
+	char env[4096];
+	ssize_t n;
+	int fd;
+
+	start_real_dialer(listen_port);
+	path = xasprintf("/proc/%ld/environ", (long)child);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	n = read(fd, env, sizeof(env) - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	env[n] = '\0';
+	cr_assert_null(memmem(env, (size_t)n, dialer_token(d), DIALER_TOKEN_LEN),
+	               "the token is still in %s", path);
 }
 
 Test(dialer_fake, answer_with_a_socket_connected_over_ipv6_to_the_mapped_loopback_is_taken)
@@ -1321,6 +1768,7 @@ Test(dialer, accept_out_of_fds_does_not_spin_the_loop)
 		n_spare++;
 	cr_assert_eq(errno, EMFILE);
 	cr_assert_eq(connect(fake, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	send_all(fake, dialer_token(d), DIALER_TOKEN_LEN);
 	/* Each turn blocks until something happens: a spinning listener
 	 * makes thousands in 300 ms, a resting one a handful. */
 	event_add(end, &(struct timeval){0, 300000});

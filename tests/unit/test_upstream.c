@@ -1433,8 +1433,6 @@ static pid_t dialer_pid = -1;
  * real dialer. */
 static uint16_t nowhere;
 
-extern char **environ;
-
 /* The endpointd-dialer of this build: $ENDPOINTD_DIALER (make check sets
  * it), else daemon/ two levels above this binary (tests/unit/). */
 static const char *dialer_binary(void)
@@ -1474,18 +1472,22 @@ static void start_real_dialer(void)
 	const char *bin = dialer_binary();
 	char port_arg[8];
 	char *argv[] = {(char *)bin, dialer_sock, port_arg, NULL};
+	/* The token in its environment, as the daemon's exec gives it. */
+	_cleanup_free_ char *token_env = xasprintf("%s=%s", DIALER_TOKEN_ENV, dialer_token(dialer));
+	char *envp[] = {token_env, NULL};
 	int r;
 
 	cr_assert_eq(access(bin, X_OK), 0, "%s: %s (build daemon/ first)", bin, strerror(errno));
 	snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)port);
-	r = posix_spawn(&dialer_pid, bin, NULL, NULL, argv, environ);
+	r = posix_spawn(&dialer_pid, bin, NULL, NULL, argv, envp);
 	cr_assert_eq(r, 0, "spawning %s: %s", bin, strerror(r));
 	dialer_expect_peer(dialer, dialer_pid);
 	run_until_dialer_ready();
 }
 
-/* Connects to the dialer's socket as a dialer process would, the test to
- * answer by hand (reads time out after 2 s), and waits until it is taken. */
+/* Connects to the dialer's socket as a dialer process would, hello first,
+ * the test to answer by hand (reads time out after 2 s), and waits until it
+ * is taken. */
 static int start_fake_dialer(void)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -1495,6 +1497,8 @@ static int start_fake_dialer(void)
 	cr_assert_geq(fd, 0);
 	memcpy(sun.sun_path, dialer_sock, strlen(dialer_sock) + 1);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0, "%s", strerror(errno));
+	cr_assert_eq(send(fd, dialer_token(dialer), DIALER_TOKEN_LEN, MSG_NOSIGNAL),
+	             DIALER_TOKEN_LEN, "%s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	run_until_dialer_ready();
 	return fd;
