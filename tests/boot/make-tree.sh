@@ -21,7 +21,7 @@ apt_mirror() {
 			/etc/apt/sources.list.d/*.sources 2>/dev/null
 		sed -E 's/\[[^]]*\]//' /etc/apt/sources.list 2>/dev/null |
 			awk '$1 == "deb" && $3 == "'$suite'" { print $2 }'
-	} | grep -v -- '-security' | head -n 1
+	} | grep -v -- '-security' | head -n 1 || true
 }
 mirror=${ENDPOINTD_BOOT_MIRROR:-$(apt_mirror)}
 mirror=${mirror:-http://deb.debian.org/debian}
