@@ -1,0 +1,72 @@
+/*
+ * What lib/config.c (daemon keys, files, the public API) and
+ * lib/config_resources.c (Models and EndpointConfigs) share: the state of one
+ * load and the helpers both use.  Private to those two files.
+ */
+#ifndef ENDPOINTD_CONFIG_PRIVATE_H
+#define ENDPOINTD_CONFIG_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "config_yaml.h"
+
+#define CONFIG_MAX_FILE_SIZE (4u << 20)
+#define CONFIG_MAX_VARIANTS 10
+#define CONFIG_MAX_INSTANCE_COUNT 100
+#define CONFIG_MAX_ENV 100
+#define CONFIG_MAX_ENV_LEN 1024
+#define CONFIG_MAX_URL_LEN 1024
+#define CONFIG_MAX_IMAGE_LEN 255
+#define CONFIG_DEFAULT_DOWNLOAD_TIMEOUT_S 1200
+
+/* A variant's ModelName and InstanceType, resolved once every file is read. */
+struct config_pending_ref {
+	size_t config_index;
+	size_t variant_index;
+	struct config_origin model_at;
+	struct config_origin type_at;
+};
+
+/* State of one load; owns c until it is handed to the caller. */
+struct config_loader {
+	struct config *c;
+	struct cy_ctx ctx; /* the file being read (an entry of c->files) and the error */
+	double mtime;      /* of that file */
+	size_t files_cap, models_cap, configs_cap, types_cap, listen_cap;
+	struct strmap *model_index;  /* lower-case name -> struct config_origin of its definition */
+	struct strmap *config_index; /* the same for endpoint configs */
+	struct strmap *read_paths;   /* realpath of every file read, so none is read twice */
+	struct config_pending_ref *refs;
+	size_t n_refs, refs_cap;
+	bool listen_set;
+	bool check_model_data; /* ModelDataUrls against model_data_roots/urls */
+};
+
+/* Makes room for element n of a growable array, zeroing the new slots. */
+void *config_grow(void *p, size_t *cap, size_t n, size_t size);
+/* Sets the loader's error to "file:line:column: message" at o; returns -EINVAL. */
+int config_fail_at(struct config_loader *ld, const struct config_origin *o, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Where node n of the file being read was written. */
+struct config_origin config_origin_of(const struct config_loader *ld, const struct cy_node *n);
+
+static inline bool config_is_abs_path(const char *s)
+{
+	return s[0] == '/';
+}
+
+/* A ModelDataUrl (node n) must be allowed by the main file's model data keys. */
+int config_check_model_data_at(struct config_loader *ld, const struct cy_node *n,
+                               const char *url);
+
+/* config_resources.c: the Models and EndpointConfigs lists of one file. */
+int config_parse_models(struct config_loader *ld, const struct cy_node *n);
+int config_parse_endpoint_configs(struct config_loader *ld, const struct cy_node *n);
+/* Points every variant at its model and instance type; the arrays are final now. */
+int config_resolve(struct config_loader *ld);
+/* Frees c's models and endpoint configs. */
+void config_resources_free(struct config *c);
+
+#endif
