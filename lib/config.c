@@ -6,13 +6,20 @@
  *   daemon keys    listen, state_dir, region, account_id, docker,
  *                  instance_types, limits (main file only)
  *   model data     model_data_roots, model_data_urls, model_cache_max_bytes,
- *                  and each ModelDataUrl checked against them
- *   files          reading (size-bounded), include globs, the top level
+ *                  and each ModelDataUrl checked against them; allowed_images
+ *   files          reading (size-bounded), include globs, the top level;
+ *                  each file's text is kept (struct config_source)
  *   finish         defaults, DOCKER_HOST, then resolving (config_resources.c)
- *   public API     config_load*, ref/unref, lookups, config_parse_size
+ *   public API     config_load*, config_with_api, ref/unref, lookups,
+ *                  config_image_allowed, config_parse_size
  *
  * Models and EndpointConfigs, in whichever file they are, are parsed in
  * config_resources.c; the loader both files work on is in config_private.h.
+ *
+ * config_with_api() replays a config's files from the texts kept, in the
+ * order they were read (a file's own definitions, then its includes, depth
+ * first), without following include: again, and then reads the API's
+ * document of the models and endpoint configs created through the API.
  *
  * A load stops at the first error, frees everything it built and leaves the
  * caller's config alone, so a reload with a bad file changes nothing.  The
@@ -25,6 +32,7 @@
 #include "config_private.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -430,6 +438,8 @@ static int config_parse_limits(struct config_loader *ld, const struct cy_node *n
 {
 	static const char *const keys[] = {"max_endpoints",
 	                                   "max_instances",
+	                                   "max_models",
+	                                   "max_endpoint_configs",
 	                                   "max_connections",
 	                                   "max_buffered_bytes",
 	                                   "max_inflight_invocations",
@@ -445,14 +455,16 @@ static int config_parse_limits(struct config_loader *ld, const struct cy_node *n
 		unsigned max;
 		unsigned *ret;
 	} uints[] = {
-		{"max_connections", CONFIG_MAX_LIMIT, &ld->c->max_connections},
-		{"max_inflight_invocations", CONFIG_MAX_LIMIT, &ld->c->max_inflight_invocations},
-		{"max_inflight_per_endpoint", CONFIG_MAX_LIMIT, &ld->c->max_inflight_per_endpoint},
-		{"request_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->request_timeout_s},
-		{"body_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->body_timeout_s},
-		{"idle_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->idle_timeout_s},
-		{"write_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->write_timeout_s},
-		{"drain_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->drain_timeout_s},
+	    {"max_models", CONFIG_MAX_LIMIT, &ld->c->max_models},
+	    {"max_endpoint_configs", CONFIG_MAX_LIMIT, &ld->c->max_endpoint_configs},
+	    {"max_connections", CONFIG_MAX_LIMIT, &ld->c->max_connections},
+	    {"max_inflight_invocations", CONFIG_MAX_LIMIT, &ld->c->max_inflight_invocations},
+	    {"max_inflight_per_endpoint", CONFIG_MAX_LIMIT, &ld->c->max_inflight_per_endpoint},
+	    {"request_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->request_timeout_s},
+	    {"body_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->body_timeout_s},
+	    {"idle_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->idle_timeout_s},
+	    {"write_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->write_timeout_s},
+	    {"drain_timeout_s", CONFIG_MAX_TIMEOUT_S, &ld->c->drain_timeout_s},
 	};
 	const struct cy_node *v;
 	int r;
@@ -572,6 +584,25 @@ static int config_parse_model_cache_max_bytes(struct config_loader *ld, const st
 	return 0;
 }
 
+/* An allowed_images pattern: an fnmatch(3) pattern of an image reference. */
+static int config_parse_allowed_image(struct config_loader *ld, const struct cy_node *n, char **ret)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = cy_get_string(&ld->ctx, n, "allowed_images entry", &s);
+
+	if (r < 0)
+		return r;
+	if (s[0] == '\0' || strlen(s) > CONFIG_MAX_IMAGE_LEN)
+		return cy_fail(&ld->ctx, n, "allowed_images entry must be 1-%u characters",
+		               CONFIG_MAX_IMAGE_LEN);
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return cy_fail(&ld->ctx, n,
+			               "allowed_images entry \"%s\" may not contain spaces", s);
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
 /* The main file's model data keys. */
 static int config_parse_model_data_keys(struct config_loader *ld, const struct cy_node *root)
 {
@@ -591,6 +622,10 @@ static int config_parse_model_data_keys(struct config_loader *ld, const struct c
 		return r;
 	if ((v = cy_map_get(root, "model_cache_max_bytes")) != NULL &&
 	    (r = config_parse_model_cache_max_bytes(ld, v)) < 0)
+		return r;
+	if ((v = cy_map_get(root, "allowed_images")) != NULL &&
+	    (r = config_parse_strings(ld, v, "allowed_images", config_parse_allowed_image,
+	                              &ld->c->allowed_images, &ld->c->n_allowed_images)) < 0)
 		return r;
 	return 0;
 }
@@ -678,11 +713,25 @@ static int config_load_includes(struct config_loader *ld, const char *file, cons
 /* The top-level keys of one file; included files get Models, EndpointConfigs and include only. */
 static int config_parse_top(struct config_loader *ld, const struct cy_node *root, bool is_main)
 {
-	static const char *const main_keys[] = {
-	    "listen",         "state_dir", "include", "region",          "account_id", "docker",
-	    "instance_types", "limits",    "Models",  "EndpointConfigs", "orphan_grace_s",
-	    "invocation_timeout_s", "container_dialer", "nvml_library",
-	    "model_data_roots", "model_data_urls", "model_cache_max_bytes", NULL};
+	static const char *const main_keys[] = {"listen",
+	                                        "state_dir",
+	                                        "include",
+	                                        "region",
+	                                        "account_id",
+	                                        "docker",
+	                                        "instance_types",
+	                                        "limits",
+	                                        "Models",
+	                                        "EndpointConfigs",
+	                                        "orphan_grace_s",
+	                                        "invocation_timeout_s",
+	                                        "container_dialer",
+	                                        "nvml_library",
+	                                        "model_data_roots",
+	                                        "model_data_urls",
+	                                        "model_cache_max_bytes",
+	                                        "allowed_images",
+	                                        NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
 	const struct cy_node *v;
 	int r;
@@ -751,9 +800,11 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	return 0;
 }
 
-/* Parses one file's text; file is already in c->files; dir is NULL for the working directory. */
+/* Parses one file's text; file is already in c->files; dir is NULL for the working directory.
+ * A replay (follow_includes false) has the included files in c->files already. */
 static int config_load_text(struct config_loader *ld, const char *file, const char *dir,
-                            const char *text, size_t len, double mtime, unsigned depth)
+                            const char *text, size_t len, double mtime, unsigned depth,
+                            bool follow_includes)
 {
 	struct cy_node *root = NULL;
 	const struct cy_node *include;
@@ -775,21 +826,26 @@ static int config_load_text(struct config_loader *ld, const char *file, const ch
 	r = config_parse_top(ld, root, depth == 0);
 	if (r < 0)
 		goto out;
-	if ((include = cy_map_get(root, "include")) != NULL && !cy_is_null(include))
+	if (follow_includes && (include = cy_map_get(root, "include")) != NULL &&
+	    !cy_is_null(include))
 		r = config_load_includes(ld, file, dir, include, depth);
 out:
 	cy_free(root);
 	return r;
 }
 
-/* Adds a file name to c->files and returns the stored copy. */
-static const char *config_add_file(struct config_loader *ld, const char *path)
+/* Adds a file and its text (taken over) to c->files and c->sources; returns its index. */
+static size_t config_add_file(struct config_loader *ld, const char *path, char *text, size_t len,
+                              double mtime, unsigned depth)
 {
 	struct config *c = ld->c;
 
 	c->files = config_grow(c->files, &ld->files_cap, c->n_files, sizeof(*c->files));
+	c->sources = config_grow(c->sources, &ld->sources_cap, c->n_files, sizeof(*c->sources));
 	c->files[c->n_files] = xstrdup(path);
-	return c->files[c->n_files++];
+	c->sources[c->n_files] =
+	    (struct config_source){.text = text, .len = len, .mtime = mtime, .depth = depth};
+	return c->n_files++;
 }
 
 /* The directory part of path ("." when there is none). */
@@ -807,9 +863,10 @@ static char *config_dirname(const char *path)
 static int config_load_file(struct config_loader *ld, const char *path, unsigned depth)
 {
 	_cleanup_free_ char *text = NULL, *real = NULL, *dir = NULL;
+	const struct config_source *src;
 	const char *file;
 	double mtime;
-	size_t len;
+	size_t len, i;
 	int r;
 
 	/* The same file matched twice (overlapping globs, a cycle) is read once. */
@@ -829,10 +886,12 @@ static int config_load_file(struct config_loader *ld, const char *path, unsigned
 	r = cy_read_file(path, CONFIG_MAX_FILE_SIZE, &text, &len, &mtime, &ld->ctx.error);
 	if (r < 0)
 		return r;
-	file = config_add_file(ld, path);
+	i = config_add_file(ld, path, TAKE_PTR(text), len, mtime, depth);
+	file = ld->c->files[i];
+	src = &ld->c->sources[i];
 	dir = config_dirname(path);
-	return config_load_text(ld, file, strcmp(dir, ".") == 0 ? NULL : dir, text, len, mtime,
-	                        depth);
+	return config_load_text(ld, file, strcmp(dir, ".") == 0 ? NULL : dir, src->text, src->len,
+	                        mtime, depth, true);
 }
 
 /* --- finish --------------------------------------------------------------- */
@@ -904,7 +963,11 @@ static struct config *config_free(struct config *c)
 
 	config_resources_free(c);
 
+	for (size_t i = 0; i < c->n_files; i++)
+		free(c->sources[i].text);
+	free(c->sources);
 	strv_free(c->files, c->n_files);
+	strv_free(c->allowed_images, c->n_allowed_images);
 	free(c);
 	return NULL;
 }
@@ -928,6 +991,8 @@ static void config_loader_init(struct config_loader *ld)
 	c->docker_socket = xstrdup(CONFIG_DEFAULT_DOCKER_SOCKET);
 	c->max_endpoints = CONFIG_DEFAULT_MAX_ENDPOINTS;
 	c->max_instances = CONFIG_DEFAULT_MAX_INSTANCES;
+	c->max_models = CONFIG_DEFAULT_MAX_MODELS;
+	c->max_endpoint_configs = CONFIG_DEFAULT_MAX_ENDPOINT_CONFIGS;
 	c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
 	c->max_buffered_bytes = CONFIG_DEFAULT_MAX_BUFFERED_BYTES;
 	c->max_inflight_invocations = CONFIG_DEFAULT_MAX_INFLIGHT_INVOCATIONS;
@@ -979,7 +1044,7 @@ int config_load(const char *path, struct config **ret_config, char **ret_error)
 	int r;
 
 	config_loader_init(&ld);
-	ld.check_model_data = true;
+	ld.check_model_data = ld.c->model_data_checked = true;
 	r = config_load_file(&ld, path, 0);
 	if (r >= 0)
 		r = config_finish(&ld);
@@ -998,13 +1063,88 @@ int config_load_string(const char *name, const char *yaml, struct config **ret_c
 		ld.ctx.error = xasprintf("%s: larger than 4 MiB", name);
 		r = -EINVAL;
 	} else {
-		const char *file = config_add_file(&ld, name);
+		double mtime = now_realtime();
+		size_t i = config_add_file(&ld, name, xstrdup(yaml), len, mtime, 0);
 
-		r = config_load_text(&ld, file, NULL, yaml, len, now_realtime(), 0);
+		r = config_load_text(&ld, ld.c->files[i], NULL, ld.c->sources[i].text, len, mtime,
+		                     0, true);
 		if (r >= 0)
 			r = config_finish(&ld);
 	}
 	return config_loader_done(&ld, r, ret_config, ret_error);
+}
+
+/* The API's document: Models and EndpointConfigs, after every YAML file. */
+static int config_load_api_doc(struct config_loader *ld, const char *api_doc)
+{
+	static const char *const keys[] = {"Models", "EndpointConfigs", NULL};
+	struct cy_node *root = NULL;
+	const struct cy_node *v;
+	size_t len = strlen(api_doc);
+	int r;
+
+	if (len > CONFIG_MAX_API_DOC_SIZE) {
+		ld->ctx.error = xasprintf("%s: larger than %u MiB", CONFIG_API_FILE,
+		                          CONFIG_MAX_API_DOC_SIZE >> 20);
+		return -EINVAL;
+	}
+	ld->api = true;
+	ld->check_model_data = true;
+	ld->ctx.file = CONFIG_API_FILE;
+	ld->mtime = now_realtime(); /* for resources without a CreationTime */
+	r = cy_parse(CONFIG_API_FILE, api_doc, len, &root, &ld->ctx.error);
+	if (r < 0)
+		return r;
+	if (cy_is_null(root))
+		goto out;
+	if (root->type != CY_MAPPING) {
+		r = cy_fail(&ld->ctx, root, "expected a mapping at the top level, found %s",
+		            cy_describe(root));
+		goto out;
+	}
+	r = cy_check_keys(&ld->ctx, root, "the API document", keys, NULL);
+	if (r < 0)
+		goto out;
+	if ((v = cy_map_get(root, "Models")) != NULL && (r = config_parse_models(ld, v)) < 0)
+		goto out;
+	if ((v = cy_map_get(root, "EndpointConfigs")) != NULL)
+		r = config_parse_endpoint_configs(ld, v);
+out:
+	cy_free(root);
+	return r;
+}
+
+int config_with_api(const struct config *base, const char *api_doc, struct config **ret_config,
+                    char **ret_error)
+{
+	struct config_loader ld;
+	int r = 0;
+
+	config_loader_init(&ld);
+	ld.check_model_data = ld.c->model_data_checked = base->model_data_checked;
+	/* In the order they were read, which is the order of their definitions:
+	 * a file's own before those it includes. */
+	for (size_t i = 0; i < base->n_files && r >= 0; i++) {
+		const struct config_source *s = &base->sources[i];
+		size_t j = config_add_file(&ld, base->files[i], xstrdup(s->text), s->len, s->mtime,
+		                           s->depth);
+
+		r = config_load_text(&ld, ld.c->files[j], NULL, ld.c->sources[j].text, s->len,
+		                     s->mtime, s->depth, false);
+	}
+	if (r >= 0 && api_doc != NULL && *api_doc != '\0')
+		r = config_load_api_doc(&ld, api_doc);
+	if (r >= 0)
+		r = config_finish(&ld);
+	return config_loader_done(&ld, r, ret_config, ret_error);
+}
+
+bool config_image_allowed(const struct config *c, const char *image)
+{
+	for (size_t i = 0; i < c->n_allowed_images; i++)
+		if (fnmatch(c->allowed_images[i], image, 0) == 0)
+			return true;
+	return false;
 }
 
 struct config *config_ref(struct config *c)

@@ -34,10 +34,15 @@
 #define CONFIG_DEFAULT_WRITE_TIMEOUT_S 30   /* an answer must progress this often */
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_S 20   /* calls in flight at SIGTERM (< TimeoutStopSec=) */
 #define CONFIG_MAX_TIMEOUT_S 3600
+/* How many models and endpoint configs may be created through the API. */
+#define CONFIG_DEFAULT_MAX_MODELS 1000
+#define CONFIG_DEFAULT_MAX_ENDPOINT_CONFIGS 1000
+/* The file name in messages about the API's document (config_with_api()). */
+#define CONFIG_API_FILE "(API)"
 
 /* Where a value was written, for messages about it. */
 struct config_origin {
-	const char *file; /* owned by struct config (its files array) */
+	const char *file; /* owned by struct config (its files array), or CONFIG_API_FILE */
 	unsigned line;    /* 1-based */
 	unsigned column;  /* 1-based */
 };
@@ -80,7 +85,10 @@ struct config_model {
 	char *execution_role_arn; /* may be NULL */
 	struct config_tag *tags;
 	size_t n_tags;
-	double creation_time; /* mtime of the file that defines it, epoch seconds */
+	/* YAML: mtime of the file that defines it; API: its CreationTime.
+	 * Epoch seconds. */
+	double creation_time;
+	bool from_api; /* created through the API, not written in YAML */
 	struct config_origin origin;
 };
 
@@ -104,13 +112,27 @@ struct config_endpoint_config {
 	struct config_tag *tags;
 	size_t n_tags;
 	double creation_time;
+	bool from_api; /* created through the API, not written in YAML */
 	struct config_origin origin;
+};
+
+/* One file as it was read, kept so that config_with_api() can replay the
+ * load from memory. */
+struct config_source {
+	char *text; /* NUL-terminated */
+	size_t len;
+	double mtime;   /* epoch seconds, at the time it was read */
+	unsigned depth; /* 0 for the main file, 1 for a file it includes, … */
 };
 
 struct config {
 	unsigned refs;
 	char **files; /* every file read, main file first */
 	size_t n_files;
+	struct config_source *sources; /* files[i] as it was read is sources[i] */
+	/* Whether the YAML's ModelDataUrls were checked against the model data
+	 * keys (config_load) or not (config_load_string). */
+	bool model_data_checked;
 
 	struct config_listen *listen;
 	size_t n_listen;
@@ -122,6 +144,14 @@ struct config {
 	size_t n_instance_types;
 	unsigned max_endpoints;
 	unsigned max_instances; /* all endpoints together; default 256 */
+	/* How many models and endpoint configs the API may create (those in
+	 * YAML do not count); default 1000 each. */
+	unsigned max_models;
+	unsigned max_endpoint_configs;
+	/* fnmatch(3) patterns one of which an API-created model's Image must
+	 * match; none by default, so the API can create no model. */
+	char **allowed_images;
+	size_t n_allowed_images;
 	/* HTTP clients: connections open at once, request body bytes buffered
 	 * at once, InvokeEndpoint calls in flight (in all, per endpoint). */
 	unsigned max_connections;
@@ -176,6 +206,35 @@ int config_load(const char *path, struct config **ret_config, char **ret_error);
  */
 int config_load_string(const char *name, const char *yaml, struct config **ret_config,
 		       char **ret_error);
+
+/*
+ * A new config: what base was loaded from (its files as they were read then,
+ * replayed from memory in the same order, neither re-read nor globbed again)
+ * plus the Models and EndpointConfigs of api_doc, a JSON (so YAML) text of
+ * the shape {"Models": [...], "EndpointConfigs": [...]} in the API's own
+ * member names.  Each of them may carry "CreationTime" (epoch seconds;
+ * default: now), which YAML may not.  base may itself come from
+ * config_with_api(): only its YAML is replayed, so its API resources are
+ * dropped for api_doc's.  NULL or "" means no API resources.
+ *
+ * The API's models get from_api and the same checks as YAML ones, and
+ * more: their ModelDataUrls are checked against model_data_roots and
+ * model_data_urls (whether base was checked or not), and their Images
+ * against allowed_images, so that a reload that narrows either is refused
+ * while a model it would forbid exists.  Endpoint configs of either kind
+ * may use models of either kind.  A name that both YAML and api_doc
+ * define is an error at the YAML's file:line:column that says the other
+ * was created through the API: the same message for a reload that would
+ * shadow an API resource and for a creation that would shadow a YAML one.
+ * Errors in api_doc read "(API):line:column: message".  Returns 0, or
+ * -EINVAL with *ret_error set; *ret_config is untouched on failure.
+ */
+int config_with_api(const struct config *base, const char *api_doc, struct config **ret_config,
+                    char **ret_error);
+
+/* Whether image matches one of c's allowed_images patterns (fnmatch(3),
+ * so "*" matches "/" too); false when there are none. */
+bool config_image_allowed(const struct config *c, const char *image);
 
 struct config *config_ref(struct config *c);
 /* Drops a reference; frees on the last one; NULL-safe; returns NULL. */

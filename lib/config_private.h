@@ -13,6 +13,8 @@
 #include "config_yaml.h"
 
 #define CONFIG_MAX_FILE_SIZE (4u << 20)
+/* The API's document holds every model and endpoint config it created. */
+#define CONFIG_MAX_API_DOC_SIZE (64u << 20)
 #define CONFIG_MAX_VARIANTS 10
 #define CONFIG_MAX_INSTANCE_COUNT 100
 #define CONFIG_MAX_ENV 100
@@ -34,7 +36,7 @@ struct config_loader {
 	struct config *c;
 	struct cy_ctx ctx; /* the file being read (an entry of c->files) and the error */
 	double mtime;      /* of that file */
-	size_t files_cap, models_cap, configs_cap, types_cap, listen_cap;
+	size_t files_cap, sources_cap, models_cap, configs_cap, types_cap, listen_cap;
 	struct strmap *model_index;  /* lower-case name -> struct config_origin of its definition */
 	struct strmap *config_index; /* the same for endpoint configs */
 	struct strmap *read_paths;   /* realpath of every file read, so none is read twice */
@@ -42,6 +44,7 @@ struct config_loader {
 	size_t n_refs, refs_cap;
 	bool listen_set;
 	bool check_model_data; /* ModelDataUrls against model_data_roots/urls */
+	bool api;              /* reading the API's document (config_with_api()) */
 };
 
 /* Makes room for element n of a growable array, zeroing the new slots. */
@@ -58,8 +61,7 @@ static inline bool config_is_abs_path(const char *s)
 }
 
 /* A ModelDataUrl (node n) must be allowed by the main file's model data keys. */
-int config_check_model_data_at(struct config_loader *ld, const struct cy_node *n,
-                               const char *url);
+int config_check_model_data_at(struct config_loader *ld, const struct cy_node *n, const char *url);
 
 /* config_resources.c: the Models and EndpointConfigs lists of one file. */
 int config_parse_models(struct config_loader *ld, const struct cy_node *n);

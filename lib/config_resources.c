@@ -1,12 +1,15 @@
 /*
  * The model and endpoint-config documents of the daemon config: Models[]
- * (PrimaryContainer, Environment, Tags) and EndpointConfigs[] (their
- * ProductionVariants), in the API's own PascalCase member names, wherever
- * they are written.  lib/config.c reads the files and calls in here for the
- * two lists of each; the loader state is in config_private.h.
+ * (PrimaryContainer, Environment, Tags) and
+ * EndpointConfigs[] (their ProductionVariants), in the API's own PascalCase
+ * member names, wherever they are written: in a YAML file, or in the API's
+ * document of what CreateModel and CreateEndpointConfig made (ld->api; see
+ * config_with_api()).  lib/config.c reads the files and calls in here for
+ * the two lists of each; the loader state is in config_private.h.
  *
  * Map of this file:
- *   models         Models[] and their PrimaryContainer, Environment, Tags
+ *   models         Models[] and their PrimaryContainer, Environment, Tags,
+ *                  CreationTime (the API's only)
  *   configs        EndpointConfigs[] and their ProductionVariants
  *   resolving      each variant's ModelName and InstanceType, once every
  *                  file is read
@@ -14,6 +17,10 @@
  *
  * Names are claimed case-insensitively as they are read, so the second
  * definition of a name is the one refused, with where the first one is.
+ * The API's document is read after every YAML file, so a name both define
+ * is refused at the YAML's definition.  What the API creates must also run
+ * an image of allowed_images and take model data from where model_data_roots
+ * and model_data_urls allow, whatever the YAML was checked against.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -186,6 +193,12 @@ static int config_parse_container(struct config_loader *ld, const struct cy_node
 			               ct->image);
 	if (ct->image[0] == '\0' || strlen(ct->image) > CONFIG_MAX_IMAGE_LEN)
 		return cy_fail(&ld->ctx, v, "Image must be 1-%u characters", CONFIG_MAX_IMAGE_LEN);
+	/* The operator wrote the YAML's images; the API's must be allowed. */
+	if (ld->api && !config_image_allowed(ld->c, ct->image))
+		return cy_fail(&ld->ctx, v,
+		               "Image \"%s\" is not allowed for a model created through the API: "
+		               "it matches none of the daemon config's allowed_images%s",
+		               ct->image, ld->c->n_allowed_images ? "" : " (there are none)");
 
 	if ((v = cy_map_get(n, "ModelDataUrl")) != NULL) {
 		r = cy_get_string(&ld->ctx, v, "ModelDataUrl", &ct->model_data_url);
@@ -233,7 +246,8 @@ static int config_parse_container(struct config_loader *ld, const struct cy_node
 
 /* Checks a resource name's syntax and that no other definition has it. */
 static int config_claim_name(struct config_loader *ld, struct strmap *index,
-                             const struct cy_node *n, const char *field, const char *name)
+                             const struct cy_node *n, const char *field, const char *kind,
+                             const char *name)
 {
 	_cleanup_free_ char *lower = NULL;
 	const struct config_origin *first;
@@ -246,6 +260,14 @@ static int config_claim_name(struct config_loader *ld, struct strmap *index,
 		               field, name);
 	lower = str_tolower(name);
 	first = strmap_get(index, lower);
+	/* The API's document is read last: the first is in YAML.  Said at the
+	 * YAML's spot, so that a reload that would shadow an API resource
+	 * points at the line to change. */
+	if (first != NULL && ld->api && strcmp(first->file, CONFIG_API_FILE) != 0)
+		return config_fail_at(ld, first,
+		                      "%s \"%s\" is also the name of %s created through the API "
+		                      "(names are case-insensitive)",
+		                      field, name, kind);
 	if (first != NULL)
 		return cy_fail(&ld->ctx, n,
 		               "duplicate %s \"%s\" (names are case-insensitive): first "
@@ -257,11 +279,34 @@ static int config_claim_name(struct config_loader *ld, struct strmap *index,
 	return 0;
 }
 
+/* A resource's CreationTime (mapping n's): the API's document says when it
+ * was created; a YAML one was created when its file was written. */
+static int config_parse_creation_time(struct config_loader *ld, const struct cy_node *n,
+                                      double *ret)
+{
+	const struct cy_node *v = cy_map_get(n, "CreationTime");
+	int r;
+
+	*ret = ld->mtime;
+	if (v == NULL)
+		return 0;
+	if (!ld->api)
+		return cy_fail(&ld->ctx, v,
+		               "CreationTime is set only through the API (in YAML it is the "
+		               "file's modification time)");
+	r = cy_get_number(&ld->ctx, v, "CreationTime", ret);
+	if (r < 0)
+		return r;
+	if (!(*ret >= 0 && *ret < 1e11))
+		return cy_fail(&ld->ctx, v, "CreationTime must be epoch seconds, not %s", v->value);
+	return 0;
+}
+
 /* One Models entry. */
 static int config_parse_model(struct config_loader *ld, const struct cy_node *n)
 {
 	static const char *const keys[] = {"ModelName", "PrimaryContainer", "ExecutionRoleArn",
-	                                   "Tags", NULL};
+	                                   "Tags",      "CreationTime",     NULL};
 	static const char *const unsupported[] = {"Containers",
 	                                          "InferenceExecutionConfig",
 	                                          "VpcConfig",
@@ -283,7 +328,10 @@ static int config_parse_model(struct config_loader *ld, const struct cy_node *n)
 	c->models = config_grow(c->models, &ld->models_cap, c->n_models, sizeof(*c->models));
 	m = &c->models[c->n_models++];
 	m->origin = config_origin_of(ld, n);
-	m->creation_time = ld->mtime;
+	m->from_api = ld->api;
+	r = config_parse_creation_time(ld, n, &m->creation_time);
+	if (r < 0)
+		return r;
 
 	r = cy_required(&ld->ctx, n, "ModelName", "Model", &v);
 	if (r < 0)
@@ -291,7 +339,7 @@ static int config_parse_model(struct config_loader *ld, const struct cy_node *n)
 	r = cy_get_string(&ld->ctx, v, "ModelName", &m->name);
 	if (r < 0)
 		return r;
-	r = config_claim_name(ld, ld->model_index, v, "ModelName", m->name);
+	r = config_claim_name(ld, ld->model_index, v, "ModelName", "a model", m->name);
 	if (r < 0)
 		return r;
 
@@ -447,7 +495,7 @@ static int config_parse_variant(struct config_loader *ld, const struct cy_node *
 static int config_parse_endpoint_config(struct config_loader *ld, const struct cy_node *n)
 {
 	static const char *const keys[] = {"EndpointConfigName", "ProductionVariants", "Tags",
-	                                   NULL};
+	                                   "CreationTime", NULL};
 	static const char *const unsupported[] = {"DataCaptureConfig",
 	                                          "KmsKeyId",
 	                                          "AsyncInferenceConfig",
@@ -475,7 +523,10 @@ static int config_parse_endpoint_config(struct config_loader *ld, const struct c
 	index = c->n_endpoint_configs++;
 	ec = &c->endpoint_configs[index];
 	ec->origin = config_origin_of(ld, n);
-	ec->creation_time = ld->mtime;
+	ec->from_api = ld->api;
+	r = config_parse_creation_time(ld, n, &ec->creation_time);
+	if (r < 0)
+		return r;
 
 	r = cy_required(&ld->ctx, n, "EndpointConfigName", "EndpointConfig", &v);
 	if (r < 0)
@@ -483,7 +534,8 @@ static int config_parse_endpoint_config(struct config_loader *ld, const struct c
 	r = cy_get_string(&ld->ctx, v, "EndpointConfigName", &ec->name);
 	if (r < 0)
 		return r;
-	r = config_claim_name(ld, ld->config_index, v, "EndpointConfigName", ec->name);
+	r = config_claim_name(ld, ld->config_index, v, "EndpointConfigName", "an endpoint config",
+	                      ec->name);
 	if (r < 0)
 		return r;
 

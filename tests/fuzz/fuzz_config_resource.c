@@ -1,11 +1,17 @@
 /*
  * A file of Models and EndpointConfigs that the daemon's YAML includes
- * (lib/config.c), and the records the journal would keep of what loads.
+ * (lib/config.c, lib/config_resources.c), and the records the journal would
+ * keep of what loads.  The same text is then the API's document of a
+ * config_with_api() on a daemon config that allows every image and takes
+ * model data from one root: what the API created must load beside the YAML
+ * or be refused with a reason.
  *
- * Input: the included file's text.
+ * Input: the included file's text (up to its first NUL for the API's
+ * document).
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "fuzz.h"
@@ -21,7 +27,18 @@ static const char main_yaml[] = "region: us-east-1\n"
                                 "  - ModelName: main\n"
                                 "    PrimaryContainer: { Image: demo:latest }\n";
 
+static const char api_base_yaml[] = "region: us-east-1\n"
+                                    "container_dialer: none\n"
+                                    "allowed_images: [\"*\"]\n"
+                                    "model_data_roots: [/srv/models]\n"
+                                    "instance_types:\n"
+                                    "  ml.m5.large: { cpus: 2, memory: 8GiB }\n"
+                                    "Models:\n"
+                                    "  - ModelName: main\n"
+                                    "    PrimaryContainer: { Image: demo:latest }\n";
+
 static char main_path[256];
+static struct config *api_base;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -29,6 +46,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *dir = fuzz_scratch_dir();
 	fuzz_write_file(dir, "endpointd.yaml", main_yaml, sizeof(main_yaml) - 1);
 	snprintf(main_path, sizeof(main_path), "%s/endpointd.yaml", dir);
+	char *error = NULL;
+	if (config_load_string("api-base.yaml", api_base_yaml, &api_base, &error) < 0)
+		abort();
 	return 0;
 }
 
@@ -44,5 +64,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	}
 	free(error);
+
+	char *doc = malloc(size + 1);
+	if (!doc)
+		abort();
+	memcpy(doc, data, size);
+	doc[size] = '\0';
+	c = NULL;
+	error = NULL;
+	if (config_with_api(api_base, doc, &c, &error) == 0) {
+		for (size_t i = 0; i < c->n_models; i++)
+			if (c->models[i].from_api !=
+			    (strcmp(c->models[i].origin.file, "(API)") == 0))
+				__builtin_trap();
+		fuzz_check_config_records(c);
+		config_unref(c);
+	} else if (!error) {
+		__builtin_trap();
+	}
+	free(error);
+	free(doc);
 	return 0;
 }
