@@ -18,6 +18,10 @@
 #define CONFIG_DEFAULT_STARTUP_TIMEOUT_S 240
 #define CONFIG_MIN_STARTUP_TIMEOUT_S 60
 #define CONFIG_MAX_STARTUP_TIMEOUT_S 3600
+#define CONFIG_MIN_VOLUME_SIZE_GB 1
+#define CONFIG_MAX_VOLUME_SIZE_GB 512
+#define CONFIG_MIN_PROVISION_TIMEOUT_S 300
+#define CONFIG_MAX_PROVISION_TIMEOUT_S 3600
 #define CONFIG_DEFAULT_MAX_ENDPOINTS 100
 #define CONFIG_DEFAULT_ORPHAN_GRACE_S 30
 #define CONFIG_DEFAULT_INVOCATION_TIMEOUT_S 60
@@ -77,12 +81,17 @@ struct config_container {
 	struct config_env *env;
 	size_t n_env;
 	char *container_hostname; /* may be NULL */
+	char *mode;               /* "SingleModel" when the document said so, else NULL */
 };
 
 struct config_model {
 	char *name;
 	struct config_container primary;
-	char *execution_role_arn; /* may be NULL */
+	/* Written as a Containers list of one rather than as PrimaryContainer
+	 * (so that DescribeModel answers in the shape it was given). */
+	bool from_containers;
+	bool enable_network_isolation; /* EnableNetworkIsolation, default false */
+	char *execution_role_arn;      /* may be NULL */
 	struct config_tag *tags;
 	size_t n_tags;
 	/* YAML: mtime of the file that defines it; API: its CreationTime.
@@ -102,6 +111,11 @@ struct config_variant {
 	double initial_weight;                   /* >= 0, default 1.0 */
 	unsigned startup_timeout_s;              /* 60-3600, default 240 */
 	unsigned model_data_download_timeout_s;  /* 60-3600, default 1200 */
+	/* Taken and shown back (DescribeEndpointConfig), not acted on: the
+	 * host's disk is not sized per variant.  0 = not given. */
+	unsigned volume_size_gb;               /* 1-512 */
+	unsigned instance_provision_timeout_s; /* 300-3600 */
+	bool enable_ssm_access_given;          /* EnableSSMAccess: false was written */
 	struct config_origin origin;
 };
 

@@ -1,6 +1,6 @@
 /*
  * The model and endpoint-config documents of the daemon config: Models[]
- * (PrimaryContainer, Environment, Tags) and
+ * (PrimaryContainer or a Containers list of one, Environment, Tags) and
  * EndpointConfigs[] (their ProductionVariants), in the API's own PascalCase
  * member names, wherever they are written: in a YAML file, or in the API's
  * document of what CreateModel and CreateEndpointConfig made (ld->api; see
@@ -8,7 +8,7 @@
  * the two lists of each; the loader state is in config_private.h.
  *
  * Map of this file:
- *   models         Models[] and their PrimaryContainer, Environment, Tags,
+ *   models         Models[] and their containers, Environment, Tags,
  *                  CreationTime (the API's only)
  *   configs        EndpointConfigs[] and their ProductionVariants
  *   resolving      each variant's ModelName and InstanceType, once every
@@ -158,9 +158,10 @@ static bool config_valid_model_data_url(const char *s)
 	return config_is_abs_path(s);
 }
 
-/* PrimaryContainer: the image, its model data and environment. */
+/* A container definition (PrimaryContainer, or the one of Containers, as
+ * "what" says): the image, its model data and environment. */
 static int config_parse_container(struct config_loader *ld, const struct cy_node *n,
-                                  struct config_container *ct)
+                                  const char *what, struct config_container *ct)
 {
 	static const char *const keys[] = {
 	    "Image", "ModelDataUrl", "Environment", "ContainerHostname", "Mode", NULL};
@@ -170,18 +171,19 @@ static int config_parse_container(struct config_loader *ld, const struct cy_node
 	                                          "MultiModelConfig",
 	                                          "ModelDataSource",
 	                                          "AdditionalModelDataSources",
+	                                          "ContainerMetricsConfig",
 	                                          NULL};
 	const struct cy_node *v;
 	int r;
 
-	r = cy_expect(&ld->ctx, n, CY_MAPPING, "PrimaryContainer");
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, what);
 	if (r < 0)
 		return r;
-	r = cy_check_keys(&ld->ctx, n, "PrimaryContainer", keys, unsupported);
+	r = cy_check_keys(&ld->ctx, n, what, keys, unsupported);
 	if (r < 0)
 		return r;
 
-	r = cy_required(&ld->ctx, n, "Image", "PrimaryContainer", &v);
+	r = cy_required(&ld->ctx, n, "Image", what, &v);
 	if (r < 0)
 		return r;
 	r = cy_get_string(&ld->ctx, v, "Image", &ct->image);
@@ -235,11 +237,16 @@ static int config_parse_container(struct config_loader *ld, const struct cy_node
 		r = cy_expect(&ld->ctx, v, CY_SCALAR, "Mode");
 		if (r < 0)
 			return r;
+		if (strcmp(v->value, "MultiModel") == 0)
+			return cy_fail(&ld->ctx, v,
+			               "Mode MultiModel is not supported by endpointd: a container "
+			               "serves one model (Mode SingleModel)");
 		if (strcmp(v->value, "SingleModel") != 0)
 			return cy_fail(&ld->ctx, v,
-			               "Mode %s is not supported by endpointd (only "
-			               "SingleModel)",
+			               "invalid Mode \"%s\": SingleModel (or MultiModel, which "
+			               "endpointd does not support)",
 			               v->value);
+		ct->mode = xstrdup(v->value);
 	}
 	return 0;
 }
@@ -302,17 +309,40 @@ static int config_parse_creation_time(struct config_loader *ld, const struct cy_
 	return 0;
 }
 
+/* Containers, which endpointd takes only as a list of one: the primary. */
+static int config_parse_containers(struct config_loader *ld, const struct cy_node *n,
+                                   struct config_model *m)
+{
+	int r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "Containers");
+
+	if (r < 0)
+		return r;
+	if (n->n_items == 0)
+		return cy_fail(&ld->ctx, n, "Containers must list one container");
+	if (n->n_items > 1)
+		return cy_fail(&ld->ctx, n->items[1],
+		               "Containers lists %zu containers: inference pipelines of several "
+		               "containers are not supported by endpointd (list one, or use "
+		               "PrimaryContainer)",
+		               n->n_items);
+	m->from_containers = true;
+	return config_parse_container(ld, n->items[0], "Containers entry", &m->primary);
+}
+
 /* One Models entry. */
 static int config_parse_model(struct config_loader *ld, const struct cy_node *n)
 {
-	static const char *const keys[] = {"ModelName", "PrimaryContainer", "ExecutionRoleArn",
-	                                   "Tags",      "CreationTime",     NULL};
-	static const char *const unsupported[] = {"Containers",
-	                                          "InferenceExecutionConfig",
-	                                          "VpcConfig",
-	                                          "EnableNetworkIsolation",
-	                                          "DeploymentRecommendation",
-	                                          NULL};
+	static const char *const keys[] = {"ModelName",
+	                                   "PrimaryContainer",
+	                                   "Containers",
+	                                   "ExecutionRoleArn",
+	                                   "EnableNetworkIsolation",
+	                                   "Tags",
+	                                   "CreationTime",
+	                                   NULL};
+	static const char *const unsupported[] = {"InferenceExecutionConfig", "VpcConfig",
+	                                          "DeploymentRecommendation", NULL};
+	const struct cy_node *containers;
 	struct config *c = ld->c;
 	struct config_model *m;
 	const struct cy_node *v;
@@ -343,12 +373,28 @@ static int config_parse_model(struct config_loader *ld, const struct cy_node *n)
 	if (r < 0)
 		return r;
 
-	r = cy_required(&ld->ctx, n, "PrimaryContainer", "Model", &v);
+	containers = cy_map_get(n, "Containers");
+	if (containers != NULL && cy_map_get(n, "PrimaryContainer") != NULL)
+		return cy_fail(&ld->ctx, containers,
+		               "give PrimaryContainer or Containers in Model %s, not both",
+		               m->name);
+	if (containers != NULL) {
+		r = config_parse_containers(ld, containers, m);
+	} else {
+		r = cy_required(&ld->ctx, n, "PrimaryContainer", "Model", &v);
+		if (r < 0)
+			return r;
+		r = config_parse_container(ld, v, "PrimaryContainer", &m->primary);
+	}
 	if (r < 0)
 		return r;
-	r = config_parse_container(ld, v, &m->primary);
-	if (r < 0)
-		return r;
+
+	if ((v = cy_map_get(n, "EnableNetworkIsolation")) != NULL) {
+		r = cy_get_bool(&ld->ctx, v, "EnableNetworkIsolation",
+		                &m->enable_network_isolation);
+		if (r < 0)
+			return r;
+	}
 
 	if ((v = cy_map_get(n, "ExecutionRoleArn")) != NULL) {
 		r = cy_get_string(&ld->ctx, v, "ExecutionRoleArn", &m->execution_role_arn);
@@ -393,11 +439,19 @@ static int config_parse_variant(struct config_loader *ld, const struct cy_node *
 	                                   "InitialVariantWeight",
 	                                   "ContainerStartupHealthCheckTimeoutInSeconds",
 	                                   "ModelDataDownloadTimeoutInSeconds",
+	                                   "VolumeSizeInGB",
+	                                   "VariantInstanceProvisionTimeoutInSeconds",
+	                                   "EnableSSMAccess",
 	                                   NULL};
-	static const char *const unsupported[] = {
-	    "ServerlessConfig",    "AcceleratorType",        "CoreDumpConfig",
-	    "VolumeSizeInGB",      "ManagedInstanceScaling", "RoutingConfig",
-	    "InferenceAmiVersion", "EnableSSMAccess",        NULL};
+	static const char *const unsupported[] = {"ServerlessConfig",
+	                                          "AcceleratorType",
+	                                          "CoreDumpConfig",
+	                                          "ManagedInstanceScaling",
+	                                          "RoutingConfig",
+	                                          "InferenceAmiVersion",
+	                                          "InstancePools",
+	                                          "CapacityReservationConfig",
+	                                          NULL};
 	struct config_variant *var;
 	struct config_pending_ref *ref;
 	const struct cy_node *v;
@@ -487,6 +541,32 @@ static int config_parse_variant(struct config_loader *ld, const struct cy_node *
 		                &var->model_data_download_timeout_s);
 		if (r < 0)
 			return r;
+	}
+	if ((v = cy_map_get(n, "VolumeSizeInGB")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "VolumeSizeInGB", CONFIG_MIN_VOLUME_SIZE_GB,
+		                CONFIG_MAX_VOLUME_SIZE_GB, &var->volume_size_gb);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "VariantInstanceProvisionTimeoutInSeconds")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "VariantInstanceProvisionTimeoutInSeconds",
+		                CONFIG_MIN_PROVISION_TIMEOUT_S, CONFIG_MAX_PROVISION_TIMEOUT_S,
+		                &var->instance_provision_timeout_s);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "EnableSSMAccess")) != NULL) {
+		bool ssm;
+
+		r = cy_get_bool(&ld->ctx, v, "EnableSSMAccess", &ssm);
+		if (r < 0)
+			return r;
+		if (ssm)
+			return cy_fail(
+			    &ld->ctx, v,
+			    "EnableSSMAccess true is not supported by endpointd: there is "
+			    "no SSM agent to reach the containers");
+		var->enable_ssm_access_given = true;
 	}
 	return 0;
 }
@@ -640,6 +720,7 @@ void config_resources_free(struct config *c)
 		}
 		free(m->primary.env);
 		free(m->primary.container_hostname);
+		free(m->primary.mode);
 		free(m->execution_role_arn);
 		config_tags_free(m->tags, m->n_tags);
 	}

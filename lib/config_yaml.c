@@ -549,6 +549,24 @@ int cy_get_uint(struct cy_ctx *ctx, const struct cy_node *n, const char *what, u
 	return 0;
 }
 
+/* YAML 1.2's core schema booleans, which JSON's true and false are too. */
+int cy_get_bool(struct cy_ctx *ctx, const struct cy_node *n, const char *what, bool *ret)
+{
+	static const char *const yes[] = {"true", "True", "TRUE", NULL};
+	static const char *const no[] = {"false", "False", "FALSE", NULL};
+	int r = cy_expect(ctx, n, CY_SCALAR, what);
+
+	if (r < 0)
+		return r;
+	if (n->plain && cy_in(yes, n->value))
+		*ret = true;
+	else if (n->plain && cy_in(no, n->value))
+		*ret = false;
+	else
+		return cy_fail(ctx, n, "%s must be true or false, not \"%s\"", what, n->value);
+	return 0;
+}
+
 bool cy_in(const char *const *list, const char *s)
 {
 	for (; list != NULL && *list != NULL; list++)

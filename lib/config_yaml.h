@@ -92,6 +92,8 @@ bool cy_is_decimal(const char *s);
 int cy_get_number(struct cy_ctx *ctx, const struct cy_node *n, const char *what, double *ret);
 int cy_get_uint(struct cy_ctx *ctx, const struct cy_node *n, const char *what, unsigned min,
                 unsigned max, unsigned *ret);
+/* true or false (also True, TRUE, False, FALSE), unquoted. */
+int cy_get_bool(struct cy_ctx *ctx, const struct cy_node *n, const char *what, bool *ret);
 bool cy_in(const char *const *list, const char *s);
 /* Refuses a key not in known (NULL-terminated); keys in unsupported get "not supported". */
 int cy_check_keys(struct cy_ctx *ctx, const struct cy_node *map, const char *what,

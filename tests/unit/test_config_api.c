@@ -1,8 +1,10 @@
 /*
  * Unit tests for config_with_api() (a config of the YAML as it was read plus
- * the models and endpoint configs created through the API) and the keys that
+ * the models and endpoint configs created through the API), the keys that
  * govern what the API may create (allowed_images, limits.max_models,
- * limits.max_endpoint_configs).
+ * limits.max_endpoint_configs) and the model and variant members that
+ * SageMaker's clients send back (Containers, Mode, EnableNetworkIsolation,
+ * VolumeSizeInGB, …).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -568,4 +570,166 @@ Test(config_limits, api_resource_limits_accept_1_to_1000000)
 	free(load_error("limits: { max_models: 1000001 }\n"));
 	free(load_error("limits: { max_endpoint_configs: 0 }\n"));
 	free(load_error("limits: { max_models: -1 }\n"));
+}
+
+/* Model members */
+
+Test(config_model, containers_list_of_one_is_the_primary_container)
+{
+	struct config *c = load_ok("Models:\n"
+	                           "  - ModelName: m\n"
+	                           "    Containers:\n"
+	                           "      - { Image: img:1, Environment: { A: b } }\n");
+	const struct config_model *m = config_find_model(c, "m");
+
+	cr_assert(m->from_containers);
+	cr_assert_str_eq(m->primary.image, "img:1");
+	cr_assert_eq(m->primary.n_env, 1);
+	config_unref(c);
+}
+
+Test(config_model, primary_container_is_not_from_containers)
+{
+	struct config *c = load_ok("Models: [{ ModelName: m, PrimaryContainer: { Image: i } }]\n");
+
+	cr_assert_not(config_find_model(c, "m")->from_containers);
+	config_unref(c);
+}
+
+Test(config_model, inference_pipeline_of_two_containers_is_refused_clearly)
+{
+	char *error = load_error("Models:\n"
+	                         "  - ModelName: m\n"
+	                         "    Containers: [{ Image: a }, { Image: b }]\n");
+
+	assert_contains(error, "test.yaml:3:32: Containers lists 2 containers: inference pipelines "
+	                       "of several containers are not supported by endpointd");
+	free(error);
+}
+
+Test(config_model, mode_single_model_is_kept_and_absent_mode_is_null)
+{
+	struct config *c = load_ok("Models:\n"
+	                           "  - { ModelName: a, PrimaryContainer: { Image: i, Mode: "
+	                           "SingleModel } }\n"
+	                           "  - { ModelName: b, PrimaryContainer: { Image: i } }\n");
+
+	cr_assert_str_eq(config_find_model(c, "a")->primary.mode, "SingleModel");
+	cr_assert_null(config_find_model(c, "b")->primary.mode);
+	config_unref(c);
+}
+
+Test(config_model, multi_model_mode_is_refused_clearly)
+{
+	char *error = load_error("Models: [{ ModelName: m, PrimaryContainer: { Image: i, Mode: "
+	                         "MultiModel } }]\n");
+
+	assert_contains(error, "Mode MultiModel is not supported by endpointd");
+	free(error);
+}
+
+Test(config_model, enable_network_isolation_defaults_to_false_and_is_read)
+{
+	struct config *c = load_ok("Models:\n"
+	                           "  - { ModelName: a, PrimaryContainer: { Image: i } }\n"
+	                           "  - { ModelName: b, PrimaryContainer: { Image: i }, "
+	                           "EnableNetworkIsolation: true }\n"
+	                           "  - { ModelName: c, PrimaryContainer: { Image: i }, "
+	                           "EnableNetworkIsolation: false }\n");
+
+	cr_assert_not(config_find_model(c, "a")->enable_network_isolation);
+	cr_assert(config_find_model(c, "b")->enable_network_isolation);
+	cr_assert_not(config_find_model(c, "c")->enable_network_isolation);
+	config_unref(c);
+}
+
+Test(config_model, enable_network_isolation_must_be_a_boolean)
+{
+	char *error = load_error("Models: [{ ModelName: m, PrimaryContainer: { Image: i }, "
+	                         "EnableNetworkIsolation: \"true\" }]\n");
+
+	assert_contains(error, "EnableNetworkIsolation must be true or false");
+	free(error);
+}
+
+Test(config_model, api_model_takes_the_same_members_in_json)
+{
+	struct config *base = load_ok(base_yaml);
+	const char *doc = "{\"Models\": [{\"ModelName\": \"m\", \"EnableNetworkIsolation\": true,\n"
+	                  "  \"ExecutionRoleArn\": \"arn:aws:iam::000000000000:role/r\",\n"
+	                  "  \"Containers\": [{\"Image\": \"endpointd-demo-model:1\", \"Mode\": "
+	                  "\"SingleModel\"}],\n"
+	                  "  \"Tags\": [{\"Key\": \"team\", \"Value\": \"a\"}]}]}";
+	struct config *c = with_api_ok(base, doc);
+	const struct config_model *m = config_find_model(c, "m");
+
+	cr_assert(m->enable_network_isolation);
+	cr_assert(m->from_containers);
+	cr_assert_str_eq(m->primary.mode, "SingleModel");
+	cr_assert_str_eq(m->execution_role_arn, "arn:aws:iam::000000000000:role/r");
+	cr_assert_eq(m->n_tags, 1);
+	config_unref(c);
+	config_unref(base);
+}
+
+/* Variant members */
+
+static const char variant_yaml[] =
+    "instance_types: { ml.m5.large: { cpus: 1 } }\n"
+    "Models: [{ ModelName: m, PrimaryContainer: { Image: i } }]\n"
+    "EndpointConfigs:\n"
+    "  - EndpointConfigName: c\n"
+    "    ProductionVariants:\n"
+    "      - { VariantName: a, ModelName: m, InitialInstanceCount: 1, InstanceType: ml.m5.large,"
+    " VolumeSizeInGB: 512, VariantInstanceProvisionTimeoutInSeconds: 300,"
+    " EnableSSMAccess: false }\n"
+    "      - { VariantName: b, ModelName: m, InitialInstanceCount: 1, InstanceType: ml.m5.large,"
+    " VolumeSizeInGB: 1 }\n"
+    "      - { VariantName: d, ModelName: m, InitialInstanceCount: 1, InstanceType: ml.m5.large "
+    "}\n";
+
+Test(config_variant, volume_size_provision_timeout_and_ssm_access_false_are_kept)
+{
+	struct config *c = load_ok(variant_yaml);
+	const struct config_endpoint_config *ec = config_find_endpoint_config(c, "c");
+
+	cr_assert_eq(ec->variants[0].volume_size_gb, 512);
+	cr_assert_eq(ec->variants[0].instance_provision_timeout_s, 300);
+	cr_assert(ec->variants[0].enable_ssm_access_given);
+	cr_assert_eq(ec->variants[1].volume_size_gb, 1);
+	cr_assert_not(ec->variants[1].enable_ssm_access_given);
+	cr_assert_eq(ec->variants[2].volume_size_gb, 0, "0 = not given");
+	cr_assert_eq(ec->variants[2].instance_provision_timeout_s, 0, "0 = not given");
+	config_unref(c);
+}
+
+Test(config_variant, members_endpointd_cannot_honour_are_refused)
+{
+	static const char *const members[] = {
+	    "ServerlessConfig: { MemorySizeInMB: 1024, MaxConcurrency: 1 }",
+	    "AcceleratorType: ml.eia2.medium",
+	    "CoreDumpConfig: { DestinationS3Uri: \"s3://b/k\" }",
+	    "ManagedInstanceScaling: { Status: ENABLED }",
+	    "RoutingConfig: { RoutingStrategy: RANDOM }",
+	    "InferenceAmiVersion: al2-ami-sagemaker-inference-gpu-2",
+	    "InstancePools: []",
+	    "CapacityReservationConfig: {}",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(members); i++) {
+		char *yaml =
+		    xasprintf("instance_types: { ml.m5.large: { cpus: 1 } }\n"
+		              "Models: [{ ModelName: m, PrimaryContainer: { Image: i } }]\n"
+		              "EndpointConfigs:\n"
+		              "  - EndpointConfigName: c\n"
+		              "    ProductionVariants:\n"
+		              "      - { VariantName: a, ModelName: m, "
+		              "InitialInstanceCount: 1, InstanceType: ml.m5.large, %s }\n",
+		              members[i]);
+		char *error = load_error(yaml);
+
+		assert_contains(error, "is not supported by endpointd");
+		free(error);
+		free(yaml);
+	}
 }
