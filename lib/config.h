@@ -104,10 +104,12 @@ struct config_model {
 struct config_variant {
 	char *variant_name;
 	char *model_name;
-	const struct config_model *model; /* resolved, never NULL after load */
+	/* Resolved after load; NULL only in a config created through the API
+	 * whose model was deleted since (or instance type reloaded away). */
+	const struct config_model *model;
 	unsigned initial_instance_count;  /* >= 1 */
 	char *instance_type;
-	const struct config_instance_type *type; /* resolved, never NULL after load */
+	const struct config_instance_type *type; /* the same */
 	double initial_weight;                   /* >= 0, default 1.0 */
 	unsigned startup_timeout_s;              /* 60-3600, default 240 */
 	unsigned model_data_download_timeout_s;  /* 60-3600, default 1200 */

@@ -691,14 +691,19 @@ int config_resolve(struct config_loader *ld)
 		struct config_variant *v =
 		    &c->endpoint_configs[ref->config_index].variants[ref->variant_index];
 
+		/* A config created through the API outlives what it names, as on
+		 * SageMaker: its model may be deleted, an instance type taken
+		 * out of the daemon config by a reload.  It stays, listed and
+		 * described; CreateEndpoint refuses it. */
+		bool dangling_ok = c->endpoint_configs[ref->config_index].from_api;
 		v->model = config_find_model(c, v->model_name);
-		if (v->model == NULL)
+		if (v->model == NULL && !dangling_ok)
 			return config_fail_at(ld, &ref->model_at,
 			                      "unknown ModelName \"%s\": no model of that name is "
 			                      "defined",
 			                      v->model_name);
 		v->type = config_find_instance_type(c, v->instance_type);
-		if (v->type == NULL)
+		if (v->type == NULL && !dangling_ok)
 			return config_unknown_instance_type(ld, ref, v->instance_type);
 	}
 	return 0;

@@ -1354,6 +1354,9 @@ int endpoint_create(struct endpoint_manager *m, const char *name, const char *co
 		config_find_endpoint_config(m->config, config_name);
 	if (!ecfg)
 		return -ENOENT;
+	for (size_t i = 0; i < ecfg->n_variants; i++)
+		if (!ecfg->variants[i].model || !ecfg->variants[i].type)
+			return -ENXIO; /* a config of the API's whose model went */
 	if (strmap_size(m->by_name) >= m->config->max_endpoints)
 		return -ENOSPC;
 	size_t want = 0;

@@ -204,7 +204,8 @@ size_t endpoint_list(struct endpoint_manager *m, struct endpoint ***ret);
 /*
  * Creates an endpoint from a config of the manager's current config and
  * starts provisioning it.  -EEXIST (name taken), -ENOENT (no such config),
- * -ENOSPC (max_endpoints), -EDQUOT (max_instances), -ENODEV (not enough free GPUs).
+ * -ENOSPC (max_endpoints), -EDQUOT (max_instances), -ENODEV (not enough free GPUs),
+ * -ENXIO (a config created through the API names a model deleted since).
  */
 int endpoint_create(struct endpoint_manager *m, const char *name, const char *config_name,
 		    const struct endpoint_tag *tags, size_t n_tags, struct endpoint **ret);
@@ -227,6 +228,8 @@ char *endpoint_journal_key(const char *name);
 json_t *endpoint_to_json(const struct endpoint *ep);
 char *endpoint_config_document(const struct config *c, const struct config_endpoint_config *ec);
 json_t *endpoint_model_json(const struct config_model *m);
+/* A production variant in the API's shape (DescribeEndpointConfig's). */
+json_t *endpoint_variant_json(const struct config_variant *v);
 
 /* The data plane could not talk to inst (the connection was refused, reset
  * or closed without an answer): it leaves the rotation at once and pings

@@ -112,8 +112,9 @@ size_t endpoint_config_gpus(const struct config_endpoint_config *ecfg)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < ecfg->n_variants; i++)
-		n +=
-		    (size_t)ecfg->variants[i].initial_instance_count * ecfg->variants[i].type->gpus;
+		if (ecfg->variants[i].type)
+			n += (size_t)ecfg->variants[i].initial_instance_count *
+			     ecfg->variants[i].type->gpus;
 	return n;
 }
 

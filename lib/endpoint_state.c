@@ -23,22 +23,50 @@ char *endpoint_journal_key(const char *name)
 	return xasprintf("endpoint/%s", lc);
 }
 
-/* One model in the API's shape (ModelName, PrimaryContainer,
- * ExecutionRoleArn), which is also the Models schema of the YAML. */
+/* One model in the API's shape (ModelName, PrimaryContainer or Containers,
+ * ExecutionRoleArn, EnableNetworkIsolation), which is also the Models schema
+ * of the YAML, with the defaults SageMaker shows (Mode SingleModel,
+ * Environment {}, EnableNetworkIsolation false). */
 json_t *endpoint_model_json(const struct config_model *m)
 {
 	json_t *env = json_object();
 	for (size_t i = 0; i < m->primary.n_env; i++)
 		json_object_set_new(env, m->primary.env[i].name, json_string(m->primary.env[i].value));
-	json_t *pc = json_pack("{s:s, s:o}", "Image", m->primary.image, "Environment", env);
+	json_t *pc = json_pack("{s:s, s:s, s:o}", "Image", m->primary.image, "Mode", "SingleModel",
+			       "Environment", env);
 	if (m->primary.model_data_url)
 		json_object_set_new(pc, "ModelDataUrl", json_string(m->primary.model_data_url));
 	if (m->primary.container_hostname)
 		json_object_set_new(pc, "ContainerHostname",
 				    json_string(m->primary.container_hostname));
-	json_t *o = json_pack("{s:s, s:o}", "ModelName", m->name, "PrimaryContainer", pc);
+	json_t *o = json_pack("{s:s}", "ModelName", m->name);
+	if (m->from_containers)
+		json_object_set_new(o, "Containers", json_pack("[o]", pc));
+	else
+		json_object_set_new(o, "PrimaryContainer", pc);
 	if (m->execution_role_arn)
 		json_object_set_new(o, "ExecutionRoleArn", json_string(m->execution_role_arn));
+	json_object_set_new(o, "EnableNetworkIsolation", json_boolean(m->enable_network_isolation));
+	return o;
+}
+
+/* One production variant in the API's shape (and the YAML's). */
+json_t *endpoint_variant_json(const struct config_variant *v)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:f, s:i, s:i}", "VariantName",
+			      v->variant_name, "ModelName", v->model_name, "InitialInstanceCount",
+			      (int)v->initial_instance_count, "InstanceType", v->instance_type,
+			      "InitialVariantWeight", v->initial_weight,
+			      "ContainerStartupHealthCheckTimeoutInSeconds", (int)v->startup_timeout_s,
+			      "ModelDataDownloadTimeoutInSeconds",
+			      (int)v->model_data_download_timeout_s);
+	if (v->volume_size_gb)
+		json_object_set_new(o, "VolumeSizeInGB", json_integer(v->volume_size_gb));
+	if (v->instance_provision_timeout_s)
+		json_object_set_new(o, "VariantInstanceProvisionTimeoutInSeconds",
+				    json_integer(v->instance_provision_timeout_s));
+	if (v->enable_ssm_access_given)
+		json_object_set_new(o, "EnableSSMAccess", json_false());
 	return o;
 }
 
@@ -67,15 +95,7 @@ char *endpoint_config_document(const struct config *c, const struct config_endpo
 			json_object_set_new(seen, v->model->name, json_true());
 			json_array_append_new(models, endpoint_model_json(v->model));
 		}
-		json_array_append_new(
-			variants,
-			json_pack("{s:s, s:s, s:i, s:s, s:f, s:i, s:i}", "VariantName",
-				  v->variant_name, "ModelName", v->model->name, "InitialInstanceCount",
-				  (int)v->initial_instance_count, "InstanceType", v->type->name,
-				  "InitialVariantWeight", v->initial_weight,
-				  "ContainerStartupHealthCheckTimeoutInSeconds", (int)v->startup_timeout_s,
-				  "ModelDataDownloadTimeoutInSeconds",
-				  (int)v->model_data_download_timeout_s));
+		json_array_append_new(variants, endpoint_variant_json(v));
 	}
 	json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:[{s:s, s:o}]}", "region", c->region,
 				"account_id", c->account_id, "instance_types", types, "Models", models,

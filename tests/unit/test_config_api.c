@@ -322,19 +322,41 @@ Test(config_with_api, document_may_hold_only_models_and_endpoint_configs)
 	config_unref(base);
 }
 
-Test(config_with_api, api_variant_naming_an_unknown_model_is_refused_as_file_api)
+Test(config_with_api, api_config_whose_model_is_gone_stays_with_no_model)
 {
+	/* As on SageMaker, a model may be deleted while a config names it: the
+	 * config stays (listed, described), and CreateEndpoint refuses it. */
 	struct config *base = load_ok(base_yaml);
 	const char *doc =
 	    "{\"EndpointConfigs\": [{\"EndpointConfigName\": \"c2\", \"ProductionVariants\": "
 	    "[{\"VariantName\": \"v\", \"ModelName\": \"ghost\", \"InitialInstanceCount\": 1, "
-	    "\"InstanceType\": \"ml.m5.large\"}]}]}";
-	char *error = with_api_error(base, doc);
+	    "\"InstanceType\": \"ml.gone\"}]}]}";
+	struct config *c = NULL;
+	char *error = NULL;
 
-	assert_contains(error, "(API):1:");
+	cr_assert_eq(config_with_api(base, doc, &c, &error), 0, "%s", error);
+	const struct config_endpoint_config *ec = config_find_endpoint_config(c, "c2");
+	cr_assert_not_null(ec);
+	cr_assert_null(ec->variants[0].model);
+	cr_assert_null(ec->variants[0].type);
+	cr_assert_str_eq(ec->variants[0].model_name, "ghost");
+	config_unref(c);
+	config_unref(base);
+}
+
+Test(config_with_api, yaml_variant_naming_an_unknown_model_is_still_refused)
+{
+	char *error = NULL;
+	struct config *c = NULL;
+	const char *yaml = "instance_types: { ml.m5.large: { cpus: 1 } }\n"
+	                   "EndpointConfigs:\n"
+	                   "  - EndpointConfigName: c\n"
+	                   "    ProductionVariants:\n"
+	                   "      - { VariantName: v, ModelName: ghost, InitialInstanceCount: 1,\n"
+	                   "          InstanceType: ml.m5.large }\n";
+	cr_assert_lt(config_load_string("t.yaml", yaml, &c, &error), 0);
 	assert_contains(error, "unknown ModelName \"ghost\"");
 	free(error);
-	config_unref(base);
 }
 
 Test(config_with_api, creation_time_must_be_epoch_seconds)
