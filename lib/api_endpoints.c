@@ -1,0 +1,187 @@
+/*
+ * The endpoint operations: CreateEndpoint, DescribeEndpoint, ListEndpoints
+ * and DeleteEndpoint.  They read the request, call the endpoint manager and
+ * word its refusals the way SageMaker does (the limits in the daemon's
+ * terms); the endpoint's own state machine lives in lib/endpoint*.c.
+ */
+#define _GNU_SOURCE
+#include "api_private.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "config.h"
+#include "endpoint.h"
+
+/* The ValidationException for an endpoint that is not there. */
+int api_no_endpoint(struct api *a, const char *name, struct aws_error *err)
+{
+	_cleanup_free_ char *arn = api_arn(a, "endpoint", name);
+	aws_error_set(err, 400, "ValidationException", "Could not find endpoint \"%s\".", arn);
+	return -ENOENT;
+}
+
+/* CreateEndpoint. */
+int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out,
+			   struct aws_error *err)
+{
+	const char *name = aws_read_name(r, "EndpointName", true);
+	const char *config_name = aws_read_name(r, "EndpointConfigName", true);
+	_cleanup_free_ struct endpoint_tag *tags = NULL;
+	size_t n_tags = api_read_tags(r, "Tags", &tags);
+	if (aws_reader_error(r, err))
+		return -EINVAL;
+
+	struct config *c = api_config(a);
+	struct endpoint *ep;
+	int res = endpoint_create(a->manager, name, config_name, tags, n_tags, &ep);
+	if (res == -EEXIST) {
+		_cleanup_free_ char *arn = api_arn(a, "endpoint", name);
+		aws_error_set(err, 400, "ValidationException",
+			      "Cannot create already existing endpoint \"%s\".", arn);
+	} else if (res == -ENOENT) {
+		_cleanup_free_ char *arn = api_arn(a, "endpoint-config", config_name);
+		aws_error_set(err, 400, "ValidationException",
+			      "Could not find endpoint configuration \"%s\".", arn);
+	} else if (res == -ENOSPC) {
+		size_t used = endpoint_manager_endpoints(a->manager);
+		aws_error_set(err, 400, "ResourceLimitExceeded",
+			      "The limit 'max_endpoints' is %u Endpoints, with current utilization "
+			      "of %zu Endpoints and a request delta of 1 Endpoints. Raise "
+			      "limits.max_endpoints in the daemon config to allow more.",
+			      c->max_endpoints, used);
+	} else if (res == -EDQUOT) {
+		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
+		unsigned want = 0;
+		for (size_t i = 0; ec && i < ec->n_variants; i++)
+			want += ec->variants[i].initial_instance_count;
+		aws_error_set(err, 400, "ResourceLimitExceeded",
+			      "The limit 'max_instances' is %u Instances, with current utilization "
+			      "of %zu Instances and a request delta of %u Instances. Raise "
+			      "limits.max_instances in the daemon config to allow more.",
+			      c->max_instances, endpoint_manager_instances(a->manager), want);
+	} else if (res == -ENODEV) {
+		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
+		size_t want = ec ? endpoint_config_gpus(ec) : 0;
+		aws_error_set(err, 400, "ResourceLimitExceeded",
+			      "Endpoint configuration %s needs %zu GPU%s; this host has %zu, %zu of "
+			      "them free.",
+			      config_name, want, want == 1 ? "" : "s", endpoint_manager_gpus(a->manager),
+			      endpoint_manager_free_gpus(a->manager));
+	} else if (res < 0) {
+		aws_error_set(err, 400, "ValidationException", "Cannot create endpoint: %s",
+			      strerror(-res));
+	}
+	if (res < 0)
+		return res;
+	json_object_set_new(out, "EndpointArn", json_string(ep->arn));
+	return 0;
+}
+
+/* Whether every variant's image has been resolved. */
+static bool api_variants_known(const struct endpoint *ep)
+{
+	for (size_t i = 0; i < ep->n_variants; i++)
+		if (!ep->variants[i].resolved_image)
+			return false;
+	return ep->n_variants > 0;
+}
+
+/* Reads EndpointName and finds it; NULL with the error set otherwise. */
+static struct endpoint *api_read_endpoint(struct api *a, struct aws_reader *r,
+					  struct aws_error *err)
+{
+	const char *name = aws_read_name(r, "EndpointName", true);
+	if (aws_reader_error(r, err))
+		return NULL;
+	struct endpoint *ep = endpoint_find(a->manager, name);
+	if (!ep)
+		api_no_endpoint(a, name, err);
+	return ep;
+}
+
+/* DescribeEndpoint. */
+int api_op_describe_endpoint(struct api *a, struct aws_reader *r, json_t *out,
+			     struct aws_error *err)
+{
+	struct endpoint *ep = api_read_endpoint(a, r, err);
+	if (!ep)
+		return -EINVAL;
+
+	json_object_set_new(out, "EndpointName", json_string(ep->name));
+	json_object_set_new(out, "EndpointArn", json_string(ep->arn));
+	json_object_set_new(out, "EndpointConfigName", json_string(ep->config_name));
+	json_object_set_new(out, "EndpointStatus",
+			    json_string(endpoint_state_to_string(ep->state)));
+	if (ep->state == ENDPOINT_FAILED && ep->failure_reason)
+		json_object_set_new(out, "FailureReason", aws_string(ep->failure_reason));
+	json_object_set_new(out, "CreationTime", aws_time(ep->creation_time));
+	json_object_set_new(out, "LastModifiedTime", aws_time(ep->last_modified_time));
+	if (!api_variants_known(ep))
+		return 0;
+	json_t *pvs = json_array();
+	for (size_t i = 0; i < ep->n_variants; i++) {
+		const struct variant *v = &ep->variants[i];
+		json_t *images = json_pack(
+			"[{s:s, s:s, s:o}]", "SpecifiedImage", v->cv->model->primary.image,
+			"ResolvedImage", v->resolved_image, "ResolutionTime",
+			aws_time(v->resolution_time));
+		json_array_append_new(
+			pvs, json_pack("{s:s, s:o, s:f, s:f, s:i, s:i}", "VariantName", v->name,
+				       "DeployedImages", images, "CurrentWeight", v->current_weight,
+				       "DesiredWeight", v->desired_weight, "CurrentInstanceCount",
+				       (int)v->n_healthy, "DesiredInstanceCount",
+				       (int)v->n_instances));
+	}
+	json_object_set_new(out, "ProductionVariants", pvs);
+	return 0;
+}
+
+/* DeleteEndpoint. */
+int api_op_delete_endpoint(struct api *a, struct aws_reader *r, json_t *out,
+			   struct aws_error *err)
+{
+	struct endpoint *ep = api_read_endpoint(a, r, err);
+	if (!ep)
+		return -EINVAL;
+	if (endpoint_delete(ep) < 0) {
+		aws_error_set(err, 400, "ValidationException",
+			      "Cannot update in-progress endpoint \"%s\".", ep->arn);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* ListEndpoints. */
+int api_op_list_endpoints(struct api *a, struct aws_reader *r, json_t *out,
+			  struct aws_error *err)
+{
+	_cleanup_free_ struct endpoint **eps = NULL;
+	size_t n = endpoint_list(a->manager, &eps);
+	_cleanup_free_ struct api_item *items = xcalloc(n ? n : 1, sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		struct endpoint *ep = eps[i];
+		const char *status = endpoint_state_to_string(ep->state);
+		items[i] = (struct api_item){
+			.name = ep->name,
+			.name_lc = xstrdup(ep->name_lc),
+			.creation_time = ep->creation_time,
+			.last_modified_time = ep->last_modified_time,
+			.status = status,
+			.summary = json_pack("{s:s, s:s, s:o, s:o, s:s}", "EndpointName", ep->name,
+					     "EndpointArn", ep->arn, "CreationTime",
+					     aws_time(ep->creation_time), "LastModifiedTime",
+					     aws_time(ep->last_modified_time), "EndpointStatus",
+					     status),
+		};
+	}
+	static const struct api_list_spec spec = {
+		.result_key = "Endpoints",
+		.has_status = true,
+		.has_last_modified = true,
+		.status_values = "Member must satisfy enum value set: [OutOfService, Creating, "
+				 "Updating, SystemUpdating, RollingBack, InService, Deleting, "
+				 "Failed, UpdateRollbackFailed]",
+	};
+	return api_list(r, &spec, items, n, out, err);
+}

@@ -1,0 +1,91 @@
+/*
+ * What the files of the HTTP API share: struct api, the type of an
+ * operation and the helpers operations use.  api.c routes requests, reads
+ * the envelope and answers; each api_<resource>.c holds the operations on
+ * one resource; api_list.c the listing every List* operation shares.
+ */
+#ifndef ENDPOINTD_API_PRIVATE_H
+#define ENDPOINTD_API_PRIVATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include "api.h"
+#include "awsproto.h"
+
+struct endpoint_tag;
+struct api_pending;
+
+/* The API, owned by the daemon (api_new(), api_free()). */
+struct api {
+	struct event_base *base;
+	struct endpoint_manager *manager;
+	struct journal *journal; /* borrowed; may be NULL */
+	struct proxy *proxy;     /* borrowed */
+	struct httpd *httpd;
+	struct config *limits_from; /* a reference: the config httpd's limits came from */
+	TAILQ_HEAD(, api_pending) pending;
+	/* Tags set through the API on models and endpoint configs, by
+	 * lower-cased ARN; the YAML's own tags until the first change. */
+	struct strmap *tags;
+};
+
+/* One control-plane operation: reads the request through r, fills out and
+ * returns 0, or sets err and returns -errno. */
+typedef int (*api_op_fn)(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+
+/* api.c */
+struct config *api_config(struct api *a);
+char *api_arn(struct api *a, const char *kind, const char *name);
+
+/* api_list.c: one row of a listing. */
+struct api_item {
+	const char *name;
+	char *name_lc;
+	double creation_time;
+	double last_modified_time; /* NAN when the resource has none */
+	const char *status;        /* NULL when the resource has none */
+	json_t *summary;           /* owned */
+};
+
+/* What one List* operation accepts and answers with. */
+struct api_list_spec {
+	const char *result_key;    /* "Endpoints" */
+	bool has_status;           /* StatusEquals, SortBy Status */
+	bool has_last_modified;    /* LastModifiedTime{Before,After} */
+	const char *status_values; /* for the enum message */
+};
+
+int api_list(struct aws_reader *r, const struct api_list_spec *spec, struct api_item *items,
+	     size_t n, json_t *out, struct aws_error *err);
+struct api_item api_named_item(struct api *a, const char *arn_kind, const char *kind,
+			       const char *name, double creation_time);
+
+/* api_endpoints.c */
+int api_no_endpoint(struct api *a, const char *name, struct aws_error *err);
+int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+int api_op_describe_endpoint(struct api *a, struct aws_reader *r, json_t *out,
+			     struct aws_error *err);
+int api_op_list_endpoints(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+int api_op_delete_endpoint(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+
+/* api_endpoint_configs.c */
+int api_op_describe_endpoint_config(struct api *a, struct aws_reader *r, json_t *out,
+				    struct aws_error *err);
+int api_op_list_endpoint_configs(struct api *a, struct aws_reader *r, json_t *out,
+				 struct aws_error *err);
+
+/* api_models.c */
+int api_op_describe_model(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+int api_op_list_models(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+
+/* api_tags.c */
+size_t api_read_tags(struct aws_reader *r, const char *field, struct endpoint_tag **ret);
+int api_op_add_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+int api_op_list_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+int api_op_delete_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+void api_tags_free(struct api *a);
+
+#endif
