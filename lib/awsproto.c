@@ -177,7 +177,10 @@ const char *aws_read_name(struct aws_reader *r, const char *field, bool required
 	_cleanup_free_ char *f = aws_field_name(field);
 	const char *v = aws_read_string(r, field);
 	if (!v) {
-		if (required && !json_object_get(r->obj, field))
+		/* Sent as JSON null counts as not sent; of another type, it
+		 * is a type error already. */
+		json_t *m = json_object_get(r->obj, field);
+		if (required && (!m || json_is_null(m)))
 			aws_reader_invalid(r, NULL, f, "Member must not be null");
 		return NULL;
 	}

@@ -93,6 +93,21 @@ Test(awsproto, a_missing_required_name_is_reported_as_null)
 	json_decref(in);
 }
 
+Test(awsproto, a_required_name_sent_as_json_null_is_reported_as_null)
+{
+	json_t *in = obj("{\"EndpointName\": null}");
+	struct aws_reader r;
+	struct aws_error e = {0};
+	aws_reader_init(&r, in);
+	cr_assert_null(aws_read_name(&r, "EndpointName", true));
+	cr_assert(aws_reader_error(&r, &e));
+	cr_assert_str_eq(e.message, "1 validation error detected: Value null at 'endpointName' "
+				    "failed to satisfy constraint: Member must not be null");
+	aws_error_clear(&e);
+	aws_reader_clear(&r);
+	json_decref(in);
+}
+
 Test(awsproto, an_invalid_name_is_worded_as_sagemaker_words_it)
 {
 	json_t *in = obj("{\"EndpointName\": \"bad_name\"}");
