@@ -1,5 +1,13 @@
 /*
  * AWS JSON 1.1 and REST-JSON envelopes, and the request reader.
+ *
+ * Validation errors are worded as SageMaker's front end words them, from
+ * the constraints of the service model: "Value 'x' at
+ * 'productionVariants.1.member.modelName' failed to satisfy constraint:
+ * Member must …", the member path in camelCase with list items counted
+ * from 1 and ".member" after each item, a map's keys and values judged as
+ * a whole ("Value at 'primaryContainer.environment' failed to satisfy
+ * constraint: Map keys must satisfy constraint: [Member must …]").
  */
 #define _GNU_SOURCE
 #include "awsproto.h"
@@ -47,8 +55,31 @@ void aws_reader_clear(struct aws_reader *r)
 {
 	free(r->type_error);
 	buf_reset(&r->verrs);
+	free(r->path);
 	r->type_error = NULL;
 	r->n_verrs = 0;
+	r->path = NULL;
+}
+
+/* The reader that collects r's errors. */
+static struct aws_reader *aws_reader_top(struct aws_reader *r)
+{
+	return r->top ? r->top : r;
+}
+
+/* The member path of field read through r, as messages show it. */
+static char *aws_reader_path(const struct aws_reader *r, const char *field)
+{
+	_cleanup_free_ char *f = aws_field_name(field);
+	return r->path ? xasprintf("%s.%s", r->path, f) : TAKE_PTR(f);
+}
+
+/* Set ret up to read obj, nested under path (taken). */
+static void aws_reader_nest(struct aws_reader *r, json_t *obj, char *path, struct aws_reader *ret)
+{
+	aws_reader_init(ret, obj);
+	ret->top = aws_reader_top(r);
+	ret->path = path;
 }
 
 /* Name of a JSON type the way AWS's deserialiser says it. */
@@ -79,10 +110,12 @@ static const char *aws_json_type_name(const json_t *v)
 static void aws_reader_type_error(struct aws_reader *r, const char *field, const json_t *v,
 				  const char *want)
 {
-	if (r->type_error)
+	struct aws_reader *top = aws_reader_top(r);
+	if (top->type_error)
 		return;
-	r->type_error = xasprintf("Cannot deserialize %s: expected %s but found %s", field, want,
-				  aws_json_type_name(v));
+	_cleanup_free_ char *path = r->path ? aws_reader_path(r, field) : xstrdup(field);
+	top->type_error = xasprintf("Cannot deserialize %s: expected %s but found %s", path, want,
+				    aws_json_type_name(v));
 }
 
 /* The member, or NULL when absent or JSON null. */
@@ -146,6 +179,16 @@ json_t *aws_read_array(struct aws_reader *r, const char *field)
 	return v;
 }
 
+/* Add one validation error; shown is "'value' " or "null " or "". */
+static void aws_reader_add(struct aws_reader *r, const char *shown, const char *field,
+			   const char *constraint)
+{
+	struct aws_reader *top = aws_reader_top(r);
+	(void)buf_printf(&top->verrs, "%sValue %sat '%s' failed to satisfy constraint: %s",
+			 top->n_verrs ? "; " : "", shown, field, constraint);
+	top->n_verrs++;
+}
+
 /* Add one validation error. */
 void aws_reader_invalid(struct aws_reader *r, const char *value, const char *field,
 			const char *constraint)
@@ -156,11 +199,9 @@ void aws_reader_invalid(struct aws_reader *r, const char *value, const char *fie
 		 * echo megabytes back. */
 		size_t n = strlen(value);
 		_cleanup_free_ char *v = utf8_sanitize(value, n, AWS_SHOWN_VALUE_MAX);
-		shown = xasprintf("'%s%s'", v, strlen(v) < n ? "…" : "");
+		shown = xasprintf("'%s%s' ", v, strlen(v) < n ? "…" : "");
 	}
-	(void)buf_printf(&r->verrs, "%sValue %s at '%s' failed to satisfy constraint: %s",
-			 r->n_verrs ? "; " : "", shown ? shown : "null", field, constraint);
-	r->n_verrs++;
+	aws_reader_add(r, shown ? shown : "null ", field, constraint);
 }
 
 /* "EndpointName" -> "endpointName". */
@@ -171,17 +212,25 @@ char *aws_field_name(const char *pascal)
 	return s;
 }
 
+/* Record a required member that is absent or null. */
+static void aws_check_required(struct aws_reader *r, const char *field, bool required)
+{
+	if (!required)
+		return;
+	json_t *v = json_object_get(r->obj, field);
+	if (!v || json_is_null(v)) {
+		_cleanup_free_ char *f = aws_reader_path(r, field);
+		aws_reader_invalid(r, NULL, f, "Member must not be null");
+	}
+}
+
 /* A name member: required or not, pattern and length checked. */
 const char *aws_read_name(struct aws_reader *r, const char *field, bool required)
 {
-	_cleanup_free_ char *f = aws_field_name(field);
+	_cleanup_free_ char *f = aws_reader_path(r, field);
 	const char *v = aws_read_string(r, field);
 	if (!v) {
-		/* Sent as JSON null counts as not sent; of another type, it
-		 * is a type error already. */
-		json_t *m = json_object_get(r->obj, field);
-		if (required && (!m || json_is_null(m)))
-			aws_reader_invalid(r, NULL, f, "Member must not be null");
+		aws_check_required(r, field, required);
 		return NULL;
 	}
 	bool ok = true;
@@ -201,9 +250,271 @@ const char *aws_read_name(struct aws_reader *r, const char *field, bool required
 	return ok ? v : NULL;
 }
 
+/* The first constraint of rule that v breaks, worded for a message, or
+ * NULL.  buf holds a worded length bound. */
+static const char *aws_string_rule_broken(const struct aws_string_rule *rule, const char *v,
+					  char *buf, size_t size)
+{
+	long n = names_utf8_length(v);
+	if (n < rule->min_len) {
+		snprintf(buf, size, "Member must have length greater than or equal to %ld",
+			 rule->min_len);
+		return buf;
+	}
+	if (rule->max_len && n > rule->max_len) {
+		snprintf(buf, size, "Member must have length less than or equal to %ld",
+			 rule->max_len);
+		return buf;
+	}
+	if (rule->pattern && rule->matches && !rule->matches(v)) {
+		snprintf(buf, size, "Member must satisfy regular expression pattern: %s",
+			 rule->pattern);
+		return buf;
+	}
+	return NULL;
+}
+
+/* A string member checked against rule. */
+const char *aws_read_valid_string(struct aws_reader *r, const char *field,
+				  const struct aws_string_rule *rule)
+{
+	const char *v = aws_read_string(r, field);
+	if (!v) {
+		aws_check_required(r, field, rule->required);
+		return NULL;
+	}
+	char buf[1024];
+	const char *broken = aws_string_rule_broken(rule, v, buf, sizeof(buf));
+	if (broken) {
+		_cleanup_free_ char *f = aws_reader_path(r, field);
+		aws_reader_invalid(r, v, f, broken);
+		return NULL;
+	}
+	return v;
+}
+
+/* Record a value (shown as sent) below its minimum or above its maximum
+ * (bound, as the service model writes it). */
+static void aws_range_error(struct aws_reader *r, const char *field, const char *shown,
+			    bool below, const char *bound)
+{
+	_cleanup_free_ char *f = aws_reader_path(r, field);
+	_cleanup_free_ char *c = xasprintf("Member must have value %s than or equal to %s",
+					   below ? "greater" : "less", bound);
+	aws_reader_invalid(r, shown, f, c);
+}
+
+/* An integer member in range. */
+bool aws_read_int_in(struct aws_reader *r, const char *field, bool required, long long min,
+		     long long max, long long *ret)
+{
+	long long v;
+	if (!aws_read_int(r, field, &v)) {
+		aws_check_required(r, field, required);
+		return false;
+	}
+	if (v < min || v > max) {
+		char shown[32], bound[32];
+		snprintf(shown, sizeof(shown), "%lld", v);
+		snprintf(bound, sizeof(bound), "%lld", v < min ? min : max);
+		aws_range_error(r, field, shown, v < min, bound);
+		return false;
+	}
+	*ret = v;
+	return true;
+}
+
+/* A number member in range. */
+bool aws_read_number_in(struct aws_reader *r, const char *field, bool required, double min,
+			double max, double *ret)
+{
+	json_t *v = aws_reader_member(r, field);
+	if (!v) {
+		aws_check_required(r, field, required);
+		return false;
+	}
+	if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+		aws_reader_type_error(r, field, v, "a number");
+		return false;
+	}
+	double d = json_number_value(v);
+	if (d < min || d > max) {
+		_cleanup_free_ char *shown = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char bound[32];
+		snprintf(bound, sizeof(bound), "%g", d < min ? min : max);
+		aws_range_error(r, field, shown, d < min, bound);
+		return false;
+	}
+	*ret = d;
+	return true;
+}
+
+/* A boolean member. */
+bool aws_read_bool(struct aws_reader *r, const char *field, bool *ret)
+{
+	json_t *v = aws_reader_member(r, field);
+	if (!v)
+		return false;
+	if (!json_is_boolean(v)) {
+		aws_reader_type_error(r, field, v, "a boolean");
+		return false;
+	}
+	*ret = json_is_true(v);
+	return true;
+}
+
+/* An enum member. */
+const char *aws_read_enum(struct aws_reader *r, const char *field, bool required,
+			  const char *const *values)
+{
+	const char *v = aws_read_string(r, field);
+	if (!v) {
+		aws_check_required(r, field, required);
+		return NULL;
+	}
+	for (size_t i = 0; values[i]; i++)
+		if (strcmp(v, values[i]) == 0)
+			return values[i];
+	struct buf set = {0};
+	(void)buf_printf(&set, "Member must satisfy enum value set: [");
+	for (size_t i = 0; values[i]; i++)
+		(void)buf_printf(&set, "%s%s", i ? ", " : "", values[i]);
+	(void)buf_printf(&set, "]");
+	_cleanup_free_ char *f = aws_reader_path(r, field);
+	aws_reader_invalid(r, v, f, set.data);
+	buf_reset(&set);
+	return NULL;
+}
+
+/* A structure member. */
+bool aws_read_object(struct aws_reader *r, const char *field, bool required, struct aws_reader *ret)
+{
+	json_t *v = aws_reader_member(r, field);
+	aws_reader_nest(r, v, aws_reader_path(r, field), ret);
+	if (!v) {
+		aws_check_required(r, field, required);
+		return false;
+	}
+	if (!json_is_object(v)) {
+		aws_reader_type_error(r, field, v, "a structure");
+		ret->obj = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* A list member of bounded size. */
+size_t aws_read_list(struct aws_reader *r, const char *field, bool required, size_t min, size_t max,
+		     json_t **ret)
+{
+	*ret = NULL;
+	json_t *v = aws_read_array(r, field);
+	if (!v) {
+		aws_check_required(r, field, required);
+		return 0;
+	}
+	size_t n = json_array_size(v);
+	if (n < min || n > max) {
+		_cleanup_free_ char *f = aws_reader_path(r, field);
+		_cleanup_free_ char *shown = json_dumps(v, JSON_COMPACT);
+		char c[96];
+		snprintf(c, sizeof(c), "Member must have length %s than or equal to %zu",
+			 n < min ? "greater" : "less", n < min ? min : max);
+		aws_reader_invalid(r, shown ? shown : "[…]", f, c);
+		return 0;
+	}
+	*ret = v;
+	return n;
+}
+
+/* A structure in a list. */
+bool aws_read_list_object(struct aws_reader *r, json_t *list, const char *field, size_t i,
+			  struct aws_reader *ret)
+{
+	json_t *v = json_array_get(list, i);
+	_cleanup_free_ char *f = aws_reader_path(r, field);
+	aws_reader_nest(r, v, xasprintf("%s.%zu.member", f, i + 1), ret);
+	if (!json_is_object(v)) {
+		struct aws_reader *top = aws_reader_top(r);
+		if (!top->type_error)
+			top->type_error = xasprintf(
+			    "Cannot deserialize %s.%zu.member: expected a structure but found %s",
+			    f, i + 1, v ? aws_json_type_name(v) : "nothing");
+		ret->obj = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Record "Map keys/value must satisfy constraint: […]" for the constraints
+ * of rule that some of strs break, each named once. */
+static bool aws_check_map_strings(struct aws_reader *r, const char *path, const char *what,
+				  const struct aws_string_rule *rule, const char *const *strs,
+				  size_t n)
+{
+	struct buf broken = {0};
+	size_t n_broken = 0;
+	for (size_t i = 0; i < n; i++) {
+		char buf[1024];
+		const char *c = aws_string_rule_broken(rule, strs[i], buf, sizeof(buf));
+		if (!c || (broken.data && strstr(broken.data, c)))
+			continue;
+		(void)buf_printf(&broken, "%s%s", n_broken++ ? ", " : "", c);
+	}
+	if (n_broken) {
+		_cleanup_free_ char *c =
+		    xasprintf("%s must satisfy constraint: [%s]", what, broken.data);
+		aws_reader_add(r, "", path, c);
+	}
+	buf_reset(&broken);
+	return n_broken == 0;
+}
+
+/* A string-to-string map member. */
+json_t *aws_read_map(struct aws_reader *r, const char *field, const struct aws_map_rule *rule)
+{
+	json_t *v = aws_reader_member(r, field);
+	if (!v) {
+		aws_check_required(r, field, rule->required);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		aws_reader_type_error(r, field, v, "a map");
+		return NULL;
+	}
+	_cleanup_free_ char *f = aws_reader_path(r, field);
+	size_t n = json_object_size(v);
+	if (n > rule->max_entries) {
+		char c[96];
+		snprintf(c, sizeof(c), "Member must have length less than or equal to %zu",
+			 rule->max_entries);
+		aws_reader_add(r, "", f, c);
+		return NULL;
+	}
+	_cleanup_free_ const char **keys = xcalloc(n ? n : 1, sizeof(*keys));
+	_cleanup_free_ const char **values = xcalloc(n ? n : 1, sizeof(*values));
+	size_t i = 0;
+	const char *k;
+	json_t *e;
+	json_object_foreach(v, k, e)
+	{
+		if (!json_is_string(e)) {
+			_cleanup_free_ char *ef = xasprintf("%s.%s", field, k);
+			aws_reader_type_error(r, ef, e, "a string");
+			return NULL;
+		}
+		keys[i] = k;
+		values[i++] = json_string_value(e);
+	}
+	bool ok = aws_check_map_strings(r, f, "Map keys", &rule->key, keys, n);
+	ok = aws_check_map_strings(r, f, "Map value", &rule->value, values, n) && ok;
+	return ok ? v : NULL;
+}
+
 /* Whether the input failed; fills ret when it did. */
 bool aws_reader_error(const struct aws_reader *r, struct aws_error *ret)
 {
+	r = r->top ? r->top : r;
 	if (r->type_error) {
 		aws_error_set(ret, 400, "SerializationException", "%s", r->type_error);
 		return true;

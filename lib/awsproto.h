@@ -33,12 +33,20 @@ void aws_error_set(struct aws_error *e, int status, const char *code, const char
 	__attribute__((format(printf, 4, 5)));
 void aws_error_clear(struct aws_error *e);
 
-/* Reads members of a request object, checking their JSON types. */
+/*
+ * Reads members of a request object, checking their JSON types.  A nested
+ * reader (aws_read_object(), aws_read_list_object()) reads a structure
+ * inside the request under its member path ("primaryContainer",
+ * "productionVariants.1.member") and records its errors in the top
+ * reader's, so that one message lists every error of the request.
+ */
 struct aws_reader {
 	json_t *obj;       /* borrowed */
 	char *type_error;  /* the first type mismatch, worded for SerializationException */
 	struct buf verrs;  /* "Value … failed to satisfy constraint: …" joined with "; " */
 	unsigned n_verrs;
+	struct aws_reader *top; /* a nested reader's top reader; NULL on the top one */
+	char *path;             /* a nested reader's member path; NULL on the top one */
 };
 
 void aws_reader_init(struct aws_reader *r, json_t *obj);
@@ -60,6 +68,53 @@ void aws_reader_invalid(struct aws_reader *r, const char *value, const char *fie
 const char *aws_read_name(struct aws_reader *r, const char *field, bool required);
 /* Turns what the reader found into an error; false when the input is fine. */
 bool aws_reader_error(const struct aws_reader *r, struct aws_error *ret);
+
+/* The constraints of a string shape in the service model. */
+struct aws_string_rule {
+	bool required;
+	long min_len, max_len;         /* in characters; max_len 0: no maximum */
+	const char *pattern;           /* as the message shows it; NULL: none */
+	bool (*matches)(const char *); /* whether a value matches pattern */
+};
+
+/* The constraints of a string-to-string map shape (EnvironmentMap). */
+struct aws_map_rule {
+	bool required;
+	size_t max_entries;
+	struct aws_string_rule key, value;
+};
+
+/* A string member that satisfies rule, or NULL (absent, or an error
+ * recorded).  One error a member: null, then length, then pattern. */
+const char *aws_read_valid_string(struct aws_reader *r, const char *field,
+				  const struct aws_string_rule *rule);
+/* An integer member in [min, max]; false when absent or out of range. */
+bool aws_read_int_in(struct aws_reader *r, const char *field, bool required, long long min,
+		     long long max, long long *ret);
+/* A number member (integer or not) in [min, max]. */
+bool aws_read_number_in(struct aws_reader *r, const char *field, bool required, double min,
+			double max, double *ret);
+/* A boolean member; false when absent. */
+bool aws_read_bool(struct aws_reader *r, const char *field, bool *ret);
+/* A string member that is one of values (NULL-terminated), or NULL. */
+const char *aws_read_enum(struct aws_reader *r, const char *field, bool required,
+			  const char *const *values);
+/* A structure member: ret reads it under its member path.  ret is set up
+ * either way (aws_reader_clear() it); false when absent or not an object. */
+bool aws_read_object(struct aws_reader *r, const char *field, bool required,
+		     struct aws_reader *ret);
+/* A list member of min to max items; its size, 0 with *ret NULL when it is
+ * absent, not a list or of a size out of bounds. */
+size_t aws_read_list(struct aws_reader *r, const char *field, bool required, size_t min, size_t max,
+		     json_t **ret);
+/* Item i (from 0) of the list field, a structure: ret reads it under
+ * "<field>.<i + 1>.member".  ret is set up either way; false when the item
+ * is not an object. */
+bool aws_read_list_object(struct aws_reader *r, json_t *list, const char *field, size_t i,
+			  struct aws_reader *ret);
+/* A string-to-string map member whose size, keys and values satisfy rule,
+ * or NULL (absent, or an error recorded). */
+json_t *aws_read_map(struct aws_reader *r, const char *field, const struct aws_map_rule *rule);
 
 /* "EndpointName" -> "endpointName". */
 char *aws_field_name(const char *pascal);
