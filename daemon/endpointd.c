@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "catalog.h"
 #include "config.h"
 #include "docker.h"
 #include "endpoint.h"
@@ -78,6 +79,7 @@ struct daemon {
 	struct proxy *proxy;
 	struct api *api;
 	struct journal *journal;
+	struct catalog *catalog; /* models and endpoint configs created through the API */
 	json_t *records; /* what the journal held at start, until restored */
 	char owner[17];
 };
@@ -206,7 +208,8 @@ static int daemon_collect_record(const char *key, json_t *value, void *userdata)
 	return 0;
 }
 
-/* Rebuild endpoints and API tags from the records. */
+/* Rebuild endpoints, API tags and the API's models and endpoint configs
+ * from the records; the config new calls see is the YAML's plus those. */
 static int daemon_restore(struct daemon *d)
 {
 	const char *key;
@@ -215,7 +218,9 @@ static int daemon_restore(struct daemon *d)
 	{
 		_cleanup_free_ char *error = NULL;
 		int r = 0;
-		if (str_has_prefix(key, "endpoint/"))
+		if (catalog_owns_key(key))
+			r = catalog_restore(d->catalog, key, value, &error);
+		else if (str_has_prefix(key, "endpoint/"))
 			r = endpoint_manager_restore(d->manager, value, &error);
 		else if (str_has_prefix(key, API_TAGS_KEY_PREFIX))
 			r = api_restore_tags(d->api, key, value);
@@ -227,6 +232,14 @@ static int daemon_restore(struct daemon *d)
 			return r;
 		}
 	}
+	_cleanup_free_ char *error = NULL;
+	if (catalog_rebuild(d->catalog, NULL, &error) < 0) {
+		log_error("%s/journal: the models and endpoint configs created through the API "
+			  "no longer fit %s: %s",
+			  d->config->state_dir, d->config_path, error);
+		return -EINVAL;
+	}
+	endpoint_manager_set_config(d->manager, catalog_config(d->catalog));
 	return 0;
 }
 
@@ -431,6 +444,11 @@ static void daemon_reload_run(evutil_socket_t fd, short what, void *arg)
 		log_error("reload refused, keeping the running config: %s: %s", d->config_path,
 			  refusal);
 		config_unref(c);
+	} else if (catalog_rebuild(d->catalog, c, &error) < 0) {
+		/* The YAML now contradicts what the API created (a name
+		 * taken twice, an image no longer allowed…). */
+		log_error("reload refused, keeping the running config: %s", error);
+		config_unref(c);
 	} else {
 		if (!d->socket_activated && !daemon_same_listen(d->config, c))
 			log_warning("%s: listen changed; the running listeners stay until "
@@ -440,7 +458,7 @@ static void daemon_reload_run(evutil_socket_t fd, short what, void *arg)
 			log_warning("%s: the Docker socket changed to %s; %s stays in use until "
 				    "endpointd is restarted",
 				    d->config_path, c->docker_socket, d->docker_socket);
-		endpoint_manager_set_config(d->manager, c);
+		endpoint_manager_set_config(d->manager, catalog_config(d->catalog));
 		config_unref(d->config);
 		d->config = c;
 		log_notice("reloaded %s: %zu models, %zu endpoint configs", d->config_path,
@@ -584,6 +602,8 @@ static int daemon_run(struct daemon *d)
 	daemon_discover_gpus(d);
 	d->proxy = proxy_new(d->base, d->manager);
 	d->api = api_new(d->base, d->manager, d->journal, d->proxy);
+	d->catalog = catalog_new(d->config, d->journal);
+	api_set_catalog(d->api, d->catalog);
 	r = daemon_restore(d);
 	size_t restored = json_object_size(d->records);
 	d->records = (json_decref(d->records), NULL);
@@ -653,6 +673,7 @@ static int daemon_run(struct daemon *d)
 	d->httpc = httpc_free(d->httpc);
 	d->proxy = proxy_free(d->proxy);
 	d->api = api_free(d->api);
+	d->catalog = catalog_free(d->catalog);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	d->manager = endpoint_manager_free(d->manager);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);

@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "config.h"
 #include "endpoint.h"
 #include "httpd.h"
@@ -51,6 +52,35 @@ struct config *api_config(struct api *a)
 	return endpoint_manager_config(a->manager);
 }
 
+void api_set_catalog(struct api *a, struct catalog *cat)
+{
+	a->catalog = cat;
+}
+
+void api_catalog_changed(struct api *a)
+{
+	endpoint_manager_set_config(a->manager, catalog_config(a->catalog));
+}
+
+int api_no_catalog(struct aws_error *err)
+{
+	aws_error_set(err, 400, "ValidationException",
+		      "This endpointd takes models and endpoint configs from its YAML only.");
+	return -ENOTSUP;
+}
+
+void api_unsupported(struct aws_reader *r, const char *field, const char *why)
+{
+	if (!json_object_get(r->obj, field) || json_is_null(json_object_get(r->obj, field)))
+		return;
+	_cleanup_free_ char *f = aws_field_name(field);
+	_cleanup_free_ char *path = r->path ? xasprintf("%s.%s", r->path, f) : NULL;
+	_cleanup_free_ char *shown = json_dumps(json_object_get(r->obj, field),
+						JSON_COMPACT | JSON_ENCODE_ANY);
+	_cleanup_free_ char *words = xasprintf("Member is not supported by endpointd: %s", why);
+	aws_reader_invalid(r, shown, path ? path : f, words);
+}
+
 /* An ARN in this daemon's region and account. */
 char *api_arn(struct api *a, const char *kind, const char *name)
 {
@@ -68,8 +98,12 @@ static const struct api_op {
 	{"DescribeEndpoint", api_op_describe_endpoint, false},
 	{"DeleteEndpoint", api_op_delete_endpoint, true},
 	{"ListEndpoints", api_op_list_endpoints, false},
+	{"CreateEndpointConfig", api_op_create_endpoint_config, true},
+	{"DeleteEndpointConfig", api_op_delete_endpoint_config, true},
 	{"DescribeEndpointConfig", api_op_describe_endpoint_config, false},
 	{"ListEndpointConfigs", api_op_list_endpoint_configs, false},
+	{"CreateModel", api_op_create_model, true},
+	{"DeleteModel", api_op_delete_model, true},
 	{"DescribeModel", api_op_describe_model, false},
 	{"ListModels", api_op_list_models, false},
 	{"AddTags", api_op_add_tags, true},

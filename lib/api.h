@@ -27,6 +27,10 @@ struct api;
  * its records are on disk. */
 struct api *api_new(struct event_base *base, struct endpoint_manager *m, struct journal *journal,
 		    struct proxy *proxy);
+struct catalog;
+/* The models and endpoint configs created through the API (borrowed): the
+ * Create and Delete operations on them need one. */
+void api_set_catalog(struct api *a, struct catalog *cat);
 /* Stop accepting connections (shutdown); requests in progress still finish. */
 void api_close_listeners(struct api *a);
 /* Hold the listeners bound but not accepting (true), or start serving. */

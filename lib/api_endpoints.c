@@ -60,6 +60,23 @@ int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 			      "of %zu Instances and a request delta of %u Instances. Raise "
 			      "limits.max_instances in the daemon config to allow more.",
 			      c->max_instances, endpoint_manager_instances(a->manager), want);
+	} else if (res == -ENXIO) {
+		/* A config of the API's whose model was deleted since. */
+		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
+		const char *gone = NULL;
+		for (size_t i = 0; ec && i < ec->n_variants && !gone; i++)
+			if (!ec->variants[i].model)
+				gone = ec->variants[i].model_name;
+		if (gone) {
+			_cleanup_free_ char *arn = api_arn(a, "model", gone);
+			aws_error_set(err, 400, "ValidationException", "Could not find model \"%s\".",
+				      arn);
+		} else {
+			aws_error_set(err, 400, "ValidationException",
+				      "Endpoint configuration %s names an instance type this host "
+				      "no longer defines.",
+				      config_name);
+		}
 	} else if (res == -ENODEV) {
 		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
 		size_t want = ec ? endpoint_config_gpus(ec) : 0;

@@ -30,6 +30,9 @@ struct api {
 	/* Tags set through the API on models and endpoint configs, by
 	 * lower-cased ARN; the YAML's own tags until the first change. */
 	struct strmap *tags;
+	/* Models and endpoint configs created through the API (borrowed;
+	 * NULL: their Create and Delete operations are refused). */
+	struct catalog *catalog;
 };
 
 /* One control-plane operation: reads the request through r, fills out and
@@ -39,6 +42,12 @@ typedef int (*api_op_fn)(struct api *a, struct aws_reader *r, json_t *out, struc
 /* api.c */
 struct config *api_config(struct api *a);
 char *api_arn(struct api *a, const char *kind, const char *name);
+/* The catalog changed: new calls and new endpoints see its config. */
+void api_catalog_changed(struct api *a);
+/* Answers that the daemon takes no API-created resources (no catalog). */
+int api_no_catalog(struct aws_error *err);
+/* Refuses a member endpointd does not support, naming it. */
+void api_unsupported(struct aws_reader *r, const char *field, const char *why);
 
 /* api_list.c: one row of a listing. */
 struct api_item {
@@ -72,12 +81,18 @@ int api_op_list_endpoints(struct api *a, struct aws_reader *r, json_t *out, stru
 int api_op_delete_endpoint(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 
 /* api_endpoint_configs.c */
+int api_op_create_endpoint_config(struct api *a, struct aws_reader *r, json_t *out,
+				  struct aws_error *err);
+int api_op_delete_endpoint_config(struct api *a, struct aws_reader *r, json_t *out,
+				  struct aws_error *err);
 int api_op_describe_endpoint_config(struct api *a, struct aws_reader *r, json_t *out,
 				    struct aws_error *err);
 int api_op_list_endpoint_configs(struct api *a, struct aws_reader *r, json_t *out,
 				 struct aws_error *err);
 
 /* api_models.c */
+int api_op_create_model(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+int api_op_delete_model(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 int api_op_describe_model(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 int api_op_list_models(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 
@@ -87,5 +102,7 @@ int api_op_add_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws
 int api_op_list_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 int api_op_delete_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 void api_tags_free(struct api *a);
+/* A model or endpoint config was deleted: so are the tags set on it. */
+void api_forget_tags(struct api *a, const char *arn);
 
 #endif

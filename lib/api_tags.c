@@ -306,6 +306,26 @@ int api_restore_tags(struct api *a, const char *key, json_t *value)
 	return 0;
 }
 
+void api_forget_tags(struct api *a, const char *arn)
+{
+	_cleanup_free_ char *key = str_tolower(arn);
+	struct tagset *ts = strmap_remove(a->tags, key);
+	if (ts) {
+		tagset_clear(ts);
+		free(ts);
+	}
+	_cleanup_free_ char *jkey = xasprintf(API_TAGS_KEY_PREFIX "%s", key);
+	if (a->journal && journal_get(a->journal, jkey)) {
+		int r = journal_put(a->journal, jkey, NULL);
+		if (r < 0) {
+			_cleanup_free_ char *msg =
+			    xasprintf("cannot journal the tags of %s: %s", key, strerror(-r));
+			log_fields(LOG_CRIT, NULL, "%s; exiting to recover on restart", msg);
+			journal_fatal_hook(msg);
+		}
+	}
+}
+
 /* Free a changed tag set. */
 static void api_free_tagset(const char *key, void *value, void *userdata)
 {
