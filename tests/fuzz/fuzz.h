@@ -34,6 +34,7 @@ struct docker;
 struct endpoint_manager;
 struct proxy;
 struct api;
+struct catalog;
 
 /*
  * A daemon without its listeners: config, manager, proxy and API wired as
@@ -50,6 +51,7 @@ struct fuzz_world {
 	struct endpoint_manager *manager;
 	struct proxy *proxy;
 	struct api *api;
+	struct catalog *catalog;
 };
 /* journal may be NULL. */
 void fuzz_world_new(struct fuzz_world *w, struct journal *journal);

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "api.h"
+#include "catalog.h"
 #include "config.h"
 #include "docker.h"
 #include "endpoint.h"
@@ -128,7 +129,8 @@ static const char world_yaml[] =
     "container_dialer: none\n"
     "state_dir: %s\n"
     "docker: { socket: %s/no-engine.sock }\n"
-    "limits: { max_endpoints: 8, max_instances: 16 }\n"
+    "limits: { max_endpoints: 8, max_instances: 16, max_models: 8, max_endpoint_configs: 8 }\n"
+    "allowed_images: [\"demo:*\", \"registry.local:5000/*\"]\n"
     "instance_types:\n"
     "  ml.m5.large: { cpus: 2, memory: 8GiB }\n"
     "  ml.g5.xlarge: { cpus: 4, memory: 16GiB, gpus: 1 }\n"
@@ -184,6 +186,8 @@ void fuzz_world_new(struct fuzz_world *w, struct journal *journal)
 	w->manager = endpoint_manager_new(w->base, w->httpc, w->docker, w->config, journal, "fuzz");
 	w->proxy = proxy_new(w->base, w->manager);
 	w->api = api_new(w->base, w->manager, journal, w->proxy);
+	w->catalog = catalog_new(w->config, journal);
+	api_set_catalog(w->api, w->catalog);
 }
 
 /* What is ready now, and no waiting. */
@@ -203,6 +207,7 @@ void fuzz_world_free(struct fuzz_world *w)
 	w->httpc = httpc_free(w->httpc);
 	w->proxy = proxy_free(w->proxy);
 	w->api = api_free(w->api);
+	w->catalog = catalog_free(w->catalog);
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	w->manager = endpoint_manager_free(w->manager);
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
