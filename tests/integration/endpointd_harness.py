@@ -489,6 +489,8 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         f"invocation_timeout_s: {INVOCATION_TIMEOUT_S}",
         # The demo-data-* models' data lies in the work directory.
         f"model_data_roots: [{_q(workdir)}]",
+        # CreateModel may run the demo image (and nothing else).
+        f"allowed_images: [{_q(demo_image)}]",
         *extra_config,
     ]
     _write_model_data(workdir)
