@@ -196,7 +196,15 @@ int api_op_create_endpoint_config(struct api *a, struct aws_reader *r, json_t *o
 	_cleanup_free_ char *why = NULL;
 	int res = catalog_add_endpoint_config(a->catalog, doc, &why);
 	json_decref(doc);
-	_cleanup_free_ char *arn = api_arn(a, "endpoint-config", name);
+	const struct config_endpoint_config *taken = config_find_endpoint_config(c, name);
+	_cleanup_free_ char *arn = api_arn(a, "endpoint-config", taken ? taken->name : name);
+	if (res == -EEXIST && taken && !taken->from_api) {
+		aws_error_set(err, 400, "ValidationException",
+			      "Cannot create already existing endpoint configuration \"%s\". It is "
+			      "declared in the daemon config (%s:%u): the API cannot replace it.",
+			      arn, taken->origin.file, taken->origin.line);
+		return res;
+	}
 	if (res == -EEXIST) {
 		aws_error_set(err, 400, "ValidationException",
 			      "Cannot create already existing endpoint configuration \"%s\".", arn);

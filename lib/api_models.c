@@ -167,23 +167,31 @@ static bool api_model_allowed(struct api *a, json_t *c, struct aws_error *err)
 	return true;
 }
 
-/* The catalog's answer, in SageMaker's words. */
-static int api_catalog_refusal(struct api *a, int res, const char *kind, const char *arn_kind,
-			       const char *name, const char *limit, unsigned max, size_t used,
-			       const char *why, struct aws_error *err)
+/* The catalog's refusal of model name, in SageMaker's words (the SDK
+ * matches "Cannot create already existing model" and goes on). */
+static int api_model_refusal(struct api *a, int res, const char *name, const char *why,
+			     struct aws_error *err)
 {
-	_cleanup_free_ char *arn = api_arn(a, arn_kind, name);
-	if (res == -EEXIST)
+	const struct config *c = api_config(a);
+	const struct config_model *m = config_find_model(c, name);
+	_cleanup_free_ char *arn = api_arn(a, "model", m ? m->name : name);
+	if (res == -EEXIST && m && !m->from_api)
 		aws_error_set(err, 400, "ValidationException",
-			      "Cannot create already existing %s \"%s\".", kind, arn);
+			      "Cannot create already existing model \"%s\". It is declared in the "
+			      "daemon config (%s:%u): the API cannot replace it.",
+			      arn, m->origin.file, m->origin.line);
+	else if (res == -EEXIST)
+		aws_error_set(err, 400, "ValidationException",
+			      "Cannot create already existing model \"%s\".", arn);
 	else if (res == -ENOSPC)
 		aws_error_set(err, 400, "ResourceLimitExceeded",
-			      "The limit '%s' is %u, with current utilization of %zu and a request "
-			      "delta of 1. Raise limits.%s in the daemon config to allow more.",
-			      limit, max, used, limit);
+			      "The limit 'max_models' is %u, with current utilization of %zu and a "
+			      "request delta of 1. Raise limits.max_models in the daemon config to "
+			      "allow more.",
+			      c->max_models, catalog_models(a->catalog));
 	else
-		aws_error_set(err, 400, "ValidationException", "Cannot create %s \"%s\": %s", kind,
-			      arn, why ? why : strerror(-res));
+		aws_error_set(err, 400, "ValidationException", "Cannot create model \"%s\": %s", arn,
+			      why ? why : strerror(-res));
 	return res;
 }
 
@@ -256,9 +264,7 @@ int api_op_create_model(struct api *a, struct aws_reader *r, json_t *out, struct
 	int res = catalog_add_model(a->catalog, doc, &why);
 	json_decref(doc);
 	if (res < 0)
-		return api_catalog_refusal(a, res, "model", "model", name, "max_models",
-					   api_config(a)->max_models, catalog_models(a->catalog),
-					   why, err);
+		return api_model_refusal(a, res, name, why, err);
 	api_catalog_changed(a);
 	const struct config_model *m = config_find_model(api_config(a), name);
 	_cleanup_free_ char *arn = api_arn(a, "model", m ? m->name : name);
