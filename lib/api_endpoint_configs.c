@@ -25,7 +25,6 @@
 #include "util.h"
 
 #define API_VARIANT_PATTERN "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-#define API_MODEL_NAME_PATTERN "^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?"
 #define API_MAX_VARIANTS 10
 #define API_MAX_INSTANCE_COUNT 100
 
@@ -36,7 +35,7 @@ static const struct aws_string_rule api_variant_name_rule = {
 	.required = true, .max_len = 63, .pattern = API_VARIANT_PATTERN,
 	.matches = names_valid_resource};
 static const struct aws_string_rule api_variant_model_rule = {
-	.required = true, .max_len = 63, .pattern = API_MODEL_NAME_PATTERN,
+	.required = true, .max_len = 63, .pattern = NAMES_MODEL_PATTERN,
 	.matches = names_valid_resource};
 
 /* The instance types the daemon config defines, for a message. */

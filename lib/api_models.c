@@ -22,7 +22,6 @@
 #include "log.h"
 #include "names.h"
 
-#define API_MODEL_NAME_PATTERN "^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?"
 #define API_ROLE_ARN_PATTERN "^arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+$"
 #define API_ENV_KEY_PATTERN "^[a-zA-Z_][a-zA-Z0-9_]*$"
 #define API_ENV_VALUE_PATTERN "^[\\S\\s]*$"
@@ -80,7 +79,7 @@ static bool api_url_ok(const char *s)
 }
 
 static const struct aws_string_rule api_model_name_rule = {
-	.required = true, .min_len = 0, .max_len = 63, .pattern = API_MODEL_NAME_PATTERN,
+	.required = true, .min_len = 0, .max_len = 63, .pattern = NAMES_MODEL_PATTERN,
 	.matches = names_valid_resource};
 static const struct aws_string_rule api_role_rule = {
 	.min_len = 20, .max_len = 2048, .pattern = API_ROLE_ARN_PATTERN, .matches = api_role_arn_ok};

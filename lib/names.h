@@ -11,6 +11,8 @@
 
 #define NAMES_MAX_LEN 63
 #define NAMES_PATTERN "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+/* The same names, as SageMaker words the pattern of a ModelName. */
+#define NAMES_MODEL_PATTERN "^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?"
 #define NAMES_MAX_TAGS 50
 #define NAMES_TAG_KEY_MAX 128
 #define NAMES_TAG_VALUE_MAX 256
