@@ -60,9 +60,11 @@ static bool api_any_ok(const char *s)
 	return s != NULL;
 }
 
-/* No whitespace. */
+/* One character or more, none of them whitespace. */
 static bool api_no_space_ok(const char *s)
 {
+	if (!*s)
+		return false;
 	for (; *s; s++)
 		if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' ||
 		    *s == '\v')
