@@ -226,7 +226,8 @@ int api_op_create_model(struct api *a, struct aws_reader *r, json_t *out, struct
 		if (aws_read_list_object(r, list, "Containers", 0, &pr))
 			container = api_read_container(&pr);
 	} else if (n > 1) {
-		aws_reader_invalid(r, NULL, "containers",
+		_cleanup_free_ char *shown = json_dumps(list, JSON_COMPACT);
+		aws_reader_invalid(r, shown, "containers",
 				   "Member is not supported by endpointd: an inference pipeline of "
 				   "several containers; give one container");
 	}

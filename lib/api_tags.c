@@ -66,6 +66,10 @@ size_t api_read_tags(struct aws_reader *r, const char *field, struct endpoint_ta
 		else if (!names_valid_tag_key(key))
 			aws_reader_invalid(r, key, kf,
 					   "Member must satisfy regular expression pattern: " NAMES_TAG_PATTERN);
+		else if (str_has_prefix(key, "aws:"))
+			aws_reader_invalid(r, key, kf,
+					   "Member must not start with aws: (tag keys starting with "
+					   "\"aws:\" are reserved)");
 		if (value && names_utf8_length(value) > NAMES_TAG_VALUE_MAX)
 			aws_reader_invalid(r, value, vf,
 					   "Member must have length less than or equal to 256");

@@ -400,8 +400,9 @@ MODEL_REFUSALS = [
      lambda i: container_doc("m", i, Environment={"K": "v" * 1025}),
      "1 validation error detected: Value at 'primaryContainer.environment' failed to satisfy constraint: "
      "Map value must satisfy constraint: [Member must have length less than or equal to 1024]"),
-    ("containers-two", lambda i: {"ModelName": "m", "Containers": [{"Image": i}, {"Image": i}]},
-     one_error(None, "containers", UNSUPPORTED + "an inference pipeline of several containers; give one container")),
+    ("containers-two", lambda i: {"ModelName": "m", "Containers": [{"Image": "a:1"}, {"Image": "b:1"}]},
+     one_error('[{"Image":"a:1"},{"Image":"b:1"}]', "containers",
+               UNSUPPORTED + "an inference pipeline of several containers; give one container")),
     ("containers-empty", lambda i: {"ModelName": "m", "Containers": []},
      one_error("[]", "containers", "Member must have length greater than or equal to 1")),
     ("primary-and-containers",
@@ -800,7 +801,8 @@ def test_add_tags_on_a_deleted_model_is_refused(api, api_model):
 def test_create_model_refuses_a_reserved_tag_key(api, image):
     name = unique_name("m")
     r = refused(api, "CreateModel", model_doc(name, image, Tags=[{"Key": "aws:x", "Value": "v"}]),
-                (f'Cannot create model "{model_arn(name)}": ', 'tag keys starting with "aws:" are reserved'))
+                one_error("aws:x", "tags.1.member.key",
+                          'Member must not start with aws: (tag keys starting with "aws:" are reserved)'))
     assert r.error_type == "ValidationException"
 
 
