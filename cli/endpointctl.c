@@ -13,7 +13,8 @@
  *   - wait: DescribeEndpoint polled until InService / gone, with progress on
  *     stderr (one line rewritten on a terminal, a line per status change
  *     otherwise)
- *   - the commands, then the command table and main()
+ *   - the commands, then the command table and main(); what other command
+ *     files may share with this one is declared in ctl.h
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -32,17 +33,13 @@
 
 #include "client.h"
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
 #include "table.h"
 #include "text.h"
 #include "util.h"
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:8780"
-#define CTL_EXIT_OK 0
-#define CTL_EXIT_FAILURE 1
-#define CTL_EXIT_USAGE 2
-#define CTL_EXIT_INTERRUPTED 130
-
 #define CTL_WAIT_DEFAULT_TIMEOUT_S 1800.0
 /* Poll fast at first (endpointd starts containers in seconds), then slower. */
 #define CTL_WAIT_FAST_POLL_S 0.2
@@ -53,52 +50,14 @@
  * can refuse a body that is too large with its own words. */
 #define CTL_MAX_INVOKE_BODY 6291456u
 
-enum ctl_output {
-	CTL_OUTPUT_TABLE,
-	CTL_OUTPUT_JSON,
-};
-
-struct ctl_command;
-
-/* The run's settings and its client; lives in main(). */
-struct ctl {
-	const char *url; /* NULL: $ENDPOINTD_URL, then the default */
-	enum ctl_output output;
-	bool verbose;
-	const struct ctl_command *command;
-	struct client *client; /* made on first use */
-};
-
-struct ctl_command {
-	const char *name;
-	const char *synopsis; /* what follows "endpointctl NAME" */
-	const char *brief;    /* one line for the command list */
-	const char *summary;
-	const char *options; /* the command's own options, for --help */
-	int (*run)(struct ctl *ctl, int argc, char **argv);
-};
-
 static void ctl_usage(FILE *f);
 static const struct ctl_command *ctl_find_command(const char *name);
 
 /* ------------------------------------------------------------------------ */
 /* Options and usage                                                         */
 
-#define CTL_COMMON_SHORT ":o:vh"
-/* clang-format off */
-#define CTL_COMMON_LONG \
-	{"url", required_argument, NULL, 'U'}, \
-	{"output", required_argument, NULL, 'o'}, \
-	{"verbose", no_argument, NULL, 'v'}, \
-	{"help", no_argument, NULL, 'h'}
-/* clang-format on */
-/* Returned by ctl_next_option when the command is to end with *ret_exit. */
-#define CTL_OPTION_EXIT (-2)
-
 /* Prints "endpointctl: <what>" and the short usage line; returns 2. */
-static int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
+int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -153,8 +112,8 @@ static int ctl_option_error(const struct ctl *ctl, int c, char **argv)
  * and returns the command's own, -1 at the end, or CTL_OPTION_EXIT with
  * *ret_exit set (help printed, or a usage error).
  */
-static int ctl_next_option(struct ctl *ctl, int argc, char **argv, const char *shortopts,
-                           const struct option *longopts, int *ret_exit)
+int ctl_next_option(struct ctl *ctl, int argc, char **argv, const char *shortopts,
+                    const struct option *longopts, int *ret_exit)
 {
 	for (;;) {
 		int c = getopt_long(argc, argv, shortopts, longopts, NULL);
@@ -187,14 +146,14 @@ static int ctl_next_option(struct ctl *ctl, int argc, char **argv, const char *s
 
 /* The options of a command that has none of its own: false when it is to
  * end with *ret_exit (help shown, or a usage error). */
-static bool ctl_common_options_only(struct ctl *ctl, int argc, char **argv, int *ret_exit)
+bool ctl_common_options_only(struct ctl *ctl, int argc, char **argv, int *ret_exit)
 {
 	static const struct option opts[] = {CTL_COMMON_LONG, {0}};
 	return ctl_next_option(ctl, argc, argv, CTL_COMMON_SHORT, opts, ret_exit) == -1;
 }
 
 /* Checks the number of operands left after the options. */
-static int ctl_want_operands(const struct ctl *ctl, int argc, char **argv, int min, int max)
+int ctl_want_operands(const struct ctl *ctl, int argc, char **argv, int min, int max)
 {
 	int n = argc - optind;
 	if (n < min)
@@ -234,7 +193,7 @@ static int ctl_parse_page_size(const struct ctl *ctl, const char *s, int *ret)
 /* Talking to the daemon                                                     */
 
 /* The client for --url / $ENDPOINTD_URL / the default; NULL on a bad URL. */
-static struct client *ctl_client(struct ctl *ctl, int *ret_exit)
+struct client *ctl_client(struct ctl *ctl, int *ret_exit)
 {
 	if (ctl->client)
 		return ctl->client;
@@ -252,7 +211,7 @@ static struct client *ctl_client(struct ctl *ctl, int *ret_exit)
 }
 
 /* SageMaker.<op>; prints the error and returns NULL on failure. */
-static json_t *ctl_call(struct ctl *ctl, const char *op, json_t *params)
+json_t *ctl_call(struct ctl *ctl, const char *op, json_t *params)
 {
 	struct client_error err = {0};
 	json_t *answer = NULL;
@@ -306,7 +265,7 @@ fail:
 /* Output                                                                    */
 
 /* The API's JSON, indented, on stdout; no control character in it raw. */
-static void ctl_print_json(const json_t *v)
+void ctl_print_json(const json_t *v)
 {
 	/* 15 digits: an epoch time with milliseconds prints as sent. */
 	_cleanup_free_ char *dump = json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
@@ -327,7 +286,7 @@ static const char *ctl_time(const json_t *v, char *buf, size_t size)
 }
 
 /* A string member, or NULL. */
-static const char *ctl_str(const json_t *o, const char *key)
+const char *ctl_str(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
 }
@@ -983,7 +942,7 @@ static int ctl_cmd_wait(struct ctl *ctl, int argc, char **argv)
 }
 
 /* Reads all of stdin, at most max bytes (then one more, to show it is more). */
-static int ctl_read_stdin(struct buf *b, size_t max)
+int ctl_read_stdin(struct buf *b, size_t max)
 {
 	char chunk[65536];
 	b->max = max + 1;
