@@ -13,8 +13,9 @@
  *   - wait: DescribeEndpoint polled until InService / gone, with progress on
  *     stderr (one line rewritten on a terminal, a line per status change
  *     otherwise)
- *   - the commands, then the command table and main(); what other command
- *     files may share with this one is declared in ctl.h
+ *   - the commands, then the command table and main(); the commands for
+ *     models and endpoint configs made through the API are in resources.c,
+ *     and what they share with this file is declared in ctl.h
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -35,6 +36,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
+#include "resources.h"
 #include "table.h"
 #include "text.h"
 #include "util.h"
@@ -1189,6 +1191,31 @@ static const struct ctl_command ctl_commands[] = {
      "      --sort-order ORDER    Ascending or Descending (default)\n"
      "      --page-size N         models asked for per call, 1-100 (default 100)\n",
      ctl_cmd_models},
+    {"create-model", "FILE [--name NAME]", "create a model from a YAML or JSON file",
+     "Create a model (CreateModel) from FILE, or standard input for -, and print its ARN.\n"
+     "FILE holds the request in the API's own shape, in YAML or JSON: ModelName,\n"
+     "PrimaryContainer (Image, Environment, ModelDataUrl), ExecutionRoleArn, Tags.\n"
+     "A plain number, true or false is sent as one only for members the API types so\n"
+     "(EnableNetworkIsolation); every other value, and any quoted one, is a string.",
+     "  -n, --name NAME        the ModelName, instead of the file's\n", resources_cmd_create_model},
+    {"create-config", "FILE [--name NAME]", "create an endpoint config from a YAML or JSON file",
+     "Create an endpoint config (CreateEndpointConfig) from FILE, or standard input for -,\n"
+     "and print its ARN.  FILE holds the request in the API's own shape, in YAML or JSON:\n"
+     "EndpointConfigName, ProductionVariants (VariantName, ModelName, InstanceType,\n"
+     "InitialInstanceCount, InitialVariantWeight, ...), Tags.  A plain number, true or\n"
+     "false is sent as one only for members the API types so (InitialInstanceCount,\n"
+     "InitialVariantWeight, VolumeSizeInGB, the *InSeconds timeouts, EnableSSMAccess);\n"
+     "every other value, and any quoted one, is a string.",
+     "  -n, --name NAME        the EndpointConfigName, instead of the file's\n",
+     resources_cmd_create_config},
+    {"delete-model", "NAME", "delete a model created through the API",
+     "Delete a model (DeleteModel).  Endpoints running it keep running; models declared\n"
+     "in the daemon's YAML can only be removed from there.",
+     "", resources_cmd_delete_model},
+    {"delete-config", "NAME", "delete an endpoint config created through the API",
+     "Delete an endpoint config (DeleteEndpointConfig).  Endpoints made from it keep\n"
+     "running; configs declared in the daemon's YAML can only be removed from there.",
+     "", resources_cmd_delete_config},
     {"tags", "NAME|ARN", "list the tags of an endpoint, config or model",
      "List the tags of an endpoint (by name or ARN), an endpoint config or a model (by ARN).", "",
      ctl_cmd_tags},
@@ -1223,7 +1250,7 @@ static void ctl_usage(FILE *f)
 	      f);
 	for (size_t i = 0; i < ELEMENTSOF(ctl_commands); i++) {
 		const struct ctl_command *cmd = &ctl_commands[i];
-		fprintf(f, "  %-13s %s\n", cmd->name, cmd->brief);
+		fprintf(f, "  %-14s %s\n", cmd->name, cmd->brief);
 	}
 	fputs("\n"
 	      "Options:\n"
@@ -1235,7 +1262,7 @@ static void ctl_usage(FILE *f)
 	      "      --version        print the version\n"
 	      "\n"
 	      "Exit status: 0 success; 1 an API error, endpointd unreachable, a bad config\n"
-	      "file or a wait that failed; 2 bad usage.\n",
+	      "or request file or a wait that failed; 2 bad usage.\n",
 	      f);
 }
 

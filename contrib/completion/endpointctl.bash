@@ -1,9 +1,11 @@
 # bash completion for endpointctl(1)
 #
 # Completes commands, options and their fixed values, endpoint names (for
-# describe, delete, wait, invoke, tags) and endpoint config names (create
-# --config) by asking the daemon: `endpointctl -o json list`, quietly and
-# with a short timeout, at the --url given on the line or $ENDPOINTD_URL.
+# describe, delete, wait, invoke, tags), endpoint config names (create
+# --config, delete-config) and model names (delete-model) by asking the
+# daemon: `endpointctl -o json list`, quietly and with a short timeout, at
+# the --url given on the line or $ENDPOINTD_URL; request files (YAML or
+# JSON) for create-model and create-config.
 #
 # Install as /usr/share/bash-completion/completions/endpointctl, or source it.
 
@@ -38,7 +40,8 @@ _endpointctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="create describe list delete wait invoke configs models tags check-config metrics help"
+	local commands="create describe list delete wait invoke configs models create-model create-config
+		delete-model delete-config tags check-config metrics help"
 	local global_opts="--url --output -o --verbose -v --help -h --version"
 	local statuses="OutOfService Creating Updating SystemUpdating RollingBack InService Deleting Failed UpdateRollbackFailed"
 	local prog=${words[0]} cmd="" url="" i
@@ -52,8 +55,8 @@ _endpointctl()
 			;;
 		--url=*) url=${words[i]#--url=} ;;
 		-o | --output | -c | --config | -t | --tag | --timeout | --for | -s | --status | \
-			-n | --name-contains | --sort-by | --sort-order | --page-size | -a | --accept | \
-			--content-type | --variant | --custom-attributes)
+			-n | --name-contains | --name | --sort-by | --sort-order | --page-size | -a | \
+			--accept | --content-type | --variant | --custom-attributes)
 			((i++))
 			;;
 		-*) ;;
@@ -99,7 +102,7 @@ _endpointctl()
 		COMPREPLY=($(compgen -W "application/json text/csv application/octet-stream" -- "$cur"))
 		return
 		;;
-	-t | --tag | --timeout | -n | --name-contains | --page-size | --variant | --custom-attributes)
+	-t | --tag | --timeout | -n | --name-contains | --name | --page-size | --variant | --custom-attributes)
 		return
 		;;
 	esac
@@ -121,6 +124,7 @@ _endpointctl()
 	delete) opts+=" --wait -w --timeout" ;;
 	wait) opts+=" --for --timeout" ;;
 	invoke) opts+=" --content-type -c --accept -a --variant --custom-attributes" ;;
+	create-model | create-config) opts+=" --name -n" ;;
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -131,9 +135,22 @@ _endpointctl()
 	describe | delete | wait | invoke | tags)
 		COMPREPLY=($(compgen -W "$(_endpointctl_names "$prog" "$url" EndpointName list)" -- "$cur"))
 		;;
+	delete-model)
+		COMPREPLY=($(compgen -W "$(_endpointctl_names "$prog" "$url" ModelName models)" -- "$cur"))
+		;;
+	delete-config)
+		COMPREPLY=($(compgen -W "$(_endpointctl_names "$prog" "$url" EndpointConfigName configs)" -- "$cur"))
+		;;
 	check-config)
 		if declare -F _filedir >/dev/null 2>&1; then
 			_filedir '@(yaml|yml)'
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi
+		;;
+	create-model | create-config)
+		if declare -F _filedir >/dev/null 2>&1; then
+			_filedir '@(yaml|yml|json)'
 		else
 			COMPREPLY=($(compgen -f -- "$cur"))
 		fi

@@ -112,8 +112,8 @@ def test_version_prints_the_package_version(offline):
     assert re.fullmatch(r"endpointctl \d+\.\d+\.\d+\S*\n", p.stdout), show(p)
 
 
-COMMANDS = ["create", "describe", "list", "delete", "wait", "invoke", "configs", "models", "tags",
-            "check-config", "metrics"]
+COMMANDS = ["create", "describe", "list", "delete", "wait", "invoke", "configs", "models", "create-model",
+            "create-config", "delete-model", "delete-config", "tags", "check-config", "metrics"]
 
 
 def test_help_lists_every_command(offline):
