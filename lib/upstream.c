@@ -16,6 +16,11 @@
  * socket's SO_LINGER is reset before it is closed (a lingering close of a
  * blocking socket would wait for the peer).
  *
+ * A call for a container without a network (dialer_only) takes connections
+ * from its dialer alone: none to a port, and no other container's, as its
+ * pool is the dialer's, not a port's.  When the dialer does not answer with
+ * a socket the call ends as a refused connection (nothing was sent).
+ *
  * Connections: one idle stack per port (the most recently used first, so a
  * server's keep-alive timeout closes the cold end), at most UPSTREAM_MAX_IDLE
  * idle over all ports (the least recently used is closed to make room), each
@@ -91,6 +96,7 @@ struct upstream_conn {
 	bool et;     /* edge-triggered: both events stay added for life */
 	bool served; /* has answered a call before: may have gone stale */
 	bool passed; /* came from a container's dialer: shares its flags */
+	struct dialer *dialer; /* a reference: the pool's key, for dialer_only calls */
 	struct event rev, wev;
 	struct evbuffer *in, *out;
 	struct upstream_call *call; /* NULL while idle */
@@ -102,9 +108,10 @@ struct upstream_conn {
 
 TAILQ_HEAD(upstream_conn_list, upstream_conn);
 
-/* The idle connections to one port. */
+/* The idle connections to one port, or from one dialer (dialer set). */
 struct upstream_pool {
 	uint16_t port;
+	const struct dialer *dialer;
 	struct upstream_conn_list idle;
 	LIST_ENTRY(upstream_pool) entry;
 };
@@ -123,6 +130,7 @@ struct upstream_call {
 	struct dialer *dialer;          /* a reference, or NULL */
 	struct dialer_request *dialing; /* waiting for the dialer's socket */
 	bool dial_failed;               /* connect to the port instead */
+	bool dialer_only;               /* never connect to the port */
 	char *head;                     /* the request's line and headers */
 	size_t head_len;
 	struct evbuffer *req_body; /* lent */
@@ -162,19 +170,24 @@ static void upstream_call_send(struct upstream_call *c);
 
 /* --- pools and connections --------------------------------------------- */
 
-/* The pool of port, made when make is set; NULL when there is none. */
-static struct upstream_pool *upstream_pool_get(struct upstream *u, uint16_t port, bool make)
+/* The pool of port, or of dialer when it is set, made when make is set;
+ * NULL when there is none.  A dialer's address cannot name another while
+ * its pool lives: each idle connection in it holds a reference. */
+static struct upstream_pool *upstream_pool_get(struct upstream *u, uint16_t port,
+                                               const struct dialer *dialer, bool make)
 {
+	size_t b = (port ^ ((uintptr_t)dialer >> 4)) % UPSTREAM_POOL_BUCKETS;
 	struct upstream_pool *p;
-	LIST_FOREACH(p, &u->buckets[port % UPSTREAM_POOL_BUCKETS], entry)
-	if (p->port == port)
+	LIST_FOREACH(p, &u->buckets[b], entry)
+	if (p->port == port && p->dialer == dialer)
 		return p;
 	if (!make)
 		return NULL;
 	p = xcalloc(1, sizeof(*p));
 	p->port = port;
+	p->dialer = dialer;
 	TAILQ_INIT(&p->idle);
-	LIST_INSERT_HEAD(&u->buckets[port % UPSTREAM_POOL_BUCKETS], p, entry);
+	LIST_INSERT_HEAD(&u->buckets[b], p, entry);
 	return p;
 }
 
@@ -206,6 +219,7 @@ static void upstream_conn_close(struct upstream_conn *conn)
 		(void)setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(conn->fd);
+	dialer_unref(conn->dialer);
 	evbuffer_free(conn->in);
 	evbuffer_free(conn->out);
 	conn->u->n_conns--;
@@ -244,7 +258,7 @@ static void upstream_conn_idle(struct upstream_conn *conn)
 	struct upstream *u = conn->u;
 	if (u->n_idle >= UPSTREAM_MAX_IDLE)
 		upstream_conn_close(TAILQ_FIRST(&u->lru));
-	struct upstream_pool *p = upstream_pool_get(u, conn->port, true);
+	struct upstream_pool *p = upstream_pool_get(u, conn->port, conn->dialer, true);
 	conn->call = NULL;
 	conn->served = true;
 	conn->pool = p;
@@ -257,10 +271,11 @@ static void upstream_conn_idle(struct upstream_conn *conn)
 	}
 }
 
-/* The newest idle connection to port, or NULL. */
-static struct upstream_conn *upstream_conn_take(struct upstream *u, uint16_t port)
+/* The newest idle connection to port (from dialer, when set), or NULL. */
+static struct upstream_conn *upstream_conn_take(struct upstream *u, uint16_t port,
+                                                const struct dialer *dialer)
 {
-	struct upstream_pool *p = upstream_pool_get(u, port, false);
+	struct upstream_pool *p = upstream_pool_get(u, port, dialer, false);
 	if (!p)
 		return NULL;
 	struct upstream_conn *conn = TAILQ_FIRST(&p->idle);
@@ -479,12 +494,22 @@ static void upstream_call_dialed(int fd, void *userdata)
 {
 	struct upstream_call *c = userdata;
 	c->dialing = NULL;
+	if (fd < 0 && c->dialer_only) {
+		/* Nothing was sent, whatever kept the socket from coming. */
+		upstream_call_fail(c, -ECONNREFUSED,
+		                   "connecting to 127.0.0.1:%u through the container's "
+		                   "endpointd-dialer: %s",
+		                   c->port, strerror(-fd));
+		return;
+	}
 	if (fd < 0) {
 		c->dial_failed = true;
 		upstream_call_send(c);
 		return;
 	}
 	c->conn = upstream_conn_adopt(c->u, c->port, fd, false, true);
+	if (c->dialer_only)
+		c->conn->dialer = dialer_ref(c->dialer);
 	upstream_call_begin(c);
 }
 
@@ -494,13 +519,25 @@ static void upstream_call_dialed(int fd, void *userdata)
 static void upstream_call_send(struct upstream_call *c)
 {
 	int r = 0;
-	c->conn = c->retried ? NULL : upstream_conn_take(c->u, c->port);
+	c->conn = c->retried || (c->dialer_only && !c->dialer)
+	              ? NULL
+	              : upstream_conn_take(c->u, c->port, c->dialer_only ? c->dialer : NULL);
 	if (!c->conn && c->dialer && !c->dial_failed) {
 		c->dialing = dialer_dial(c->dialer, upstream_call_dialed, c);
 		if (c->dialing) {
 			upstream_call_arm(c, true);
 			return;
 		}
+	}
+	if (!c->conn && c->dialer_only) {
+		c->pending_result = -ECONNREFUSED;
+		snprintf(c->error, sizeof(c->error),
+		         "connecting to 127.0.0.1:%u: the container's endpointd-dialer is not "
+		         "running",
+		         c->port);
+		c->pending_error = c->error;
+		event_active(&c->timer, EV_TIMEOUT, 0);
+		return;
 	}
 	if (!c->conn)
 		c->conn = upstream_conn_open(c->u, c->port, &r);
@@ -1046,6 +1083,14 @@ static void upstream_call_timer(evutil_socket_t fd, short what, void *arg)
 		upstream_call_finish(c, c->pending_result, c->pending_error);
 		return;
 	}
+	if (c->dialing && c->dialer_only) {
+		dialer_cancel(TAKE_PTR(c->dialing));
+		upstream_call_fail(c, -ETIMEDOUT,
+		                   "connecting to 127.0.0.1:%u through the container's "
+		                   "endpointd-dialer timed out after %u ms",
+		                   c->port, c->connect_timeout_ms);
+		return;
+	}
 	if (c->dialing) {
 		/* A dialer that does not answer: go through the port. */
 		dialer_cancel(TAKE_PTR(c->dialing));
@@ -1106,6 +1151,7 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
 	c->userdata = userdata;
 	c->port = req->port;
 	c->dialer = req->dialer ? dialer_ref(req->dialer) : NULL;
+	c->dialer_only = req->dialer_only;
 	c->req_body = req->body;
 	c->connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms : 1000;
 	c->deadline_ms = now_monotonic_ms() + (req->timeout_ms ? req->timeout_ms : 60000);
@@ -1117,13 +1163,14 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
 
 	/* The head, in one allocation: this runs for every invocation. */
 	size_t body_len = req->body ? evbuffer_get_length(req->body) : 0;
-	size_t cap = strlen(req->path) + 96;
+	const char *method = req->method ? req->method : "POST";
+	size_t cap = strlen(method) + strlen(req->path) + 96;
 	for (size_t i = 0; req->headers && req->headers[i]; i++)
 		cap += strlen(req->headers[i]) + 2;
 	c->head = xmalloc(cap);
 	int n = snprintf(c->head, cap,
-	                 "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: %zu\r\n",
-	                 req->path, (unsigned)req->port, body_len);
+	                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: %zu\r\n",
+	                 method, req->path, (unsigned)req->port, body_len);
 	char *end = c->head + n;
 	for (size_t i = 0; req->headers && req->headers[i]; i++)
 		end = stpcpy(stpcpy(end, req->headers[i]), "\r\n");

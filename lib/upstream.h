@@ -1,6 +1,7 @@
 /*
  * The data plane's HTTP/1.1 client: POSTs to containers' published ports on
- * 127.0.0.1 over keep-alive connections, one pool per port.
+ * 127.0.0.1 over keep-alive connections, one pool per port (or per dialer,
+ * for containers without a network: also their health checks' GETs).
  *
  * It exists next to httpc (libcurl) because InvokeEndpoint is the hot path:
  * each connection is registered with the event loop once, edge-triggered, so
@@ -35,6 +36,12 @@ struct upstream_call;
 struct upstream_request {
 	uint16_t port;               /* on 127.0.0.1: the pool's key */
 	struct dialer *dialer;       /* new connections from it while it answers; NULL = none */
+	/* Connections from dialer only, pooled by dialer (a container without a
+	 * network; port then only names the model server's port in the Host
+	 * header and in messages); no dialer, or no socket from it, ends the
+	 * call with -ECONNREFUSED. */
+	bool dialer_only;
+	const char *method;          /* NULL = "POST" */
 	const char *path;            /* "/invocations" */
 	const char *const *headers;  /* "Name: value", NULL-ended; NULL = none */
 	struct evbuffer *body;       /* lent: left unchanged, kept alive until done; NULL = empty */
