@@ -1,7 +1,10 @@
 /*
  * The ping prober.  Each check owns one timer and at most one probe in
  * flight.  When its owner frees it while a probe is in flight the check is
- * only marked dead; the probe's completion (which httpc guarantees) frees it.
+ * only marked dead; the probe's completion (which httpc and upstream both
+ * guarantee) frees it.  A probe goes through httpc to a published port, or
+ * through upstream over a connection a container's dialer hands over; both
+ * come back to health_check_probe_result().
  */
 #define _GNU_SOURCE
 #include "health.h"
@@ -10,14 +13,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dialer.h"
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "upstream.h"
 #include "util.h"
 
 struct health_check {
 	struct event_base *base;
-	struct httpc *httpc;
+	struct httpc *httpc;           /* to a published port, or */
+	struct upstream *upstream;     /* through the dialer at *dialer */
+	struct dialer *const *dialer;
 	struct event *timer;
 	char url[64];
 	bool steady;
@@ -54,24 +61,24 @@ static void health_check_timer_cb(evutil_socket_t fd, short what, void *arg)
 	health_check_probe(arg);
 }
 
-/* A probe came back. */
-static void health_check_probe_done(const struct httpc_response *r, void *userdata)
+/* A probe came back: result 0 with an HTTP status, or -errno and words. */
+static void health_check_probe_result(struct health_check *hc, int result, const char *error,
+				      long status)
 {
-	struct health_check *hc = userdata;
 	hc->in_flight = false;
 	if (hc->dead) {
 		health_check_destroy(hc);
 		return;
 	}
 
-	bool passed = r->result == 0 && r->status == 200;
+	bool passed = result == 0 && status == 200;
 	if (!passed) {
 		metrics_health_failure();
-		if (r->result)
+		if (result)
 			snprintf(hc->detail, sizeof(hc->detail), "%s",
-				 r->error ? r->error : strerror(-r->result));
+				 error ? error : strerror(-result));
 		else
-			snprintf(hc->detail, sizeof(hc->detail), "HTTP %ld", r->status);
+			snprintf(hc->detail, sizeof(hc->detail), "HTTP %ld", status);
 	}
 
 	if (!hc->steady) {
@@ -105,6 +112,18 @@ static void health_check_probe_done(const struct httpc_response *r, void *userda
 	health_check_schedule(hc, HEALTH_STEADY_INTERVAL_MS);
 }
 
+/* A probe to the published port came back. */
+static void health_check_probe_done(const struct httpc_response *r, void *userdata)
+{
+	health_check_probe_result(userdata, r->result, r->error, r->status);
+}
+
+/* A probe through the dialer came back. */
+static void health_check_dialed_done(struct upstream_response *r, void *userdata)
+{
+	health_check_probe_result(userdata, r->result, r->error, r->status);
+}
+
 /* Send one GET /ping. */
 static void health_check_probe(struct health_check *hc)
 {
@@ -124,6 +143,20 @@ static void health_check_probe(struct health_check *hc)
 	}
 	hc->in_flight = true;
 	hc->probes++;
+	if (hc->upstream) {
+		struct upstream_request ur = {
+			.port = DIALER_MODEL_PORT,
+			.dialer = *hc->dialer,
+			.dialer_only = true,
+			.method = "GET",
+			.path = "/ping",
+			.connect_timeout_ms = HEALTH_CONNECT_TIMEOUT_MS,
+			.timeout_ms = (unsigned)req.timeout_ms,
+			.max_response = req.max_response,
+		};
+		upstream_start(hc->upstream, &ur, health_check_dialed_done, hc);
+		return;
+	}
 	httpc_start(hc->httpc, &req, health_check_probe_done, hc);
 }
 
@@ -160,6 +193,28 @@ struct health_check *health_check_steady(struct event_base *base, struct httpc *
 	struct health_check *hc = health_check_new(base, h, port, cb, userdata);
 	hc->steady = true;
 	health_check_schedule(hc, HEALTH_STEADY_INTERVAL_MS);
+	return hc;
+}
+
+/* Probe fast through the dialer until the first pass or the deadline. */
+struct health_check *health_check_startup_dialed(struct event_base *base, struct upstream *u,
+						 struct dialer *const *dialer, uint64_t timeout_ms,
+						 health_fn cb, void *userdata)
+{
+	struct health_check *hc = health_check_startup(base, NULL, 0, timeout_ms, cb, userdata);
+	hc->upstream = u;
+	hc->dialer = dialer;
+	return hc;
+}
+
+/* Probe slowly through the dialer, report a run of failures. */
+struct health_check *health_check_steady_dialed(struct event_base *base, struct upstream *u,
+						struct dialer *const *dialer, health_fn cb,
+						void *userdata)
+{
+	struct health_check *hc = health_check_steady(base, NULL, 0, cb, userdata);
+	hc->upstream = u;
+	hc->dialer = dialer;
 	return hc;
 }
 

@@ -1,5 +1,7 @@
 /*
- * Health checks: GET /ping on an instance's published loopback port.  While
+ * Health checks: GET /ping on an instance's published loopback port, or,
+ * for a container without a network, over connections its endpointd-dialer
+ * makes inside it (the _dialed variants, through upstream).  While
  * an instance starts, probes run fast (20 ms, backing off to 500 ms) until one
  * passes or the startup deadline goes by; once it serves, they run every few
  * seconds and a run of failures reports it unhealthy.  Every probe has a
@@ -14,6 +16,8 @@
 
 struct event_base;
 struct httpc;
+struct upstream;
+struct dialer;
 struct health_check;
 
 #define HEALTH_CONNECT_TIMEOUT_MS 250
@@ -39,6 +43,16 @@ struct health_check *health_check_startup(struct event_base *base, struct httpc 
 /* Probe every HEALTH_STEADY_INTERVAL_MS; cb(HEALTH_FAILING) once, then it stops. */
 struct health_check *health_check_steady(struct event_base *base, struct httpc *h, uint16_t port,
 					 health_fn cb, void *userdata);
+/* The same, each probe over a connection from *dialer, read as the probe
+ * starts (the owner's dialer may be replaced between probes; NULL while
+ * none runs, and the probe fails as a refused connection).  dialer must
+ * stay readable until the check is freed. */
+struct health_check *health_check_startup_dialed(struct event_base *base, struct upstream *u,
+						 struct dialer *const *dialer, uint64_t timeout_ms,
+						 health_fn cb, void *userdata);
+struct health_check *health_check_steady_dialed(struct event_base *base, struct upstream *u,
+						struct dialer *const *dialer, health_fn cb,
+						void *userdata);
 /* Stop; no callback after this; NULL-safe; returns NULL. */
 struct health_check *health_check_free(struct health_check *hc);
 /* Probes sent so far (for tests and metrics). */
