@@ -77,6 +77,13 @@ int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 				      "no longer defines.",
 				      config_name);
 		}
+	} else if (res == -ENETUNREACH) {
+		aws_error_set(err, 400, "ValidationException",
+			      "Endpoint configuration %s has a model with EnableNetworkIsolation: "
+			      "its container has no network and is reached only through "
+			      "endpointd-dialer, which this host does not run (container_dialer is "
+			      "none in the daemon config).",
+			      config_name);
 	} else if (res == -ENODEV) {
 		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
 		size_t want = ec ? endpoint_config_gpus(ec) : 0;

@@ -9,6 +9,11 @@
  *   per variant:   image inspect -> (pull -> inspect) -> model data
  *   per instance:  create -> start -> inspect (host port) -> startup pings
  *
+ * A model with EnableNetworkIsolation runs in a container without a network
+ * (NetworkMode none): it has no host port, its endpointd-dialer is started
+ * as soon as it runs, and its pings and invocations go only over the
+ * connections that dialer makes inside it.
+ *
  * Every operation holds a reference on its endpoint (struct op) and records
  * the generation of the instance slot it works for.  When the slot has moved
  * on (the endpoint failed, was deleted, or the instance was replaced) the
@@ -44,6 +49,7 @@
 #include "metrics.h"
 #include "modeldata.h"
 #include "names.h"
+#include "upstream.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -668,6 +674,34 @@ static void instance_failed(struct instance *inst, const char *container_id, con
 	}
 }
 
+/* Whether inst's model runs without a network: reached through its dialer only. */
+bool instance_isolated(const struct instance *inst)
+{
+	const struct config_model *model = inst->variant->cv->model;
+	return model && model->enable_network_isolation;
+}
+
+/* Startup pings for inst: to its host port, or through its dialer. */
+struct health_check *instance_health_startup(struct instance *inst, uint64_t timeout_ms)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	if (instance_isolated(inst))
+		return health_check_startup_dialed(m->base, m->upstream, &inst->dialer, timeout_ms,
+						   instance_startup_cb, inst);
+	return health_check_startup(m->base, m->httpc, inst->host_port, timeout_ms,
+				    instance_startup_cb, inst);
+}
+
+/* Steady pings for inst, the same way. */
+struct health_check *instance_health_steady(struct instance *inst)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	if (instance_isolated(inst))
+		return health_check_steady_dialed(m->base, m->upstream, &inst->dialer,
+						  instance_steady_cb, inst);
+	return health_check_steady(m->base, m->httpc, inst->host_port, instance_steady_cb, inst);
+}
+
 /* Out of rotation now; back in when a ping passes, replaced when none does. */
 void endpoint_instance_unreachable(struct instance *inst, const char *why)
 {
@@ -682,8 +716,7 @@ void endpoint_instance_unreachable(struct instance *inst, const char *why)
 	inst->health = health_check_free(inst->health);
 	inst->state = INSTANCE_PROBING;
 	inst->started_ms = now_monotonic_ms();
-	inst->health = health_check_startup(m->base, m->httpc, inst->host_port,
-					    ENDPOINT_RECHECK_TIMEOUT_MS, instance_startup_cb, inst);
+	inst->health = instance_health_startup(inst, ENDPOINT_RECHECK_TIMEOUT_MS);
 }
 
 /* Steady probes say the instance stopped answering. */
@@ -702,7 +735,6 @@ void instance_startup_cb(enum health_verdict verdict, const char *detail, void *
 	struct instance *inst = userdata;
 	struct variant *v = inst->variant;
 	struct endpoint *ep = v->endpoint;
-	struct endpoint_manager *m = ep->manager;
 	/* detail lives in the check, which goes now. */
 	_cleanup_free_ char *last = xstrdup(detail);
 	inst->health = health_check_free(inst->health);
@@ -717,8 +749,7 @@ void instance_startup_cb(enum health_verdict verdict, const char *detail, void *
 			      "endpoint %s: variant %s instance %u healthy after %llu ms", ep->name,
 			      v->name, inst->slot,
 			      (unsigned long long)(now_monotonic_ms() - inst->started_ms));
-		inst->health = health_check_steady(m->base, m->httpc, inst->host_port,
-						   instance_steady_cb, inst);
+		inst->health = instance_health_steady(inst);
 		instance_start_dialer(inst);
 		endpoint_maybe_in_service(ep);
 		return;
@@ -780,16 +811,15 @@ void instance_died(struct instance *inst, int exit_code)
 	}
 }
 
-/* Inspect after start: learn the host port, then probe. */
+/* Inspect after start: learn the host port (none without a network: start
+ * the dialer the pings need), then probe. */
 static void instance_inspected_cb(const struct docker_result *r, const struct docker_container *c,
 				  void *userdata)
 {
 	struct op *op = userdata;
 	struct instance *inst = op->inst;
-	struct endpoint *ep = op->ep;
 	if (!op_current(op) || inst->state != INSTANCE_STARTING)
 		goto out;
-	struct endpoint_manager *m = ep->manager;
 	if (engine_unreachable(r) || engine_troubled(inst, r)) {
 		instance_retry(inst, r->message ? r->message : strerror(-r->err));
 		goto out;
@@ -805,8 +835,13 @@ static void instance_inspected_cb(const struct docker_result *r, const struct do
 		instance_died(inst, c->exit_code);
 		goto out;
 	}
-	inst->host_port = docker_container_host_port(c, 8080);
-	if (inst->host_port == 0) {
+	if (instance_isolated(inst)) {
+		inst->host_port = 0;
+		instance_start_dialer(inst);
+	} else {
+		inst->host_port = docker_container_host_port(c, 8080);
+	}
+	if (inst->host_port == 0 && !instance_isolated(inst)) {
 		_cleanup_free_ char *reason = xasprintf(
 			"The container of production variant %s has no host port for 8080/tcp.",
 			inst->variant->name);
@@ -815,8 +850,7 @@ static void instance_inspected_cb(const struct docker_result *r, const struct do
 	}
 	inst->state = INSTANCE_PROBING;
 	uint64_t timeout_ms = (uint64_t)inst->variant->cv->startup_timeout_s * 1000;
-	inst->health = health_check_startup(m->base, m->httpc, inst->host_port, timeout_ms,
-					    instance_startup_cb, inst);
+	inst->health = instance_health_startup(inst, timeout_ms);
 out:
 	op_free(op);
 }
@@ -1357,6 +1391,11 @@ int endpoint_create(struct endpoint_manager *m, const char *name, const char *co
 	for (size_t i = 0; i < ecfg->n_variants; i++)
 		if (!ecfg->variants[i].model || !ecfg->variants[i].type)
 			return -ENXIO; /* a config of the API's whose model went */
+	/* A container without a network is reached only through its dialer. */
+	for (size_t i = 0; i < ecfg->n_variants; i++)
+		if (ecfg->variants[i].model->enable_network_isolation &&
+		    !m->config->container_dialer)
+			return -ENETUNREACH;
 	if (strmap_size(m->by_name) >= m->config->max_endpoints)
 		return -ENOSPC;
 	size_t want = 0;
@@ -1417,6 +1456,7 @@ struct endpoint_manager *endpoint_manager_new(struct event_base *base, struct ht
 	m->by_name = strmap_new();
 	m->by_container = strmap_new();
 	m->resync_timer = evtimer_new(base, endpoint_manager_resync_timer_cb, m);
+	m->upstream = upstream_new(base);
 	return m;
 }
 
@@ -1471,6 +1511,8 @@ struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m)
 	if (!m)
 		return NULL;
 	endpoint_manager_shutdown(m);
+	/* Ends the pings still in flight; their checks are dead already. */
+	m->upstream = upstream_free(m->upstream);
 	strmap_foreach(m->by_name, endpoint_manager_release_one, NULL);
 	strmap_free(m->by_name);
 	strmap_free(m->by_container);

@@ -4,6 +4,11 @@
  * instance is healthy (with its dialer's token in the exec's environment),
  * and starting it again with backoff when it goes away.  Without one,
  * invocations go through the published port.
+ *
+ * A container without a network (EnableNetworkIsolation) has no published
+ * port: its dialer is the only way in, for pings too.  It is started as soon
+ * as the container runs, and started again with backoff whenever it goes
+ * away or cannot be started while the instance is probed or serves.
  */
 #define _GNU_SOURCE
 #include "endpoint.h"
@@ -40,12 +45,20 @@ static void instance_stop_dialer(struct instance *inst)
 	inst->dialer_started = false;
 }
 
-/* Backoff over: start the dialer again if the instance still serves. */
+/* Whether inst's dialer should run now: it serves, or it has no network
+ * and is being probed (through that very dialer). */
+static bool instance_wants_dialer(const struct instance *inst)
+{
+	return inst->state == INSTANCE_HEALTHY ||
+	       (inst->state == INSTANCE_PROBING && instance_isolated(inst));
+}
+
+/* Backoff over: start the dialer again if the instance still needs it. */
 static void instance_dialer_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct instance *inst = arg;
 	struct endpoint *ep = inst->variant->endpoint;
-	if (inst->state != INSTANCE_HEALTHY || ep->manager->shutting_down)
+	if (!instance_wants_dialer(inst) || ep->manager->shutting_down)
 		return;
 	log_instance(LOG_WARNING, inst,
 	             "endpoint %s: variant %s instance %u: endpointd-dialer had gone away from "
@@ -54,9 +67,25 @@ static void instance_dialer_retry_cb(evutil_socket_t fd, short what, void *arg)
 	instance_start_dialer(inst);
 }
 
+/* Let go of inst's dialer and start another after the next backoff (1 s,
+ * doubling to 60 s); the delay, in seconds. */
+static unsigned instance_dialer_backoff(struct instance *inst)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	unsigned delay_s = inst->dialer_restarts < 6 ? 1u << inst->dialer_restarts : 60;
+	inst->dialer_restarts++;
+	instance_stop_dialer(inst);
+	if (!inst->dialer_retry)
+		inst->dialer_retry = evtimer_new(ep->manager->base, instance_dialer_retry_cb, inst);
+	struct timeval tv = {delay_s, 0};
+	evtimer_add(inst->dialer_retry, &tv);
+	return delay_s;
+}
+
 /* The dialer process in inst's container went away (killed, or it broke the
- * protocol): calls go through the published port until a new one runs.  Its
- * container may be dying too, so the judgement waits for the backoff. */
+ * protocol): calls go through the published port until a new one runs (or,
+ * without a network, find the instance unreachable).  Its container may be
+ * dying too, so the judgement waits for the backoff. */
 static void instance_dialer_lost(struct dialer *d, int why, void *userdata)
 {
 	struct instance *inst = userdata;
@@ -64,7 +93,6 @@ static void instance_dialer_lost(struct dialer *d, int why, void *userdata)
 	if (inst->dialer != d)
 		return;
 	unsigned delay_s = inst->dialer_restarts < 6 ? 1u << inst->dialer_restarts : 60;
-	inst->dialer_restarts++;
 	/* A broken protocol or a bad fd is the container's doing: say so. */
 	const char *words = why == -EPROTO ? dialer_last_error(d) : NULL;
 	log_instance(words ? LOG_WARNING : LOG_DEBUG, inst,
@@ -72,11 +100,7 @@ static void instance_dialer_lost(struct dialer *d, int why, void *userdata)
 	             "trying again in %u s",
 	             ep->name, inst->variant->name, inst->slot, words ? words : strerror(-why),
 	             delay_s);
-	instance_stop_dialer(inst);
-	if (!inst->dialer_retry)
-		inst->dialer_retry = evtimer_new(ep->manager->base, instance_dialer_retry_cb, inst);
-	struct timeval tv = {delay_s, 0};
-	evtimer_add(inst->dialer_retry, &tv);
+	instance_dialer_backoff(inst);
 }
 
 /* One start of the dialer: the exec, once made, is started and then
@@ -95,7 +119,18 @@ static void instance_dialer_started(struct dialer_start *s, const struct docker_
 	struct instance *inst = op->inst;
 	/* The instance may have let this dialer go and made another since. */
 	if (op_current(op) && inst->dialer && inst->dialer == s->dialer) {
-		if (r->err || pid <= 0) {
+		if ((r->err || pid <= 0) && instance_isolated(inst)) {
+			/* No other way in: try again while the container starts. */
+			unsigned delay_s = instance_dialer_backoff(inst);
+			log_instance(
+			    LOG_INFO, inst,
+			    "endpoint %s: variant %s instance %u: starting endpointd-dialer: %s; "
+			    "trying again in %u s",
+			    op->ep->name, inst->variant->name, inst->slot,
+			    r->err ? (r->message ? r->message : strerror(-r->err))
+			           : "it exited at once",
+			    delay_s);
+		} else if (r->err || pid <= 0) {
 			log_instance(
 			    LOG_INFO, inst,
 			    "endpoint %s: variant %s instance %u: invocations go through the "
@@ -151,8 +186,8 @@ static void instance_dialer_exec_cb(const struct docker_result *r, const char *e
 }
 
 /* Run endpointd-dialer in inst's running container, so that invocations
- * reach the model server over the container's own loopback; without it they
- * go through the published port. */
+ * (and, without a network, pings) reach the model server over the
+ * container's own loopback; without it they go through the published port. */
 void instance_start_dialer(struct instance *inst)
 {
 	struct endpoint *ep = inst->variant->endpoint;
@@ -162,6 +197,15 @@ void instance_start_dialer(struct instance *inst)
 	inst->dialer_started = true;
 	_cleanup_free_ char *dir = instance_dialer_dir(inst);
 	int r = dialer_new(m->base, dir, DIALER_MODEL_PORT, &inst->dialer);
+	if (r < 0 && instance_isolated(inst)) {
+		unsigned delay_s = instance_dialer_backoff(inst);
+		log_instance(LOG_WARNING, inst,
+		             "endpoint %s: variant %s instance %u: container %.12s has no network "
+		             "and its endpointd-dialer cannot start: %s/%s: %s; trying again in %u s",
+		             ep->name, inst->variant->name, inst->slot, inst->container_id, dir,
+		             DIALER_SOCKET_NAME, strerror(-r), delay_s);
+		return;
+	}
 	if (r == -ENOENT) {
 		log_instance(LOG_INFO, inst,
 		             "endpoint %s: variant %s instance %u: invocations go through the "

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "util.h"
 
+struct upstream;
+
 /* A record about one instance: ENDPOINT=, VARIANT= and CONTAINER_ID= fields. */
 #define log_instance(level, inst, ...)                                                     \
 	log_fields(level,                                                                  \
@@ -34,6 +36,7 @@
 struct endpoint_manager {
 	struct event_base *base;
 	struct httpc *httpc;
+	struct upstream *upstream; /* pings through dialers (containers without a network) */
 	struct docker *docker;
 	struct config *config;
 	struct journal *journal; /* borrowed; NULL keeps nothing */
@@ -100,6 +103,9 @@ bool op_current(const struct op *op);
 void instance_forget_container(struct instance *inst);
 char *instance_dialer_dir(const struct instance *inst);
 void instance_start_dialer(struct instance *inst);
+bool instance_isolated(const struct instance *inst);
+struct health_check *instance_health_startup(struct instance *inst, uint64_t timeout_ms);
+struct health_check *instance_health_steady(struct instance *inst);
 void instance_make_dialer_dir(struct instance *inst);
 void instance_forget_dialer(struct instance *inst);
 void instance_free_dialer(struct instance *inst);

@@ -195,10 +195,12 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 	strmap_put(m->by_container, c->id, inst);
 	instance_claim_gpus(inst, c->name,
 			    json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "gpus")));
-	inst->host_port = docker_container_host_port(c, 8080);
+	/* A container without a network has no published port by design. */
+	bool isolated = instance_isolated(inst);
+	inst->host_port = isolated ? 0 : docker_container_host_port(c, 8080);
 	inst->engine_epoch = m->engine_epoch;
 	inst->started_ms = now_monotonic_ms();
-	if (inst->host_port == 0) {
+	if (inst->host_port == 0 && !isolated) {
 		instance_replace(inst, "has no published port");
 		return;
 	}
@@ -209,14 +211,14 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 		inst->state = INSTANCE_HEALTHY;
 		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
 		v->healthy[v->n_healthy++] = inst;
-		inst->health = health_check_steady(m->base, m->httpc, inst->host_port,
-						   instance_steady_cb, inst);
+		inst->health = instance_health_steady(inst);
 		instance_start_dialer(inst);
 	} else {
 		inst->state = INSTANCE_PROBING;
-		inst->health = health_check_startup(m->base, m->httpc, inst->host_port,
-						    (uint64_t)v->cv->startup_timeout_s * 1000,
-						    instance_startup_cb, inst);
+		if (isolated)
+			instance_start_dialer(inst);
+		inst->health =
+			instance_health_startup(inst, (uint64_t)v->cv->startup_timeout_s * 1000);
 	}
 }
 

@@ -8,6 +8,9 @@
  * Labels, not names, say whose a container is (endpoint_container_is_instances);
  * reconciling matches containers by id and labels, so the names of an earlier
  * scheme ("endpointd-<owner>-<endpoint>-<variant>-<slot>-<gen>") still adopt.
+ *
+ * A model with EnableNetworkIsolation gets NetworkMode "none" (a loopback
+ * and nothing else) and no port: its endpointd-dialer is the only way in.
  */
 #define _GNU_SOURCE
 #include "endpoint.h"
@@ -90,10 +93,16 @@ json_t *instance_container_spec(struct instance *inst)
 		json_array_append_new(env,
 				      json_sprintf("%s=%s", pc->env[i].name, pc->env[i].value));
 
-	json_t *host = json_pack("{s:{s:[{s:s, s:s}]}, s:[s], s:{s:s}, s:b, s:b}", "PortBindings",
-				 "8080/tcp", "HostIp", "127.0.0.1", "HostPort", "", "SecurityOpt",
-				 "no-new-privileges", "RestartPolicy", "Name", "no", "Privileged", 0,
+	bool isolated = cv->model->enable_network_isolation;
+	json_t *host = json_pack("{s:[s], s:{s:s}, s:b, s:b}", "SecurityOpt", "no-new-privileges",
+				 "RestartPolicy", "Name", "no", "Privileged", 0,
 				 "PublishAllPorts", 0);
+	if (isolated)
+		json_object_set_new(host, "NetworkMode", json_string("none"));
+	else
+		json_object_set_new(host, "PortBindings",
+				    json_pack("{s:[{s:s, s:s}]}", "8080/tcp", "HostIp",
+					      "127.0.0.1", "HostPort", ""));
 	if (type->cpus > 0)
 		json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(type->cpus * 1e9)));
 	if (type->memory > 0) {
@@ -126,9 +135,10 @@ json_t *instance_container_spec(struct instance *inst)
 				   DOCKER_LABEL_PREFIX "variant", v->name, DOCKER_LABEL_PREFIX "slot",
 				   slot, DOCKER_LABEL_PREFIX "generation", gen);
 
-	json_t *spec = json_pack("{s:s, s:[s], s:o, s:{s:{}}, s:o}", "Image", pc->image, "Cmd",
-				 "serve", "Env", env, "ExposedPorts", "8080/tcp", "HostConfig",
-				 host);
+	json_t *spec = json_pack("{s:s, s:[s], s:o, s:o}", "Image", pc->image, "Cmd", "serve",
+				 "Env", env, "HostConfig", host);
+	if (!isolated)
+		json_object_set_new(spec, "ExposedPorts", json_pack("{s:{}}", "8080/tcp"));
 	if (pc->container_hostname)
 		json_object_set_new(spec, "Hostname", json_string(pc->container_hostname));
 

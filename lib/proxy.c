@@ -32,6 +32,7 @@
 #include <sys/random.h>
 
 #include "awsproto.h"
+#include "dialer.h"
 #include "endpoint.h"
 #include "httpd.h"
 #include "log.h"
@@ -329,12 +330,16 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 	proxy_call_free(c);
 }
 
-/* Send the call to c->inst. */
+/* Send the call to c->inst: a container without a network only through its
+ * dialer (while none runs, the call is refused as by a stopped server). */
 static void proxy_forward(struct proxy_call *c)
 {
+	const struct config_model *model = c->inst->variant->cv->model;
+	bool isolated = model && model->enable_network_isolation;
 	struct upstream_request ur = {
-		.port = c->inst->host_port,
+		.port = isolated ? DIALER_MODEL_PORT : c->inst->host_port,
 		.dialer = c->inst->dialer,
+		.dialer_only = isolated,
 		.path = "/invocations",
 		.headers = (const char *const *)c->headers,
 		.body = c->body,

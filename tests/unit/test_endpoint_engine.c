@@ -6,8 +6,9 @@
  *
  * Map: the fake Engine (its container table and request log), the ping
  * server, set-up of a manager with a journal, then the tests: container
- * names, name conflicts, bind mounts, GPUs held until their container is
- * gone, and DeleteEndpoint's intent on disk before any container stops.
+ * names, name conflicts, bind mounts, network isolation, GPUs held until
+ * their container is gone, and DeleteEndpoint's intent on disk before any
+ * container stops.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -320,8 +321,11 @@ static void on_engine(struct evhttp_request *req, void *arg)
 /* The model in every container: /ping answers 200. */
 static int ping_status = 200; /* what every model answers /ping */
 
+static int pings_seen; /* /ping requests that reached the published port */
+
 static void on_ping(struct evhttp_request *req, void *arg)
 {
+	pings_seen++;
 	reply(req, ping_status, "");
 }
 
@@ -691,6 +695,113 @@ Test(endpoint_engine, a_mount_source_gone_before_the_create_fails_the_endpoint_i
 	              dialer);
 	cr_assert_str_eq(ep->failure_reason, want);
 	cr_assert_eq(n_containers, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Network isolation */
+
+/*
+ * Replace the config with one whose model "iso" sets EnableNetworkIsolation
+ * (endpoint config "iso"), with container_dialer dir/dialer or none.
+ */
+static void use_isolated_model(bool with_dialer)
+{
+	_cleanup_free_ char *state = xasprintf("%s/state", dir),
+	                    *dialer = xasprintf("%s/dialer", dir);
+	cr_assert_eq(mkdir(state, 0750), 0);
+	int fd = open(dialer, O_WRONLY | O_CREAT | O_EXCL, 0755);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	_cleanup_free_ char *yaml =
+	    xasprintf("state_dir: %s\n"
+	              "container_dialer: %s\n"
+	              "instance_types:\n"
+	              "  ml.cpu: { cpus: 1, memory: 1GiB }\n"
+	              "Models:\n"
+	              "  - ModelName: iso\n"
+	              "    EnableNetworkIsolation: true\n"
+	              "    PrimaryContainer: { Image: demo:1 }\n"
+	              "EndpointConfigs:\n"
+	              "  - EndpointConfigName: iso\n"
+	              "    ProductionVariants:\n"
+	              "      - { VariantName: AllTraffic, ModelName: iso, InitialInstanceCount: 1,\n"
+	              "          InstanceType: ml.cpu }\n",
+	              state, with_dialer ? dialer : "none");
+	char *error = NULL;
+	config_unref(config);
+	cr_assert_eq(config_load_string("test.yaml", yaml, &config, &error), 0, "%s", error);
+}
+
+/* Run the loop for ms. */
+static void run_for(unsigned ms)
+{
+	uint64_t until = now_monotonic_ms() + ms;
+	while (now_monotonic_ms() < until) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(500);
+	}
+}
+
+Test(endpoint_engine, a_model_without_a_network_runs_with_network_mode_none_and_no_port)
+{
+	use_isolated_model(true);
+	start_manager(false);
+	endpoint_manager_start(manager);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "iso", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_probing, ep));
+	cr_assert_eq(n_create_specs, 1);
+	json_t *host = json_object_get(create_specs[0], "HostConfig");
+	cr_assert_str_eq(json_string_value(json_object_get(host, "NetworkMode")) ?: "", "none");
+	cr_assert_null(json_object_get(host, "PortBindings"));
+	cr_assert_null(json_object_get(create_specs[0], "ExposedPorts"));
+	cr_assert_not(json_is_true(json_object_get(host, "PublishAllPorts")));
+}
+
+Test(endpoint_engine, a_model_with_a_network_publishes_8080_on_loopback_only)
+{
+	start_manager(false);
+	endpoint_manager_start(manager);
+	create_in_service("ep", "cpu");
+	json_t *host = json_object_get(create_specs[0], "HostConfig");
+	cr_assert_null(json_object_get(host, "NetworkMode"));
+	json_t *b = json_array_get(json_object_get(json_object_get(host, "PortBindings"), "8080/tcp"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(b, "HostIp")) ?: "", "127.0.0.1");
+	cr_assert_not_null(json_object_get(json_object_get(create_specs[0], "ExposedPorts"), "8080/tcp"));
+}
+
+Test(endpoint_engine, a_model_without_a_network_starts_its_dialer_at_once_and_is_never_pinged_on_a_port)
+{
+	use_isolated_model(true);
+	start_manager(false);
+	endpoint_manager_start(manager);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "iso", NULL, 0, &ep), 0);
+	cr_assert(run_until(is_probing, ep));
+	/* The fake Engine shows a host port and the ping server answers 200 on
+	 * it, but the only way into such a container is its dialer, which the
+	 * fake Engine cannot exec: the instance stays unproven. */
+	run_for(400);
+	cr_assert_eq(pings_seen, 0);
+	cr_assert_eq(ep->variants[0].instances[0].state, INSTANCE_PROBING);
+	cr_assert_eq(ep->state, ENDPOINT_CREATING);
+	int start = log_find("POST /containers/", log_create(0) + 1);
+	cr_assert_geq(log_find("POST /containers/", start + 1), 0);
+	cr_assert(strstr(log_lines[log_find("POST /containers/", start + 1)], "/exec"),
+	          "the dialer is started right after the container: %s",
+	          log_lines[log_find("POST /containers/", start + 1)]);
+}
+
+Test(endpoint_engine, an_endpoint_of_a_model_without_a_network_is_refused_when_no_dialer_runs)
+{
+	use_isolated_model(false);
+	start_manager(false);
+	endpoint_manager_start(manager);
+	struct endpoint *ep = NULL;
+	cr_assert_eq(endpoint_create(manager, "ep", "iso", NULL, 0, &ep), -ENETUNREACH);
+	cr_assert_null(endpoint_find(manager, "ep"));
+	run_for(100);
+	cr_assert_eq(n_create_specs, 0);
 }
 
 /* ------------------------------------------------------------------------ */
