@@ -142,8 +142,8 @@ int api_op_create_endpoint_config(struct api *a, struct aws_reader *r, json_t *o
 	bool isolation = false;
 	if (aws_read_bool(r, "EnableNetworkIsolation", &isolation) && isolation)
 		aws_reader_invalid(r, "true", "enableNetworkIsolation",
-				   "Member is not supported by endpointd: a container without a "
-				   "network cannot be health-checked here yet");
+				   "Member is not supported by endpointd: set EnableNetworkIsolation "
+				   "on the model (CreateModel) instead");
 	json_t *variants = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct aws_reader vr;

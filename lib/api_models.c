@@ -209,10 +209,6 @@ int api_op_create_model(struct api *a, struct aws_reader *r, json_t *out, struct
 	size_t n_tags = api_read_tags(r, "Tags", &tags);
 	api_unsupported(r, "VpcConfig", "containers reach this host's networks");
 	api_unsupported(r, "InferenceExecutionConfig", "a model runs one container");
-	if (isolation)
-		aws_reader_invalid(r, "true", "enableNetworkIsolation",
-				   "Member is not supported by endpointd: a container without a "
-				   "network cannot be health-checked here yet");
 
 	struct aws_reader pr;
 	json_t *container = NULL;
