@@ -106,7 +106,7 @@ VARIANT_PATTERN = r"Member must satisfy regular expression pattern: ^[a-zA-Z0-9]
 ROLE_PATTERN = (r"Member must satisfy regular expression pattern: "
                 r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 UNSUPPORTED = "Member is not supported by endpointd: "
-NO_ISOLATION = UNSUPPORTED + "a container without a network cannot be health-checked here yet"
+NO_ISOLATION = UNSUPPORTED + "set EnableNetworkIsolation on the model (CreateModel) instead"
 KNOWN_TYPES = ("Member must be an instance type this host defines (instance_types in the daemon config): "
                f"[{INSTANCE_TYPE}]")
 VARIANT1 = "productionVariants.1.member"
@@ -415,8 +415,6 @@ MODEL_REFUSALS = [
      one_error("MultiModel", "primaryContainer.mode", UNSUPPORTED + "multi-model endpoints are not supported")),
     ("mode-unknown", lambda i: container_doc("m", i, Mode="Bogus"),
      one_error("Bogus", "primaryContainer.mode", "Member must satisfy enum value set: [SingleModel, MultiModel]")),
-    ("network-isolation", lambda i: model_doc("m", i, EnableNetworkIsolation=True),
-     one_error("true", "enableNetworkIsolation", NO_ISOLATION)),
     ("tags-51", lambda i: model_doc("m", i, Tags=[{"Key": f"k{n}", "Value": "v"} for n in range(51)]),
      ("1 validation error detected: Value '[{\"Key\":\"k0\"",
       "…' at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50")),
