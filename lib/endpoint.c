@@ -7,7 +7,11 @@
  * rest happens on the event loop, as a chain of asynchronous operations:
  *
  *   per variant:   image inspect -> (pull -> inspect) -> model data
+ *                  (endpoint_provision.c)
  *   per instance:  create -> start -> inspect (host port) -> startup pings
+ *
+ * Tag sets are in endpoint_tags.c, container specs in endpoint_spec.c, the
+ * match with the Engine after a restart in endpoint_reconcile.c.
  *
  * A model with EnableNetworkIsolation runs in a container without a network
  * (NetworkMode none): it has no host port, its endpointd-dialer is started
@@ -87,11 +91,7 @@ static const unsigned endpoint_transitions[ENDPOINT_STATE_MAX] = {
 };
 #undef T
 
-static void endpoint_provision_variant(struct variant *v);
-static void instance_launch(struct instance *inst);
 static void instance_teardown(struct instance *inst);
-static void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
-			  const char *reason);
 
 /* The API's name for a status. */
 const char *endpoint_state_to_string(enum endpoint_state s)
@@ -487,7 +487,7 @@ static void endpoint_fail_logs_cb(const struct docker_result *r, const char *tex
  * Fail a Creating endpoint: fetch the last log lines of container_id (when
  * there is one) to add to reason, set Failed, and tear everything down.
  */
-static void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
+void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
 			  const char *reason)
 {
 	if (ep->failing || ep->state != ENDPOINT_CREATING)
@@ -523,7 +523,7 @@ void endpoint_maybe_in_service(struct endpoint *ep)
 }
 
 /* Whether ep still wants containers started. */
-static bool endpoint_wants_instances(const struct endpoint *ep)
+bool endpoint_wants_instances(const struct endpoint *ep)
 {
 	return !ep->manager->shutting_down && !ep->failing && ep->registered &&
 	       (ep->state == ENDPOINT_CREATING || ep->state == ENDPOINT_IN_SERVICE ||
@@ -582,7 +582,7 @@ void endpoint_wake_gpu_waiters(struct endpoint_manager *m)
 }
 
 /* 1 s doubling up to 30 s: an Engine that is away is not hammered. */
-static unsigned endpoint_backoff_ms(unsigned attempt)
+unsigned endpoint_backoff_ms(unsigned attempt)
 {
 	unsigned shift = attempt < 5 ? attempt : 5;
 	unsigned ms = ENDPOINT_RETRY_MS << shift;
@@ -590,7 +590,7 @@ static unsigned endpoint_backoff_ms(unsigned attempt)
 }
 
 /* The Engine did not answer at all: worth another try, not a verdict. */
-static bool engine_unreachable(const struct docker_result *r)
+bool engine_unreachable(const struct docker_result *r)
 {
 	return r->err && r->status == 0 && r->err != -ECANCELED;
 }
@@ -1048,7 +1048,7 @@ static void instance_intent_durable_cb(void *userdata)
  * before it is created, so that after a crash the container is recognised
  * (adopted) rather than doubled.
  */
-static void instance_launch(struct instance *inst)
+void instance_launch(struct instance *inst)
 {
 	struct variant *v = inst->variant;
 	struct endpoint *ep = v->endpoint;
@@ -1092,214 +1092,6 @@ static void instance_launch(struct instance *inst)
 	} else {
 		instance_intent_durable_cb(op);
 	}
-}
-
-/* Retry timer: provision the variant again. */
-static void variant_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct variant *v = arg;
-	if (!v->provisioning && endpoint_wants_instances(v->endpoint))
-		endpoint_provision_variant(v);
-}
-
-/*
- * The variant's image or model data could not be had.  A Creating endpoint
- * fails (at once when the answer was definite, else once its startup timeout
- * is spent); a serving one tries again after delay_ms, as the instances it
- * would replace are missing.
- */
-static void variant_failed(struct variant *v, const char *reason, bool definite)
-{
-	struct endpoint *ep = v->endpoint;
-	unsigned delay_ms = definite ? ENDPOINT_RETRY_MAX_MS : endpoint_backoff_ms(v->retries++);
-	v->provisioning = false;
-	if (ep->state == ENDPOINT_CREATING &&
-	    (definite || now_monotonic_ms() >= v->deadline_ms)) {
-		endpoint_fail(ep, NULL, NULL, reason);
-		return;
-	}
-	log_endpoint(LOG_WARNING, ep->name, "endpoint %s: %s; trying again in %u ms", ep->name,
-		     reason, delay_ms);
-	if (!v->retry)
-		v->retry = evtimer_new(ep->manager->base, variant_retry_cb, v);
-	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
-	evtimer_add(v->retry, &tv);
-}
-
-/* Model data is in place: launch the variant's instances. */
-static void variant_model_data_cb(int err, const char *host_dir, const char *message,
-				  void *userdata)
-{
-	struct op *op = userdata;
-	struct variant *v = op->variant;
-	if (!op_current(op))
-		goto out;
-	if (err) {
-		_cleanup_free_ char *reason = xasprintf(
-			"Failed to prepare the model data of production variant %s from %s: %s",
-			v->name, v->cv->model->primary.model_data_url,
-			message ? message : strerror(-err));
-		variant_failed(v, reason, true);
-		goto out;
-	}
-	free(v->model_dir);
-	v->model_dir = xstrdup(host_dir);
-	v->ready = true;
-	v->provisioning = false;
-	v->retries = 0;
-	for (size_t i = 0; i < v->n_instances; i++)
-		if (v->instances[i].state == INSTANCE_PENDING && !v->instances[i].restored)
-			instance_launch(&v->instances[i]);
-out:
-	op_free(op);
-}
-
-/* The image is here: note what it resolved to, then fetch the model data. */
-static void variant_image_ready(struct op *op, const struct docker_image *img)
-{
-	struct variant *v = op->variant;
-	struct endpoint *ep = op->ep;
-	struct endpoint_manager *m = ep->manager;
-	const char *image = v->cv->model->primary.image;
-	free(v->resolved_image);
-	if (img->n_repo_digests > 0) {
-		v->resolved_image = xstrdup(img->repo_digests[0]);
-	} else {
-		/* A local image has no registry digest: name it by its ID. */
-		_cleanup_free_ char *repo = NULL, *tag = NULL;
-		docker_split_image(image, &repo, &tag);
-		v->resolved_image = xasprintf("%s@%s", repo, img->id);
-	}
-	v->resolution_time = now_realtime();
-
-	const char *url = v->cv->model->primary.model_data_url;
-	_cleanup_free_ char *cache = xasprintf("%s/models", m->config->state_dir);
-	struct op *next = op_new(ep, v, NULL);
-	modeldata_prepare(m->base, m->httpc, &m->config->model_data, url, cache,
-			  v->cv->model_data_download_timeout_s, variant_model_data_cb, next);
-}
-
-static void variant_image_inspected_cb(const struct docker_result *r, const struct docker_image *img,
-				       void *userdata);
-
-/* The pull ended: look again. */
-static void variant_pulled_cb(const struct docker_result *r, void *userdata)
-{
-	struct op *op = userdata;
-	struct variant *v = op->variant;
-	if (!op_current(op)) {
-		op_free(op);
-		return;
-	}
-	if (r->err) {
-		_cleanup_free_ char *reason = xasprintf(
-			"Failed to pull image \"%s\" for production variant %s: %s",
-			v->cv->model->primary.image, v->name, r->message ? r->message : strerror(-r->err));
-		variant_failed(v, reason, !engine_unreachable(r));
-		op_free(op);
-		return;
-	}
-	op->may_retry = false; /* pulled: a second miss is an error */
-	docker_image_inspect(op->ep->manager->docker, v->cv->model->primary.image,
-			     variant_image_inspected_cb, op);
-}
-
-/* Image inspect: present, or pull it. */
-static void variant_image_inspected_cb(const struct docker_result *r, const struct docker_image *img,
-				       void *userdata)
-{
-	struct op *op = userdata;
-	struct variant *v = op->variant;
-	const char *image = v->cv->model->primary.image;
-	if (!op_current(op))
-		goto out;
-	if (r->err == -ENOENT && op->may_retry) {
-		log_endpoint(LOG_INFO, op->ep->name, "endpoint %s: pulling image %s", op->ep->name,
-			     image);
-		docker_image_pull(op->ep->manager->docker, image, variant_pulled_cb, op);
-		return;
-	}
-	if (r->err) {
-		_cleanup_free_ char *reason =
-			xasprintf("Failed to find image \"%s\" for production variant %s: %s", image,
-				  v->name, r->message ? r->message : strerror(-r->err));
-		variant_failed(v, reason, !engine_unreachable(r));
-		goto out;
-	}
-	variant_image_ready(op, img);
-out:
-	op_free(op);
-}
-
-/* Begin a variant: image, model data, then its instances. */
-static void endpoint_provision_variant(struct variant *v)
-{
-	struct endpoint *ep = v->endpoint;
-	v->provisioning = true;
-	if (!v->deadline_ms)
-		v->deadline_ms = now_monotonic_ms() + (uint64_t)v->cv->startup_timeout_s * 1000;
-	struct op *op = op_new(ep, v, NULL);
-	op->may_retry = true; /* may pull */
-	docker_image_inspect(ep->manager->docker, v->cv->model->primary.image,
-			     variant_image_inspected_cb, op);
-}
-
-/* Set tags: replace values of existing keys, add new ones. */
-int tagset_add(struct tagset *ts, const struct endpoint_tag *tags, size_t n)
-{
-	size_t fresh = 0;
-	for (size_t i = 0; i < n; i++) {
-		bool found = false;
-		for (size_t j = 0; j < ts->n && !found; j++)
-			found = strcmp(ts->tags[j].key, tags[i].key) == 0;
-		for (size_t j = 0; j < i && !found; j++)
-			found = strcmp(tags[j].key, tags[i].key) == 0;
-		if (!found)
-			fresh++;
-	}
-	if (ts->n + fresh > NAMES_MAX_TAGS)
-		return -E2BIG;
-	for (size_t i = 0; i < n; i++) {
-		size_t j;
-		for (j = 0; j < ts->n; j++)
-			if (strcmp(ts->tags[j].key, tags[i].key) == 0)
-				break;
-		if (j == ts->n) {
-			ts->tags = xreallocarray(ts->tags, ts->n + 1, sizeof(*ts->tags));
-			ts->tags[ts->n++] = (struct endpoint_tag){.key = xstrdup(tags[i].key)};
-		} else {
-			free(ts->tags[j].value);
-		}
-		ts->tags[j].value = xstrdup(tags[i].value ? tags[i].value : "");
-	}
-	return 0;
-}
-
-/* Remove tags by key; unknown keys are ignored, as SageMaker does. */
-void tagset_remove(struct tagset *ts, const char *const *keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < ts->n; j++)
-			if (strcmp(ts->tags[j].key, keys[i]) == 0) {
-				free(ts->tags[j].key);
-				free(ts->tags[j].value);
-				memmove(&ts->tags[j], &ts->tags[j + 1],
-					(ts->n - j - 1) * sizeof(*ts->tags));
-				ts->n--;
-				break;
-			}
-}
-
-/* Free every tag. */
-void tagset_clear(struct tagset *ts)
-{
-	for (size_t i = 0; i < ts->n; i++) {
-		free(ts->tags[i].key);
-		free(ts->tags[i].value);
-	}
-	free(ts->tags);
-	ts->tags = NULL;
-	ts->n = 0;
 }
 
 /* Look up a name, case-insensitively. */

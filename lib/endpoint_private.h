@@ -130,7 +130,19 @@ void endpoint_wake_gpu_waiters(struct endpoint_manager *m);
 void endpoint_maybe_drop(struct endpoint *ep);
 void endpoint_maybe_in_service(struct endpoint *ep);
 void instance_start(struct instance *inst);
+void instance_launch(struct instance *inst);
 void instance_replace(struct instance *inst, const char *why);
+/* endpoint_provision.c: a variant's image, model data, then instances. */
+void endpoint_provision_variant(struct variant *v);
+/* Whether ep should have running instances (Creating, InService, Updating). */
+bool endpoint_wants_instances(const struct endpoint *ep);
+/* The wait before retry number attempt (from 0), growing to a ceiling. */
+unsigned endpoint_backoff_ms(unsigned attempt);
+/* Whether the Engine could not be reached at all (so nothing is definite). */
+bool engine_unreachable(const struct docker_result *r);
+/* ep goes Failed with reason (and the container's log when one is named). */
+void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
+		   const char *reason);
 void instance_died(struct instance *inst, int exit_code);
 void instance_steady_cb(enum health_verdict verdict, const char *detail, void *userdata);
 void instance_startup_cb(enum health_verdict verdict, const char *detail, void *userdata);
