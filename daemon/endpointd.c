@@ -691,6 +691,50 @@ static int daemon_run(struct daemon *d)
 	return r;
 }
 
+/*
+ * --check-config: the config, and whether it still fits the models and
+ * endpoint configs created through the API that state_dir holds (a YAML
+ * that now declares one of their names would stop the next start).  A state
+ * directory that is not there, or cannot be read, is only mentioned.
+ */
+static int daemon_check_with_state(struct daemon *d)
+{
+	json_t *records = NULL;
+	_cleanup_free_ char *error = NULL;
+	struct catalog *cat = catalog_new(d->config, NULL);
+	size_t n_api = 0;
+	int r = journal_read(d->config->state_dir, &records, &error);
+	if (r == -ENOENT) {
+		r = 0;
+	} else if (r < 0) {
+		fprintf(stderr, "endpointd: not checked against what the API created: %s\n", error);
+		r = 0;
+	} else {
+		const char *key;
+		json_t *value;
+		json_object_foreach(records, key, value)
+		{
+			if (r == 0 && catalog_owns_key(key)) {
+				r = catalog_restore(cat, key, value, &error);
+				n_api++;
+			}
+		}
+		if (r == 0)
+			r = catalog_rebuild(cat, NULL, &error);
+		if (r < 0)
+			fprintf(stderr,
+				"endpointd: %s: the models and endpoint configs created through the "
+				"API in %s would not fit: %s\n",
+				d->config_path, d->config->state_dir, error);
+	}
+	if (r == 0)
+		printf("%s: OK (%zu models, %zu endpoint configs; %zu created through the API)\n",
+		       d->config_path, d->config->n_models, d->config->n_endpoint_configs, n_api);
+	json_decref(records);
+	catalog_free(cat);
+	return r;
+}
+
 /* Entry point. */
 int main(int argc, char **argv)
 {
@@ -763,10 +807,9 @@ int main(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 	if (check_only) {
-		printf("%s: OK (%zu models, %zu endpoint configs)\n", d.config_path,
-		       d.config->n_models, d.config->n_endpoint_configs);
+		int r = daemon_check_with_state(&d);
 		config_unref(d.config);
-		return 0;
+		return r < 0 ? 1 : 0;
 	}
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -1202,6 +1202,24 @@ int journal_compact(struct journal *j)
 }
 
 /* Report what DIR holds; read-only. */
+int journal_read(const char *dir, json_t **ret_map, char **ret_error)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0) {
+		int r = -errno;
+		*ret_error = xasprintf("%s: %s", dir, strerror(-r));
+		return r;
+	}
+	struct journal_state s = {.map = json_object()};
+	int r = journal_read_dir(dir, -1, &s, ret_error);
+	if (r < 0) {
+		json_decref(s.map);
+		return r;
+	}
+	*ret_map = s.map;
+	return 0;
+}
+
 int journal_check(const char *dir, FILE *f)
 {
 	struct stat st;

@@ -97,6 +97,10 @@ int journal_compact(struct journal *j);
  * tail or corruption) to f.  0, -EBADMSG when it found corruption, or -errno
  * when DIR cannot be read.  Read-only: it truncates and creates nothing. */
 int journal_check(const char *dir, FILE *f);
+/* The live records of DIR (key -> value, a new object) as a start would
+ * replay them, read-only as journal_check() is.  -ENOENT when DIR is not
+ * there, -EBADMSG on corruption, -errno; *ret_error then says why. */
+int journal_read(const char *dir, json_t **ret_map, char **ret_error);
 
 /* Sync points so far: one per flush that wrote something, even with no_sync
  * (for tests and metrics). */

@@ -8,6 +8,7 @@ and says which name and where).
 """
 
 import os
+import shutil
 import signal
 import time
 
@@ -279,3 +280,21 @@ def test_a_restart_refused_for_a_name_clash_starts_again_once_the_yaml_gives_the
     d.extra_yaml = original
     d.start()
     assert snapshot(d.api) == before
+
+
+def test_check_config_warns_of_a_yaml_that_would_stop_the_next_start(make_daemon, demo_image):
+    # The operator can learn before a restart what the restart would refuse.
+    d = make_daemon()
+    made_through_the_api(d.api, demo_image)
+    rc, out, err = d.run_once("--check-config")
+    assert rc == 0 and "OK (" in out and "created through the API" in out, (rc, out, err)
+    assert d.term() == 0
+    declare_in_extra_yaml(d, MODEL, demo_image)
+    # The files as the next start would write them, without starting.
+    shutil.rmtree(os.path.join(d.workdir, "conf.d"), ignore_errors=True)
+    d.config_path = h.write_config(d.workdir, d.port, d.docker_sock, d.demo_image, d.extra_config,
+                                   d.extra_yaml, d.extra_instance_types)
+    rc, out, err = d.run_once("--check-config")
+    assert rc == 1, (rc, out, err)
+    assert "the models and endpoint configs created through the API" in err, err
+    assert f'ModelName "{MODEL}" is also the name of a model created through the API' in err, err
