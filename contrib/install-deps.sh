@@ -12,9 +12,10 @@ if [ "$what" = test ]; then
 	# for tests/systemd (the tests need no running systemd).
 	# clang and its sanitizer runtimes: the libFuzzer harnesses (tests/fuzz).
 	# debootstrap and systemd-container: tests/boot boots a minimal Debian
-	# with endpointd installed under a real systemd (systemd-nspawn).
+	# with endpointd installed under a real systemd (systemd-nspawn); it finds
+	# the container's init with pgrep (procps, not on every minimal system).
 	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd clang libclang-rt-14-dev
-	       debootstrap systemd-container)
+	       debootstrap systemd-container procps)
 	# tests/js (the AWS SDK for JavaScript): Debian's node and npm, unless a node is there.
 	{ [ -x /usr/bin/node ] && [ -x /usr/bin/npm ]; } || pkgs+=(nodejs npm)
 fi
