@@ -185,13 +185,8 @@ int api_op_create_endpoint_config(struct api *a, struct aws_reader *r, json_t *o
 
 	json_t *doc = json_pack("{s:s, s:o}", "EndpointConfigName", name, "ProductionVariants",
 				variants);
-	if (n_tags) {
-		json_t *t = json_array();
-		for (size_t i = 0; i < n_tags; i++)
-			json_array_append_new(t, json_pack("{s:s, s:s}", "Key", tags[i].key,
-							   "Value", tags[i].value));
-		json_object_set_new(doc, "Tags", t);
-	}
+	if (n_tags)
+		json_object_set_new(doc, "Tags", api_tags_list(tags, n_tags));
 	_cleanup_free_ char *why = NULL;
 	int res = catalog_add_endpoint_config(a->catalog, doc, &why);
 	json_decref(doc);

@@ -42,18 +42,6 @@ static bool api_role_arn_ok(const char *s)
 	return str_has_prefix(p + 12, ":role");
 }
 
-/* Environment keys as SageMaker takes them. */
-static bool api_env_key_ok(const char *s)
-{
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-		return false;
-	for (s++; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' ||
-		      (*s >= '0' && *s <= '9')))
-			return false;
-	return true;
-}
-
 /* Any text. */
 static bool api_any_ok(const char *s)
 {
@@ -95,7 +83,7 @@ static const struct aws_string_rule api_hostname_rule = {
 static const struct aws_map_rule api_env_rule = {
 	.max_entries = 100,
 	.key = {.required = true, .min_len = 0, .max_len = 1024, .pattern = API_ENV_KEY_PATTERN,
-		.matches = api_env_key_ok},
+		.matches = names_valid_env_key},
 	.value = {.required = true, .min_len = 0, .max_len = 1024,
 		  .pattern = API_ENV_VALUE_PATTERN, .matches = api_any_ok},
 };
@@ -251,13 +239,8 @@ int api_op_create_model(struct api *a, struct aws_reader *r, json_t *out, struct
 		json_object_set_new(doc, "ExecutionRoleArn", json_string(role));
 	if (has_isolation)
 		json_object_set_new(doc, "EnableNetworkIsolation", json_boolean(isolation));
-	if (n_tags) {
-		json_t *t = json_array();
-		for (size_t i = 0; i < n_tags; i++)
-			json_array_append_new(t, json_pack("{s:s, s:s}", "Key", tags[i].key,
-							   "Value", tags[i].value));
-		json_object_set_new(doc, "Tags", t);
-	}
+	if (n_tags)
+		json_object_set_new(doc, "Tags", api_tags_list(tags, n_tags));
 	_cleanup_free_ char *why = NULL;
 	int res = catalog_add_model(a->catalog, doc, &why);
 	json_decref(doc);

@@ -98,6 +98,8 @@ int api_op_list_models(struct api *a, struct aws_reader *r, json_t *out, struct 
 
 /* api_tags.c */
 size_t api_read_tags(struct aws_reader *r, const char *field, struct endpoint_tag **ret);
+/* A Tags list ([{Key, Value}]) of n tags, for an answer or a document. */
+json_t *api_tags_list(const struct endpoint_tag *tags, size_t n);
 int api_op_add_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 int api_op_list_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 int api_op_delete_tags(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);

@@ -85,13 +85,19 @@ size_t api_read_tags(struct aws_reader *r, const char *field, struct endpoint_ta
 }
 
 /* A Tags list for a response. */
-static json_t *api_tags_json(const struct tagset *ts)
+json_t *api_tags_list(const struct endpoint_tag *tags, size_t n)
 {
 	json_t *arr = json_array();
-	for (size_t i = 0; i < ts->n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:s}", "Key", ts->tags[i].key, "Value",
-						     ts->tags[i].value));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "Key", tags[i].key, "Value",
+						     tags[i].value));
 	return arr;
+}
+
+/* The same of a tag set. */
+static json_t *api_tags_json(const struct tagset *ts)
+{
+	return api_tags_list(ts->tags, ts->n);
 }
 
 /* The tags of a model or endpoint config: changed ones, or the YAML's. */
@@ -183,17 +189,10 @@ static void api_persist_tags(struct api *a, struct endpoint *ep, const char *key
 		return;
 	_cleanup_free_ char *jkey = xasprintf(API_TAGS_KEY_PREFIX "%s", key);
 	json_t *v = api_tags_json(ts);
-	int r = journal_put(a->journal, jkey, v);
+	/* The answer would say the tags are kept when the disk may not hold
+	 * them: as for every journal error, exit and replay on restart. */
+	journal_put_or_exit(a->journal, jkey, v);
 	json_decref(v);
-	if (r < 0) {
-		/* The answer would say the tags are kept when the disk may
-		 * not hold them: as for every journal error, exit and let the
-		 * restart replay what is there. */
-		_cleanup_free_ char *msg =
-			xasprintf("cannot journal the tags of %s: %s", key, strerror(-r));
-		log_fields(LOG_CRIT, NULL, "%s; exiting to recover on restart", msg);
-		journal_fatal_hook(msg);
-	}
 }
 
 /* AddTags. */
@@ -319,15 +318,8 @@ void api_forget_tags(struct api *a, const char *arn)
 		free(ts);
 	}
 	_cleanup_free_ char *jkey = xasprintf(API_TAGS_KEY_PREFIX "%s", key);
-	if (a->journal && journal_get(a->journal, jkey)) {
-		int r = journal_put(a->journal, jkey, NULL);
-		if (r < 0) {
-			_cleanup_free_ char *msg =
-			    xasprintf("cannot journal the tags of %s: %s", key, strerror(-r));
-			log_fields(LOG_CRIT, NULL, "%s; exiting to recover on restart", msg);
-			journal_fatal_hook(msg);
-		}
-	}
+	if (a->journal && journal_get(a->journal, jkey))
+		journal_put_or_exit(a->journal, jkey, NULL);
 }
 
 /* Free a changed tag set. */

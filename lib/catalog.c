@@ -145,19 +145,6 @@ int catalog_rebuild(struct catalog *cat, struct config *yaml, char **ret_error)
 	return 0;
 }
 
-/* Stage key -> value (NULL deletes); a failure is fatal. */
-static void catalog_journal(struct catalog *cat, const char *key, json_t *value)
-{
-	if (!cat->journal)
-		return;
-	int r = journal_put(cat->journal, key, value);
-	if (r < 0) {
-		_cleanup_free_ char *msg = xasprintf("cannot journal %s: %s", key, strerror(-r));
-		log_fields(LOG_CRIT, NULL, "%s; exiting to recover on restart", msg);
-		journal_fatal_hook(msg);
-	}
-}
-
 /* What one kind of document is called and where it goes. */
 struct catalog_kind {
 	const char *name_member; /* "ModelName" */
@@ -213,7 +200,7 @@ static int catalog_add(struct catalog *cat, const struct catalog_kind *k, json_t
 	}
 	json_object_set(docs, lc, kept);
 	_cleanup_free_ char *key = xasprintf("%s%s", k->key_prefix, lc);
-	catalog_journal(cat, key, kept);
+	journal_put_or_exit(cat->journal, key, kept);
 	json_decref(kept);
 	config_unref(cat->config);
 	cat->config = c;
@@ -258,7 +245,7 @@ static int catalog_delete(struct catalog *cat, const struct catalog_kind *k, jso
 	}
 	json_object_del(docs, lc);
 	_cleanup_free_ char *key = xasprintf("%s%s", k->key_prefix, lc);
-	catalog_journal(cat, key, NULL);
+	journal_put_or_exit(cat->journal, key, NULL);
 	config_unref(cat->config);
 	cat->config = c;
 	return 0;

@@ -104,11 +104,7 @@ static int config_parse_tags(struct config_loader *ld, const struct cy_node *n,
 /* [a-zA-Z_][a-zA-Z0-9_]*, at most 1024 characters. */
 static bool config_valid_env_name(const char *s)
 {
-	size_t len = strlen(s);
-
-	if (len == 0 || len > CONFIG_MAX_ENV_LEN || (s[0] >= '0' && s[0] <= '9'))
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == len;
+	return strlen(s) <= CONFIG_MAX_ENV_LEN && names_valid_env_key(s);
 }
 
 static int config_parse_environment(struct config_loader *ld, const struct cy_node *n,

@@ -233,6 +233,18 @@ static void journal_fatal(struct journal *j, const char *what, const char *path,
 	journal_fatal_hook(msg);
 }
 
+void journal_put_or_exit(struct journal *j, const char *key, json_t *value)
+{
+	if (!j)
+		return;
+	int r = journal_put(j, key, value);
+	if (r < 0) {
+		_cleanup_free_ char *msg = xasprintf("cannot journal %s: %s", key, strerror(-r));
+		log_full(LOG_CRIT, NULL, NULL, "%s; exiting to recover on restart", msg);
+		journal_fatal_hook(msg);
+	}
+}
+
 /* Append a barrier to l. */
 static void journal_waiters_add(struct journal_waiters *l, journal_done_fn done, void *userdata)
 {

@@ -69,6 +69,10 @@ int journal_open(struct event_base *base, const char *dir, const struct journal_
  * JOURNAL_RECORD_MAX (room for the snapshot's longer sequence number); the map
  * and the journal are unchanged then. */
 int journal_put(struct journal *j, const char *key, json_t *value);
+/* journal_put(), where a failure means that what a client is about to be
+ * told cannot be made durable: it is fatal (logged, then journal_fatal_hook),
+ * as a failed write is.  j may be NULL (nothing is journaled). */
+void journal_put_or_exit(struct journal *j, const char *key, json_t *value);
 /* done runs from the loop, never inside this call, once everything put before
  * it is durable; barriers run in the order they were made, and puts and
  * barriers made inside done go to the next batch.  Offline (no base) it

@@ -22,6 +22,15 @@ static bool names_is_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/* An environment variable name as SageMaker takes one. */
+bool names_valid_env_key(const char *s)
+{
+	size_t len = strlen(s);
+	if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == len;
+}
+
 bool names_valid_resource(const char *s)
 {
 	size_t n;

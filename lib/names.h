@@ -21,6 +21,8 @@
 
 /* EndpointName, EndpointConfigName, ModelName, VariantName. */
 bool names_valid_resource(const char *s);
+/* Environment keys: [a-zA-Z_][a-zA-Z0-9_]* (not empty). */
+bool names_valid_env_key(const char *s);
 /* Tag keys: 1-128 characters of letters, digits, spaces and _.:/=+-@. */
 bool names_valid_tag_key(const char *s);
 /* Tag values: 0-256 characters of the same set. */

@@ -353,3 +353,15 @@ Test(names, parse_arn_leaves_outputs_untouched_on_failure)
 	cr_assert_str_eq(kind, "unchanged");
 	cr_assert_str_eq(name, "unchanged");
 }
+
+Test(names, env_keys_are_letters_digits_and_underscores_not_starting_with_a_digit)
+{
+	cr_assert(names_valid_env_key("A"));
+	cr_assert(names_valid_env_key("_a1"));
+	cr_assert(names_valid_env_key("SAGEMAKER_BIND_TO_PORT"));
+	cr_assert_not(names_valid_env_key(""));
+	cr_assert_not(names_valid_env_key("1A"));
+	cr_assert_not(names_valid_env_key("A-B"));
+	cr_assert_not(names_valid_env_key("A B"));
+	cr_assert_not(names_valid_env_key("é"));
+}
