@@ -273,4 +273,8 @@ int config_check_model_data_url(const struct config *c, const char *url, char **
 /* Parses "8GiB", "512MiB", "1G", "1024" (bytes); -EINVAL on anything else. */
 int config_parse_size(const char *s, uint64_t *ret);
 
+/* An alarm of the resource YAML's Alarms by AlarmName (alarm.h), or NULL. */
+struct config_alarm;
+const struct config_alarm *config_find_alarm(const struct config *c, const char *name);
+
 #endif

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "deploy.h"
 
 struct event;
 struct event_base;
@@ -209,6 +210,51 @@ size_t endpoint_list(struct endpoint_manager *m, struct endpoint ***ret);
  */
 int endpoint_create(struct endpoint_manager *m, const char *name, const char *config_name,
 		    const struct endpoint_tag *tags, size_t n_tags, struct endpoint **ret);
+/*
+ * UpdateEndpoint: what the call asked for.  The rollout (deploy.h) runs on
+ * the event loop; the endpoint is Updating when this returns 0.
+ */
+struct endpoint_update {
+	const char *config_name;
+	/* RetainAllVariantProperties: variants of the new config named like a
+	 * serving one keep its instance count and weight, except those listed
+	 * in ExcludeRetainedVariantProperties. */
+	bool retain_all_variant_properties;
+	bool exclude_instance_count; /* ExcludeRetainedVariantProperties: DesiredInstanceCount */
+	bool exclude_weight;         /* ... DesiredWeight */
+	/* RetainDeploymentConfig: without a DeploymentConfig, the last one. */
+	bool retain_deployment_config;
+	struct deploy_policy policy; /* policy.given false: none came */
+};
+
+/*
+ * Starts an update of ep to u->config_name.  -EBUSY (not InService: Creating,
+ * Updating, Deleting...), -EPERM (Failed: only DeleteEndpoint), -ENOENT (no
+ * such config), -ENXIO (its model was deleted), -ENETUNREACH (network
+ * isolation without a dialer), -EDQUOT (max_instances), -ENODEV (not enough
+ * free GPUs), -ESRCH (an alarm of the policy is not declared: *ret_alarm
+ * names it, borrowed from u).
+ */
+int endpoint_update(struct endpoint *ep, const struct endpoint_update *u, const char **ret_alarm);
+
+/* One entry of UpdateEndpointWeightsAndCapacities. */
+struct endpoint_capacity {
+	const char *variant;
+	bool has_weight;
+	double weight;
+	bool has_count;
+	unsigned count;
+};
+
+/*
+ * Weights apply at once; counts scale the serving variants up or down (the
+ * endpoint is Updating until new instances pass their checks).  -EBUSY (not
+ * InService), -ENOENT (a variant the endpoint does not have: *ret_variant
+ * names it), -EDQUOT, -ENODEV as for endpoint_update.
+ */
+int endpoint_update_capacities(struct endpoint *ep, const struct endpoint_capacity *c, size_t n,
+			       const char **ret_variant);
+
 /* Deleting: tears its containers down, then drops it. -EBUSY when already Deleting. */
 int endpoint_delete(struct endpoint *ep);
 /* The one way a status changes. -EINVAL for a transition the table forbids. */

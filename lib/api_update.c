@@ -1,0 +1,2 @@
+/* Placeholder until UpdateEndpoint is routed. */
+#include "api_private.h"
