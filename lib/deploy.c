@@ -73,6 +73,17 @@ static const char *const deploy_phase_names[] = {
 	[DEPLOY_ROLLED_BACK] = "RolledBack",  [DEPLOY_ROLLBACK_FAILED] = "RollbackFailed",
 };
 
+static const char *const deploy_kind_names[] = {
+	[DEPLOY_ALL_AT_ONCE] = "ALL_AT_ONCE",
+	[DEPLOY_CANARY] = "CANARY",
+	[DEPLOY_LINEAR] = "LINEAR",
+};
+
+static const char *const deploy_size_type_names[] = {
+	[DEPLOY_SIZE_INSTANCE_COUNT] = "INSTANCE_COUNT",
+	[DEPLOY_SIZE_CAPACITY_PERCENT] = "CAPACITY_PERCENT",
+};
+
 /* The name the journal and the logs use for a phase. */
 const char *deploy_phase_to_string(enum deploy_phase phase)
 {
@@ -386,12 +397,445 @@ double deploy_next(struct deploy_state *s, const struct deploy_policy *p,
 	return deploy_wake(s, p);
 }
 
+/* CapacitySize {Type, Value}. */
+static json_t *deploy_size_to_json(const struct deploy_size *size)
+{
+	return json_pack("{s:s, s:I}", "Type", deploy_size_type_names[size->type], "Value",
+			 (json_int_t)size->value);
+}
+
+/* Sets key to size unless the size was not given. */
+static void deploy_set_size(json_t *o, const char *key, const struct deploy_size *size)
+{
+	if (size->type == DEPLOY_SIZE_INSTANCE_COUNT || size->type == DEPLOY_SIZE_CAPACITY_PERCENT)
+		json_object_set_new(o, key, deploy_size_to_json(size));
+}
+
+/* DescribeEndpoint shows the DeploymentConfig an update was given. */
+json_t *deploy_policy_to_json(const struct deploy_policy *p)
+{
+	json_t *o;
+
+	if (!p->given)
+		return NULL;
+	o = json_object();
+	if (p->kind == DEPLOY_ROLLING) {
+		json_t *r = json_object();
+		deploy_set_size(r, "MaximumBatchSize", &p->step);
+		json_object_set_new(r, "WaitIntervalInSeconds", json_integer(p->wait_s));
+		if (p->max_execution_s > 0)
+			json_object_set_new(r, "MaximumExecutionTimeoutInSeconds",
+					    json_integer(p->max_execution_s));
+		deploy_set_size(r, "RollbackMaximumBatchSize", &p->rollback);
+		json_object_set_new(o, "RollingUpdatePolicy", r);
+	} else {
+		const char *kind = (size_t)p->kind < ELEMENTSOF(deploy_kind_names)
+					   ? deploy_kind_names[p->kind]
+					   : "ALL_AT_ONCE";
+		json_t *t = json_pack("{s:s, s:I}", "Type", kind, "WaitIntervalInSeconds",
+				      (json_int_t)p->wait_s);
+		if (p->kind == DEPLOY_CANARY)
+			deploy_set_size(t, "CanarySize", &p->step);
+		else if (p->kind == DEPLOY_LINEAR)
+			deploy_set_size(t, "LinearStepSize", &p->step);
+		json_t *b = json_pack("{s:o}", "TrafficRoutingConfiguration", t);
+		if (p->termination_wait_s > 0)
+			json_object_set_new(b, "TerminationWaitInSeconds",
+					    json_integer(p->termination_wait_s));
+		if (p->max_execution_s > 0)
+			json_object_set_new(b, "MaximumExecutionTimeoutInSeconds",
+					    json_integer(p->max_execution_s));
+		json_object_set_new(o, "BlueGreenUpdatePolicy", b);
+	}
+	if (p->n_alarms > 0) {
+		json_t *alarms = json_array();
+		for (size_t i = 0; i < p->n_alarms && i < DEPLOY_MAX_ALARMS; i++)
+			json_array_append_new(alarms, json_pack("{s:s}", "AlarmName", p->alarms[i]));
+		json_object_set_new(o, "AutoRollbackConfiguration",
+				    json_pack("{s:o}", "Alarms", alarms));
+	}
+	return o;
+}
+
+/* -EINVAL with a message that names where the document is wrong. */
+static int deploy_invalid(char **ret_error, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int deploy_invalid(char **ret_error, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ret_error) {
+		va_start(ap, fmt);
+		*ret_error = xvasprintf(fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* An object holding no member but the allowed ones (a NULL-ended list). */
+static int deploy_json_object(json_t *o, const char *path, const char *const *allowed,
+			      char **ret_error)
+{
+	const char *key;
+	json_t *value;
+
+	if (!json_is_object(o))
+		return deploy_invalid(ret_error, "%s: must be an object", path);
+	json_object_foreach(o, key, value) {
+		bool known = false;
+		for (const char *const *a = allowed; *a && !known; a++)
+			known = strcmp(key, *a) == 0;
+		if (!known) {
+			_cleanup_free_ char *shown = utf8_sanitize(key, strlen(key), 64);
+			return deploy_invalid(ret_error, "%s: unknown member %s", path, shown);
+		}
+	}
+	return 0;
+}
+
+/* An integer member from min to max; absent: *ret untouched, unless required. */
+static int deploy_json_uint(json_t *o, const char *path, const char *key, bool required,
+			    unsigned min, unsigned max, unsigned *ret, char **ret_error)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v) {
+		if (required)
+			return deploy_invalid(ret_error, "%s.%s: missing", path, key);
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return deploy_invalid(ret_error, "%s.%s: must be an integer from %u to %u", path,
+				      key, min, max);
+	*ret = (unsigned)json_integer_value(v);
+	return 0;
+}
+
+/* A string member that must be one of names (indexed by enum value). */
+static int deploy_json_enum(json_t *o, const char *path, const char *key,
+			    const char *const *names, size_t n, int *ret, char **ret_error)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v)
+		return deploy_invalid(ret_error, "%s.%s: missing", path, key);
+	for (size_t i = 0; json_is_string(v) && i < n; i++)
+		if (names[i] && strcmp(json_string_value(v), names[i]) == 0) {
+			*ret = (int)i;
+			return 0;
+		}
+	return deploy_invalid(ret_error, "%s.%s: not a known value", path, key);
+}
+
+/* A CapacitySize member; absent: NONE, unless required. */
+static int deploy_json_size(json_t *o, const char *path, const char *key, bool required,
+			    struct deploy_size *ret, char **ret_error)
+{
+	static const char *const members[] = {"Type", "Value", NULL};
+	_cleanup_free_ char *where = xasprintf("%s.%s", path, key);
+	json_t *v = json_object_get(o, key);
+	int type = DEPLOY_SIZE_NONE;
+	unsigned value = 0;
+	int r;
+
+	if (!v) {
+		if (required)
+			return deploy_invalid(ret_error, "%s: missing", where);
+		*ret = (struct deploy_size){.type = DEPLOY_SIZE_NONE};
+		return 0;
+	}
+	r = deploy_json_object(v, where, members, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_enum(v, where, "Type", deploy_size_type_names,
+			     ELEMENTSOF(deploy_size_type_names), &type, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_uint(v, where, "Value", true, 1,
+			     type == DEPLOY_SIZE_CAPACITY_PERCENT ? 100 : DEPLOY_SIZE_VALUE_MAX,
+			     &value, ret_error);
+	if (r < 0)
+		return r;
+	*ret = (struct deploy_size){.type = type, .value = value};
+	return 0;
+}
+
+/* AlarmName: 1 to 255 characters on one line, not all blank. */
+static bool deploy_valid_alarm_name(const char *s, size_t len)
+{
+	size_t chars = 0;
+	bool blank = true;
+
+	if (!utf8_valid(s, len))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\n' || c == '\r')
+			return false;
+		if (c != ' ' && c != '\t' && c != '\v' && c != '\f')
+			blank = false;
+		if ((c & 0xc0) != 0x80)
+			chars++;
+	}
+	return chars >= 1 && chars <= DEPLOY_ALARM_NAME_MAX && !blank;
+}
+
+/* AutoRollbackConfiguration {Alarms: [{AlarmName}]} into p. */
+static int deploy_json_alarms(json_t *o, struct deploy_policy *p, char **ret_error)
+{
+	static const char *const members[] = {"Alarms", NULL};
+	static const char *const alarm_members[] = {"AlarmName", NULL};
+	const char *path = "DeploymentConfig.AutoRollbackConfiguration";
+	json_t *alarms, *a;
+	size_t i;
+	int r;
+
+	r = deploy_json_object(o, path, members, ret_error);
+	if (r < 0)
+		return r;
+	alarms = json_object_get(o, "Alarms");
+	if (!alarms)
+		return 0;
+	if (!json_is_array(alarms) || json_array_size(alarms) < 1 ||
+	    json_array_size(alarms) > DEPLOY_MAX_ALARMS)
+		return deploy_invalid(ret_error, "%s.Alarms: must be a list of 1 to %d alarms",
+				      path, DEPLOY_MAX_ALARMS);
+	json_array_foreach(alarms, i, a) {
+		_cleanup_free_ char *where = xasprintf("%s.Alarms[%zu]", path, i);
+		r = deploy_json_object(a, where, alarm_members, ret_error);
+		if (r < 0)
+			return r;
+		json_t *name = json_object_get(a, "AlarmName");
+		if (!name)
+			return deploy_invalid(ret_error, "%s.AlarmName: missing", where);
+		if (!json_is_string(name) ||
+		    !deploy_valid_alarm_name(json_string_value(name), json_string_length(name)))
+			return deploy_invalid(ret_error,
+					      "%s.AlarmName: must be 1 to %d characters, "
+					      "on one line, not all blank",
+					      where, DEPLOY_ALARM_NAME_MAX);
+		p->alarms[p->n_alarms++] = xstrdup(json_string_value(name));
+	}
+	return 0;
+}
+
+/* BlueGreenUpdatePolicy into p. */
+static int deploy_json_blue_green(json_t *o, struct deploy_policy *p, char **ret_error)
+{
+	static const char *const members[] = {"TrafficRoutingConfiguration",
+					      "TerminationWaitInSeconds",
+					      "MaximumExecutionTimeoutInSeconds", NULL};
+	static const char *const routing_members[] = {"Type", "WaitIntervalInSeconds",
+						      "CanarySize", "LinearStepSize", NULL};
+	const char *path = "DeploymentConfig.BlueGreenUpdatePolicy";
+	const char *routing_path = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration";
+	json_t *t;
+	int kind = DEPLOY_ALL_AT_ONCE;
+	int r;
+
+	r = deploy_json_object(o, path, members, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_uint(o, path, "TerminationWaitInSeconds", false, 0, DEPLOY_WAIT_MAX,
+			     &p->termination_wait_s, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_uint(o, path, "MaximumExecutionTimeoutInSeconds", false,
+			     DEPLOY_EXECUTION_MIN, DEPLOY_EXECUTION_MAX, &p->max_execution_s,
+			     ret_error);
+	if (r < 0)
+		return r;
+	t = json_object_get(o, "TrafficRoutingConfiguration");
+	if (!t)
+		return deploy_invalid(ret_error, "%s.TrafficRoutingConfiguration: missing", path);
+	r = deploy_json_object(t, routing_path, routing_members, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_enum(t, routing_path, "Type", deploy_kind_names,
+			     ELEMENTSOF(deploy_kind_names), &kind, ret_error);
+	if (r < 0)
+		return r;
+	p->kind = kind;
+	r = deploy_json_uint(t, routing_path, "WaitIntervalInSeconds", true, 0, DEPLOY_WAIT_MAX,
+			     &p->wait_s, ret_error);
+	if (r < 0)
+		return r;
+	/* Each type takes its own size and no other. */
+	if (p->kind != DEPLOY_CANARY && json_object_get(t, "CanarySize"))
+		return deploy_invalid(ret_error, "%s.CanarySize: only for Type CANARY", routing_path);
+	if (p->kind != DEPLOY_LINEAR && json_object_get(t, "LinearStepSize"))
+		return deploy_invalid(ret_error, "%s.LinearStepSize: only for Type LINEAR",
+				      routing_path);
+	if (p->kind == DEPLOY_CANARY)
+		return deploy_json_size(t, routing_path, "CanarySize", true, &p->step, ret_error);
+	if (p->kind == DEPLOY_LINEAR)
+		return deploy_json_size(t, routing_path, "LinearStepSize", true, &p->step,
+					ret_error);
+	return 0;
+}
+
+/* RollingUpdatePolicy into p. */
+static int deploy_json_rolling(json_t *o, struct deploy_policy *p, char **ret_error)
+{
+	static const char *const members[] = {"MaximumBatchSize", "WaitIntervalInSeconds",
+					      "MaximumExecutionTimeoutInSeconds",
+					      "RollbackMaximumBatchSize", NULL};
+	const char *path = "DeploymentConfig.RollingUpdatePolicy";
+	int r;
+
+	p->kind = DEPLOY_ROLLING;
+	r = deploy_json_object(o, path, members, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_size(o, path, "MaximumBatchSize", true, &p->step, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_uint(o, path, "WaitIntervalInSeconds", true, 0, DEPLOY_WAIT_MAX,
+			     &p->wait_s, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_uint(o, path, "MaximumExecutionTimeoutInSeconds", false,
+			     DEPLOY_EXECUTION_MIN, DEPLOY_EXECUTION_MAX, &p->max_execution_s,
+			     ret_error);
+	if (r < 0)
+		return r;
+	return deploy_json_size(o, path, "RollbackMaximumBatchSize", false, &p->rollback,
+				ret_error);
+}
+
+/* The journal's copy of a DeploymentConfig is checked as a request would be. */
+int deploy_policy_from_json(json_t *j, struct deploy_policy *p, char **ret_error)
+{
+	static const char *const members[] = {"BlueGreenUpdatePolicy", "RollingUpdatePolicy",
+					      "AutoRollbackConfiguration", NULL};
+	struct deploy_policy t = {.kind = DEPLOY_ALL_AT_ONCE};
+	json_t *blue_green, *rolling, *rollback;
+	int r;
+
+	if (!j || json_is_null(j)) {
+		*p = t;
+		return 0;
+	}
+	r = deploy_json_object(j, "DeploymentConfig", members, ret_error);
+	if (r < 0)
+		return r;
+	t.given = true;
+	blue_green = json_object_get(j, "BlueGreenUpdatePolicy");
+	rolling = json_object_get(j, "RollingUpdatePolicy");
+	rollback = json_object_get(j, "AutoRollbackConfiguration");
+	if (blue_green && rolling)
+		return deploy_invalid(ret_error, "DeploymentConfig: BlueGreenUpdatePolicy and "
+						 "RollingUpdatePolicy exclude each other");
+	if (blue_green)
+		r = deploy_json_blue_green(blue_green, &t, ret_error);
+	else if (rolling)
+		r = deploy_json_rolling(rolling, &t, ret_error);
+	if (r >= 0 && rollback)
+		r = deploy_json_alarms(rollback, &t, ret_error);
+	if (r < 0) {
+		deploy_policy_clear(&t);
+		return r;
+	}
+	*p = t;
+	return 0;
+}
+
 /* Frees the alarm names; the policy reads as not given afterwards. */
 void deploy_policy_clear(struct deploy_policy *p)
 {
 	for (size_t i = 0; i < p->n_alarms && i < DEPLOY_MAX_ALARMS; i++)
 		free(p->alarms[i]);
 	*p = (struct deploy_policy){.kind = DEPLOY_ALL_AT_ONCE};
+}
+
+/* The planner's memory, every member, for the journal. */
+json_t *deploy_state_to_json(const struct deploy_state *s)
+{
+	json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:I, s:I, s:f}", "Phase",
+			      deploy_phase_to_string(s->phase), "Started", s->started, "PhaseSince",
+			      s->phase_since, "BakeUntil", s->bake_until, "Step",
+			      (json_int_t)s->step, "NewTarget", (json_int_t)s->new_target,
+			      "OldTarget", (json_int_t)s->old_target, "NewShare", s->new_share);
+	if (s->reason)
+		json_object_set_new(o, "Reason", json_string(s->reason));
+	return o;
+}
+
+/* A time member: seconds of the wall clock, not before 1970. */
+static int deploy_json_time(json_t *o, const char *key, double *ret, char **ret_error)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v)
+		return deploy_invalid(ret_error, "deploy state.%s: missing", key);
+	if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0)
+		return deploy_invalid(ret_error, "deploy state.%s: must be a time in seconds", key);
+	*ret = json_number_value(v);
+	return 0;
+}
+
+/* Whether a phase is one of a rollback, the phases that have a reason. */
+static bool deploy_phase_has_reason(enum deploy_phase phase)
+{
+	return phase == DEPLOY_ROLLING_BACK || phase == DEPLOY_ROLLED_BACK ||
+	       phase == DEPLOY_ROLLBACK_FAILED;
+}
+
+/* The journal's copy of the state, every member checked. */
+int deploy_state_from_json(json_t *j, struct deploy_state *s, char **ret_error)
+{
+	static const char *const members[] = {"Phase",     "Started",   "PhaseSince",
+					      "BakeUntil", "Step",      "NewTarget",
+					      "OldTarget", "NewShare",  "Reason",
+					      NULL};
+	const char *path = "deploy state";
+	struct deploy_state t = {0};
+	int phase = DEPLOY_LAUNCHING;
+	json_t *share, *reason;
+	int r;
+
+	r = deploy_json_object(j, path, members, ret_error);
+	if (r < 0)
+		return r;
+	r = deploy_json_enum(j, path, "Phase", deploy_phase_names, ELEMENTSOF(deploy_phase_names),
+			     &phase, ret_error);
+	if (r < 0)
+		return r;
+	t.phase = phase;
+	if ((r = deploy_json_time(j, "Started", &t.started, ret_error)) < 0 ||
+	    (r = deploy_json_time(j, "PhaseSince", &t.phase_since, ret_error)) < 0 ||
+	    (r = deploy_json_time(j, "BakeUntil", &t.bake_until, ret_error)) < 0 ||
+	    (r = deploy_json_uint(j, path, "Step", true, 0, UINT_MAX, &t.step, ret_error)) < 0 ||
+	    (r = deploy_json_uint(j, path, "NewTarget", true, 0, UINT_MAX, &t.new_target,
+				  ret_error)) < 0 ||
+	    (r = deploy_json_uint(j, path, "OldTarget", true, 0, UINT_MAX, &t.old_target,
+				  ret_error)) < 0)
+		return r;
+	share = json_object_get(j, "NewShare");
+	if (!share)
+		return deploy_invalid(ret_error, "%s.NewShare: missing", path);
+	if (!json_is_number(share) || !(json_number_value(share) >= 0) ||
+	    !(json_number_value(share) <= 1))
+		return deploy_invalid(ret_error, "%s.NewShare: must be a number from 0 to 1", path);
+	t.new_share = json_number_value(share);
+	reason = json_object_get(j, "Reason");
+	if (deploy_phase_has_reason(t.phase) && !reason)
+		return deploy_invalid(ret_error, "%s.Reason: missing in phase %s", path,
+				      deploy_phase_to_string(t.phase));
+	if (!deploy_phase_has_reason(t.phase) && reason)
+		return deploy_invalid(ret_error, "%s.Reason: only in a rollback, not in phase %s",
+				      path, deploy_phase_to_string(t.phase));
+	if (reason) {
+		if (!json_is_string(reason) || json_string_length(reason) < 1 ||
+		    json_string_length(reason) > DEPLOY_REASON_MAX ||
+		    strlen(json_string_value(reason)) != json_string_length(reason))
+			return deploy_invalid(ret_error,
+					      "%s.Reason: must be a text of 1 to %d bytes", path,
+					      DEPLOY_REASON_MAX);
+		t.reason = xstrdup(json_string_value(reason));
+	}
+	*s = t;
+	return 0;
 }
 
 /* Frees the reason; the state reads as a fresh one afterwards. */

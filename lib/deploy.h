@@ -130,7 +130,8 @@ unsigned deploy_size_instances(const struct deploy_size *size, unsigned total);
 /* DeploymentConfig in the API's shape (DescribeEndpoint's LastDeploymentConfig). */
 json_t *deploy_policy_to_json(const struct deploy_policy *p);
 /* Reads what deploy_policy_to_json() wrote (the journal's copy): -EINVAL
- * with *ret_error when it is not such a document. */
+ * with *ret_error when it is not such a document.  NULL (or JSON null), what
+ * a policy not given writes, reads back as one (ALL_AT_ONCE, no wait). */
 int deploy_policy_from_json(json_t *j, struct deploy_policy *p, char **ret_error);
 void deploy_policy_clear(struct deploy_policy *p);
 

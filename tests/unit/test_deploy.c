@@ -706,3 +706,551 @@ Test(deploy, phases_have_their_journal_names)
 	cr_assert_str_eq(deploy_phase_to_string(DEPLOY_ROLLBACK_FAILED), "RollbackFailed");
 }
 
+/* DeploymentConfig JSON */
+
+/* Alarm names as the API hands them over (owned by the policy, so not const). */
+static char latency_high[] = "latency-high";
+static char errors_high[] = "errors-high";
+
+static void expect_json(json_t *actual, const char *expected)
+{
+	json_t *e = json_loads(expected, 0, NULL);
+	cr_assert_not_null(e, "bad expected JSON %s", expected);
+	char *shown = json_dumps(actual, JSON_SORT_KEYS);
+	cr_assert(json_equal(actual, e), "got %s", shown);
+	free(shown);
+	json_decref(e);
+}
+
+Test(deploy, policy_json_of_a_canary_has_sagemakers_shape)
+{
+	struct deploy_policy p = canary(count(1), 600);
+	p.termination_wait_s = 120;
+	p.max_execution_s = 1800;
+	p.alarms[0] = latency_high;
+	p.alarms[1] = errors_high;
+	p.n_alarms = 2;
+	json_t *j = deploy_policy_to_json(&p);
+	expect_json(j, "{\"BlueGreenUpdatePolicy\": {"
+		       "  \"TrafficRoutingConfiguration\": {\"Type\": \"CANARY\","
+		       "    \"WaitIntervalInSeconds\": 600,"
+		       "    \"CanarySize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 1}},"
+		       "  \"TerminationWaitInSeconds\": 120,"
+		       "  \"MaximumExecutionTimeoutInSeconds\": 1800},"
+		       " \"AutoRollbackConfiguration\": {\"Alarms\": ["
+		       "  {\"AlarmName\": \"latency-high\"}, {\"AlarmName\": \"errors-high\"}]}}");
+	json_decref(j);
+}
+
+Test(deploy, policy_json_of_a_linear_rollout_has_its_step_size)
+{
+	struct deploy_policy p = linear(percent(20), 60);
+	json_t *j = deploy_policy_to_json(&p);
+	expect_json(j, "{\"BlueGreenUpdatePolicy\": {"
+		       "  \"TrafficRoutingConfiguration\": {\"Type\": \"LINEAR\","
+		       "    \"WaitIntervalInSeconds\": 60,"
+		       "    \"LinearStepSize\": {\"Type\": \"CAPACITY_PERCENT\", \"Value\": 20}}}}");
+	json_decref(j);
+}
+
+Test(deploy, policy_json_omits_members_not_given)
+{
+	struct deploy_policy p = all_at_once(0);
+	json_t *j = deploy_policy_to_json(&p);
+	expect_json(j, "{\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": "
+		       "{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": 0}}}");
+	json_decref(j);
+}
+
+Test(deploy, policy_json_of_a_rolling_update_has_sagemakers_shape)
+{
+	struct deploy_policy p = rolling(percent(25), 300, count(2));
+	p.max_execution_s = 3600;
+	json_t *j = deploy_policy_to_json(&p);
+	expect_json(j, "{\"RollingUpdatePolicy\": {"
+		       "  \"MaximumBatchSize\": {\"Type\": \"CAPACITY_PERCENT\", \"Value\": 25},"
+		       "  \"WaitIntervalInSeconds\": 300,"
+		       "  \"MaximumExecutionTimeoutInSeconds\": 3600,"
+		       "  \"RollbackMaximumBatchSize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 2}}}");
+	json_decref(j);
+}
+
+Test(deploy, policy_json_of_an_update_without_deployment_config_is_null)
+{
+	struct deploy_policy p = {.kind = DEPLOY_ALL_AT_ONCE};
+	cr_assert_null(deploy_policy_to_json(&p));
+}
+
+/* to_json, from_json, to_json again: the same document and the same policy. */
+static void expect_policy_round_trip(struct deploy_policy p)
+{
+	json_t *j = deploy_policy_to_json(&p);
+	char *error = NULL;
+	cr_assert_eq(deploy_policy_from_json(j, &policy, &error), 0, "%s", error);
+	cr_assert_eq(policy.kind, p.kind);
+	cr_assert_eq(policy.given, p.given);
+	cr_assert_eq(policy.step.type, p.step.type);
+	cr_assert_eq(policy.step.value, p.step.value);
+	cr_assert_eq(policy.rollback.type, p.rollback.type);
+	cr_assert_eq(policy.rollback.value, p.rollback.value);
+	cr_assert_eq(policy.wait_s, p.wait_s);
+	cr_assert_eq(policy.termination_wait_s, p.termination_wait_s);
+	cr_assert_eq(policy.max_execution_s, p.max_execution_s);
+	cr_assert_eq(policy.n_alarms, p.n_alarms);
+	for (size_t i = 0; i < p.n_alarms; i++)
+		cr_assert_str_eq(policy.alarms[i], p.alarms[i]);
+	json_t *again = deploy_policy_to_json(&policy);
+	cr_assert(json_equal(j, again));
+	json_decref(j);
+	json_decref(again);
+}
+
+Test(deploy, policy_json_round_trips_every_kind)
+{
+	struct deploy_policy p = canary(percent(10), 600);
+	p.termination_wait_s = 3600;
+	p.max_execution_s = 28800;
+	p.alarms[0] = latency_high;
+	p.n_alarms = 1;
+	expect_policy_round_trip(p);
+	deploy_policy_clear(&policy);
+	expect_policy_round_trip(all_at_once(3600));
+	deploy_policy_clear(&policy);
+	expect_policy_round_trip(linear(count(3), 0));
+	deploy_policy_clear(&policy);
+	p = rolling(count(1), 60, percent(50));
+	p.max_execution_s = 600;
+	expect_policy_round_trip(p);
+	deploy_policy_clear(&policy);
+	expect_policy_round_trip(rolling(percent(5), 60, no_size));
+}
+
+Test(deploy, policy_json_keeps_ten_alarms)
+{
+	static char names[DEPLOY_MAX_ALARMS][8];
+	struct deploy_policy p = all_at_once(60);
+	for (size_t i = 0; i < DEPLOY_MAX_ALARMS; i++) {
+		snprintf(names[i], sizeof(names[i]), "alarm-%zu", i);
+		p.alarms[i] = names[i];
+	}
+	p.n_alarms = DEPLOY_MAX_ALARMS;
+	expect_policy_round_trip(p);
+}
+
+Test(deploy, policy_json_null_reads_as_no_deployment_config)
+{
+	char *error = NULL;
+	cr_assert_eq(deploy_policy_from_json(NULL, &policy, &error), 0);
+	cr_assert_not(policy.given);
+	cr_assert_eq(policy.kind, DEPLOY_ALL_AT_ONCE);
+	json_t *null = json_null();
+	cr_assert_eq(deploy_policy_from_json(null, &policy, &error), 0);
+	cr_assert_not(policy.given);
+	json_decref(null);
+}
+
+Test(deploy, policy_json_with_only_alarms_is_all_at_once)
+{
+	json_t *j = json_loads("{\"AutoRollbackConfiguration\": {\"Alarms\": "
+			       "[{\"AlarmName\": \"latency-high\"}]}}",
+			       0, NULL);
+	char *error = NULL;
+	cr_assert_eq(deploy_policy_from_json(j, &policy, &error), 0, "%s", error);
+	cr_assert(policy.given);
+	cr_assert_eq(policy.kind, DEPLOY_ALL_AT_ONCE);
+	cr_assert_eq(policy.n_alarms, 1);
+	cr_assert_str_eq(policy.alarms[0], "latency-high");
+	json_decref(j);
+}
+
+/* A hostile document is refused, names the member, and leaves the policy alone. */
+static void expect_policy_refused(const char *text, const char *member)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	cr_assert_not_null(j, "bad test JSON %s", text);
+	struct deploy_policy p = {.kind = DEPLOY_LINEAR, .wait_s = 42};
+	char *error = NULL;
+	cr_assert_eq(deploy_policy_from_json(j, &p, &error), -EINVAL, "accepted %s", text);
+	cr_assert_not_null(error);
+	cr_assert_not_null(strstr(error, member), "error \"%s\" does not name %s", error, member);
+	cr_assert_eq(p.kind, DEPLOY_LINEAR);
+	cr_assert_eq(p.wait_s, 42);
+	cr_assert_not(p.given);
+	free(error);
+	json_decref(j);
+}
+
+#define BG(routing) "{\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": " routing "}}"
+#define ROLLING(members) "{\"RollingUpdatePolicy\": {" members "}}"
+#define BATCH "\"MaximumBatchSize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 1}"
+
+Test(deploy, policy_json_that_is_not_an_object_is_refused)
+{
+	expect_policy_refused("[]", "DeploymentConfig");
+}
+
+Test(deploy, policy_json_with_an_unknown_member_is_refused)
+{
+	expect_policy_refused("{\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": "
+			      "{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": 0}, "
+			      "\"Surprise\": 1}}",
+			      "Surprise");
+}
+
+Test(deploy, policy_json_with_both_update_policies_is_refused)
+{
+	expect_policy_refused("{\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": "
+			      "{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": 0}}, "
+			      "\"RollingUpdatePolicy\": {" BATCH ", \"WaitIntervalInSeconds\": 0}}",
+			      "RollingUpdatePolicy");
+}
+
+Test(deploy, policy_json_with_an_unknown_routing_type_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"BLUE\", \"WaitIntervalInSeconds\": 0}"),
+			      "TrafficRoutingConfiguration.Type");
+}
+
+Test(deploy, policy_json_without_a_routing_type_is_refused)
+{
+	expect_policy_refused(BG("{\"WaitIntervalInSeconds\": 0}"),
+			      "TrafficRoutingConfiguration.Type");
+}
+
+Test(deploy, policy_json_without_traffic_routing_is_refused)
+{
+	expect_policy_refused("{\"BlueGreenUpdatePolicy\": {}}", "TrafficRoutingConfiguration");
+}
+
+Test(deploy, policy_json_with_a_wait_given_as_a_string_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": \"60\"}"),
+			      "WaitIntervalInSeconds");
+}
+
+Test(deploy, policy_json_with_a_wait_past_an_hour_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": 3601}"),
+			      "WaitIntervalInSeconds");
+}
+
+Test(deploy, policy_json_with_a_negative_wait_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": -1}"),
+			      "WaitIntervalInSeconds");
+}
+
+Test(deploy, policy_json_with_a_fractional_wait_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": 1.5}"),
+			      "WaitIntervalInSeconds");
+}
+
+Test(deploy, policy_json_with_an_execution_timeout_under_ten_minutes_is_refused)
+{
+	expect_policy_refused("{\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": "
+			      "{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": 0}, "
+			      "\"MaximumExecutionTimeoutInSeconds\": 599}}",
+			      "MaximumExecutionTimeoutInSeconds");
+}
+
+Test(deploy, policy_json_with_a_termination_wait_past_an_hour_is_refused)
+{
+	expect_policy_refused("{\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": "
+			      "{\"Type\": \"ALL_AT_ONCE\", \"WaitIntervalInSeconds\": 0}, "
+			      "\"TerminationWaitInSeconds\": 3601}}",
+			      "TerminationWaitInSeconds");
+}
+
+Test(deploy, policy_json_of_a_canary_without_its_size_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"CANARY\", \"WaitIntervalInSeconds\": 0}"),
+			      "CanarySize");
+}
+
+Test(deploy, policy_json_with_a_size_for_another_type_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"LINEAR\", \"WaitIntervalInSeconds\": 0, "
+				 "\"LinearStepSize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 1}, "
+				 "\"CanarySize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 1}}"),
+			      "CanarySize");
+}
+
+Test(deploy, policy_json_with_a_size_of_zero_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"CANARY\", \"WaitIntervalInSeconds\": 0, "
+				 "\"CanarySize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 0}}"),
+			      "CanarySize.Value");
+}
+
+Test(deploy, policy_json_with_a_percent_over_a_hundred_is_refused)
+{
+	expect_policy_refused(BG("{\"Type\": \"LINEAR\", \"WaitIntervalInSeconds\": 0, "
+				 "\"LinearStepSize\": {\"Type\": \"CAPACITY_PERCENT\", \"Value\": "
+				 "101}}"),
+			      "LinearStepSize.Value");
+}
+
+Test(deploy, policy_json_with_an_unknown_size_type_is_refused)
+{
+	expect_policy_refused(ROLLING("\"MaximumBatchSize\": {\"Type\": \"HALF\", \"Value\": 1}, "
+				      "\"WaitIntervalInSeconds\": 0"),
+			      "MaximumBatchSize.Type");
+}
+
+Test(deploy, policy_json_with_a_size_that_is_not_an_object_is_refused)
+{
+	expect_policy_refused(ROLLING("\"MaximumBatchSize\": 1, \"WaitIntervalInSeconds\": 0"),
+			      "MaximumBatchSize");
+}
+
+Test(deploy, policy_json_of_a_rolling_update_without_a_batch_size_is_refused)
+{
+	expect_policy_refused(ROLLING("\"WaitIntervalInSeconds\": 0"), "MaximumBatchSize");
+}
+
+Test(deploy, policy_json_of_a_rolling_update_without_a_wait_is_refused)
+{
+	expect_policy_refused(ROLLING(BATCH), "RollingUpdatePolicy.WaitIntervalInSeconds");
+}
+
+Test(deploy, policy_json_of_a_rolling_update_with_a_termination_wait_is_refused)
+{
+	expect_policy_refused(ROLLING(BATCH ", \"WaitIntervalInSeconds\": 0, "
+					    "\"TerminationWaitInSeconds\": 0"),
+			      "TerminationWaitInSeconds");
+}
+
+Test(deploy, policy_json_with_a_bad_rollback_batch_is_refused)
+{
+	expect_policy_refused(ROLLING(BATCH ", \"WaitIntervalInSeconds\": 0, "
+					    "\"RollbackMaximumBatchSize\": {\"Type\": "
+					    "\"INSTANCE_COUNT\"}"),
+			      "RollbackMaximumBatchSize.Value");
+}
+
+Test(deploy, policy_json_with_eleven_alarms_is_refused)
+{
+	expect_policy_refused("{\"AutoRollbackConfiguration\": {\"Alarms\": ["
+			      "{\"AlarmName\": \"a\"}, {\"AlarmName\": \"a\"}, "
+			      "{\"AlarmName\": \"a\"}, {\"AlarmName\": \"a\"}, "
+			      "{\"AlarmName\": \"a\"}, {\"AlarmName\": \"a\"}, "
+			      "{\"AlarmName\": \"a\"}, {\"AlarmName\": \"a\"}, "
+			      "{\"AlarmName\": \"a\"}, {\"AlarmName\": \"a\"}, "
+			      "{\"AlarmName\": \"a\"}]}}",
+			      "Alarms");
+}
+
+Test(deploy, policy_json_with_an_empty_alarm_list_is_refused)
+{
+	expect_policy_refused("{\"AutoRollbackConfiguration\": {\"Alarms\": []}}", "Alarms");
+}
+
+Test(deploy, policy_json_with_a_blank_alarm_name_is_refused)
+{
+	expect_policy_refused("{\"AutoRollbackConfiguration\": {\"Alarms\": "
+			      "[{\"AlarmName\": \"ok\"}, {\"AlarmName\": \"  \"}]}}",
+			      "Alarms[1].AlarmName");
+}
+
+Test(deploy, policy_json_with_an_alarm_name_of_256_characters_is_refused)
+{
+	char text[512];
+	char name[257];
+	memset(name, 'a', 256);
+	name[256] = 0;
+	snprintf(text, sizeof(text),
+		 "{\"AutoRollbackConfiguration\": {\"Alarms\": [{\"AlarmName\": \"%s\"}]}}", name);
+	expect_policy_refused(text, "Alarms[0].AlarmName");
+}
+
+Test(deploy, policy_json_with_an_alarm_without_a_name_is_refused)
+{
+	expect_policy_refused("{\"AutoRollbackConfiguration\": {\"Alarms\": [{}]}}",
+			      "Alarms[0].AlarmName");
+}
+
+Test(deploy, policy_json_with_an_alarm_name_that_is_a_number_is_refused)
+{
+	expect_policy_refused("{\"AutoRollbackConfiguration\": {\"Alarms\": [{\"AlarmName\": 7}]}}",
+			      "Alarms[0].AlarmName");
+}
+
+/* Deploy state JSON */
+
+Test(deploy, state_json_round_trips_a_rollback_with_its_reason)
+{
+	static char reason[] = "Rolled back: Alarm x in ALARM: too slow";
+	struct deploy_state s = {.phase = DEPLOY_ROLLING_BACK,
+				 .started = T0,
+				 .phase_since = T0 + 61.5,
+				 .step = 3,
+				 .new_target = 3,
+				 .old_target = 2,
+				 .new_share = 0.75,
+				 .reason = reason};
+	json_t *j = deploy_state_to_json(&s);
+	char *error = NULL;
+	cr_assert_eq(deploy_state_from_json(j, &state, &error), 0, "%s", error);
+	cr_assert_eq(state.phase, DEPLOY_ROLLING_BACK);
+	cr_assert_eq(state.started, T0);
+	cr_assert_eq(state.phase_since, T0 + 61.5);
+	cr_assert_eq(state.bake_until, 0);
+	cr_assert_eq(state.step, 3);
+	cr_assert_eq(state.new_target, 3);
+	cr_assert_eq(state.old_target, 2);
+	cr_assert_eq(state.new_share, 0.75);
+	cr_assert_str_eq(state.reason, s.reason);
+	json_decref(j);
+}
+
+Test(deploy, state_json_round_trips_a_bake_exactly)
+{
+	begin(linear(count(1), 60), 3, 3);
+	new_fleet_healthy();
+	json_t *j = deploy_state_to_json(&state);
+	expect_json(j, "{\"Phase\": \"Baking\", \"Started\": 1700000000.0, "
+		       "\"PhaseSince\": 1700000000.0, \"BakeUntil\": 1700000060.0, \"Step\": 1, "
+		       "\"NewTarget\": 3, \"OldTarget\": 3, \"NewShare\": 0.33333333333333331}");
+	struct deploy_state back;
+	char *error = NULL;
+	cr_assert_eq(deploy_state_from_json(j, &back, &error), 0, "%s", error);
+	cr_assert_eq(back.new_share, state.new_share);
+	cr_assert_eq(back.bake_until, state.bake_until);
+	cr_assert_null(back.reason);
+	json_decref(j);
+}
+
+Test(deploy, state_json_carries_a_rollout_on_after_a_restart)
+{
+	begin(linear(count(1), 60), 3, 3);
+	new_fleet_healthy();
+	json_t *j = deploy_state_to_json(&state);
+	deploy_state_clear(&state);
+	char *error = NULL;
+	cr_assert_eq(deploy_state_from_json(j, &state, &error), 0, "%s", error);
+	tick(60);
+	expect(DEPLOY_BAKING, 3, 3, 2 / 3.0, T0 + 120);
+	json_decref(j);
+}
+
+/* A hostile state is refused, names the member, and leaves the state alone. */
+static void expect_state_refused(const char *text, const char *member)
+{
+	json_t *j = json_loads(text, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+	cr_assert_not_null(j, "bad test JSON %s", text);
+	struct deploy_state s = {.phase = DEPLOY_DONE, .step = 42};
+	char *error = NULL;
+	cr_assert_eq(deploy_state_from_json(j, &s, &error), -EINVAL, "accepted %s", text);
+	cr_assert_not_null(error);
+	cr_assert_not_null(strstr(error, member), "error \"%s\" does not name %s", error, member);
+	cr_assert_eq(s.phase, DEPLOY_DONE);
+	cr_assert_eq(s.step, 42);
+	cr_assert_null(s.reason);
+	free(error);
+	json_decref(j);
+}
+
+#define STATE_WITH(phase, share, extra)                                                     \
+	"{\"Phase\": " phase ", \"Started\": 1700000000, \"PhaseSince\": 1700000000, "       \
+	"\"BakeUntil\": 0, \"Step\": 1, \"NewTarget\": 2, \"OldTarget\": 2, \"NewShare\": " \
+	share extra "}"
+
+Test(deploy, state_json_that_the_test_builds_is_accepted)
+{
+	json_t *j = json_loads(STATE_WITH("\"Launching\"", "0", ""), 0, NULL);
+	char *error = NULL;
+	cr_assert_eq(deploy_state_from_json(j, &state, &error), 0, "%s", error);
+	json_decref(j);
+}
+
+Test(deploy, state_json_with_an_unknown_phase_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"Paused\"", "0", ""), "Phase");
+}
+
+Test(deploy, state_json_with_a_phase_given_as_a_number_is_refused)
+{
+	expect_state_refused(STATE_WITH("1", "0", ""), "Phase");
+}
+
+Test(deploy, state_json_with_a_share_over_one_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"Baking\"", "1.5", ""), "NewShare");
+}
+
+Test(deploy, state_json_with_a_share_given_as_a_string_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"Baking\"", "\"half\"", ""), "NewShare");
+}
+
+Test(deploy, state_json_with_an_unknown_member_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"Baking\"", "0.5", ", \"Surprise\": true"), "Surprise");
+}
+
+Test(deploy, state_json_with_a_reason_outside_a_rollback_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"Done\"", "1", ", \"Reason\": \"why\""), "Reason");
+}
+
+Test(deploy, state_json_of_a_rollback_without_a_reason_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"RolledBack\"", "0", ""), "Reason");
+}
+
+Test(deploy, state_json_with_a_reason_that_is_not_text_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"RolledBack\"", "0", ", \"Reason\": [\"why\"]"),
+			     "Reason");
+}
+
+Test(deploy, state_json_with_a_reason_holding_a_nul_is_refused)
+{
+	expect_state_refused(STATE_WITH("\"RolledBack\"", "0", ", \"Reason\": \"a\\u0000b\""),
+			     "Reason");
+}
+
+Test(deploy, state_json_with_a_negative_step_is_refused)
+{
+	expect_state_refused("{\"Phase\": \"Baking\", \"Started\": 1, \"PhaseSince\": 1, "
+			     "\"BakeUntil\": 0, \"Step\": -1, \"NewTarget\": 2, \"OldTarget\": 2, "
+			     "\"NewShare\": 0}",
+			     "Step");
+}
+
+Test(deploy, state_json_with_a_target_past_the_range_is_refused)
+{
+	expect_state_refused("{\"Phase\": \"Baking\", \"Started\": 1, \"PhaseSince\": 1, "
+			     "\"BakeUntil\": 0, \"Step\": 1, \"NewTarget\": 4294967296, "
+			     "\"OldTarget\": 2, \"NewShare\": 0}",
+			     "NewTarget");
+}
+
+Test(deploy, state_json_with_a_time_given_as_a_string_is_refused)
+{
+	expect_state_refused("{\"Phase\": \"Baking\", \"Started\": \"yesterday\", "
+			     "\"PhaseSince\": 1, \"BakeUntil\": 0, \"Step\": 1, \"NewTarget\": 2, "
+			     "\"OldTarget\": 2, \"NewShare\": 0}",
+			     "Started");
+}
+
+Test(deploy, state_json_with_a_time_before_1970_is_refused)
+{
+	expect_state_refused("{\"Phase\": \"Baking\", \"Started\": 1, \"PhaseSince\": 1, "
+			     "\"BakeUntil\": -5, \"Step\": 1, \"NewTarget\": 2, "
+			     "\"OldTarget\": 2, \"NewShare\": 0}",
+			     "BakeUntil");
+}
+
+Test(deploy, state_json_without_a_member_is_refused)
+{
+	expect_state_refused("{\"Phase\": \"Baking\", \"Started\": 1, \"PhaseSince\": 1, "
+			     "\"BakeUntil\": 0, \"Step\": 1, \"NewTarget\": 2, \"NewShare\": 0}",
+			     "OldTarget");
+}
+
+Test(deploy, state_json_that_is_not_an_object_is_refused)
+{
+	expect_state_refused("\"Baking\"", "deploy state");
+}
