@@ -8,6 +8,7 @@
 #include "api_private.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "config.h"
@@ -103,12 +104,73 @@ int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 }
 
 /* Whether every variant's image has been resolved. */
-static bool api_variants_known(const struct endpoint *ep)
+static bool api_variants_known(const struct fleet *f)
 {
-	for (size_t i = 0; i < ep->n_variants; i++)
-		if (!ep->variants[i].resolved_image)
+	for (size_t i = 0; i < f->n_variants; i++)
+		if (!f->variants[i].resolved_image)
 			return false;
-	return ep->n_variants > 0;
+	return f->n_variants > 0;
+}
+
+/* A variant as DescribeEndpoint shows it (ProductionVariantSummary, and
+ * PendingProductionVariantSummary's common members). */
+static json_t *api_variant_summary(const struct variant *v)
+{
+	json_t *o = json_pack("{s:s, s:f, s:f, s:i, s:i}", "VariantName", v->name,
+			      "CurrentWeight", v->current_weight, "DesiredWeight", v->desired_weight,
+			      "CurrentInstanceCount", (int)v->n_healthy, "DesiredInstanceCount",
+			      (int)v->n_desired);
+	if (v->resolved_image)
+		json_object_set_new(o, "DeployedImages",
+				    json_pack("[{s:s, s:s, s:o}]", "SpecifiedImage",
+					      v->cv->model->primary.image, "ResolvedImage",
+					      v->resolved_image, "ResolutionTime",
+					      aws_time(v->resolution_time)));
+	return o;
+}
+
+/* Where a variant of the fleet an update brings stands (VariantStatus). */
+static json_t *api_variant_status(const struct endpoint *ep, const struct variant *v)
+{
+	const struct deploy_state *s = &ep->deploy;
+	const char *status = "Creating";
+	_cleanup_free_ char *msg = NULL;
+	size_t launching = v->n_wanted > v->n_healthy ? v->n_wanted - v->n_healthy : 0;
+	switch (s->phase) {
+	case DEPLOY_LAUNCHING:
+		msg = xasprintf("Launching %zu instance(s).", launching);
+		break;
+	case DEPLOY_BAKING:
+		status = s->new_share >= 1 ? "Baking" : "ActivatingTraffic";
+		msg = xasprintf("Taking %.0f%% of the traffic; baking for %.0f more second(s).",
+				s->new_share * 100, fmax(0, ceil(s->bake_until - now_realtime())));
+		break;
+	case DEPLOY_ROLLING_BACK:
+		status = "Deleting";
+		msg = xasprintf("Rolling back: %s", s->reason ? s->reason : "the update failed.");
+		break;
+	default:
+		status = "Updating";
+		break;
+	}
+	return json_pack("[{s:s, s:s, s:o}]", "Status", status, "StatusMessage", msg ? msg : "",
+			 "StartTime", aws_time(s->phase_since));
+}
+
+/* PendingDeploymentSummary: the fleet an update brings. */
+static json_t *api_pending_summary(const struct endpoint *ep)
+{
+	const struct fleet *f = ep->pending;
+	json_t *pvs = json_array();
+	for (size_t i = 0; i < f->n_variants; i++) {
+		const struct variant *v = &f->variants[i];
+		json_t *o = api_variant_summary(v);
+		json_object_set_new(o, "InstanceType", json_string(v->cv->instance_type));
+		json_object_set_new(o, "VariantStatus", api_variant_status(ep, v));
+		json_array_append_new(pvs, o);
+	}
+	return json_pack("{s:s, s:o, s:o}", "EndpointConfigName", f->config_name,
+			 "ProductionVariants", pvs, "StartTime", aws_time(ep->deploy.started));
 }
 
 /* Reads EndpointName and finds it; NULL with the error set otherwise. */
@@ -132,31 +194,28 @@ int api_op_describe_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 	if (!ep)
 		return -EINVAL;
 
+	/* The config the endpoint serves: the new one once it takes all calls. */
+	const struct fleet *serving =
+		ep->pending && deploy_switched(&ep->deploy) ? ep->pending : ep->fleet;
 	json_object_set_new(out, "EndpointName", json_string(ep->name));
 	json_object_set_new(out, "EndpointArn", json_string(ep->arn));
-	json_object_set_new(out, "EndpointConfigName", json_string(ep->config_name));
+	json_object_set_new(out, "EndpointConfigName", json_string(serving->config_name));
 	json_object_set_new(out, "EndpointStatus",
 			    json_string(endpoint_state_to_string(ep->state)));
-	if (ep->state == ENDPOINT_FAILED && ep->failure_reason)
+	if (ep->failure_reason)
 		json_object_set_new(out, "FailureReason", aws_string(ep->failure_reason));
 	json_object_set_new(out, "CreationTime", aws_time(ep->creation_time));
 	json_object_set_new(out, "LastModifiedTime", aws_time(ep->last_modified_time));
-	if (!api_variants_known(ep))
+	json_t *policy = deploy_policy_to_json(&ep->policy);
+	if (policy)
+		json_object_set_new(out, "LastDeploymentConfig", policy);
+	if (ep->pending)
+		json_object_set_new(out, "PendingDeploymentSummary", api_pending_summary(ep));
+	if (!api_variants_known(serving))
 		return 0;
 	json_t *pvs = json_array();
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		const struct variant *v = &ep->variants[i];
-		json_t *images = json_pack(
-			"[{s:s, s:s, s:o}]", "SpecifiedImage", v->cv->model->primary.image,
-			"ResolvedImage", v->resolved_image, "ResolutionTime",
-			aws_time(v->resolution_time));
-		json_array_append_new(
-			pvs, json_pack("{s:s, s:o, s:f, s:f, s:i, s:i}", "VariantName", v->name,
-				       "DeployedImages", images, "CurrentWeight", v->current_weight,
-				       "DesiredWeight", v->desired_weight, "CurrentInstanceCount",
-				       (int)v->n_healthy, "DesiredInstanceCount",
-				       (int)v->n_instances));
-	}
+	for (size_t i = 0; i < serving->n_variants; i++)
+		json_array_append_new(pvs, api_variant_summary(&serving->variants[i]));
 	json_object_set_new(out, "ProductionVariants", pvs);
 	return 0;
 }

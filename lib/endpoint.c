@@ -91,7 +91,6 @@ static const unsigned endpoint_transitions[ENDPOINT_STATE_MAX] = {
 };
 #undef T
 
-static void instance_teardown(struct instance *inst);
 
 /* The API's name for a status. */
 const char *endpoint_state_to_string(enum endpoint_state s)
@@ -125,35 +124,24 @@ struct endpoint *endpoint_ref(struct endpoint *ep)
 /* Free an endpoint whose last reference went. */
 void endpoint_destroy(struct endpoint *ep)
 {
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		struct variant *v = &ep->variants[i];
-		for (size_t j = 0; j < v->n_instances; j++) {
-			struct instance *inst = &v->instances[j];
-			health_check_free(inst->health);
-			instance_release_gpus(inst);
-			instance_free_dialer(inst);
-			if (inst->relaunch)
-				event_free(inst->relaunch);
-			free(inst->container_name);
-			free(inst->container_id);
-		}
-		if (v->retry)
-			event_free(v->retry);
-		free(v->instances);
-		free(v->healthy);
-		free(v->name);
-		free(v->resolved_image);
-		free(v->model_dir);
-	}
-	free(ep->variants);
+	fleet_free(ep->fleet);
+	fleet_free(ep->pending);
+	for (size_t k = 0; k < ep->n_retired; k++)
+		fleet_free(ep->retired[k]);
+	free(ep->retired);
+	if (ep->deploy_timer)
+		event_free(ep->deploy_timer);
+	if (ep->sweep)
+		event_free(ep->sweep);
+	deploy_policy_clear(&ep->policy);
+	deploy_state_clear(&ep->deploy);
 	tagset_clear(&ep->tags);
 	free(ep->name);
 	free(ep->name_lc);
 	free(ep->arn);
-	free(ep->config_name);
-	free(ep->config_doc);
 	free(ep->failure_reason);
-	config_unref(ep->config);
+	free(ep->update_failure);
+	free(ep->rollback_failure);
 	free(ep);
 }
 
@@ -208,8 +196,7 @@ bool op_current(const struct op *op)
 	struct endpoint *ep = op->ep;
 	if (ep->manager->shutting_down || !ep->registered || ep->failing)
 		return false;
-	if (ep->state != ENDPOINT_CREATING && ep->state != ENDPOINT_IN_SERVICE &&
-	    ep->state != ENDPOINT_UPDATING)
+	if (!endpoint_wants_instances(ep))
 		return false;
 	return !op->inst || op->inst->generation == op->generation;
 }
@@ -273,13 +260,13 @@ int endpoint_set_state(struct endpoint *ep, enum endpoint_state new_state, const
 unsigned endpoint_healthy_count(const struct endpoint *ep)
 {
 	unsigned n = 0;
-	for (size_t i = 0; i < ep->n_variants; i++)
-		n += (unsigned)ep->variants[i].n_healthy;
+	for (size_t i = 0; i < ep->fleet->n_variants; i++)
+		n += (unsigned)ep->fleet->variants[i].n_healthy;
 	return n;
 }
 
 /* Take inst out of its variant's rotation. */
-static void variant_unlist_healthy(struct instance *inst)
+void variant_unlist_healthy(struct instance *inst)
 {
 	struct variant *v = inst->variant;
 	for (size_t i = 0; i < v->n_healthy; i++)
@@ -368,13 +355,16 @@ void endpoint_remove_container(struct endpoint *ep, const char *id, const char *
 }
 
 /* Let go of the slot's container: stale operations see the new generation. */
-static void instance_teardown(struct instance *inst)
+void instance_teardown(struct instance *inst)
 {
 	struct endpoint *ep = inst->variant->endpoint;
 	inst->generation++;
 	inst->health = health_check_free(inst->health);
 	if (inst->relaunch)
 		evtimer_del(inst->relaunch);
+	if (inst->drain)
+		evtimer_del(inst->drain);
+	inst->draining = false;
 	if (inst->state == INSTANCE_HEALTHY)
 		variant_unlist_healthy(inst);
 	if (inst->container_id) {
@@ -393,16 +383,20 @@ static void instance_teardown(struct instance *inst)
 	inst->gpu_wait = false;
 }
 
-/* Tear down every instance. */
+/* Tear down every instance of every fleet. */
 static void endpoint_teardown(struct endpoint *ep)
 {
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		struct variant *v = &ep->variants[i];
-		if (v->retry)
-			evtimer_del(v->retry);
-		for (size_t j = 0; j < v->n_instances; j++)
-			instance_teardown(&v->instances[j]);
-	}
+	struct fleet *f;
+	if (ep->deploy_timer)
+		evtimer_del(ep->deploy_timer);
+	for (size_t k = 0; (f = endpoint_fleet_nth(ep, k)); k++)
+		for (size_t i = 0; i < f->n_variants; i++) {
+			struct variant *v = &f->variants[i];
+			if (v->retry)
+				evtimer_del(v->retry);
+			for (size_t j = 0; j < v->n_instances; j++)
+				instance_teardown(v->instances[j]);
+		}
 	endpoint_persist(ep);
 }
 
@@ -415,8 +409,7 @@ void endpoint_maybe_drop(struct endpoint *ep)
 		return;
 	ep->registered = false;
 	strmap_remove(m->by_name, ep->name_lc);
-	for (size_t i = 0; i < ep->n_variants; i++)
-		m->n_instances -= ep->variants[i].n_instances;
+	m->n_instances -= endpoint_slots(ep);
 	log_endpoint(LOG_NOTICE, ep->name, "endpoint %s: deleted", ep->name);
 	metrics_forget_endpoint(ep->name);
 	if (m->journal) {
@@ -451,16 +444,16 @@ static char *endpoint_format_log(const char *text)
 	return buf_steal(&b);
 }
 
-/* The log arrived: write up the failure. */
-static void endpoint_fail_logs_cb(const struct docker_result *r, const char *text, void *userdata)
+/* The log arrived: write the failure up and hand it on. */
+static void endpoint_explain_logs_cb(const struct docker_result *r, const char *text, void *userdata)
 {
 	struct op *op = userdata;
 	struct endpoint *ep = op->ep;
-	if (!ep->manager->shutting_down && ep->registered && ep->state == ENDPOINT_CREATING) {
+	if (!ep->manager->shutting_down && ep->registered) {
 		_cleanup_free_ char *lines = !r->err && text ? endpoint_format_log(text) : NULL;
 		/* Keep the message and the end of the log: the end says why. */
 		size_t head = strlen(op->detail);
-		size_t room = ENDPOINT_FAILURE_REASON_MAX - 1 - head;
+		size_t room = head < ENDPOINT_FAILURE_REASON_MAX - 1 ? ENDPOINT_FAILURE_REASON_MAX - 1 - head : 0;
 		_cleanup_free_ char *reason = NULL;
 		if (lines && *lines && room > 32) {
 			const char *tail = lines;
@@ -477,10 +470,38 @@ static void endpoint_fail_logs_cb(const struct docker_result *r, const char *tex
 			reason = xstrdup(op->detail);
 		}
 		reason[utf8_prefix_len(reason, ENDPOINT_FAILURE_REASON_MAX)] = '\0';
-		endpoint_set_state(ep, ENDPOINT_FAILED, reason);
-		endpoint_teardown(ep);
+		op->explained(ep, reason);
 	}
 	op_free(op);
+}
+
+/*
+ * Say why something failed in the container's own words: fetch the last log
+ * lines of container_id (when there is one), add them to detail, and give
+ * the result to done (unless the endpoint went meanwhile).
+ */
+void endpoint_explain(struct endpoint *ep, struct variant *v, const char *container_id,
+		      const char *detail, void (*done)(struct endpoint *ep, const char *reason))
+{
+	struct op *op = op_new(ep, v, NULL);
+	op->detail = xstrdup(detail);
+	op->explained = done;
+	if (container_id) {
+		docker_container_logs(ep->manager->docker, container_id, ENDPOINT_LOG_TAIL,
+				      endpoint_explain_logs_cb, op);
+	} else {
+		struct docker_result none = {.err = -ENOENT};
+		endpoint_explain_logs_cb(&none, NULL, op);
+	}
+}
+
+/* The failure of a Creating endpoint is written up: Failed, and all goes. */
+static void endpoint_fail_explained(struct endpoint *ep, const char *reason)
+{
+	if (ep->state != ENDPOINT_CREATING)
+		return;
+	endpoint_set_state(ep, ENDPOINT_FAILED, reason);
+	endpoint_teardown(ep);
 }
 
 /*
@@ -493,32 +514,38 @@ void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *conta
 	if (ep->failing || ep->state != ENDPOINT_CREATING)
 		return;
 	ep->failing = true;
-	/* Stop probes now: the verdict is in. */
-	for (size_t i = 0; i < ep->n_variants; i++)
-		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
-			struct instance *x = &ep->variants[i].instances[j];
+	/* Stop probes now: the verdict is in (a Creating endpoint has one fleet). */
+	for (size_t i = 0; i < ep->fleet->n_variants; i++)
+		for (size_t j = 0; j < ep->fleet->variants[i].n_instances; j++) {
+			struct instance *x = ep->fleet->variants[i].instances[j];
 			x->health = health_check_free(x->health);
 		}
-	struct op *op = op_new(ep, inst ? inst->variant : NULL, NULL);
-	op->detail = xstrdup(reason);
-	if (container_id) {
-		docker_container_logs(ep->manager->docker, container_id, ENDPOINT_LOG_TAIL,
-				      endpoint_fail_logs_cb, op);
-	} else {
-		struct docker_result none = {.err = -ENOENT};
-		endpoint_fail_logs_cb(&none, NULL, op);
-	}
+	endpoint_explain(ep, inst ? inst->variant : NULL, container_id, reason,
+			 endpoint_fail_explained);
 }
 
-/* Every instance is healthy: the endpoint serves. */
+/* Whether every instance f wants passed its checks. */
+bool fleet_healthy(const struct fleet *f)
+{
+	for (size_t i = 0; i < f->n_variants; i++)
+		for (size_t j = 0; j < f->variants[i].n_wanted; j++)
+			if (f->variants[i].instances[j]->state != INSTANCE_HEALTHY)
+				return false;
+	return true;
+}
+
+/* Every instance is healthy: the endpoint serves (a rollout or a scaling
+ * learns that its instances changed). */
 void endpoint_maybe_in_service(struct endpoint *ep)
 {
-	if (ep->state != ENDPOINT_CREATING || ep->failing)
+	if (ep->failing || !ep->registered)
 		return;
-	for (size_t i = 0; i < ep->n_variants; i++)
-		for (size_t j = 0; j < ep->variants[i].n_instances; j++)
-			if (ep->variants[i].instances[j].state != INSTANCE_HEALTHY)
-				return;
+	if (ep->state == ENDPOINT_UPDATING || ep->state == ENDPOINT_ROLLING_BACK) {
+		endpoint_update_progress(ep);
+		return;
+	}
+	if (ep->state != ENDPOINT_CREATING || !fleet_healthy(ep->fleet))
+		return;
 	endpoint_set_state(ep, ENDPOINT_IN_SERVICE, "every instance passed its ping health check");
 }
 
@@ -527,7 +554,8 @@ bool endpoint_wants_instances(const struct endpoint *ep)
 {
 	return !ep->manager->shutting_down && !ep->failing && ep->registered &&
 	       (ep->state == ENDPOINT_CREATING || ep->state == ENDPOINT_IN_SERVICE ||
-		ep->state == ENDPOINT_UPDATING);
+		ep->state == ENDPOINT_UPDATING || ep->state == ENDPOINT_ROLLING_BACK ||
+		ep->state == ENDPOINT_UPDATE_ROLLBACK_FAILED);
 }
 
 /* Give the slot a container: now when its variant is ready, else once the
@@ -548,7 +576,8 @@ void instance_start(struct instance *inst)
 static void instance_relaunch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct instance *inst = arg;
-	if (inst->state == INSTANCE_GONE && endpoint_wants_instances(inst->variant->endpoint))
+	if (inst->state == INSTANCE_GONE && instance_wanted(inst) &&
+	    endpoint_wants_instances(inst->variant->endpoint))
 		instance_start(inst);
 }
 
@@ -566,12 +595,14 @@ static void instance_relaunch_later(struct instance *inst, unsigned delay_ms)
 static void endpoint_wake_one(const char *key, void *value, void *userdata)
 {
 	struct endpoint *ep = value;
-	for (size_t i = 0; i < ep->n_variants; i++)
-		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
-			struct instance *inst = &ep->variants[i].instances[j];
-			if (inst->gpu_wait && inst->state == INSTANCE_GONE)
-				instance_relaunch_later(inst, 0);
-		}
+	struct fleet *f;
+	for (size_t k = 0; (f = endpoint_fleet_nth(ep, k)); k++)
+		for (size_t i = 0; i < f->n_variants; i++)
+			for (size_t j = 0; j < f->variants[i].n_instances; j++) {
+				struct instance *inst = f->variants[i].instances[j];
+				if (inst->gpu_wait && inst->state == INSTANCE_GONE)
+					instance_relaunch_later(inst, 0);
+			}
 }
 
 /* GPUs were freed: instances waiting for some try again (from the loop). */
@@ -659,6 +690,17 @@ void instance_replace(struct instance *inst, const char *why)
 	instance_relaunch_later(inst, delay_ms);
 }
 
+/* inst failed for good and the rollout it belongs to decides what comes next:
+ * it takes no calls and is not probed, but its container stays (its log is
+ * being read) until its fleet goes. */
+static void instance_hold_failed(struct instance *inst)
+{
+	inst->health = health_check_free(inst->health);
+	if (inst->state == INSTANCE_HEALTHY)
+		variant_unlist_healthy(inst);
+	inst->state = INSTANCE_FAILED;
+}
+
 /*
  * A step of the slot's start failed for good: a Creating endpoint fails with
  * reason; a serving one replaces the instance, with backoff.
@@ -669,6 +711,8 @@ static void instance_failed(struct instance *inst, const char *container_id, con
 	if (ep->state == ENDPOINT_CREATING) {
 		inst->state = INSTANCE_FAILED;
 		endpoint_fail(ep, inst, container_id, reason);
+	} else if (endpoint_update_failed(ep, inst, inst->variant, container_id, reason)) {
+		instance_hold_failed(inst);
 	} else {
 		instance_replace(inst, reason);
 	}
@@ -756,15 +800,15 @@ void instance_startup_cb(enum health_verdict verdict, const char *detail, void *
 	}
 
 	inst->state = INSTANCE_FAILED;
-	if (ep->state == ENDPOINT_CREATING) {
-		_cleanup_free_ char *reason = xasprintf(
-			ENDPOINT_PING_FAILED_MSG " No ping succeeded within %u seconds; the last one "
-						 "got: %s.",
-			v->name, v->cv->startup_timeout_s, last ? last : "no answer");
+	_cleanup_free_ char *reason = xasprintf(
+		ENDPOINT_PING_FAILED_MSG " No ping succeeded within %u seconds; the last one got: %s.",
+		v->name, v->cv->startup_timeout_s, last ? last : "no answer");
+	if (ep->state == ENDPOINT_CREATING)
 		endpoint_fail(ep, inst, inst->container_id, reason);
-	} else {
+	else if (endpoint_update_failed(ep, inst, v, inst->container_id, reason))
+		instance_hold_failed(inst);
+	else
 		instance_replace(inst, "did not pass its ping health check");
-	}
 }
 
 /* The container of inst died (event stream or inspect). */
@@ -804,10 +848,20 @@ void instance_died(struct instance *inst, int exit_code)
 				  inst->variant->name, exit_code,
 				  oom ? " after it ran out of memory" : "");
 		endpoint_fail(ep, inst, inst->container_id, reason);
-	} else if (ep->state == ENDPOINT_IN_SERVICE || ep->state == ENDPOINT_UPDATING) {
+	} else if (endpoint_wants_instances(ep)) {
 		_cleanup_free_ char *why =
 			xasprintf("exited with code %d%s", exit_code, oom ? " (out of memory)" : "");
-		instance_replace(inst, why);
+		_cleanup_free_ char *reason =
+			xasprintf(ENDPOINT_PING_FAILED_MSG " The container exited with code %d%s.",
+				  inst->variant->name, exit_code,
+				  oom ? " after it ran out of memory" : "");
+		bool engine = inst->engine_epoch != ep->manager->engine_epoch ||
+			      (inst->engine_stopped && !oom);
+		if (!engine && endpoint_update_failed(ep, inst, inst->variant, inst->container_id,
+						      reason))
+			instance_hold_failed(inst);
+		else
+			instance_replace(inst, why);
 	}
 }
 
@@ -1055,7 +1109,8 @@ void instance_launch(struct instance *inst)
 	struct endpoint_manager *m = ep->manager;
 	free(inst->container_name);
 	inst->container_name =
-		endpoint_container_name(m->owner, ep->name, v->name, inst->slot, inst->generation);
+		endpoint_container_name(m->owner, ep->name, v->name, v->fleet->id, inst->slot,
+						 inst->generation);
 	uint64_t now = now_monotonic_ms();
 	if (!inst->deadline_ms)
 		inst->deadline_ms = now + (uint64_t)v->cv->startup_timeout_s * 1000;
@@ -1129,36 +1184,11 @@ struct endpoint *endpoint_alloc(struct endpoint_manager *m, const char *name,
 	ep->name = xstrdup(name);
 	ep->name_lc = str_tolower(name);
 	ep->arn = names_arn(m->config->region, m->config->account_id, "endpoint", name);
-	ep->config_name = xstrdup(ecfg->name);
-	ep->config = config_ref(c);
-	ep->config_doc = endpoint_config_document(c, ecfg);
-	ep->ecfg = ecfg;
+	ep->fleet = fleet_new(ep, 0, c, ecfg);
+	ep->next_fleet_id = 1;
 	ep->state = ENDPOINT_CREATING;
 	ep->creation_time = ep->last_modified_time = now_realtime();
-	ep->n_variants = ecfg->n_variants;
-	ep->variants = xcalloc(ep->n_variants, sizeof(*ep->variants));
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		struct variant *v = &ep->variants[i];
-		v->endpoint = ep;
-		v->cv = &ecfg->variants[i];
-		v->name = xstrdup(v->cv->variant_name);
-		v->current_weight = v->desired_weight = v->cv->initial_weight;
-		v->n_instances = v->cv->initial_instance_count;
-		v->instances = xcalloc(v->n_instances, sizeof(*v->instances));
-		for (size_t j = 0; j < v->n_instances; j++)
-			v->instances[j] = (struct instance){
-				.variant = v, .slot = (unsigned)j, .state = INSTANCE_PENDING};
-	}
 	return ep;
-}
-
-/* Instance slots of every variant of ep. */
-static size_t endpoint_slots(const struct endpoint *ep)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < ep->n_variants; i++)
-		n += ep->variants[i].n_instances;
-	return n;
 }
 
 /* List ep. */
@@ -1206,12 +1236,12 @@ int endpoint_create(struct endpoint_manager *m, const char *name, const char *co
 	}
 	endpoint_register(ep);
 	log_endpoint(LOG_NOTICE, ep->name, "endpoint %s: Creating from config %s (%zu instances)",
-		     ep->name, ep->config_name, want);
+		     ep->name, ep->fleet->config_name, want);
 	endpoint_persist(ep);
 	if (m->observer)
 		m->observer(ep, ENDPOINT_CREATING, ENDPOINT_CREATING, "created", m->observer_data);
-	for (size_t i = 0; i < ep->n_variants; i++)
-		endpoint_provision_variant(&ep->variants[i]);
+	for (size_t i = 0; i < ep->fleet->n_variants; i++)
+		endpoint_provision_variant(&ep->fleet->variants[i]);
 	*ret = ep;
 	return 0;
 }
@@ -1262,16 +1292,25 @@ void endpoint_manager_start(struct endpoint_manager *m)
 static void endpoint_manager_quiesce_one(const char *key, void *value, void *userdata)
 {
 	struct endpoint *ep = value;
-	for (size_t i = 0; i < ep->n_variants; i++)
-		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
-			struct instance *inst = &ep->variants[i].instances[j];
-			inst->health = health_check_free(inst->health);
-			if (inst->relaunch)
-				evtimer_del(inst->relaunch);
+	struct fleet *f;
+	for (size_t k = 0; (f = endpoint_fleet_nth(ep, k)); k++)
+		for (size_t i = 0; i < f->n_variants; i++) {
+			struct variant *v = &f->variants[i];
+			for (size_t j = 0; j < v->n_instances; j++) {
+				struct instance *inst = v->instances[j];
+				inst->health = health_check_free(inst->health);
+				if (inst->relaunch)
+					evtimer_del(inst->relaunch);
+				if (inst->drain)
+					evtimer_del(inst->drain);
+			}
+			if (v->retry)
+				evtimer_del(v->retry);
 		}
-	for (size_t i = 0; i < ep->n_variants; i++)
-		if (ep->variants[i].retry)
-			evtimer_del(ep->variants[i].retry);
+	if (ep->deploy_timer)
+		evtimer_del(ep->deploy_timer);
+	if (ep->sweep)
+		evtimer_del(ep->sweep);
 }
 
 /* Drop the registry's reference. */

@@ -97,11 +97,17 @@ struct instance {
 	bool gpu_wait;          /* its GPUs are still held by containers going away */
 	unsigned dialer_restarts; /* after it went away, for the backoff */
 	struct event *dialer_retry; /* that backoff, NULL until first needed */
+	/* Its variant no longer wants it (scaled down, a rollout retired it):
+	 * out of rotation, it finishes the calls it holds, then goes. */
+	bool draining;
+	uint64_t drain_deadline_ms;
+	struct event *drain; /* polls for its last call, NULL until first needed */
 };
 
 struct variant {
-	struct endpoint *endpoint; /* owner */
-	const struct config_variant *cv; /* in endpoint->config */
+	struct endpoint *endpoint;
+	struct fleet *fleet; /* owner */
+	const struct config_variant *cv; /* in fleet->config */
 	char *name;
 	char *resolved_image; /* repo@sha256:…, NULL until resolved */
 	double resolution_time;
@@ -113,11 +119,33 @@ struct variant {
 	uint64_t deadline_ms;
 	double current_weight;
 	double desired_weight;
-	struct instance *instances;
+	/* Slots, each allocated once and kept until the endpoint goes (calls and
+	 * operations may point at them); the first n_wanted should run. */
+	struct instance **instances;
 	size_t n_instances;
+	size_t n_wanted;
+	size_t n_desired; /* DesiredInstanceCount: what it has when no rollout holds it back */
 	/* Instances that take traffic: the proxy reads this. */
 	struct instance **healthy;
 	size_t n_healthy;
+};
+
+/*
+ * The instances of one endpoint config.  An endpoint has one (its serving
+ * fleet) and, while UpdateEndpoint runs, a second (the target's); a fleet
+ * that lost its place drains and goes (retired).  Owned by the endpoint;
+ * freed with it, or once retired, empty and no longer referenced.
+ */
+struct fleet {
+	struct endpoint *endpoint;
+	unsigned id; /* 0: CreateEndpoint's; each update's one more (container names) */
+	char *config_name;
+	struct config *config; /* a reference */
+	char *config_doc;      /* that config as the journal keeps it */
+	const struct config_endpoint_config *ecfg;
+	struct variant *variants;
+	size_t n_variants;
+	double retire_at; /* retired: when its instances stop (wall clock) */
 };
 
 struct endpoint {
@@ -127,17 +155,25 @@ struct endpoint {
 	char *name;
 	char *name_lc;
 	char *arn;
-	char *config_name;
-	struct config *config; /* the config it was created from (a reference) */
-	char *config_doc;      /* that config as the journal keeps it */
-	const struct config_endpoint_config *ecfg;
+	struct fleet *fleet;    /* serving (the old one while an update runs) */
+	struct fleet *pending;  /* the update's target, NULL when none runs */
+	struct fleet **retired; /* draining away */
+	size_t n_retired;
+	unsigned next_fleet_id;
+	/* The update running (pending != NULL), or the last one: its
+	 * DeploymentConfig (LastDeploymentConfig when given) and progress. */
+	struct deploy_policy policy;
+	struct deploy_state deploy;
+	struct event *deploy_timer; /* the planner's wake-up */
+	struct event *sweep;        /* retired fleets: stop and free them */
+	char *update_failure;   /* the new fleet failed: why (written up), NULL: it did not */
+	char *rollback_failure; /* an old instance the rollback needs failed: why */
+	bool update_explaining; /* a failure of the rollout is being written up */
 	enum endpoint_state state;
 	char *failure_reason;
 	double creation_time;
 	double last_modified_time;
 	struct tagset tags;
-	struct variant *variants;
-	size_t n_variants;
 	unsigned ops_in_flight; /* Docker/model-data operations holding a ref */
 	bool failing;           /* a failure is being written up: ignore others */
 };

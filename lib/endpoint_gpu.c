@@ -92,8 +92,9 @@ static void endpoint_gpu_count_one(const char *key, void *value, void *userdata)
 	const struct endpoint *ep = value;
 	size_t *n = userdata;
 	if (ep->state == ENDPOINT_CREATING || ep->state == ENDPOINT_IN_SERVICE ||
-	    ep->state == ENDPOINT_UPDATING)
-		*n += endpoint_config_gpus(ep->ecfg);
+	    ep->state == ENDPOINT_UPDATING || ep->state == ENDPOINT_ROLLING_BACK ||
+	    ep->state == ENDPOINT_UPDATE_ROLLBACK_FAILED)
+		*n += fleet_gpus(ep->fleet) + (ep->pending ? fleet_gpus(ep->pending) : 0);
 }
 
 /* GPUs not promised to a live endpoint.  An endpoint's instances take their

@@ -32,17 +32,20 @@ void endpoint_manager_trim_model_cache(struct endpoint_manager *m)
 	if (m->shutting_down)
 		return;
 	n_eps = endpoint_list(m, &eps);
-	for (size_t i = 0; i < n_eps; i++)
-		for (size_t j = 0; j < eps[i]->n_variants; j++) {
-			const char *url = eps[i]->variants[j].cv->model->primary.model_data_url;
-			if (!url || !*url)
-				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 8;
-				urls = xreallocarray(urls, cap, sizeof(*urls));
+	for (size_t i = 0; i < n_eps; i++) {
+		struct fleet *f;
+		for (size_t k = 0; (f = endpoint_fleet_nth(eps[i], k)); k++)
+			for (size_t j = 0; j < f->n_variants; j++) {
+				const char *url = f->variants[j].cv->model->primary.model_data_url;
+				if (!url || !*url)
+					continue;
+				if (n == cap) {
+					cap = cap ? 2 * cap : 8;
+					urls = xreallocarray(urls, cap, sizeof(*urls));
+				}
+				urls[n++] = url;
 			}
-			urls[n++] = url;
-		}
+	}
 	_cleanup_free_ char *cache = xasprintf("%s/models", m->config->state_dir);
 	uint64_t max = m->config->model_data.cache_max_bytes;
 	r = modeldata_cache_trim(m->base, cache, max, urls, n, &stats);

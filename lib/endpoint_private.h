@@ -32,6 +32,8 @@ struct upstream;
 #define ENDPOINT_ENGINE_ERROR_RETRIES 3
 /* How long an instance taken out of rotation has to pass a ping again. */
 #define ENDPOINT_RECHECK_TIMEOUT_MS 10000
+/* Slots a variant may have (a journal record asking for more is cut). */
+#define ENDPOINT_MAX_SLOTS 65536
 
 struct endpoint_manager {
 	struct event_base *base;
@@ -92,6 +94,7 @@ struct op {
 	json_t *spec;       /* a container spec, kept for a retry */
 	char *container_name; /* the container it creates (its GPUs drain by this name) */
 	bool may_retry;     /* pull a missing image / replace a name conflict */
+	void (*explained)(struct endpoint *ep, const char *reason); /* endpoint_explain() */
 };
 
 struct endpoint *endpoint_alloc(struct endpoint_manager *m, const char *name, struct config *c,
@@ -122,7 +125,8 @@ char *instance_gpu_uuids(const struct instance *inst);
 json_t *instance_gpu_requests(const struct instance *inst);
 json_t *instance_container_spec(struct instance *inst);
 char *endpoint_container_name(const char *owner, const char *endpoint, const char *variant,
-			      unsigned slot, unsigned generation);
+			      unsigned fleet, unsigned slot, unsigned generation);
+unsigned endpoint_container_fleet(const struct docker_container *c);
 bool endpoint_container_is_instances(const struct instance *inst, const struct docker_container *c);
 void endpoint_remove_container(struct endpoint *ep, const char *id, const char *name);
 void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms);
@@ -132,6 +136,27 @@ void endpoint_maybe_in_service(struct endpoint *ep);
 void instance_start(struct instance *inst);
 void instance_launch(struct instance *inst);
 void instance_replace(struct instance *inst, const char *why);
+void variant_unlist_healthy(struct instance *inst);
+void instance_teardown(struct instance *inst);
+bool fleet_healthy(const struct fleet *f);
+/* endpoint_fleet.c: fleets, slots, retiring. */
+struct fleet *fleet_new(struct endpoint *ep, unsigned id, struct config *c,
+			const struct config_endpoint_config *ecfg);
+struct fleet *fleet_free(struct fleet *f);
+struct fleet *endpoint_fleet_nth(const struct endpoint *ep, size_t k);
+size_t endpoint_slots(const struct endpoint *ep);
+size_t endpoint_fleet_slots(const struct fleet *f);
+unsigned fleet_wanted(const struct fleet *f);
+size_t fleet_gpus(const struct fleet *f);
+bool instance_wanted(const struct instance *inst);
+void instance_retire(struct instance *inst);
+void variant_set_wanted(struct variant *v, size_t n);
+void variant_add_slots(struct variant *v, size_t n);
+void endpoint_retire_fleet(struct endpoint *ep, struct fleet *f, unsigned delay_s);
+void endpoint_sweep_retired(struct endpoint *ep);
+void endpoint_sweep_cb(evutil_socket_t fd, short what, void *arg);
+/* endpoint_update.c: the rollout of UpdateEndpoint, and scaling. */
+void endpoint_update_progress(struct endpoint *ep);
 /* endpoint_provision.c: a variant's image, model data, then instances. */
 void endpoint_provision_variant(struct variant *v);
 /* Whether ep should have running instances (Creating, InService, Updating). */
@@ -144,6 +169,16 @@ bool engine_unreachable(const struct docker_result *r);
 void endpoint_fail(struct endpoint *ep, struct instance *inst, const char *container_id,
 		   const char *reason);
 void instance_died(struct instance *inst, int exit_code);
+void endpoint_explain(struct endpoint *ep, struct variant *v, const char *container_id,
+		      const char *detail, void (*done)(struct endpoint *ep, const char *reason));
+/*
+ * An instance of ep (inst, or v's provisioning when inst is NULL) failed for
+ * good while an update runs: when it belongs to the fleet the update brings
+ * (or to the old one that a rollback needs), the rollout takes it over and
+ * true is returned; false: handle it as always.
+ */
+bool endpoint_update_failed(struct endpoint *ep, struct instance *inst, struct variant *v,
+			    const char *container_id, const char *reason);
 void instance_steady_cb(enum health_verdict verdict, const char *detail, void *userdata);
 void instance_startup_cb(enum health_verdict verdict, const char *detail, void *userdata);
 void instance_started_cb(const struct docker_result *r, void *userdata);

@@ -44,6 +44,8 @@ static void variant_failed(struct variant *v, const char *reason, bool definite)
 		endpoint_fail(ep, NULL, NULL, reason);
 		return;
 	}
+	if (definite && endpoint_update_failed(ep, NULL, v, NULL, reason))
+		return;
 	log_endpoint(LOG_WARNING, ep->name, "endpoint %s: %s; trying again in %u ms", ep->name,
 		     reason, delay_ms);
 	if (!v->retry)
@@ -73,9 +75,9 @@ static void variant_model_data_cb(int err, const char *host_dir, const char *mes
 	v->ready = true;
 	v->provisioning = false;
 	v->retries = 0;
-	for (size_t i = 0; i < v->n_instances; i++)
-		if (v->instances[i].state == INSTANCE_PENDING && !v->instances[i].restored)
-			instance_launch(&v->instances[i]);
+	for (size_t i = 0; i < v->n_wanted; i++)
+		if (v->instances[i]->state == INSTANCE_PENDING && !v->instances[i]->restored)
+			instance_launch(v->instances[i]);
 out:
 	op_free(op);
 }

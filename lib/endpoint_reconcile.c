@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 
@@ -35,11 +36,135 @@ static json_t *endpoint_record_get(json_t *rec, const char *key, json_type type,
 	return NULL;
 }
 
+/* The config of a fleet's record, loaded and checked. */
+static int endpoint_record_config(const char *name, json_t *doc, json_t *config_name,
+				  struct config **ret_config,
+				  const struct config_endpoint_config **ret_ecfg, char **ret_error)
+{
+	_cleanup_free_ char *what = xasprintf("journal record of %s", name);
+	_cleanup_free_ char *cerr = NULL;
+	struct config *c = NULL;
+	if (config_load_string(what, json_string_value(doc), &c, &cerr) < 0) {
+		*ret_error = xstrdup(cerr);
+		return -EINVAL;
+	}
+	const struct config_endpoint_config *ecfg =
+		config_find_endpoint_config(c, json_string_value(config_name));
+	if (!ecfg) {
+		*ret_error = xasprintf("%s: its config %s is not in it", what,
+				       json_string_value(config_name));
+		config_unref(c);
+		return -EINVAL;
+	}
+	*ret_config = c;
+	*ret_ecfg = ecfg;
+	return 0;
+}
+
+/* A fleet's variants and slots from its record (what does not fit is skipped:
+ * reconciling with the Engine settles the rest). */
+static void fleet_restore_variants(struct fleet *f, json_t *variants)
+{
+	size_t i;
+	json_t *jv;
+	json_array_foreach(variants, i, jv)
+	{
+		const char *vname = json_string_value(json_object_get(jv, "name"));
+		struct variant *v = NULL;
+		for (size_t k = 0; vname && k < f->n_variants; k++)
+			if (strcmp(f->variants[k].name, vname) == 0)
+				v = &f->variants[k];
+		if (!v)
+			continue;
+		const char *img = json_string_value(json_object_get(jv, "resolved_image"));
+		if (img) {
+			/* A variant named twice: the last entry wins, nothing leaks. */
+			free(v->resolved_image);
+			v->resolved_image = xstrdup(img);
+			v->resolution_time = json_number_value(json_object_get(jv, "resolution_time"));
+		}
+		json_t *w = json_object_get(jv, "current_weight");
+		if (json_is_number(w) && json_number_value(w) >= 0)
+			v->current_weight = json_number_value(w);
+		w = json_object_get(jv, "desired_weight");
+		if (json_is_number(w) && json_number_value(w) >= 0)
+			v->desired_weight = json_number_value(w);
+		/* Slots a scaling added: as many as the record names, within the
+		 * bound every variant has. */
+		json_t *jw = json_object_get(jv, "wanted");
+		json_int_t wanted = json_is_integer(jw) ? json_integer_value(jw) : (json_int_t)v->n_wanted;
+		size_t k;
+		json_t *ji;
+		size_t slots = v->n_instances;
+		json_array_foreach(json_object_get(jv, "instances"), k, ji)
+		{
+			json_t *js = json_object_get(ji, "slot");
+			json_int_t slot = json_integer_value(js);
+			if (json_is_integer(js) && slot >= 0 && slot < ENDPOINT_MAX_SLOTS &&
+			    (size_t)slot + 1 > slots)
+				slots = (size_t)slot + 1;
+		}
+		if (wanted >= 0 && wanted <= ENDPOINT_MAX_SLOTS && (size_t)wanted > slots)
+			slots = (size_t)wanted;
+		variant_add_slots(v, slots);
+		if (wanted >= 0 && (size_t)wanted <= v->n_instances)
+			v->n_wanted = (size_t)wanted;
+		json_t *jd = json_object_get(jv, "desired");
+		if (json_is_integer(jd) && json_integer_value(jd) >= 0 &&
+		    json_integer_value(jd) <= ENDPOINT_MAX_SLOTS)
+			v->n_desired = (size_t)json_integer_value(jd);
+		json_array_foreach(json_object_get(jv, "instances"), k, ji)
+		{
+			json_t *js = json_object_get(ji, "slot");
+			json_int_t slot = json_integer_value(js);
+			if (!json_is_integer(js) || slot < 0 || (size_t)slot >= v->n_instances)
+				continue;
+			struct instance *inst = v->instances[slot];
+			const char *cname = json_string_value(json_object_get(ji, "container_name"));
+			const char *cid = json_string_value(json_object_get(ji, "container_id"));
+			inst->generation =
+				(unsigned)json_integer_value(json_object_get(ji, "generation"));
+			/* A slot named twice: the last entry wins, nothing leaks. */
+			free(inst->container_name);
+			free(inst->container_id);
+			inst->container_name = cname ? xstrdup(cname) : NULL;
+			inst->container_id = cid ? xstrdup(cid) : NULL;
+		}
+	}
+	for (i = 0; i < f->n_variants; i++)
+		for (size_t k = 0; k < f->variants[i].n_instances; k++)
+			f->variants[i].instances[k]->restored = true;
+}
+
+/* A fleet other than the serving one from its record: pending or retired. */
+static struct fleet *fleet_restore(struct endpoint *ep, json_t *jf, char **ret_error)
+{
+	char *error = NULL;
+	json_t *id = endpoint_record_get(jf, "fleet_id", JSON_INTEGER, true, &error);
+	json_t *name = endpoint_record_get(jf, "config_name", JSON_STRING, true, &error);
+	json_t *doc = endpoint_record_get(jf, "config", JSON_STRING, true, &error);
+	json_t *variants = endpoint_record_get(jf, "variants", JSON_ARRAY, true, &error);
+	json_t *retire_at = endpoint_record_get(jf, "retire_at", JSON_REAL, false, &error);
+	if (!error && (json_integer_value(id) <= 0 || json_integer_value(id) > UINT_MAX / 2))
+		error = xasprintf("journal record of %s: fleet_id %lld is out of range", ep->name,
+				  (long long)json_integer_value(id));
+	struct config *c = NULL;
+	const struct config_endpoint_config *ecfg = NULL;
+	if (error || endpoint_record_config(ep->name, doc, name, &c, &ecfg, &error) < 0) {
+		*ret_error = error;
+		return NULL;
+	}
+	struct fleet *f = fleet_new(ep, (unsigned)json_integer_value(id), c, ecfg);
+	config_unref(c);
+	f->retire_at = retire_at ? json_number_value(retire_at) : 0;
+	fleet_restore_variants(f, variants);
+	return f;
+}
+
 /* Rebuild an endpoint from its record. */
 int endpoint_manager_restore(struct endpoint_manager *m, json_t *rec, char **ret_error)
 {
 	char *error = NULL;
-	_cleanup_free_ char *cerr = NULL, *what = NULL;
 	json_t *name = endpoint_record_get(rec, "name", JSON_STRING, true, &error);
 	json_t *arn = endpoint_record_get(rec, "arn", JSON_STRING, true, &error);
 	json_t *config_name = endpoint_record_get(rec, "config_name", JSON_STRING, true, &error);
@@ -50,6 +175,12 @@ int endpoint_manager_restore(struct endpoint_manager *m, json_t *rec, char **ret
 	json_t *doc = endpoint_record_get(rec, "config", JSON_STRING, true, &error);
 	json_t *variants = endpoint_record_get(rec, "variants", JSON_ARRAY, true, &error);
 	json_t *reason = endpoint_record_get(rec, "failure_reason", JSON_STRING, false, &error);
+	json_t *fleet_id = endpoint_record_get(rec, "fleet_id", JSON_INTEGER, false, &error);
+	json_t *next_id = endpoint_record_get(rec, "next_fleet_id", JSON_INTEGER, false, &error);
+	json_t *pending = endpoint_record_get(rec, "pending", JSON_OBJECT, false, &error);
+	json_t *dstate = endpoint_record_get(rec, "deploy_state", JSON_OBJECT, false, &error);
+	json_t *dpolicy = endpoint_record_get(rec, "deploy_policy", JSON_OBJECT, false, &error);
+	json_t *retired = endpoint_record_get(rec, "retired", JSON_ARRAY, false, &error);
 	if (error)
 		goto bad;
 	int state = endpoint_state_from_string(json_string_value(status));
@@ -63,30 +194,54 @@ int endpoint_manager_restore(struct endpoint_manager *m, json_t *rec, char **ret
 				  json_string_value(name));
 		goto bad;
 	}
+	if ((pending != NULL) != (dstate != NULL)) {
+		error = xasprintf("journal record of %s: a pending fleet needs a deploy_state",
+				  json_string_value(name));
+		goto bad;
+	}
+	json_int_t fid = fleet_id ? json_integer_value(fleet_id) : 0;
+	json_int_t nid = next_id ? json_integer_value(next_id) : fid + 1;
+	if (fid < 0 || fid > UINT_MAX / 2 || nid <= fid || nid > UINT_MAX / 2) {
+		error = xasprintf("journal record of %s: fleet ids %lld/%lld are out of range",
+				  json_string_value(name), (long long)fid, (long long)nid);
+		goto bad;
+	}
 	struct config *c = NULL;
-	what = xasprintf("journal record of %s", json_string_value(name));
-	if (config_load_string(what, json_string_value(doc), &c, &cerr) < 0) {
-		error = xasprintf("%s", cerr);
+	const struct config_endpoint_config *ecfg = NULL;
+	if (endpoint_record_config(json_string_value(name), doc, config_name, &c, &ecfg, &error) < 0)
 		goto bad;
-	}
-	const struct config_endpoint_config *ecfg =
-		config_find_endpoint_config(c, json_string_value(config_name));
-	if (!ecfg) {
-		error = xasprintf("%s: its config %s is not in it", what,
-				  json_string_value(config_name));
-		config_unref(c);
-		goto bad;
-	}
 	struct endpoint *ep = endpoint_alloc(m, json_string_value(name), c, ecfg);
 	config_unref(c);
+	ep->fleet->id = (unsigned)fid;
+	ep->next_fleet_id = (unsigned)nid;
+	if (dpolicy && deploy_policy_from_json(dpolicy, &ep->policy, &error) < 0)
+		goto bad_ep;
+	if (dstate && deploy_state_from_json(dstate, &ep->deploy, &error) < 0)
+		goto bad_ep;
+	if (pending && !(ep->pending = fleet_restore(ep, pending, &error)))
+		goto bad_ep;
+	size_t i;
+	json_t *t;
+	json_array_foreach(retired, i, t)
+	{
+		struct fleet *f = json_is_object(t) ? fleet_restore(ep, t, &error) : NULL;
+		if (!f) {
+			if (!error)
+				error = xasprintf("journal record of %s: a retired fleet is not an object",
+						  ep->name);
+			goto bad_ep;
+		}
+		ep->retired = xreallocarray(ep->retired, ep->n_retired + 1, sizeof(*ep->retired));
+		ep->retired[ep->n_retired++] = f;
+		for (size_t k = 0; k < f->n_variants; k++)
+			f->variants[k].n_wanted = 0;
+	}
 	free(ep->arn);
 	ep->arn = xstrdup(json_string_value(arn));
 	ep->state = (enum endpoint_state)state;
 	ep->creation_time = json_number_value(ctime);
 	ep->last_modified_time = json_number_value(mtime);
 	ep->failure_reason = reason ? xstrdup(json_string_value(reason)) : NULL;
-	size_t i;
-	json_t *t;
 	json_array_foreach(tags, i, t)
 	{
 		struct endpoint_tag tag = {
@@ -96,50 +251,14 @@ int endpoint_manager_restore(struct endpoint_manager *m, json_t *rec, char **ret
 		if (tag.key)
 			(void)tagset_add(&ep->tags, &tag, 1);
 	}
-	json_t *jv;
-	json_array_foreach(variants, i, jv)
-	{
-		const char *vname = json_string_value(json_object_get(jv, "name"));
-		struct variant *v = NULL;
-		for (size_t k = 0; vname && k < ep->n_variants; k++)
-			if (strcmp(ep->variants[k].name, vname) == 0)
-				v = &ep->variants[k];
-		if (!v)
-			continue;
-		const char *img = json_string_value(json_object_get(jv, "resolved_image"));
-		if (img) {
-			/* A variant named twice: the last entry wins, nothing leaks. */
-			free(v->resolved_image);
-			v->resolved_image = xstrdup(img);
-			v->resolution_time = json_number_value(json_object_get(jv, "resolution_time"));
-		}
-		size_t k;
-		json_t *ji;
-		json_array_foreach(json_object_get(jv, "instances"), k, ji)
-		{
-			json_t *js = json_object_get(ji, "slot");
-			json_int_t slot = json_integer_value(js);
-			if (!json_is_integer(js) || slot < 0 || (size_t)slot >= v->n_instances)
-				continue;
-			struct instance *inst = &v->instances[slot];
-			const char *cname = json_string_value(json_object_get(ji, "container_name"));
-			const char *cid = json_string_value(json_object_get(ji, "container_id"));
-			inst->generation =
-				(unsigned)json_integer_value(json_object_get(ji, "generation"));
-			/* A slot named twice: the last entry wins, nothing leaks. */
-			free(inst->container_name);
-			free(inst->container_id);
-			inst->container_name = cname ? xstrdup(cname) : NULL;
-			inst->container_id = cid ? xstrdup(cid) : NULL;
-		}
-	}
-	for (i = 0; i < ep->n_variants; i++)
-		for (size_t k = 0; k < ep->variants[i].n_instances; k++)
-			ep->variants[i].instances[k].restored = true;
+	fleet_restore_variants(ep->fleet, variants);
 	endpoint_register(ep);
-	log_endpoint(LOG_INFO, ep->name, "endpoint %s: restored (%s)", ep->name,
-		     endpoint_state_to_string(ep->state));
+	log_endpoint(LOG_INFO, ep->name, "endpoint %s: restored (%s%s%s)", ep->name,
+		     endpoint_state_to_string(ep->state), ep->pending ? ", updating to " : "",
+		     ep->pending ? ep->pending->config_name : "");
 	return 0;
+bad_ep:
+	endpoint_destroy(ep);
 bad:
 	*ret_error = error;
 	return -EINVAL;
@@ -179,7 +298,8 @@ static bool instance_matches(const struct instance *inst, const struct docker_co
 		json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "generation"));
 	return e && v && slot && gen && strcasecmp(e, ep->name) == 0 &&
 	       strcmp(v, inst->variant->name) == 0 && strtoul(slot, NULL, 10) == inst->slot &&
-	       strtoul(gen, NULL, 10) == inst->generation;
+	       strtoul(gen, NULL, 10) == inst->generation &&
+	       endpoint_container_fleet(c) == inst->variant->fleet->id;
 }
 
 /* Take over a running container of inst's found at start or after an outage. */
@@ -206,8 +326,11 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 	}
 	log_instance(LOG_INFO, inst, "endpoint %s: variant %s instance %u: adopted %.12s",
 		      ep->name, v->name, inst->slot, c->id);
-	if (ep->state == ENDPOINT_IN_SERVICE || ep->state == ENDPOINT_UPDATING) {
-		/* It served before the restart: keep it serving while probes watch. */
+	if ((ep->state == ENDPOINT_IN_SERVICE || ep->state == ENDPOINT_UPDATING ||
+	     ep->state == ENDPOINT_ROLLING_BACK) &&
+	    v->fleet == ep->fleet) {
+		/* It served before the restart: keep it serving while probes watch.
+		 * An update's new instance may not have passed yet: it probes. */
 		inst->state = INSTANCE_HEALTHY;
 		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
 		v->healthy[v->n_healthy++] = inst;
@@ -256,6 +379,21 @@ static void instance_reconcile(struct instance *inst, const struct docker_contai
 	}
 }
 
+/* A restored slot that no longer should run (a retired fleet's, one scaled
+ * away): its container goes. */
+static void instance_reconcile_unwanted(struct instance *inst, const struct docker_container *c)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	inst->restored = false;
+	if (c)
+		endpoint_remove_container(ep, c->id, c->name);
+	instance_forget_container(inst);
+	inst->state = INSTANCE_GONE;
+}
+
+static void instance_resync(struct instance *inst, const struct docker_container *cs, size_t n,
+			    bool *claimed);
+
 /* Match one endpoint with the containers the Engine runs. */
 static void endpoint_resync(struct endpoint *ep, const struct docker_container *cs, size_t n,
 			    bool *claimed)
@@ -269,27 +407,41 @@ static void endpoint_resync(struct endpoint *ep, const struct docker_container *
 			endpoint_remove_container(ep, cs[k].id, cs[k].name);
 		}
 	}
+	struct fleet *f;
 	if (gone) {
-		for (size_t i = 0; i < ep->n_variants; i++)
-			for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
-				struct instance *inst = &ep->variants[i].instances[j];
-				inst->restored = false;
-				instance_forget_container(inst);
-			}
+		for (size_t q = 0; (f = endpoint_fleet_nth(ep, q)); q++)
+			for (size_t i = 0; i < f->n_variants; i++)
+				for (size_t j = 0; j < f->variants[i].n_instances; j++) {
+					struct instance *inst = f->variants[i].instances[j];
+					inst->restored = false;
+					instance_forget_container(inst);
+				}
 		endpoint_persist(ep);
 		endpoint_maybe_drop(ep);
 		return;
 	}
-	for (size_t i = 0; i < ep->n_variants; i++)
-		for (size_t j = 0; j < ep->variants[i].n_instances; j++) {
-			struct instance *inst = &ep->variants[i].instances[j];
+	for (size_t q = 0; (f = endpoint_fleet_nth(ep, q)); q++)
+		for (size_t i = 0; i < f->n_variants; i++)
+			for (size_t j = 0; j < f->variants[i].n_instances; j++)
+				instance_resync(f->variants[i].instances[j], cs, n, claimed);
+	endpoint_persist(ep);
+	endpoint_sweep_retired(ep);
+	endpoint_maybe_in_service(ep);
+}
+
+/* Match one slot with the containers the Engine runs. */
+static void instance_resync(struct instance *inst, const struct docker_container *cs, size_t n,
+			    bool *claimed)
+{
 			const struct docker_container *c = NULL;
 			for (size_t k = 0; k < n && !c; k++)
 				if (instance_matches(inst, &cs[k])) {
 					c = &cs[k];
 					claimed[k] = true;
 				}
-			if (inst->restored) {
+			if (inst->restored && !instance_wanted(inst)) {
+				instance_reconcile_unwanted(inst, c);
+			} else if (inst->restored) {
 				instance_reconcile(inst, c);
 			} else if (inst->state == INSTANCE_PROBING || inst->state == INSTANCE_HEALTHY) {
 				/* Events may have been lost while the stream was down:
@@ -302,9 +454,6 @@ static void endpoint_resync(struct endpoint *ep, const struct docker_container *
 				else if (!c->running)
 					instance_died(inst, c->exit_code);
 			}
-		}
-	endpoint_persist(ep);
-	endpoint_maybe_in_service(ep);
 }
 
 static void endpoint_manager_resync(struct endpoint_manager *m);

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -27,15 +28,25 @@
 
 /*
  * A container's name: "endpointd_<owner>_<endpoint>_<variant>_<slot>_<gen>",
- * names lower-cased.  Endpoint and variant names cannot hold "_", so no two
+ * names lower-cased, and "_f<fleet>" after it for the fleets that updates
+ * bring (the first fleet's names are as they always were).  Endpoint and variant names cannot hold "_", so no two
  * instances share a name, whatever hyphens their names hold; the owner (its
  * first 8 characters) keeps daemons sharing an Engine apart.
  */
 char *endpoint_container_name(const char *owner, const char *endpoint, const char *variant,
-			      unsigned slot, unsigned generation)
+			      unsigned fleet, unsigned slot, unsigned generation)
 {
 	_cleanup_free_ char *e = str_tolower(endpoint), *v = str_tolower(variant);
-	return xasprintf("endpointd_%.8s_%s_%s_%u_%u", owner, e, v, slot, generation);
+	if (fleet == 0)
+		return xasprintf("endpointd_%.8s_%s_%s_%u_%u", owner, e, v, slot, generation);
+	return xasprintf("endpointd_%.8s_%s_%s_%u_%u_f%u", owner, e, v, slot, generation, fleet);
+}
+
+/* The fleet a container's labels name (none: 0, the first). */
+unsigned endpoint_container_fleet(const struct docker_container *c)
+{
+	const char *f = json_string_value(json_object_get(c->labels, DOCKER_LABEL_PREFIX "fleet"));
+	return f ? (unsigned)strtoul(f, NULL, 10) : 0;
 }
 
 /* A label of c, or NULL. */
@@ -56,7 +67,7 @@ bool endpoint_container_is_instances(const struct instance *inst, const struct d
 	snprintf(want, sizeof(want), "%u", inst->slot);
 	return owner && e && v && slot && strcmp(owner, ep->manager->owner) == 0 &&
 	       strcasecmp(e, ep->name) == 0 && strcasecmp(v, inst->variant->name) == 0 &&
-	       strcmp(slot, want) == 0;
+	       strcmp(slot, want) == 0 && endpoint_container_fleet(c) == inst->variant->fleet->id;
 }
 
 /*
@@ -125,15 +136,18 @@ json_t *instance_container_spec(struct instance *inst)
 	else
 		json_decref(mounts);
 
-	char slot[16], gen[16];
+	char slot[16], gen[16], fleet[16];
 	snprintf(slot, sizeof(slot), "%u", inst->slot);
 	snprintf(gen, sizeof(gen), "%u", inst->generation);
+	snprintf(fleet, sizeof(fleet), "%u", v->fleet->id);
 	json_t *labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", ENDPOINT_LABEL_MANAGED,
 				   "true", ENDPOINT_LABEL_OWNER, ep->manager->owner,
 				   DOCKER_LABEL_PREFIX "endpoint", ep->name,
 				   DOCKER_LABEL_PREFIX "endpoint-arn", ep->arn,
 				   DOCKER_LABEL_PREFIX "variant", v->name, DOCKER_LABEL_PREFIX "slot",
 				   slot, DOCKER_LABEL_PREFIX "generation", gen);
+	if (v->fleet->id > 0)
+		json_object_set_new(labels, DOCKER_LABEL_PREFIX "fleet", json_string(fleet));
 
 	json_t *spec = json_pack("{s:s, s:[s], s:o, s:o}", "Image", pc->image, "Cmd", "serve",
 				 "Env", env, "HostConfig", host);

@@ -109,19 +109,15 @@ char *endpoint_config_document(const struct config *c, const struct config_endpo
 	return text;
 }
 
-/* The record of one endpoint. */
-json_t *endpoint_to_json(const struct endpoint *ep)
+/* A fleet's variants and instance slots, as the record keeps them. */
+static json_t *endpoint_state_variants(const struct fleet *f)
 {
-	json_t *tags = json_array();
-	for (size_t i = 0; i < ep->tags.n; i++)
-		json_array_append_new(tags, json_pack("{s:s, s:s}", "Key", ep->tags.tags[i].key,
-						      "Value", ep->tags.tags[i].value));
 	json_t *variants = json_array();
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		const struct variant *v = &ep->variants[i];
+	for (size_t i = 0; i < f->n_variants; i++) {
+		const struct variant *v = &f->variants[i];
 		json_t *instances = json_array();
 		for (size_t j = 0; j < v->n_instances; j++) {
-			const struct instance *inst = &v->instances[j];
+			const struct instance *inst = v->instances[j];
 			json_t *o = json_pack("{s:i, s:i}", "slot", (int)inst->slot, "generation",
 					      (int)inst->generation);
 			if (inst->container_name)
@@ -132,19 +128,56 @@ json_t *endpoint_to_json(const struct endpoint *ep)
 						    json_string(inst->container_id));
 			json_array_append_new(instances, o);
 		}
-		json_t *o = json_pack("{s:s, s:o}", "name", v->name, "instances", instances);
+		json_t *o = json_pack("{s:s, s:o, s:i, s:i, s:f, s:f}", "name", v->name, "instances",
+				      instances, "wanted", (int)v->n_wanted, "desired",
+				      (int)v->n_desired, "current_weight", v->current_weight,
+				      "desired_weight", v->desired_weight);
 		if (v->resolved_image) {
 			json_object_set_new(o, "resolved_image", json_string(v->resolved_image));
 			json_object_set_new(o, "resolution_time", json_real(v->resolution_time));
 		}
 		json_array_append_new(variants, o);
 	}
-	json_t *rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:s, s:o}", "version", 1,
-				"name", ep->name, "arn", ep->arn, "config_name", ep->config_name,
-				"status", endpoint_state_to_string(ep->state), "creation_time",
-				ep->creation_time, "last_modified_time", ep->last_modified_time,
-				"tags", tags, "config", ep->config_doc, "variants", variants);
+	return variants;
+}
+
+/* A fleet other than the serving one: its config travels with it. */
+static json_t *endpoint_state_fleet(const struct fleet *f)
+{
+	return json_pack("{s:i, s:s, s:s, s:o, s:f}", "fleet_id", (int)f->id, "config_name",
+			 f->config_name, "config", f->config_doc, "variants",
+			 endpoint_state_variants(f), "retire_at", f->retire_at);
+}
+
+/* The record of one endpoint. */
+json_t *endpoint_to_json(const struct endpoint *ep)
+{
+	json_t *tags = json_array();
+	for (size_t i = 0; i < ep->tags.n; i++)
+		json_array_append_new(tags, json_pack("{s:s, s:s}", "Key", ep->tags.tags[i].key,
+						      "Value", ep->tags.tags[i].value));
+	const struct fleet *f = ep->fleet;
+	json_t *rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:s, s:o, s:i, s:i}",
+				"version", 1, "name", ep->name, "arn", ep->arn, "config_name",
+				f->config_name, "status", endpoint_state_to_string(ep->state),
+				"creation_time", ep->creation_time, "last_modified_time",
+				ep->last_modified_time, "tags", tags, "config", f->config_doc,
+				"variants", endpoint_state_variants(f), "fleet_id", (int)f->id,
+				"next_fleet_id", (int)ep->next_fleet_id);
 	if (ep->failure_reason)
 		json_object_set_new(rec, "failure_reason", json_string(ep->failure_reason));
+	if (ep->pending) {
+		json_object_set_new(rec, "pending", endpoint_state_fleet(ep->pending));
+		json_object_set_new(rec, "deploy_state", deploy_state_to_json(&ep->deploy));
+	}
+	json_t *policy = deploy_policy_to_json(&ep->policy);
+	if (policy)
+		json_object_set_new(rec, "deploy_policy", policy);
+	if (ep->n_retired) {
+		json_t *retired = json_array();
+		for (size_t k = 0; k < ep->n_retired; k++)
+			json_array_append_new(retired, endpoint_state_fleet(ep->retired[k]));
+		json_object_set_new(rec, "retired", retired);
+	}
 	return rec;
 }

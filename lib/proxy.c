@@ -121,17 +121,52 @@ static struct instance *proxy_pick_instance(struct proxy *p, struct variant *v,
 	return best;
 }
 
-/* A variant at random by current weight among those with a healthy instance
- * (other than not); NULL when none has one. */
+/* Healthy instances of v that a call may use (not the one that failed it). */
+static size_t proxy_usable(const struct variant *v, const struct instance *not)
+{
+	return v->n_healthy - (not && not->variant == v && not->state == INSTANCE_HEALTHY);
+}
+
+/* Whether fleet f has an instance a call may use. */
+static bool proxy_fleet_usable(const struct fleet *f, const struct instance *not)
+{
+	for (size_t i = 0; f && i < f->n_variants; i++)
+		if (proxy_usable(&f->variants[i], not) > 0)
+			return true;
+	return false;
+}
+
+/*
+ * The fleet a call goes to.  While an update runs, the new fleet takes its
+ * share of the calls (0 until it passed its checks, 1 once it took all
+ * traffic); when the fleet drawn has no instance to take the call, the other
+ * takes it if it takes calls at all.
+ */
+static struct fleet *proxy_pick_fleet(struct proxy *p, struct endpoint *ep,
+				      const struct instance *not)
+{
+	double share = ep->pending ? ep->deploy.new_share : 0;
+	if (share <= 0)
+		return ep->fleet;
+	if (share >= 1)
+		return ep->pending;
+	double r = (double)(proxy_random(p) >> 11) / (double)(UINT64_C(1) << 53);
+	struct fleet *f = r < share ? ep->pending : ep->fleet;
+	struct fleet *other = f == ep->pending ? ep->fleet : ep->pending;
+	return proxy_fleet_usable(f, not) || !proxy_fleet_usable(other, not) ? f : other;
+}
+
+/* A variant at random by current weight among those of the fleet the call
+ * goes to with a healthy instance (other than not); NULL when none has one. */
 static struct variant *proxy_pick_variant(struct proxy *p, struct endpoint *ep,
 					  const struct instance *not)
 {
+	struct fleet *f = proxy_pick_fleet(p, ep, not);
 	double total = 0;
 	size_t candidates = 0;
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		struct variant *v = &ep->variants[i];
-		size_t usable = v->n_healthy - (not && not->variant == v && not->state == INSTANCE_HEALTHY);
-		if (usable == 0)
+	for (size_t i = 0; i < f->n_variants; i++) {
+		struct variant *v = &f->variants[i];
+		if (proxy_usable(v, not) == 0)
 			continue;
 		candidates++;
 		total += v->current_weight > 0 ? v->current_weight : 0;
@@ -142,10 +177,9 @@ static struct variant *proxy_pick_variant(struct proxy *p, struct endpoint *ep,
 	double x = r * total;
 	size_t nth = (size_t)(r * (double)candidates); /* all weights 0: evenly */
 	struct variant *last = NULL;
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		struct variant *v = &ep->variants[i];
-		size_t usable = v->n_healthy - (not && not->variant == v && not->state == INSTANCE_HEALTHY);
-		if (usable == 0)
+	for (size_t i = 0; i < f->n_variants; i++) {
+		struct variant *v = &f->variants[i];
+		if (proxy_usable(v, not) == 0)
 			continue;
 		last = v;
 		if (total > 0) {
@@ -158,6 +192,25 @@ static struct variant *proxy_pick_variant(struct proxy *p, struct endpoint *ep,
 		}
 	}
 	return last; /* rounding at the top end */
+}
+
+/* The variant named target, in the fleet the call goes to or else in the
+ * other; NULL when the endpoint has none of that name. */
+static struct variant *proxy_find_variant(struct proxy *p, struct endpoint *ep, const char *target)
+{
+	struct fleet *f = proxy_pick_fleet(p, ep, NULL);
+	struct fleet *other = f == ep->fleet ? ep->pending : ep->fleet;
+	struct variant *found = NULL;
+	for (size_t i = 0; i < f->n_variants && !found; i++)
+		if (strcmp(f->variants[i].name, target) == 0)
+			found = &f->variants[i];
+	if (found && found->n_healthy > 0)
+		return found;
+	for (size_t i = 0; other && i < other->n_variants; i++)
+		if (strcmp(other->variants[i].name, target) == 0 &&
+		    (!found || other->variants[i].n_healthy > 0))
+			return &other->variants[i];
+	return found;
 }
 
 /* Calls of endpoint name in flight. */
@@ -285,7 +338,7 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 				 "invocation timed out while waiting for a response from container "
 				 "primary after %u seconds.\". See the log of container %s for more "
 				 "information.",
-				 ep->config->invocation_timeout_s, c->inst->container_name);
+				 ep->fleet->config->invocation_timeout_s, c->inst->container_name);
 		json_decref(extra);
 	} else if (r->result == -ECONNREFUSED) {
 		proxy_send_error(c->req, c->request_id, 503, "ServiceUnavailable",
@@ -344,7 +397,7 @@ static void proxy_forward(struct proxy_call *c)
 		.headers = (const char *const *)c->headers,
 		.body = c->body,
 		.connect_timeout_ms = PROXY_CONNECT_TIMEOUT_MS,
-		.timeout_ms = c->ep->config->invocation_timeout_s * 1000,
+		.timeout_ms = c->ep->fleet->config->invocation_timeout_s * 1000,
 		.max_response = PROXY_MAX_RESPONSE,
 	};
 	upstream_start(c->proxy->upstream, &ur, proxy_done, c);
@@ -408,9 +461,7 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	const char *target = httpd_request_header(req, "X-Amzn-SageMaker-Target-Variant");
 	struct variant *v = NULL;
 	if (target) {
-		for (size_t i = 0; i < ep->n_variants && !v; i++)
-			if (strcmp(ep->variants[i].name, target) == 0)
-				v = &ep->variants[i];
+		v = proxy_find_variant(p, ep, target);
 		if (!v) {
 			metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
 			proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError",

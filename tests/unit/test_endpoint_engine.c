@@ -459,7 +459,7 @@ static bool is_failed(void *arg)
 
 static bool is_probing(void *arg)
 {
-	return ((struct endpoint *)arg)->variants[0].instances[0].state == INSTANCE_PROBING;
+	return ((struct endpoint *)arg)->fleet->variants[0].instances[0]->state == INSTANCE_PROBING;
 }
 
 static bool is_gone(void *arg)
@@ -489,19 +489,19 @@ TestSuite(endpoint_engine, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(endpoint_engine, container_names_of_hyphenated_endpoint_and_variant_names_never_collide)
 {
-	_cleanup_free_ char *a = endpoint_container_name(OWNER, "a-b", "c", 0, 0);
-	_cleanup_free_ char *b = endpoint_container_name(OWNER, "a", "b-c", 0, 0);
+	_cleanup_free_ char *a = endpoint_container_name(OWNER, "a-b", "c", 0, 0, 0);
+	_cleanup_free_ char *b = endpoint_container_name(OWNER, "a", "b-c", 0, 0, 0);
 	cr_assert_str_neq(a, b);
-	_cleanup_free_ char *c = endpoint_container_name(OWNER, "a", "b", 1, 0);
-	_cleanup_free_ char *d = endpoint_container_name(OWNER, "a", "b", 0, 10);
-	_cleanup_free_ char *e = endpoint_container_name(OWNER, "a", "b", 10, 0);
+	_cleanup_free_ char *c = endpoint_container_name(OWNER, "a", "b", 0, 1, 0);
+	_cleanup_free_ char *d = endpoint_container_name(OWNER, "a", "b", 0, 0, 10);
+	_cleanup_free_ char *e = endpoint_container_name(OWNER, "a", "b", 0, 10, 0);
 	cr_assert_str_neq(c, d);
 	cr_assert_str_neq(d, e);
 }
 
 Test(endpoint_engine, container_name_is_lower_case_and_keeps_the_owners_first_8_characters)
 {
-	_cleanup_free_ char *n = endpoint_container_name(OWNER, "My-Ep", "AllTraffic", 2, 7);
+	_cleanup_free_ char *n = endpoint_container_name(OWNER, "My-Ep", "AllTraffic", 0, 2, 7);
 	cr_assert_str_eq(n, "endpointd_01234567_my-ep_alltraffic_2_7");
 }
 
@@ -526,7 +526,7 @@ static json_t *labels_of(const char *owner, const char *endpoint, const char *va
 /* The name instance 0 of AllTraffic of ep gets first. */
 static char *first_name(const char *ep)
 {
-	return endpoint_container_name(OWNER, ep, "AllTraffic", 0, 0);
+	return endpoint_container_name(OWNER, ep, "AllTraffic", 0, 0, 0);
 }
 
 Test(endpoint_engine, a_foreign_container_holding_the_name_is_never_removed_and_fails_the_instance)
@@ -663,7 +663,7 @@ Test(endpoint_engine, model_data_and_the_dialer_are_read_only_bind_mounts_never_
 	_cleanup_free_ char *model = xasprintf("%s/model", dir),
 	                    *dialer = xasprintf("%s/dialer", dir);
 	_cleanup_free_ char *model_real = realpath(model, NULL);
-	_cleanup_free_ char *dialer_dir = instance_dialer_dir(&ep->variants[0].instances[0]);
+	_cleanup_free_ char *dialer_dir = instance_dialer_dir(ep->fleet->variants[0].instances[0]);
 	cr_assert(binds_read_only(spec, model_real, "/opt/ml/model"));
 	cr_assert(binds_read_only(spec, dialer, DIALER_CONTAINER_BIN));
 	cr_assert(binds_read_only(spec, dialer_dir, DIALER_CONTAINER_DIR));
@@ -783,7 +783,7 @@ Test(endpoint_engine, a_model_without_a_network_starts_its_dialer_at_once_and_is
 	 * fake Engine cannot exec: the instance stays unproven. */
 	run_for(400);
 	cr_assert_eq(pings_seen, 0);
-	cr_assert_eq(ep->variants[0].instances[0].state, INSTANCE_PROBING);
+	cr_assert_eq(ep->fleet->variants[0].instances[0]->state, INSTANCE_PROBING);
 	cr_assert_eq(ep->state, ENDPOINT_CREATING);
 	int start = log_find("POST /containers/", log_create(0) + 1);
 	cr_assert_geq(log_find("POST /containers/", start + 1), 0);
@@ -821,7 +821,7 @@ Test(endpoint_engine, a_replacement_gets_the_gpu_only_after_the_old_container_is
 	struct endpoint *ep = create_in_service("ep", "gpu");
 	cr_assert_str_eq(gpus_of(0), "GPU-0");
 	stop_delay_ms = 300;
-	instance_died(&ep->variants[0].instances[0], 1);
+	instance_died(ep->fleet->variants[0].instances[0], 1);
 	int two = 2;
 	cr_assert(run_until(creates_reach, &two), "no replacement was created");
 	_cleanup_free_ char *del = xasprintf("DELETE /containers/%s", containers[0].id);

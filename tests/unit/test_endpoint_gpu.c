@@ -281,10 +281,11 @@ Test(endpoint_gpu, an_endpoint_config_asks_for_count_times_gpus_of_each_variant)
 Test(endpoint_gpu, live_endpoints_promise_their_gpus_before_their_instances_launch)
 {
 	give_gpus(2);
-	struct config_variant vs[1] = {{.initial_instance_count = 1, .type = &type_one}};
-	struct config_endpoint_config ec = {.variants = vs, .n_variants = 1};
-	struct endpoint creating = {.manager = &manager, .state = ENDPOINT_CREATING, .ecfg = &ec};
-	struct endpoint failed = {.manager = &manager, .state = ENDPOINT_FAILED, .ecfg = &ec};
+	struct config_variant cv = {.initial_instance_count = 1, .type = &type_one};
+	struct variant v1 = {.cv = &cv, .n_wanted = 1}, v2 = {.cv = &cv, .n_wanted = 1};
+	struct fleet f1 = {.variants = &v1, .n_variants = 1}, f2 = {.variants = &v2, .n_variants = 1};
+	struct endpoint creating = {.manager = &manager, .state = ENDPOINT_CREATING, .fleet = &f1};
+	struct endpoint failed = {.manager = &manager, .state = ENDPOINT_FAILED, .fleet = &f2};
 	manager.by_name = strmap_new();
 	strmap_put(manager.by_name, "creating", &creating);
 	strmap_put(manager.by_name, "failed", &failed);
