@@ -22,6 +22,75 @@ int api_no_endpoint(struct api *a, const char *name, struct aws_error *err)
 	return -ENOENT;
 }
 
+/*
+ * The refusals CreateEndpoint and UpdateEndpoint share, of an endpoint
+ * config that is not there or cannot run here now (endpoint_create(),
+ * endpoint_update()): true with err set for -ENOENT, -EDQUOT, -ENXIO,
+ * -ENETUNREACH and -ENODEV, false for any other res.
+ */
+bool api_endpoint_config_refusal(struct api *a, int res, const char *config_name,
+				 struct aws_error *err)
+{
+	struct config *c = api_config(a);
+	if (res == -ENOENT) {
+		_cleanup_free_ char *arn = api_arn(a, "endpoint-config", config_name);
+		aws_error_set(err, 400, "ValidationException",
+			      "Could not find endpoint configuration \"%s\".", arn);
+		return true;
+	}
+	if (res == -EDQUOT) {
+		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
+		unsigned want = 0;
+		for (size_t i = 0; ec && i < ec->n_variants; i++)
+			want += ec->variants[i].initial_instance_count;
+		aws_error_set(err, 400, "ResourceLimitExceeded",
+			      "The limit 'max_instances' is %u Instances, with current utilization "
+			      "of %zu Instances and a request delta of %u Instances. Raise "
+			      "limits.max_instances in the daemon config to allow more.",
+			      c->max_instances, endpoint_manager_instances(a->manager), want);
+		return true;
+	}
+	if (res == -ENXIO) {
+		/* A config of the API's whose model was deleted since. */
+		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
+		const char *gone = NULL;
+		for (size_t i = 0; ec && i < ec->n_variants && !gone; i++)
+			if (!ec->variants[i].model)
+				gone = ec->variants[i].model_name;
+		if (gone) {
+			_cleanup_free_ char *arn = api_arn(a, "model", gone);
+			aws_error_set(err, 400, "ValidationException", "Could not find model \"%s\".",
+				      arn);
+		} else {
+			aws_error_set(err, 400, "ValidationException",
+				      "Endpoint configuration %s names an instance type this host "
+				      "no longer defines.",
+				      config_name);
+		}
+		return true;
+	}
+	if (res == -ENETUNREACH) {
+		aws_error_set(err, 400, "ValidationException",
+			      "Endpoint configuration %s has a model with EnableNetworkIsolation: "
+			      "its container has no network and is reached only through "
+			      "endpointd-dialer, which this host does not run (container_dialer is "
+			      "none in the daemon config).",
+			      config_name);
+		return true;
+	}
+	if (res == -ENODEV) {
+		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
+		size_t want = ec ? endpoint_config_gpus(ec) : 0;
+		aws_error_set(err, 400, "ResourceLimitExceeded",
+			      "Endpoint configuration %s needs %zu GPU%s; this host has %zu, %zu of "
+			      "them free.",
+			      config_name, want, want == 1 ? "" : "s", endpoint_manager_gpus(a->manager),
+			      endpoint_manager_free_gpus(a->manager));
+		return true;
+	}
+	return false;
+}
+
 /* CreateEndpoint. */
 int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 			   struct aws_error *err)
@@ -40,10 +109,6 @@ int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 		_cleanup_free_ char *arn = api_arn(a, "endpoint", name);
 		aws_error_set(err, 400, "ValidationException",
 			      "Cannot create already existing endpoint \"%s\".", arn);
-	} else if (res == -ENOENT) {
-		_cleanup_free_ char *arn = api_arn(a, "endpoint-config", config_name);
-		aws_error_set(err, 400, "ValidationException",
-			      "Could not find endpoint configuration \"%s\".", arn);
 	} else if (res == -ENOSPC) {
 		size_t used = endpoint_manager_endpoints(a->manager);
 		aws_error_set(err, 400, "ResourceLimitExceeded",
@@ -51,49 +116,7 @@ int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 			      "of %zu Endpoints and a request delta of 1 Endpoints. Raise "
 			      "limits.max_endpoints in the daemon config to allow more.",
 			      c->max_endpoints, used);
-	} else if (res == -EDQUOT) {
-		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
-		unsigned want = 0;
-		for (size_t i = 0; ec && i < ec->n_variants; i++)
-			want += ec->variants[i].initial_instance_count;
-		aws_error_set(err, 400, "ResourceLimitExceeded",
-			      "The limit 'max_instances' is %u Instances, with current utilization "
-			      "of %zu Instances and a request delta of %u Instances. Raise "
-			      "limits.max_instances in the daemon config to allow more.",
-			      c->max_instances, endpoint_manager_instances(a->manager), want);
-	} else if (res == -ENXIO) {
-		/* A config of the API's whose model was deleted since. */
-		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
-		const char *gone = NULL;
-		for (size_t i = 0; ec && i < ec->n_variants && !gone; i++)
-			if (!ec->variants[i].model)
-				gone = ec->variants[i].model_name;
-		if (gone) {
-			_cleanup_free_ char *arn = api_arn(a, "model", gone);
-			aws_error_set(err, 400, "ValidationException", "Could not find model \"%s\".",
-				      arn);
-		} else {
-			aws_error_set(err, 400, "ValidationException",
-				      "Endpoint configuration %s names an instance type this host "
-				      "no longer defines.",
-				      config_name);
-		}
-	} else if (res == -ENETUNREACH) {
-		aws_error_set(err, 400, "ValidationException",
-			      "Endpoint configuration %s has a model with EnableNetworkIsolation: "
-			      "its container has no network and is reached only through "
-			      "endpointd-dialer, which this host does not run (container_dialer is "
-			      "none in the daemon config).",
-			      config_name);
-	} else if (res == -ENODEV) {
-		const struct config_endpoint_config *ec = config_find_endpoint_config(c, config_name);
-		size_t want = ec ? endpoint_config_gpus(ec) : 0;
-		aws_error_set(err, 400, "ResourceLimitExceeded",
-			      "Endpoint configuration %s needs %zu GPU%s; this host has %zu, %zu of "
-			      "them free.",
-			      config_name, want, want == 1 ? "" : "s", endpoint_manager_gpus(a->manager),
-			      endpoint_manager_free_gpus(a->manager));
-	} else if (res < 0) {
+	} else if (res < 0 && !api_endpoint_config_refusal(a, res, config_name, err)) {
 		aws_error_set(err, 400, "ValidationException", "Cannot create endpoint: %s",
 			      strerror(-res));
 	}

@@ -74,6 +74,11 @@ struct api_item api_named_item(struct api *a, const char *arn_kind, const char *
 
 /* api_endpoints.c */
 int api_no_endpoint(struct api *a, const char *name, struct aws_error *err);
+/* The refusal of an endpoint config endpoint_create() or endpoint_update()
+ * answered with res (-ENOENT, -EDQUOT, -ENXIO, -ENETUNREACH, -ENODEV), in
+ * err; false, err untouched, for any other res. */
+bool api_endpoint_config_refusal(struct api *a, int res, const char *config_name,
+				 struct aws_error *err);
 int api_op_create_endpoint(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 int api_op_describe_endpoint(struct api *a, struct aws_reader *r, json_t *out,
 			     struct aws_error *err);
