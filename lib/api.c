@@ -6,7 +6,8 @@
  * operation that changes state, answers only once the journal has its
  * records (api_answer_when_durable()).  The operations live one file per
  * resource: api_endpoints.c, api_endpoint_configs.c, api_models.c and
- * api_tags.c; the List* operations share api_list.c.  What they share is in
+ * api_tags.c, with UpdateEndpoint and UpdateEndpointWeightsAndCapacities in
+ * api_update.c; the List* operations share api_list.c.  What they share is in
  * api_private.h.
  */
 #define _GNU_SOURCE
@@ -98,6 +99,8 @@ static const struct api_op {
 	{"DescribeEndpoint", api_op_describe_endpoint, false},
 	{"DeleteEndpoint", api_op_delete_endpoint, true},
 	{"ListEndpoints", api_op_list_endpoints, false},
+	{"UpdateEndpoint", api_op_update_endpoint, true},
+	{"UpdateEndpointWeightsAndCapacities", api_op_update_endpoint_weights_and_capacities, true},
 	{"CreateEndpointConfig", api_op_create_endpoint_config, true},
 	{"DeleteEndpointConfig", api_op_delete_endpoint_config, true},
 	{"DescribeEndpointConfig", api_op_describe_endpoint_config, false},

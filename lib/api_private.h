@@ -101,6 +101,11 @@ int api_op_delete_model(struct api *a, struct aws_reader *r, json_t *out, struct
 int api_op_describe_model(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 int api_op_list_models(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
 
+/* api_update.c */
+int api_op_update_endpoint(struct api *a, struct aws_reader *r, json_t *out, struct aws_error *err);
+int api_op_update_endpoint_weights_and_capacities(struct api *a, struct aws_reader *r, json_t *out,
+						  struct aws_error *err);
+
 /* api_tags.c */
 size_t api_read_tags(struct aws_reader *r, const char *field, struct endpoint_tag **ret);
 /* A Tags list ([{Key, Value}]) of n tags, for an answer or a document. */
