@@ -195,8 +195,12 @@ void endpoint_update_progress(struct endpoint *ep)
 			     s->reason ? s->reason : "");
 	if (s->phase == DEPLOY_ROLLING_BACK && ep->state == ENDPOINT_UPDATING)
 		endpoint_set_state(ep, ENDPOINT_ROLLING_BACK, s->reason);
-	fleet_set_target(ep->pending, s->new_target, view.new_total);
-	fleet_set_target(ep->fleet, s->old_target, view.old_total);
+	/* The fleet that goes at the end keeps its instances: it is retired
+	 * whole (after TerminationWaitInSeconds), not shrunk here. */
+	if (s->phase != DEPLOY_ROLLED_BACK && s->phase != DEPLOY_ROLLBACK_FAILED)
+		fleet_set_target(ep->pending, s->new_target, view.new_total);
+	if (s->phase != DEPLOY_DONE && s->phase != DEPLOY_ROLLBACK_FAILED)
+		fleet_set_target(ep->fleet, s->old_target, view.old_total);
 	if (deploy_ended(s)) {
 		endpoint_update_finish(ep);
 		return;
