@@ -187,7 +187,11 @@ void endpoint_update_progress(struct endpoint *ep)
 		.alarm = alarm,
 	};
 	enum deploy_phase was = s->phase;
+	unsigned was_step = s->step, was_new = s->new_target, was_old = s->old_target;
+	double was_share = s->new_share;
 	double wake = deploy_next(s, &ep->policy, &view, now);
+	bool moved = s->phase != was || s->step != was_step || s->new_target != was_new ||
+		     s->old_target != was_old || s->new_share != was_share;
 	if (s->phase != was)
 		log_endpoint(LOG_INFO, ep->name, "endpoint %s: update to %s: %s -> %s%s%s", ep->name,
 			     ep->pending->config_name, deploy_phase_to_string(was),
@@ -205,7 +209,8 @@ void endpoint_update_progress(struct endpoint *ep)
 		endpoint_update_finish(ep);
 		return;
 	}
-	endpoint_persist(ep);
+	if (moved)
+		endpoint_persist(ep);
 	/* Alarms are looked at every second while the new fleet takes calls. */
 	if (s->new_share > 0 && ep->policy.n_alarms > 0 && (wake == 0 || wake > now + UPDATE_ALARM_POLL_S))
 		wake = now + UPDATE_ALARM_POLL_S;
