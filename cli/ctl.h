@@ -20,6 +20,9 @@
 #define CTL_EXIT_USAGE 2
 #define CTL_EXIT_INTERRUPTED 130
 
+/* How long a --wait waits unless --timeout says otherwise. */
+#define CTL_WAIT_DEFAULT_TIMEOUT_S 1800.0
+
 enum ctl_output {
 	CTL_OUTPUT_TABLE,
 	CTL_OUTPUT_JSON,
@@ -72,6 +75,14 @@ int ctl_next_option(struct ctl *ctl, int argc, char **argv, const char *shortopt
 bool ctl_common_options_only(struct ctl *ctl, int argc, char **argv, int *ret_exit);
 /* Checks the number of operands left after the options (max -1: any). */
 int ctl_want_operands(const struct ctl *ctl, int argc, char **argv, int min, int max);
+/* Parses a number of seconds (fractions allowed) for --timeout; a usage
+ * error (2) when s is not one. */
+int ctl_parse_seconds(const struct ctl *ctl, const char *s, double *ret);
+
+/* The SIGINT and SIGTERM handler of a wait: sets client_interrupted. */
+void ctl_wait_signal(int sig);
+/* Sleeps s seconds unless a signal comes. */
+void ctl_sleep(double s);
 
 /* The client for --url / $ENDPOINTD_URL / the default; NULL on a bad URL. */
 struct client *ctl_client(struct ctl *ctl, int *ret_exit);

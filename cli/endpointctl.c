@@ -39,10 +39,10 @@
 #include "resources.h"
 #include "table.h"
 #include "text.h"
+#include "update.h"
 #include "util.h"
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:8780"
-#define CTL_WAIT_DEFAULT_TIMEOUT_S 1800.0
 /* Poll fast at first (endpointd starts containers in seconds), then slower. */
 #define CTL_WAIT_FAST_POLL_S 0.2
 #define CTL_WAIT_SLOW_POLL_S 0.5
@@ -167,7 +167,7 @@ int ctl_want_operands(const struct ctl *ctl, int argc, char **argv, int min, int
 }
 
 /* Parses a number of seconds (fractions allowed) for --timeout. */
-static int ctl_parse_seconds(const struct ctl *ctl, const char *s, double *ret)
+int ctl_parse_seconds(const struct ctl *ctl, const char *s, double *ret)
 {
 	char *end;
 	errno = 0;
@@ -389,13 +389,13 @@ static void ctl_progress_end(struct ctl_progress *p)
 }
 
 /* SIGINT / SIGTERM during a wait: end the line tidily instead of mid-way. */
-static void ctl_wait_signal(int sig)
+void ctl_wait_signal(int sig)
 {
 	client_interrupted = 1;
 }
 
 /* Sleeps s seconds unless a signal comes. */
-static void ctl_sleep(double s)
+void ctl_sleep(double s)
 {
 	if (s <= 0)
 		return;
@@ -1143,6 +1143,44 @@ static const struct ctl_command ctl_commands[] = {
      "  -w, --wait             wait until it is InService (as the wait command does)\n"
      "      --timeout S        give up waiting after S seconds (default 1800)\n",
      ctl_cmd_create},
+    {"update",
+     "NAME --config CONFIG [--canary N|N%|--linear N|N%|--rolling N|N%] [--wait-interval S] "
+     "[--termination-wait S] [--max-execution S] [--rollback-batch N|N%] [--alarm NAME]... "
+     "[--retain [--exclude PROPERTY]...] [--retain-deployment-config] [--wait] [--timeout S]",
+     "move an endpoint to another endpoint config",
+     "Move an endpoint to another endpoint config (UpdateEndpoint) and print its ARN.\n"
+     "The new fleet starts beside the old one, which serves until the new one is healthy;\n"
+     "traffic then shifts all at once (the default), as a canary then the rest\n"
+     "(--canary), in linear steps (--linear), or the fleet is replaced in batches\n"
+     "(--rolling).  A size is N instances or N% of the new fleet.  With --wait, a line\n"
+     "on stderr for each change of the status or of the new fleet's variant statuses;\n"
+     "exits 1 if the update rolled back or failed (printing the FailureReason).",
+     "  -c, --config CONFIG         the new endpoint config (EndpointConfigName); required\n"
+     "      --canary SIZE           blue/green, a canary of SIZE first (CanarySize)\n"
+     "      --linear SIZE           blue/green, SIZE more at each step (LinearStepSize)\n"
+     "      --rolling SIZE          rolling, batches of SIZE (MaximumBatchSize)\n"
+     "      --wait-interval S       bake S seconds after each step (default 0)\n"
+     "      --termination-wait S    keep the old fleet S seconds after the last step\n"
+     "      --max-execution S       roll back if not done in S seconds (600-28800)\n"
+     "      --rollback-batch SIZE   with --rolling, roll back in batches of SIZE\n"
+     "      --alarm NAME            roll back when this alarm fires; repeat for more\n"
+     "      --retain                keep the serving variants' instance counts and weights\n"
+     "                              (RetainAllVariantProperties)\n"
+     "      --exclude PROPERTY      with --retain, take PROPERTY from the new config:\n"
+     "                              DesiredInstanceCount, DesiredWeight; repeat for more\n"
+     "      --retain-deployment-config  without deployment options, the last update's\n"
+     "  -w, --wait                  follow the update until it ends\n"
+     "      --timeout S             give up waiting after S seconds (default 1800)\n",
+     update_cmd_update},
+    {"update-weights", "NAME VARIANT[=WEIGHT][:COUNT]... [--wait] [--timeout S]",
+     "change the weights and instance counts of an endpoint's variants",
+     "Change the weights and instance counts of an endpoint's variants\n"
+     "(UpdateEndpointWeightsAndCapacities) and print its ARN: VARIANT=WEIGHT sets a\n"
+     "weight, VARIANT:COUNT an instance count, VARIANT=WEIGHT:COUNT both.  Weights apply\n"
+     "at once; new instances start, and spare ones stop, while the endpoint is Updating.",
+     "  -w, --wait             follow the change until it ends, as update --wait does\n"
+     "      --timeout S        give up waiting after S seconds (default 1800)\n",
+     update_cmd_update_weights},
     {"describe", "NAME", "show an endpoint and its variants",
      "Show an endpoint (DescribeEndpoint) and its production variants.", "", ctl_cmd_describe},
     {"list", "[--status STATUS] [--name-contains TEXT]", "list the endpoints",
@@ -1250,7 +1288,7 @@ static void ctl_usage(FILE *f)
 	      f);
 	for (size_t i = 0; i < ELEMENTSOF(ctl_commands); i++) {
 		const struct ctl_command *cmd = &ctl_commands[i];
-		fprintf(f, "  %-14s %s\n", cmd->name, cmd->brief);
+		fprintf(f, "  %-15s %s\n", cmd->name, cmd->brief);
 	}
 	fputs("\n"
 	      "Options:\n"
