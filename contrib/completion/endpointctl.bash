@@ -1,8 +1,9 @@
 # bash completion for endpointctl(1)
 #
 # Completes commands, options and their fixed values, endpoint names (for
-# describe, delete, wait, invoke, tags), endpoint config names (create
-# --config, delete-config) and model names (delete-model) by asking the
+# describe, delete, wait, invoke, tags, update, update-weights), endpoint
+# config names (create and update --config, delete-config) and model names
+# (delete-model) by asking the
 # daemon: `endpointctl -o json list`, quietly and with a short timeout, at
 # the --url given on the line or $ENDPOINTD_URL; request files (YAML or
 # JSON) for create-model and create-config.
@@ -40,8 +41,8 @@ _endpointctl()
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local commands="create describe list delete wait invoke configs models create-model create-config
-		delete-model delete-config tags check-config metrics help"
+	local commands="create update update-weights describe list delete wait invoke configs models
+		create-model create-config delete-model delete-config tags check-config metrics help"
 	local global_opts="--url --output -o --verbose -v --help -h --version"
 	local statuses="OutOfService Creating Updating SystemUpdating RollingBack InService Deleting Failed UpdateRollbackFailed"
 	local prog=${words[0]} cmd="" url="" i
@@ -56,7 +57,9 @@ _endpointctl()
 		--url=*) url=${words[i]#--url=} ;;
 		-o | --output | -c | --config | -t | --tag | --timeout | --for | -s | --status | \
 			-n | --name-contains | --name | --sort-by | --sort-order | --page-size | -a | \
-			--accept | --content-type | --variant | --custom-attributes)
+			--accept | --content-type | --variant | --custom-attributes | --canary | --linear | \
+			--rolling | --wait-interval | --termination-wait | --max-execution | --rollback-batch | \
+			--alarm | --exclude)
 			((i++))
 			;;
 		-*) ;;
@@ -90,8 +93,16 @@ _endpointctl()
 		COMPREPLY=($(compgen -W "Ascending Descending" -- "$cur"))
 		return
 		;;
+	--exclude)
+		COMPREPLY=($(compgen -W "DesiredInstanceCount DesiredWeight DataCaptureConfig" -- "$cur"))
+		return
+		;;
+	--canary | --linear | --rolling | --wait-interval | --termination-wait | --max-execution | \
+		--rollback-batch | --alarm)
+		return
+		;;
 	-c | --config | --content-type)
-		if [[ $cmd == create ]]; then
+		if [[ $cmd == create || $cmd == update ]]; then
 			COMPREPLY=($(compgen -W "$(_endpointctl_names "$prog" "$url" EndpointConfigName configs)" -- "$cur"))
 		elif [[ $cmd == invoke ]]; then
 			COMPREPLY=($(compgen -W "application/json text/csv application/octet-stream" -- "$cur"))
@@ -119,6 +130,11 @@ _endpointctl()
 	local opts="--url --output -o --verbose -v --help -h"
 	case $cmd in
 	create) opts+=" --config -c --tag -t --wait -w --timeout" ;;
+	update)
+		opts+=" --config -c --canary --linear --rolling --wait-interval --termination-wait --max-execution"
+		opts+=" --rollback-batch --alarm --retain --exclude --retain-deployment-config --wait -w --timeout"
+		;;
+	update-weights) opts+=" --wait -w --timeout" ;;
 	list) opts+=" --status -s --name-contains -n --sort-by --sort-order --page-size" ;;
 	configs | models) opts+=" --name-contains -n --sort-by --sort-order --page-size" ;;
 	delete) opts+=" --wait -w --timeout" ;;
@@ -132,7 +148,21 @@ _endpointctl()
 	fi
 
 	case $cmd in
-	describe | delete | wait | invoke | tags)
+	update-weights)
+		# The endpoint first, then VARIANT=WEIGHT:COUNT words of the operator's.
+		local n=0
+		for ((i = 1; i < cword; i++)); do
+			case ${words[i]} in
+			--url | -o | --output | --timeout) ((i++)) ;;
+			-*) ;;
+			*) ((n++)) ;;
+			esac
+		done
+		if ((n == 1)); then
+			COMPREPLY=($(compgen -W "$(_endpointctl_names "$prog" "$url" EndpointName list)" -- "$cur"))
+		fi
+		;;
+	describe | delete | wait | invoke | tags | update)
 		COMPREPLY=($(compgen -W "$(_endpointctl_names "$prog" "$url" EndpointName list)" -- "$cur"))
 		;;
 	delete-model)

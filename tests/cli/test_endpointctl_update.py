@@ -417,3 +417,50 @@ def test_update_wait_follows_a_real_update_to_the_new_config(endpointctl_bin, ap
     assert any("pending invoke-config: AllTraffic" in line for line in lines), show(p)
     d = api.describe(name)
     assert (d["EndpointStatus"], d["EndpointConfigName"]) == ("InService", "invoke-config")
+
+
+# ---------------------------------------------------------------------------
+# bash completion (contrib/completion/endpointctl.bash)
+
+COMPLETION = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                                           "contrib", "completion", "endpointctl.bash"))
+
+
+def complete(binary, url, *words):
+    """COMPREPLY for the line `endpointctl WORDS…` (the last word being completed)."""
+    line = [binary, *words]
+    script = (f"source {json.dumps(COMPLETION)}\n"
+              f"COMP_WORDS=({' '.join(json.dumps(w) for w in line)})\n"
+              f"COMP_CWORD={len(line) - 1}\n"
+              "_endpointctl\n"
+              "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("http_proxy", "HTTP_PROXY")}
+    env["ENDPOINTD_URL"] = url
+    p = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return [w for w in p.stdout.splitlines() if w]
+
+
+def test_completion_offers_update_and_update_weights(endpointctl_bin, api):
+    assert {"update", "update-weights"} <= set(complete(endpointctl_bin, api.url, "upd"))
+
+
+def test_completion_offers_the_deployment_options_of_update(endpointctl_bin, api):
+    offered = set(complete(endpointctl_bin, api.url, "update", "x", "--"))
+    assert {"--config", "--canary", "--linear", "--rolling", "--wait-interval", "--alarm", "--retain",
+            "--wait"} <= offered
+
+
+def test_completion_offers_endpoint_config_names_for_update(endpointctl_bin, api):
+    assert "demo-config" in complete(endpointctl_bin, api.url, "update", "x", "--config", "demo-")
+
+
+def test_completion_offers_the_variant_properties_for_exclude(endpointctl_bin, api):
+    assert complete(endpointctl_bin, api.url, "update", "x", "--exclude", "Desired") == [
+        "DesiredInstanceCount", "DesiredWeight"]
+
+
+def test_completion_offers_endpoint_names_to_update_weights_only_first(endpointctl_bin, api, serving):
+    assert complete(endpointctl_bin, api.url, "update-weights", serving[:-2]) == [serving]
+    assert complete(endpointctl_bin, api.url, "update-weights", serving, serving[:-2]) == []
