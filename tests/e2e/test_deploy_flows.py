@@ -7,15 +7,18 @@ After every step that leaves an endpoint serving, the endpoint is invoked.
   - The SageMaker Python SDK: Model.deploy() (CreateModel, tolerating
     "Cannot create already existing model"; CreateEndpointConfig named like
     the endpoint; CreateEndpoint; DescribeEndpoint polled while Creating),
-    the first half of Predictor.update_endpoint() (a new endpoint config made
-    from DescribeEndpointConfig's output and the old config's tags; the
-    UpdateEndpoint that follows it is not served yet), Predictor.delete_model()
+    Predictor.update_endpoint() (a new endpoint config made from
+    DescribeEndpointConfig's output and the old config's tags, then
+    UpdateEndpoint and the endpoint_in_service waiter), Predictor.delete_model()
     and Predictor.delete_endpoint().
   - MLflow's SageMaker deployment (mlflow.sagemaker): create_deployment
     (ListEndpoints to find the app, CreateModel with a model tarball and tags,
-    a variant named after the model, ListEndpoints polled), `replace` mode's
-    cleanup of the old model and config while the endpoint still runs them,
-    `add` mode's new variant of weight 0, and delete_deployment.
+    a variant named after the model, ListEndpoints polled), `replace` mode
+    (UpdateEndpoint to a config of the new model alone, DescribeEndpoint
+    polled, then the old model and config deleted), `add` mode (UpdateEndpoint
+    to the old variants plus a new one of weight 0, which serves nothing until
+    UpdateEndpointWeightsAndCapacities gives it weight), and
+    delete_deployment.
   - The AWS CLI v2: create-model, create-endpoint-config, describe-model,
     delete-endpoint-config, delete-model.
 """
@@ -256,8 +259,8 @@ def test_sdk_create_model_again_gets_the_message_the_sdk_tolerates(sm, catalog, 
     assert sm.describe_model(ModelName=name)["PrimaryContainer"]["Environment"] == {"DEMO_VARIANT": "first"}
 
 
-def test_sdk_update_endpoint_makes_a_config_from_the_old_ones_description(sm, runtime, endpoints, catalog,
-                                                                          demo_image):
+def test_sdk_update_endpoint_rolls_out_a_config_made_from_the_old_ones_description(
+        sm, runtime, endpoints, catalog, demo_image):
     team = [{"Key": "team", "Value": "ml"}]
     _, endpoint = sdk_deploy(sm, endpoints, catalog, demo_image, "sdk-update", tags=team)
     # Predictor.update_endpoint() -> Session.create_endpoint_config_from_existing().
@@ -274,7 +277,14 @@ def test_sdk_update_endpoint_makes_a_config_from_the_old_ones_description(sm, ru
     new = sm.describe_endpoint_config(EndpointConfigName=new_name)
     assert new["ProductionVariants"] == old["ProductionVariants"]
     assert sm.list_tags(ResourceArn=new["EndpointConfigArn"])["Tags"] == tags
-    # Session.update_endpoint() would follow: UpdateEndpoint is not served yet.
+    # Session.update_endpoint(): UpdateEndpoint, then wait_for_endpoint().
+    r = sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_name)
+    assert r["EndpointArn"] == endpoint_arn(endpoint)
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1})
+    d = sm.describe_endpoint(EndpointName=endpoint)
+    assert d["EndpointConfigName"] == new_name
+    assert "FailureReason" not in d
     assert_serves(runtime, endpoint, "sdk-update")
 
 
@@ -388,8 +398,8 @@ def test_mlflow_model_data_tarball_is_what_describe_model_gives_back(sm, catalog
     assert c["Image"] == demo_image
 
 
-def test_mlflow_replace_mode_cleanup_leaves_the_endpoint_serving(sm, runtime, endpoints, catalog, demo_image,
-                                                                 model_tarball):
+def test_mlflow_replace_mode_updates_then_deletes_the_old_model_and_config(
+        sm, runtime, endpoints, catalog, demo_image, model_tarball):
     app, _, _, statuses = mlflow_create_deployment(sm, endpoints, catalog, demo_image, model_tarball,
                                                    "mlf-replace", "old")
     assert statuses[-1] == "InService", statuses
@@ -401,25 +411,30 @@ def test_mlflow_replace_mode_cleanup_leaves_the_endpoint_serving(sm, runtime, en
     deployed_variants = sm.describe_endpoint_config(EndpointConfigName=deployed_config)["ProductionVariants"]
     # ... a new model and a config that holds it alone ...
     new_model = mlflow_create_model(sm, catalog, app, demo_image, model_tarball, "new")
-    mlflow_create_endpoint_config(sm, catalog, app, [mlflow_variant(new_model, 1)])
-    # ... (UpdateEndpoint, not served yet) ... and the cleanup of the old ones.
+    # ... UpdateEndpoint, DescribeEndpoint polled until it is InService ...
+    new_config = mlflow_create_endpoint_config(sm, catalog, app, [mlflow_variant(new_model, 1)])
+    sm.update_endpoint(EndpointName=app, EndpointConfigName=new_config)
+    wait_until(lambda: sm.describe_endpoint(EndpointName=app)["EndpointStatus"] == "InService",
+               CREATE_DEADLINE_S, what=f"{app} to be updated")
+    assert_serves(runtime, app, "new")
+    # ... and the cleanup of the old ones.
     for pv in deployed_variants:
         m = sm.describe_model(ModelName=pv["ModelName"])
         assert m["PrimaryContainer"]["ModelDataUrl"] == model_tarball
         r = sm.delete_model(ModelName=pv["ModelName"])
         assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
         assert_no_model(sm, pv["ModelName"])
-        assert_serves(runtime, app, "old")
+        assert_serves(runtime, app, "new")
     sm.delete_endpoint_config(EndpointConfigName=deployed_config)
     assert_no_endpoint_config(sm, deployed_config)
-    assert_serves(runtime, app, "old")
+    assert_serves(runtime, app, "new")
     d = sm.describe_endpoint(EndpointName=app)
     assert d["EndpointStatus"] == "InService"
-    assert d["EndpointConfigName"] == deployed_config
+    assert d["EndpointConfigName"] == new_config
 
 
-def test_mlflow_add_mode_accepts_a_new_variant_of_weight_zero(sm, runtime, endpoints, catalog, demo_image,
-                                                              model_tarball):
+def test_mlflow_add_mode_variant_of_weight_zero_serves_once_weighted(
+        sm, runtime, endpoints, catalog, demo_image, model_tarball):
     app, _, _, statuses = mlflow_create_deployment(sm, endpoints, catalog, demo_image, model_tarball,
                                                    "mlf-add", "old")
     assert statuses[-1] == "InService", statuses
@@ -433,7 +448,22 @@ def test_mlflow_add_mode_accepts_a_new_variant_of_weight_zero(sm, runtime, endpo
         (deployed["ProductionVariants"][0]["VariantName"], 1.0),
         (new_model, 0.0),
     ]
-    assert_serves(runtime, app, "old")
+    sm.update_endpoint(EndpointName=app, EndpointConfigName=config)
+    wait_until(lambda: sm.describe_endpoint(EndpointName=app)["EndpointStatus"] == "InService",
+               CREATE_DEADLINE_S, what=f"{app} to be updated")
+    d = sm.describe_endpoint(EndpointName=app)
+    assert [(v["VariantName"], v["CurrentWeight"]) for v in d["ProductionVariants"]] == [
+        (deployed["ProductionVariants"][0]["VariantName"], 1.0), (new_model, 0.0)]
+    for _ in range(5):
+        assert_serves(runtime, app, "old")  # weight 0: the new variant gets nothing yet
+    # Then the weights move to the new model.
+    sm.update_endpoint_weights_and_capacities(EndpointName=app, DesiredWeightsAndCapacities=[
+        {"VariantName": deployed["ProductionVariants"][0]["VariantName"], "DesiredWeight": 0.0},
+        {"VariantName": new_model, "DesiredWeight": 1.0}])
+    wait_until(lambda: sm.describe_endpoint(EndpointName=app)["EndpointStatus"] == "InService",
+               CREATE_DEADLINE_S, what=f"{app}'s weights")
+    for _ in range(5):
+        assert_serves(runtime, app, "new")
 
 
 def test_mlflow_delete_deployment_removes_endpoint_models_and_config(sm, runtime, endpoints, catalog, demo_image,
