@@ -292,3 +292,21 @@ Test(endpoint_gpu, live_endpoints_promise_their_gpus_before_their_instances_laun
 	cr_assert_eq(endpoint_manager_free_gpus(&manager), 1);
 	strmap_free(manager.by_name);
 }
+
+Test(endpoint_gpu, an_updating_endpoint_promises_the_gpus_of_both_fleets_it_wants)
+{
+	give_gpus(4);
+	struct config_variant cv = {.initial_instance_count = 1, .type = &type_one};
+	struct variant old = {.cv = &cv, .n_wanted = 1}, new = {.cv = &cv, .n_wanted = 2};
+	struct fleet f_old = {.variants = &old, .n_variants = 1};
+	struct fleet f_new = {.variants = &new, .n_variants = 1};
+	struct endpoint updating = {.manager = &manager, .state = ENDPOINT_UPDATING,
+				    .fleet = &f_old, .pending = &f_new};
+	manager.by_name = strmap_new();
+	strmap_put(manager.by_name, "updating", &updating);
+	cr_assert_eq(endpoint_manager_free_gpus(&manager), 1);
+	/* A rolling update that retired an old instance gives its GPU back. */
+	old.n_wanted = 0;
+	cr_assert_eq(endpoint_manager_free_gpus(&manager), 2);
+	strmap_free(manager.by_name);
+}
