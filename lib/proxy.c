@@ -314,7 +314,8 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 		outcome = METRICS_OUTCOME_TIMEOUT;
 	else if (!r->result && r->status < 400)
 		outcome = METRICS_OUTCOME_SUCCESS;
-	metrics_invocation(ep->name, variant, outcome, now_monotonic() - c->start);
+	metrics_invocation(ep->name, variant, outcome, r->result ? 0 : r->status,
+	                   now_monotonic() - c->start);
 	/* A failed call is worth a line an operator can find by its request
 	 * id (the one the client was given); successes are counted only. */
 	if (outcome != METRICS_OUTCOME_SUCCESS && r->result)
@@ -428,14 +429,14 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 		return;
 	}
 	if (ep->state != ENDPOINT_IN_SERVICE && ep->state != ENDPOINT_UPDATING) {
-		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
+		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0, 0);
 		proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError", NULL,
 				 "Endpoint %s of account %s is not in service: it is %s.", ep->name,
 				 cfg->account_id, endpoint_state_to_string(ep->state));
 		return;
 	}
 	if (len > PROXY_MAX_BODY) {
-		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
+		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0, 0);
 		proxy_send_error(req, request_id, 413, "ValidationError", "ValidationError", NULL,
 				 "Request body of %zu bytes is over the limit of %d bytes.", len,
 				 PROXY_MAX_BODY);
@@ -446,7 +447,7 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	if (p->in_flight >= cfg->max_inflight_invocations ||
 	    ep_in_flight >= cfg->max_inflight_per_endpoint) {
 		bool all = p->in_flight >= cfg->max_inflight_invocations;
-		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
+		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0, 0);
 		proxy_send_error(req, request_id, 429, "ThrottlingException", "ThrottlingException",
 				 NULL,
 				 "Too many invocations in flight (%s%s: %zu, the limit is %u); "
@@ -463,7 +464,7 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	if (target) {
 		v = proxy_find_variant(p, ep, target);
 		if (!v) {
-			metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0);
+			metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0, 0);
 			proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError",
 					 NULL,
 					 "Endpoint %s has no production variant named %s: the "
@@ -476,7 +477,7 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	}
 	struct instance *inst = v ? proxy_pick_instance(p, v, NULL) : NULL;
 	if (!inst) {
-		metrics_invocation(ep->name, v ? v->name : NULL, METRICS_OUTCOME_UNAVAILABLE, 0);
+		metrics_invocation(ep->name, v ? v->name : NULL, METRICS_OUTCOME_UNAVAILABLE, 0, 0);
 		proxy_send_error(req, request_id, 503, "ServiceUnavailable", "ServiceUnavailable",
 				 NULL, "No healthy instance of endpoint %s%s%s can take the request.",
 				 ep->name, target ? " variant " : "", target ? target : "");
