@@ -13,8 +13,8 @@
  *   public API     config_load*, config_with_api, ref/unref, lookups,
  *                  config_image_allowed, config_parse_size
  *
- * Models and EndpointConfigs, in whichever file they are, are parsed in
- * config_resources.c; the loader both files work on is in config_private.h.
+ * Models, EndpointConfigs and Alarms, in whichever file they are, are parsed
+ * in config_resources.c; the loader both files work on is in config_private.h.
  *
  * config_with_api() replays a config's files from the texts kept, in the
  * order they were read (a file's own definitions, then its includes, depth
@@ -710,7 +710,8 @@ static int config_load_includes(struct config_loader *ld, const char *file, cons
 	return 0;
 }
 
-/* The top-level keys of one file; included files get Models, EndpointConfigs and include only. */
+/* The top-level keys of one file; included files get Models, EndpointConfigs, Alarms and
+ * include only. */
 static int config_parse_top(struct config_loader *ld, const struct cy_node *root, bool is_main)
 {
 	static const char *const main_keys[] = {"listen",
@@ -723,6 +724,7 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	                                        "limits",
 	                                        "Models",
 	                                        "EndpointConfigs",
+	                                        "Alarms",
 	                                        "orphan_grace_s",
 	                                        "invocation_timeout_s",
 	                                        "container_dialer",
@@ -732,7 +734,8 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	                                        "model_cache_max_bytes",
 	                                        "allowed_images",
 	                                        NULL};
-	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", NULL};
+	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", "Alarms",
+	                                           NULL};
 	const struct cy_node *v;
 	int r;
 
@@ -743,7 +746,8 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 			if (cy_in(main_keys, key->value) && !cy_in(include_keys, key->value))
 				return cy_fail(&ld->ctx, key,
 				               "%s may only be set in the main config file "
-				               "(included files hold Models and EndpointConfigs)",
+				               "(included files hold Models, EndpointConfigs and "
+				               "Alarms)",
 				               key->value);
 		}
 		r = cy_check_keys(&ld->ctx, root, "an included file", include_keys, NULL);
@@ -796,6 +800,8 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 		return r;
 	if ((v = cy_map_get(root, "EndpointConfigs")) != NULL &&
 	    (r = config_parse_endpoint_configs(ld, v)) < 0)
+		return r;
+	if ((v = cy_map_get(root, "Alarms")) != NULL && (r = config_parse_alarms(ld, v)) < 0)
 		return r;
 	return 0;
 }
@@ -1011,6 +1017,7 @@ static void config_loader_init(struct config_loader *ld)
 	    .c = c,
 	    .model_index = strmap_new(),
 	    .config_index = strmap_new(),
+	    .alarm_index = strmap_new(),
 	    .read_paths = strmap_new(),
 	};
 }
@@ -1023,6 +1030,7 @@ static int config_loader_done(struct config_loader *ld, int r, struct config **r
 	strmap_foreach(ld->config_index, config_free_origin, NULL);
 	strmap_free(ld->model_index);
 	strmap_free(ld->config_index);
+	strmap_free(ld->alarm_index);
 	strmap_free(ld->read_paths);
 	free(ld->refs);
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "modeldata.h"
 
 #define CONFIG_DEFAULT_STARTUP_TIMEOUT_S 240
@@ -132,6 +133,46 @@ struct config_endpoint_config {
 	struct config_origin origin;
 };
 
+/* Bounds of an alarm (PutMetricAlarm's), and of what endpointd keeps. */
+#define CONFIG_MAX_ALARM_NAME 255
+#define CONFIG_MAX_ALARM_DESCRIPTION 1024
+#define CONFIG_MAX_ALARM_WINDOW_S 3600 /* Period x EvaluationPeriods */
+
+enum config_alarm_comparison {
+	CONFIG_ALARM_GREATER_OR_EQUAL, /* GreaterThanOrEqualToThreshold */
+	CONFIG_ALARM_GREATER,          /* GreaterThanThreshold */
+	CONFIG_ALARM_LESS,             /* LessThanThreshold */
+	CONFIG_ALARM_LESS_OR_EQUAL,    /* LessThanOrEqualToThreshold */
+};
+
+enum config_alarm_missing {
+	CONFIG_ALARM_MISSING,       /* missing (the default) */
+	CONFIG_ALARM_NOT_BREACHING, /* notBreaching */
+	CONFIG_ALARM_BREACHING,     /* breaching */
+	CONFIG_ALARM_IGNORE,        /* ignore */
+};
+
+/* One of the resource YAML's Alarms, in PutMetricAlarm's terms; YAML only
+ * (no API creates one), evaluated by alarm.c. */
+struct config_alarm {
+	char *name;        /* AlarmName: 1-255 characters, unique (case-sensitive) */
+	char *description; /* AlarmDescription; may be NULL */
+	enum metrics_metric metric;
+	enum metrics_statistic statistic; /* METRICS_STAT_PERCENTILE for an ExtendedStatistic */
+	double percentile;                /* 0-100, for an ExtendedStatistic */
+	char *extended_statistic;         /* "p99.9" as written; NULL for a Statistic */
+	char *endpoint_name; /* the EndpointName dimension; NULL = the endpoint asked about */
+	char *variant_name;  /* the VariantName dimension; NULL = all variants */
+	unsigned period;     /* seconds: 10, 20, 30 or a multiple of 60 */
+	unsigned evaluation_periods;  /* >= 1 */
+	unsigned datapoints_to_alarm; /* 1..evaluation_periods, default evaluation_periods */
+	double threshold;
+	enum config_alarm_comparison comparison;
+	enum config_alarm_missing treat_missing_data;
+	char *unit; /* Unit, taken and not acted on; may be NULL */
+	struct config_origin origin;
+};
+
 /* One file as it was read, kept so that config_with_api() can replay the
  * load from memory. */
 struct config_source {
@@ -202,6 +243,9 @@ struct config {
 	size_t n_models;
 	struct config_endpoint_config *endpoint_configs;
 	size_t n_endpoint_configs;
+	/* The Alarms of every YAML file, in the order read. */
+	struct config_alarm *alarms;
+	size_t n_alarms;
 };
 
 /*
@@ -273,8 +317,8 @@ int config_check_model_data_url(const struct config *c, const char *url, char **
 /* Parses "8GiB", "512MiB", "1G", "1024" (bytes); -EINVAL on anything else. */
 int config_parse_size(const char *s, uint64_t *ret);
 
-/* An alarm of the resource YAML's Alarms by AlarmName (alarm.h), or NULL. */
-struct config_alarm;
+/* An alarm of the resource YAML's Alarms by AlarmName (case-sensitive, as
+ * CloudWatch's), or NULL. */
 const struct config_alarm *config_find_alarm(const struct config *c, const char *name);
 
 #endif

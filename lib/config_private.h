@@ -1,6 +1,6 @@
 /*
  * What lib/config.c (daemon keys, files, the public API) and
- * lib/config_resources.c (Models and EndpointConfigs) share: the state of one
+ * lib/config_resources.c (Models, EndpointConfigs and Alarms) share: the state of one
  * load and the helpers both use.  Private to those two files.
  */
 #ifndef ENDPOINTD_CONFIG_PRIVATE_H
@@ -36,9 +36,10 @@ struct config_loader {
 	struct config *c;
 	struct cy_ctx ctx; /* the file being read (an entry of c->files) and the error */
 	double mtime;      /* of that file */
-	size_t files_cap, sources_cap, models_cap, configs_cap, types_cap, listen_cap;
+	size_t files_cap, sources_cap, models_cap, configs_cap, types_cap, listen_cap, alarms_cap;
 	struct strmap *model_index;  /* lower-case name -> struct config_origin of its definition */
 	struct strmap *config_index; /* the same for endpoint configs */
+	struct strmap *alarm_index;  /* AlarmName as written -> its index in c->alarms + 1 */
 	struct strmap *read_paths;   /* realpath of every file read, so none is read twice */
 	struct config_pending_ref *refs;
 	size_t n_refs, refs_cap;
@@ -66,9 +67,11 @@ int config_check_model_data_at(struct config_loader *ld, const struct cy_node *n
 /* config_resources.c: the Models and EndpointConfigs lists of one file. */
 int config_parse_models(struct config_loader *ld, const struct cy_node *n);
 int config_parse_endpoint_configs(struct config_loader *ld, const struct cy_node *n);
+/* The Alarms list of one YAML file. */
+int config_parse_alarms(struct config_loader *ld, const struct cy_node *n);
 /* Points every variant at its model and instance type; the arrays are final now. */
 int config_resolve(struct config_loader *ld);
-/* Frees c's models and endpoint configs. */
+/* Frees c's models, endpoint configs and alarms. */
 void config_resources_free(struct config *c);
 
 #endif

@@ -11,6 +11,8 @@
  *   models         Models[] and their containers, Environment, Tags,
  *                  CreationTime (the API's only)
  *   configs        EndpointConfigs[] and their ProductionVariants
+ *   alarms         Alarms[] in PutMetricAlarm's shape (YAML only: no API
+ *                  creates one, so the API's document has none)
  *   resolving      each variant's ModelName and InstanceType, once every
  *                  file is read
  *   freeing        what a struct config holds of both
@@ -21,6 +23,10 @@
  * is refused at the YAML's definition.  What the API creates must also run
  * an image of allowed_images and take model data from where model_data_roots
  * and model_data_urls allow, whatever the YAML was checked against.
+ *
+ * AlarmNames are case-sensitive, as CloudWatch's, and unique across every
+ * file.  An alarm is checked on its own (its metric, statistic, periods and
+ * dimensions); whether an UpdateEndpoint may name it is the API's business.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -654,6 +660,432 @@ int config_parse_endpoint_configs(struct config_loader *ld, const struct cy_node
 	return 0;
 }
 
+/* --- alarms --------------------------------------------------------------- */
+
+/* Characters (not bytes) of a UTF-8 string, as CloudWatch counts a name. */
+static size_t config_utf8_length(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* No control characters: the text goes into logs and FailureReasons. */
+static bool config_printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* ExtendedStatistic "p" and a percentile 0-100 with at most 10 decimals
+ * ("p99", "p99.9", "p0.0", "p100"); -EINVAL for anything else. */
+static int config_parse_percentile(const char *s, double *ret)
+{
+	const char *p = s + 1;
+	size_t ints = 0, decimals = 0;
+
+	if (s[0] != 'p')
+		return -EINVAL;
+	while (p[ints] >= '0' && p[ints] <= '9')
+		ints++;
+	if (ints == 0 || ints > 3)
+		return -EINVAL;
+	if (p[ints] == '.') {
+		while (p[ints + 1 + decimals] >= '0' && p[ints + 1 + decimals] <= '9')
+			decimals++;
+		if (decimals == 0 || decimals > 10)
+			return -EINVAL;
+		if (p[ints + 1 + decimals] != '\0')
+			return -EINVAL;
+	} else if (p[ints] != '\0') {
+		return -EINVAL;
+	}
+	double v = strtod(p, NULL);
+	if (!(v >= 0 && v <= 100))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* Statistic or ExtendedStatistic: exactly one. */
+static int config_parse_alarm_statistic(struct config_loader *ld, const struct cy_node *n,
+                                        struct config_alarm *a)
+{
+	const struct cy_node *stat = cy_map_get(n, "Statistic");
+	const struct cy_node *ext = cy_map_get(n, "ExtendedStatistic");
+	_cleanup_free_ char *name = NULL;
+	int r;
+
+	if (stat != NULL && ext != NULL)
+		return cy_fail(&ld->ctx, ext,
+		               "give Statistic or ExtendedStatistic in Alarm %s, not both",
+		               a->name);
+	if (stat == NULL && ext == NULL)
+		return cy_fail(&ld->ctx, n,
+		               "missing Statistic (SampleCount, Average, Sum, Minimum or Maximum) "
+		               "or ExtendedStatistic (p0.0 to p100) in Alarm %s",
+		               a->name);
+	if (stat != NULL) {
+		r = cy_get_string(&ld->ctx, stat, "Statistic", &name);
+		if (r < 0)
+			return r;
+		r = metrics_statistic_from_string(name);
+		if (r < 0)
+			return cy_fail(
+			    &ld->ctx, stat,
+			    "unknown Statistic \"%s\": SampleCount, Average, Sum, Minimum "
+			    "or Maximum (a percentile is an ExtendedStatistic)",
+			    name);
+		a->statistic = (enum metrics_statistic)r;
+		return 0;
+	}
+	r = cy_get_string(&ld->ctx, ext, "ExtendedStatistic", &a->extended_statistic);
+	if (r < 0)
+		return r;
+	if (config_parse_percentile(a->extended_statistic, &a->percentile) < 0)
+		return cy_fail(&ld->ctx, ext,
+		               "unsupported ExtendedStatistic \"%s\": endpointd computes "
+		               "percentiles, p0.0 to p100 (such as p99 or p99.9)",
+		               a->extended_statistic);
+	a->statistic = METRICS_STAT_PERCENTILE;
+	return 0;
+}
+
+/* Dimensions: a list of {Name, Value}, Name EndpointName or VariantName, each once. */
+static int config_parse_alarm_dimensions(struct config_loader *ld, const struct cy_node *n,
+                                         struct config_alarm *a)
+{
+	static const char *const keys[] = {"Name", "Value", NULL};
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "Dimensions");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n->n_items; i++) {
+		const struct cy_node *item = n->items[i], *name_node, *value_node;
+		_cleanup_free_ char *name = NULL, *value = NULL;
+		char **slot;
+
+		r = cy_expect(&ld->ctx, item, CY_MAPPING, "Dimension");
+		if (r < 0)
+			return r;
+		r = cy_check_keys(&ld->ctx, item, "Dimension", keys, NULL);
+		if (r < 0)
+			return r;
+		r = cy_required(&ld->ctx, item, "Name", "Dimension", &name_node);
+		if (r < 0)
+			return r;
+		r = cy_get_string(&ld->ctx, name_node, "Dimension Name", &name);
+		if (r < 0)
+			return r;
+		if (strcmp(name, "EndpointName") == 0)
+			slot = &a->endpoint_name;
+		else if (strcmp(name, "VariantName") == 0)
+			slot = &a->variant_name;
+		else
+			return cy_fail(&ld->ctx, name_node,
+			               "unknown Dimension Name \"%s\": endpointd keeps figures by "
+			               "EndpointName and VariantName",
+			               name);
+		if (*slot != NULL)
+			return cy_fail(&ld->ctx, name_node,
+			               "Dimension %s is given twice in Alarm %s", name, a->name);
+		r = cy_required(&ld->ctx, item, "Value", "Dimension", &value_node);
+		if (r < 0)
+			return r;
+		r = cy_get_string(&ld->ctx, value_node, "Dimension Value", &value);
+		if (r < 0)
+			return r;
+		if (!names_valid_resource(value))
+			return cy_fail(&ld->ctx, value_node,
+			               "invalid %s \"%s\": 1-63 letters, digits and hyphens, "
+			               "starting and ending with a letter or digit",
+			               name, value);
+		*slot = TAKE_PTR(value);
+	}
+	return 0;
+}
+
+/* A name of a list, or -EINVAL with the list in the message. */
+static int config_parse_alarm_enum(struct config_loader *ld, const struct cy_node *n,
+                                   const char *what, const char *const *names, int *ret)
+{
+	_cleanup_free_ char *value = NULL;
+	struct buf b = {.max = 512};
+	int r;
+
+	r = cy_get_string(&ld->ctx, n, what, &value);
+	if (r < 0)
+		return r;
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], value) == 0) {
+			*ret = i;
+			return 0;
+		}
+	for (int i = 0; names[i]; i++)
+		if (buf_printf(&b, "%s%s",
+		               i == 0         ? ""
+		               : names[i + 1] ? ", "
+		                              : " or ",
+		               names[i]) < 0)
+			break;
+	cy_fail(&ld->ctx, n, "unknown %s \"%s\": %s", what, value, b.data);
+	buf_reset(&b);
+	return -EINVAL;
+}
+
+/* One Alarms entry. */
+static int config_parse_alarm(struct config_loader *ld, const struct cy_node *n)
+{
+	static const char *const keys[] = {"AlarmName",
+	                                   "AlarmDescription",
+	                                   "MetricName",
+	                                   "Namespace",
+	                                   "Statistic",
+	                                   "ExtendedStatistic",
+	                                   "Dimensions",
+	                                   "Period",
+	                                   "EvaluationPeriods",
+	                                   "DatapointsToAlarm",
+	                                   "Threshold",
+	                                   "ComparisonOperator",
+	                                   "TreatMissingData",
+	                                   "Unit",
+	                                   NULL};
+	static const char *const actions[] = {"AlarmActions", "OKActions",
+	                                      "InsufficientDataActions", "ActionsEnabled", NULL};
+	static const char *const unsupported[] = {"Metrics", "ThresholdMetricId",
+	                                          "EvaluateLowSampleCountPercentile", "Tags", NULL};
+	static const char *const metric_names[] = {"Invocations",
+	                                           "Invocation4XXErrors",
+	                                           "Invocation5XXErrors",
+	                                           "InvocationModelErrors",
+	                                           "ModelLatency",
+	                                           "OverheadLatency",
+	                                           NULL};
+	static const char *const comparisons[] = {
+	    [CONFIG_ALARM_GREATER_OR_EQUAL] = "GreaterThanOrEqualToThreshold",
+	    [CONFIG_ALARM_GREATER] = "GreaterThanThreshold",
+	    [CONFIG_ALARM_LESS] = "LessThanThreshold",
+	    [CONFIG_ALARM_LESS_OR_EQUAL] = "LessThanOrEqualToThreshold",
+	    NULL};
+	static const char *const missing[] = {[CONFIG_ALARM_MISSING] = "missing",
+	                                      [CONFIG_ALARM_NOT_BREACHING] = "notBreaching",
+	                                      [CONFIG_ALARM_BREACHING] = "breaching",
+	                                      [CONFIG_ALARM_IGNORE] = "ignore",
+	                                      NULL};
+	static const char *const units[] = {"Seconds",
+	                                    "Microseconds",
+	                                    "Milliseconds",
+	                                    "Bytes",
+	                                    "Kilobytes",
+	                                    "Megabytes",
+	                                    "Gigabytes",
+	                                    "Terabytes",
+	                                    "Bits",
+	                                    "Kilobits",
+	                                    "Megabits",
+	                                    "Gigabits",
+	                                    "Terabits",
+	                                    "Percent",
+	                                    "Count",
+	                                    "Bytes/Second",
+	                                    "Kilobytes/Second",
+	                                    "Megabytes/Second",
+	                                    "Gigabytes/Second",
+	                                    "Terabytes/Second",
+	                                    "Bits/Second",
+	                                    "Kilobits/Second",
+	                                    "Megabits/Second",
+	                                    "Gigabits/Second",
+	                                    "Terabits/Second",
+	                                    "Count/Second",
+	                                    "None",
+	                                    NULL};
+	struct config *c = ld->c;
+	struct config_alarm *a;
+	const struct cy_node *v, *periods_node;
+	size_t index;
+	int r, e;
+
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "Alarm");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < cy_map_size(n); i++) {
+		const struct cy_node *key = cy_map_key(n, i);
+
+		if (cy_in(actions, key->value))
+			return cy_fail(&ld->ctx, key,
+			               "%s is not supported by endpointd: its alarms take no "
+			               "actions, they roll back an UpdateEndpoint whose "
+			               "AutoRollbackConfiguration names them",
+			               key->value);
+	}
+	r = cy_check_keys(&ld->ctx, n, "Alarm", keys, unsupported);
+	if (r < 0)
+		return r;
+
+	c->alarms = config_grow(c->alarms, &ld->alarms_cap, c->n_alarms, sizeof(*c->alarms));
+	index = c->n_alarms++;
+	a = &c->alarms[index];
+	a->origin = config_origin_of(ld, n);
+	a->treat_missing_data = CONFIG_ALARM_MISSING;
+
+	r = cy_required(&ld->ctx, n, "AlarmName", "Alarm", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_string(&ld->ctx, v, "AlarmName", &a->name);
+	if (r < 0)
+		return r;
+	if (a->name[0] == '\0' || config_utf8_length(a->name) > CONFIG_MAX_ALARM_NAME ||
+	    !config_printable(a->name))
+		return cy_fail(&ld->ctx, v,
+		               "invalid AlarmName \"%s\": 1-%u characters, no control characters",
+		               a->name, CONFIG_MAX_ALARM_NAME);
+	uintptr_t first = (uintptr_t)strmap_get(ld->alarm_index, a->name);
+	if (first != 0)
+		return cy_fail(&ld->ctx, v, "duplicate AlarmName \"%s\": first defined at %s:%u",
+		               a->name, c->alarms[first - 1].origin.file,
+		               c->alarms[first - 1].origin.line);
+	strmap_put(ld->alarm_index, a->name, (void *)(index + 1));
+
+	if ((v = cy_map_get(n, "AlarmDescription")) != NULL) {
+		r = cy_get_string(&ld->ctx, v, "AlarmDescription", &a->description);
+		if (r < 0)
+			return r;
+		if (config_utf8_length(a->description) > CONFIG_MAX_ALARM_DESCRIPTION)
+			return cy_fail(&ld->ctx, v, "AlarmDescription is longer than %u characters",
+			               CONFIG_MAX_ALARM_DESCRIPTION);
+	}
+
+	r = cy_required(&ld->ctx, n, "MetricName", "Alarm", &v);
+	if (r < 0)
+		return r;
+	r = config_parse_alarm_enum(ld, v, "MetricName", metric_names, &e);
+	if (r < 0)
+		return r;
+	a->metric = (enum metrics_metric)e;
+
+	if ((v = cy_map_get(n, "Namespace")) != NULL) {
+		_cleanup_free_ char *ns = NULL;
+
+		r = cy_get_string(&ld->ctx, v, "Namespace", &ns);
+		if (r < 0)
+			return r;
+		if (strcmp(ns, "AWS/SageMaker") != 0)
+			return cy_fail(&ld->ctx, v,
+			               "unknown Namespace \"%s\": endpointd has figures for "
+			               "AWS/SageMaker only",
+			               ns);
+	}
+
+	r = config_parse_alarm_statistic(ld, n, a);
+	if (r < 0)
+		return r;
+
+	if ((v = cy_map_get(n, "Dimensions")) != NULL) {
+		r = config_parse_alarm_dimensions(ld, v, a);
+		if (r < 0)
+			return r;
+	}
+
+	r = cy_required(&ld->ctx, n, "Period", "Alarm", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_uint(&ld->ctx, v, "Period", 1, CONFIG_MAX_ALARM_WINDOW_S * 24, &a->period);
+	if (r < 0)
+		return r;
+	if (a->period != 10 && a->period != 20 && a->period != 30 && a->period % 60 != 0)
+		return cy_fail(&ld->ctx, v,
+		               "Period must be 10, 20, 30 or a multiple of 60 seconds, not %u",
+		               a->period);
+
+	r = cy_required(&ld->ctx, n, "EvaluationPeriods", "Alarm", &periods_node);
+	if (r < 0)
+		return r;
+	r = cy_get_uint(&ld->ctx, periods_node, "EvaluationPeriods", 1, CONFIG_MAX_ALARM_WINDOW_S,
+	                &a->evaluation_periods);
+	if (r < 0)
+		return r;
+	if ((uint64_t)a->period * a->evaluation_periods > CONFIG_MAX_ALARM_WINDOW_S)
+		return cy_fail(
+		    &ld->ctx, periods_node,
+		    "Period x EvaluationPeriods is %llu seconds, more than %u: endpointd "
+		    "keeps one hour of figures to evaluate alarms on",
+		    (unsigned long long)a->period * a->evaluation_periods,
+		    CONFIG_MAX_ALARM_WINDOW_S);
+
+	a->datapoints_to_alarm = a->evaluation_periods;
+	if ((v = cy_map_get(n, "DatapointsToAlarm")) != NULL) {
+		r = cy_get_uint(&ld->ctx, v, "DatapointsToAlarm", 1, CONFIG_MAX_ALARM_WINDOW_S,
+		                &a->datapoints_to_alarm);
+		if (r < 0)
+			return r;
+		if (a->datapoints_to_alarm > a->evaluation_periods)
+			return cy_fail(
+			    &ld->ctx, v,
+			    "DatapointsToAlarm (%u) may not be more than EvaluationPeriods "
+			    "(%u)",
+			    a->datapoints_to_alarm, a->evaluation_periods);
+	}
+
+	r = cy_required(&ld->ctx, n, "Threshold", "Alarm", &v);
+	if (r < 0)
+		return r;
+	r = cy_get_number(&ld->ctx, v, "Threshold", &a->threshold);
+	if (r < 0)
+		return r;
+
+	r = cy_required(&ld->ctx, n, "ComparisonOperator", "Alarm", &v);
+	if (r < 0)
+		return r;
+	r = config_parse_alarm_enum(ld, v, "ComparisonOperator", comparisons, &e);
+	if (r < 0)
+		return r;
+	a->comparison = (enum config_alarm_comparison)e;
+
+	if ((v = cy_map_get(n, "TreatMissingData")) != NULL) {
+		r = config_parse_alarm_enum(ld, v, "TreatMissingData", missing, &e);
+		if (r < 0)
+			return r;
+		a->treat_missing_data = (enum config_alarm_missing)e;
+	}
+
+	if ((v = cy_map_get(n, "Unit")) != NULL) {
+		r = cy_get_string(&ld->ctx, v, "Unit", &a->unit);
+		if (r < 0)
+			return r;
+		if (!cy_in(units, a->unit))
+			return cy_fail(&ld->ctx, v,
+			               "unknown Unit \"%s\": one of CloudWatch's standard units, "
+			               "such as Count, Microseconds or None",
+			               a->unit);
+	}
+	return 0;
+}
+
+int config_parse_alarms(struct config_loader *ld, const struct cy_node *n)
+{
+	int r;
+
+	if (cy_is_null(n))
+		return 0;
+	r = cy_expect(&ld->ctx, n, CY_SEQUENCE, "Alarms");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n->n_items; i++) {
+		r = config_parse_alarm(ld, n->items[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* --- resolving ------------------------------------------------------------ */
 
 /* Names the instance types that do exist, which is usually the fix. */
@@ -740,10 +1172,24 @@ void config_resources_free(struct config *c)
 		config_tags_free(ec->tags, ec->n_tags);
 	}
 	free(c->endpoint_configs);
+
+	for (size_t i = 0; i < c->n_alarms; i++) {
+		struct config_alarm *a = &c->alarms[i];
+
+		free(a->name);
+		free(a->description);
+		free(a->extended_statistic);
+		free(a->endpoint_name);
+		free(a->variant_name);
+		free(a->unit);
+	}
+	free(c->alarms);
 }
 
-/* Placeholder until Alarms are read. */
 const struct config_alarm *config_find_alarm(const struct config *c, const char *name)
 {
+	for (size_t i = 0; i < c->n_alarms; i++)
+		if (strcmp(c->alarms[i].name, name) == 0)
+			return &c->alarms[i];
 	return NULL;
 }

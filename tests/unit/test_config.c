@@ -893,6 +893,209 @@ Test(config, unref_of_null_is_a_no_op)
 	cr_assert_null(config_unref(NULL));
 }
 
+/* Alarms */
+
+/* An alarm of the fewest members PutMetricAlarm takes, under name. */
+#define MINIMAL_ALARM(name)                                                                        \
+	"  - AlarmName: " name "\n"                                                                \
+	"    MetricName: Invocations\n"                                                            \
+	"    Statistic: SampleCount\n"                                                             \
+	"    Period: 60\n"                                                                         \
+	"    EvaluationPeriods: 2\n"                                                               \
+	"    Threshold: 1\n"                                                                       \
+	"    ComparisonOperator: LessThanThreshold\n"
+
+Test(config, an_alarm_with_every_member_is_read_from_an_included_file_too)
+{
+	struct config *c = load_file_ok(GOOD_DIR "/alarms/main.yaml");
+	const struct config_alarm *a = config_find_alarm(c, "canary-model-errors");
+	const struct config_alarm *p = config_find_alarm(c, "slow-p99");
+
+	cr_assert_eq(c->n_alarms, 2);
+	cr_assert_not_null(a);
+	cr_assert_str_eq(a->description, "The canary answers errors.");
+	cr_assert_eq(a->metric, METRICS_INVOCATION_MODEL_ERRORS);
+	cr_assert_eq(a->statistic, METRICS_STAT_SUM);
+	cr_assert_null(a->extended_statistic);
+	cr_assert_str_eq(a->endpoint_name, "resnet");
+	cr_assert_str_eq(a->variant_name, "canary");
+	cr_assert_eq(a->period, 10);
+	cr_assert_eq(a->evaluation_periods, 3);
+	cr_assert_eq(a->datapoints_to_alarm, 2);
+	cr_assert_eq(a->threshold, 5);
+	cr_assert_eq(a->comparison, CONFIG_ALARM_GREATER_OR_EQUAL);
+	cr_assert_eq(a->treat_missing_data, CONFIG_ALARM_NOT_BREACHING);
+	cr_assert_str_eq(a->unit, "Count");
+	cr_assert_eq(a->origin.line, 5);
+
+	cr_assert_not_null(p);
+	cr_assert_eq(p->statistic, METRICS_STAT_PERCENTILE);
+	cr_assert_float_eq(p->percentile, 99.9, 1e-9);
+	cr_assert_str_eq(p->extended_statistic, "p99.9");
+	cr_assert_eq(p->threshold, 250000);
+	cr_assert_eq(p->comparison, CONFIG_ALARM_GREATER);
+	cr_assert(str_has_suffix(p->origin.file, "/rollback.yaml"), "%s", p->origin.file);
+	config_unref(c);
+}
+
+Test(config, an_alarm_defaults_to_every_datapoint_missing_data_and_the_endpoint_asked_about)
+{
+	struct config *c = load_ok("Alarms:\n" MINIMAL_ALARM("quiet"));
+	const struct config_alarm *a = config_find_alarm(c, "quiet");
+
+	cr_assert_not_null(a);
+	cr_assert_eq(a->datapoints_to_alarm, a->evaluation_periods);
+	cr_assert_eq(a->treat_missing_data, CONFIG_ALARM_MISSING);
+	cr_assert_null(a->endpoint_name);
+	cr_assert_null(a->variant_name);
+	cr_assert_null(a->description);
+	cr_assert_null(a->unit);
+	config_unref(c);
+}
+
+Test(config, alarm_names_are_case_sensitive_as_cloudwatchs)
+{
+	struct config *c = load_ok("Alarms:\n" MINIMAL_ALARM("errors") MINIMAL_ALARM("Errors"));
+
+	cr_assert_eq(c->n_alarms, 2);
+	cr_assert_eq(config_find_alarm(c, "Errors"), &c->alarms[1]);
+	cr_assert_eq(config_find_alarm(c, "errors"), &c->alarms[0]);
+	cr_assert_null(config_find_alarm(c, "ERRORS"));
+	config_unref(c);
+}
+
+Test(config, a_config_without_alarms_finds_none)
+{
+	struct config *c = load_ok("Alarms: []\n");
+
+	cr_assert_eq(c->n_alarms, 0);
+	cr_assert_null(config_find_alarm(c, "anything"));
+	config_unref(c);
+}
+
+Test(config, every_period_cloudwatch_allows_up_to_an_hour_is_taken)
+{
+	static const unsigned periods[] = {10, 20, 30, 60, 120, 300, 900, 3600};
+
+	for (size_t i = 0; i < ELEMENTSOF(periods); i++) {
+		_cleanup_free_ char *yaml =
+		    xasprintf("Alarms:\n"
+		              "  - AlarmName: a\n"
+		              "    MetricName: ModelLatency\n"
+		              "    Statistic: Maximum\n"
+		              "    Period: %u\n"
+		              "    EvaluationPeriods: %u\n"
+		              "    Threshold: 1\n"
+		              "    ComparisonOperator: GreaterThanThreshold\n",
+		              periods[i], 3600 / periods[i]);
+		struct config *c = load_ok(yaml);
+
+		cr_assert_eq(c->alarms[0].period, periods[i]);
+		config_unref(c);
+	}
+}
+
+Test(config, percentiles_from_p0_to_p100_are_extended_statistics)
+{
+	static const struct {
+		const char *text;
+		double value;
+	} cases[] = {{"p0.0", 0},   {"p0", 0},      {"p50", 50}, {"p99.9999999999", 99.9999999999},
+	             {"p100", 100}, {"p100.0", 100}};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ char *yaml =
+		    xasprintf("Alarms:\n"
+		              "  - AlarmName: a\n"
+		              "    MetricName: ModelLatency\n"
+		              "    ExtendedStatistic: %s\n"
+		              "    Period: 60\n"
+		              "    EvaluationPeriods: 1\n"
+		              "    Threshold: 1\n"
+		              "    ComparisonOperator: GreaterThanThreshold\n",
+		              cases[i].text);
+		struct config *c = load_ok(yaml);
+
+		cr_assert_eq(c->alarms[0].statistic, METRICS_STAT_PERCENTILE);
+		cr_assert_float_eq(c->alarms[0].percentile, cases[i].value, 1e-12, "%s",
+		                   cases[i].text);
+		config_unref(c);
+	}
+}
+
+Test(config, a_percentile_over_100_is_refused)
+{
+	_cleanup_free_ char *e = load_error("Alarms:\n"
+	                                    "  - AlarmName: a\n"
+	                                    "    MetricName: ModelLatency\n"
+	                                    "    ExtendedStatistic: p100.5\n"
+	                                    "    Period: 60\n"
+	                                    "    EvaluationPeriods: 1\n"
+	                                    "    Threshold: 1\n"
+	                                    "    ComparisonOperator: GreaterThanThreshold\n");
+
+	cr_assert(strstr(e, "test.yaml:4:24: unsupported ExtendedStatistic \"p100.5\""), "%s", e);
+}
+
+Test(config, every_metric_statistic_operator_and_missing_data_mode_is_read)
+{
+	static const char *const metrics[] = {"Invocations",         "Invocation4XXErrors",
+	                                      "Invocation5XXErrors", "InvocationModelErrors",
+	                                      "ModelLatency",        "OverheadLatency"};
+	static const char *const stats[] = {"SampleCount", "Average", "Sum", "Minimum", "Maximum"};
+	static const char *const ops[] = {"GreaterThanOrEqualToThreshold", "GreaterThanThreshold",
+	                                  "LessThanThreshold", "LessThanOrEqualToThreshold"};
+	static const char *const missing[] = {"missing", "notBreaching", "breaching", "ignore"};
+
+	for (size_t i = 0; i < 6; i++) {
+		_cleanup_free_ char *yaml =
+		    xasprintf("Alarms:\n"
+		              "  - AlarmName: a\n"
+		              "    MetricName: %s\n"
+		              "    Statistic: %s\n"
+		              "    Period: 10\n"
+		              "    EvaluationPeriods: 1\n"
+		              "    Threshold: -1.5\n"
+		              "    ComparisonOperator: %s\n"
+		              "    TreatMissingData: %s\n",
+		              metrics[i], stats[i % 5], ops[i % 4], missing[i % 4]);
+		struct config *c = load_ok(yaml);
+		const struct config_alarm *a = &c->alarms[0];
+
+		cr_assert_eq(a->metric, (enum metrics_metric)i);
+		cr_assert_eq(a->statistic, (enum metrics_statistic)(i % 5));
+		cr_assert_eq(a->comparison, (enum config_alarm_comparison)(i % 4));
+		cr_assert_eq(a->treat_missing_data, (enum config_alarm_missing)(i % 4));
+		cr_assert_eq(a->threshold, -1.5);
+		config_unref(c);
+	}
+}
+
+Test(config, alarms_survive_the_replay_of_config_with_api)
+{
+	struct config *c = load_file_ok(GOOD_DIR "/alarms/main.yaml");
+	struct config *with = NULL;
+	char *error = NULL;
+
+	cr_assert_eq(config_with_api(c, "{\"Models\": []}", &with, &error), 0, "%s", error);
+	cr_assert_eq(with->n_alarms, 2);
+	cr_assert_not_null(config_find_alarm(with, "slow-p99"));
+	config_unref(with);
+	config_unref(c);
+}
+
+Test(config, the_apis_document_holds_no_alarms)
+{
+	struct config *c = load_ok("");
+	struct config *with = NULL;
+	_cleanup_free_ char *error = NULL;
+
+	cr_assert_lt(config_with_api(c, "{\"Alarms\": []}", &with, &error), 0);
+	cr_assert_null(with);
+	cr_assert(strstr(error, "unknown key \"Alarms\""), "%s", error);
+	config_unref(c);
+}
+
 /* config_parse_size */
 
 struct size_case {
