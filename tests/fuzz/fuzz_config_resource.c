@@ -6,6 +6,10 @@
  * model data from one root: what the API created must load beside the YAML
  * or be refused with a reason.
  *
+ * The alarms of a config that loads are evaluated on a few calls of
+ * endpoint "main" (alarm.c), so that every alarm the YAML can declare gets
+ * a state and a reason.
+ *
  * Input: the included file's text (up to its first NUL for the API's
  * document).
  */
@@ -13,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alarm.h"
 #include "config.h"
 #include "fuzz.h"
+#include "metrics.h"
 
 static const char main_yaml[] = "region: us-east-1\n"
                                 "account_id: \"000000000000\"\n"
@@ -52,6 +58,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Every alarm of c, on calls of "main" that failed and succeeded. */
+static void fuzz_evaluate_alarms(const struct config *c)
+{
+	const double now = 1770904200.0;
+
+	if (c->n_alarms == 0)
+		return;
+	metrics_reset();
+	metrics_invocation_at("main", "canary", METRICS_OUTCOME_MODEL_ERROR, 500, 0.02, now - 5);
+	metrics_invocation_at("main", "AllTraffic", METRICS_OUTCOME_SUCCESS, 200, 0.001, now - 65);
+	for (size_t i = 0; i < c->n_alarms; i++) {
+		char *reason = NULL;
+		enum alarm_state s = alarm_evaluate(&c->alarms[i], "main", now, &reason);
+		if (s != ALARM_STATE_OK && s != ALARM_STATE_ALARM &&
+		    s != ALARM_STATE_INSUFFICIENT_DATA)
+			__builtin_trap();
+		if (!reason || strncmp(reason, "Alarm ", 6) != 0)
+			__builtin_trap();
+		free(reason);
+	}
+	metrics_reset();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_write_file(fuzz_scratch_dir(), "models.yaml", data, size);
@@ -59,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *error = NULL;
 	if (config_load(main_path, &c, &error) == 0) {
 		fuzz_check_config_records(c);
+		fuzz_evaluate_alarms(c);
 		config_unref(c);
 	} else if (!error) {
 		__builtin_trap();
