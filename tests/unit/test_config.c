@@ -964,6 +964,17 @@ Test(config, alarm_names_are_case_sensitive_as_cloudwatchs)
 	config_unref(c);
 }
 
+Test(config, the_shipped_example_declares_a_canary_alarm)
+{
+	struct config *c = load_file_ok(CONF_DIR "/endpointd.yaml");
+	const struct config_alarm *a = config_find_alarm(c, "demo-canary-errors");
+
+	cr_assert_not_null(a);
+	cr_assert_eq(a->metric, METRICS_INVOCATION_MODEL_ERRORS);
+	cr_assert_eq(a->period, 10);
+	config_unref(c);
+}
+
 Test(config, a_config_without_alarms_finds_none)
 {
 	struct config *c = load_ok("Alarms: []\n");
