@@ -36,7 +36,6 @@ from endpointd_harness import (
 from test_invoke_support import invoke
 
 UPDATE_DEADLINE_S = 90
-NO_ALARMS = True
 
 
 def _model(name, env):
@@ -73,7 +72,7 @@ def update_yaml(image):
     lines += _config("upd-no-ping-1", [("AllTraffic", "upd-no-ping", 1)])
     lines += _config("upd-errors-4", [("AllTraffic", "upd-errors", 4)])
     lines += _config("upd-pair", [("A", "upd-v1", 1), ("B", "upd-v2", 1)])
-    lines += [] if NO_ALARMS else ["Alarms:",
+    lines += ["Alarms:",
               "  - AlarmName: upd-model-errors",
               "    MetricName: InvocationModelErrors",
               "    Statistic: Sum",
