@@ -605,3 +605,18 @@ def test_update_excluding_data_capture_from_retained_properties_is_accepted(sm, 
     d = wait_until(lambda: (x := api.describe(name)) and x["EndpointStatus"] == "InService" and x,
                    CREATE_DEADLINE_S, what=f"{name} back InService")
     assert d["EndpointConfigName"] == "invoke-config"
+
+
+def test_the_cli_scales_a_variant_and_its_waiter_waits_for_the_new_instance(sm, api, aws, endpoints):
+    name, _ = endpoints.create("upd-cli-scale")
+    api.wait_in_service(name)
+    p = aws("update-endpoint-weights-and-capacities", "--endpoint-name", name,
+            "--desired-weights-and-capacities", "VariantName=AllTraffic,DesiredInstanceCount=2,DesiredWeight=2")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["EndpointArn"] == endpoint_arn(name)
+    [pv] = sm.describe_endpoint(EndpointName=name)["ProductionVariants"]
+    assert pv["DesiredInstanceCount"] == 2 and pv["CurrentWeight"] == 2.0, pv
+    p = aws("wait", "endpoint-in-service", "--endpoint-name", name)
+    assert p.returncode == 0, p.stderr
+    [pv] = sm.describe_endpoint(EndpointName=name)["ProductionVariants"]
+    assert pv["CurrentInstanceCount"] == 2, pv
