@@ -51,8 +51,9 @@ class DaemonFactory:
         self.args = (endpointd_bin, docker_sock, demo_image, docker)
         self.daemons = []
 
-    def __call__(self, grace=2, start=True, extra_config=()):
-        d = RecoveryDaemon(*self.args, grace=grace, extra_config=extra_config)
+    def __call__(self, grace=2, start=True, extra_config=(), models=None, configs=()):
+        d = RecoveryDaemon(*self.args, grace=grace, extra_config=extra_config, models=models,
+                           configs=configs)
         self.daemons.append(d)
         if start:
             d.start()

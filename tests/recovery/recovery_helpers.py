@@ -1,9 +1,10 @@
 """Helpers for the crash-recovery suite, on top of tests/integration's harness.
 
-  - RecoveryDaemon: a harness Daemon with `orphan_grace_s` and one more
-    endpoint config, that can be killed (SIGKILL) or stopped (SIGTERM) and
-    started again on the same state_dir; it knows its owner id
-    (<state_dir>/daemon-id) and lists the containers carrying it
+  - RecoveryDaemon: a harness Daemon with `orphan_grace_s` and the suite's
+    models and endpoint configs (and any more a test names), that can be
+    killed (SIGKILL) or stopped (SIGTERM) and started again on the same
+    state_dir; it knows its owner id (<state_dir>/daemon-id) and lists the
+    containers carrying it
   - journal_records / journal_frame: the journal's framing (4-byte LE length,
     4-byte LE zlib crc32, JSON payload)
   - create_container: a container made behind the daemon's back
@@ -32,41 +33,45 @@ SLOW_CALL_CONFIG = "rec-slow-call-config"
 SLOW_CALL_MS = 1500
 DESIRED = {"demo-config": 1, PAIR_CONFIG: 2, "two-variant-config": 4, "slow-config": 1,
            SLOW_CALL_CONFIG: 1}
-EXTRA_YAML = f"""Models:
-  - ModelName: rec-slow-call
-    PrimaryContainer:
-      Image: {{demo_image}}
-      Environment: {{{{ DEMO_INVOKE_DELAY_MS: "{SLOW_CALL_MS}" }}}}
-EndpointConfigs:
-  - EndpointConfigName: {SLOW_CALL_CONFIG}
-    ProductionVariants:
-      - VariantName: AllTraffic
-        ModelName: rec-slow-call
-        InitialInstanceCount: 1
-        InstanceType: {h.INSTANCE_TYPE}
-  - EndpointConfigName: {PAIR_CONFIG}
-    ProductionVariants:
-      - VariantName: AllTraffic
-        ModelName: demo
-        InitialInstanceCount: 2
-        InstanceType: {h.INSTANCE_TYPE}
-        InitialVariantWeight: 1.0
-        ContainerStartupHealthCheckTimeoutInSeconds: {h.STARTUP_TIMEOUT_S}
-"""
+# The suite's own models ({name: Environment}) and endpoint configs
+# ([(name, model, InitialInstanceCount)]) beside the harness's.
+EXTRA_MODELS = {"rec-slow-call": {"DEMO_INVOKE_DELAY_MS": str(SLOW_CALL_MS)}}
+EXTRA_CONFIGS = [(SLOW_CALL_CONFIG, "rec-slow-call", 1), (PAIR_CONFIG, "demo", 2)]
+
+
+def extra_yaml(demo_image, models=None, configs=()):
+    """The included file of a RecoveryDaemon: the suite's models and configs
+    and those given (same shapes as EXTRA_MODELS, EXTRA_CONFIGS)."""
+    lines = ["Models:"]
+    for name, env in {**EXTRA_MODELS, **(models or {})}.items():
+        lines += [f"  - ModelName: {name}", "    PrimaryContainer:",
+                  f"      Image: {json.dumps(demo_image)}", "      Environment:"]
+        lines += [f"        {k}: {json.dumps(v)}" for k, v in env.items()]
+    lines.append("EndpointConfigs:")
+    for name, model, count in [*EXTRA_CONFIGS, *configs]:
+        lines += [f"  - EndpointConfigName: {name}", "    ProductionVariants:",
+                  "      - VariantName: AllTraffic", f"        ModelName: {model}",
+                  f"        InitialInstanceCount: {count}", f"        InstanceType: {h.INSTANCE_TYPE}",
+                  "        InitialVariantWeight: 1.0",
+                  f"        ContainerStartupHealthCheckTimeoutInSeconds: {h.STARTUP_TIMEOUT_S}"]
+    return "\n".join(lines) + "\n"
+
 
 LABEL = h.LABEL
 OWNER = f"{LABEL}.owner"
 ENDPOINT = f"{LABEL}.endpoint"
+FLEET = f"{LABEL}.fleet"  # on the containers of every fleet but an endpoint's first
 
 RESTART_READY_S = 20  # the daemon answers ListEndpoints within this of a start
 CONVERGE_S = 60       # endpoints InService with their containers after a restart
 
 
 class RecoveryDaemon(h.Daemon):
-    def __init__(self, binary, docker_sock, demo_image, docker, grace=2, extra_config=()):
+    def __init__(self, binary, docker_sock, demo_image, docker, grace=2, extra_config=(),
+                 models=None, configs=()):
         super().__init__(binary, docker_sock, demo_image,
                          extra_config=[f"orphan_grace_s: {grace}", *extra_config],
-                         extra_yaml=EXTRA_YAML.format(demo_image=demo_image))
+                         extra_yaml=extra_yaml(demo_image, models, configs))
         self.docker = docker
         self.grace = grace
         self.api = None
@@ -179,7 +184,8 @@ class RecoveryDaemon(h.Daemon):
             lab = c.get("Labels") or {}
             rows.append(f"  {c['Id'][:12]} {c.get('State')} endpoint={lab.get(ENDPOINT)} "
                         f"variant={lab.get(LABEL + '.variant')} slot={lab.get(LABEL + '.slot')} "
-                        f"gen={lab.get(LABEL + '.generation')} ({c.get('Status')})")
+                        f"gen={lab.get(LABEL + '.generation')} fleet={lab.get(FLEET, '0')} "
+                        f"({c.get('Status')})")
         return "\n".join(rows) or "  (none)"
 
     # -- waiting --
