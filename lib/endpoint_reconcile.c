@@ -145,9 +145,17 @@ static struct fleet *fleet_restore(struct endpoint *ep, json_t *jf, char **ret_e
 	json_t *doc = endpoint_record_get(jf, "config", JSON_STRING, true, &error);
 	json_t *variants = endpoint_record_get(jf, "variants", JSON_ARRAY, true, &error);
 	json_t *retire_at = endpoint_record_get(jf, "retire_at", JSON_REAL, false, &error);
-	if (!error && (json_integer_value(id) <= 0 || json_integer_value(id) > UINT_MAX / 2))
+	/* Any fleet but the one the record names next: the first update
+	 * retires fleet 0. */
+	if (!error && (json_integer_value(id) < 0 || json_integer_value(id) >= ep->next_fleet_id))
 		error = xasprintf("journal record of %s: fleet_id %lld is out of range", ep->name,
 				  (long long)json_integer_value(id));
+	for (size_t k = 0; !error && k < ep->n_retired + 2; k++) {
+		const struct fleet *o = endpoint_fleet_nth(ep, k);
+		if (o && o->id == (unsigned)json_integer_value(id))
+			error = xasprintf("journal record of %s: two fleets are numbered %u", ep->name,
+					  o->id);
+	}
 	struct config *c = NULL;
 	const struct config_endpoint_config *ecfg = NULL;
 	if (error || endpoint_record_config(ep->name, doc, name, &c, &ecfg, &error) < 0) {
