@@ -728,8 +728,10 @@ static int daemon_check_with_state(struct daemon *d)
 				d->config_path, d->config->state_dir, error);
 	}
 	if (r == 0)
-		printf("%s: OK (%zu models, %zu endpoint configs; %zu created through the API)\n",
-		       d->config_path, d->config->n_models, d->config->n_endpoint_configs, n_api);
+		printf("%s: OK (%zu models, %zu endpoint configs, %zu alarms; %zu created through "
+		       "the API)\n",
+		       d->config_path, d->config->n_models, d->config->n_endpoint_configs,
+		       d->config->n_alarms, n_api);
 	json_decref(records);
 	catalog_free(cat);
 	return r;

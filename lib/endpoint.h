@@ -4,7 +4,9 @@
  * CreateEndpoint to InService and from DeleteEndpoint to gone.
  *
  * Ownership: the manager owns the endpoints it lists (by lower-cased name);
- * an endpoint owns its variants and their instance slots.  Asynchronous
+ * an endpoint owns its fleets (the serving one, the one UpdateEndpoint
+ * brings, those being retired), a fleet its variants and their instance
+ * slots.  Asynchronous
  * Docker and model-data operations hold a reference on their endpoint, so an
  * endpoint taken out of the registry lives on until its last operation
  * returns, and is freed on a later loop turn.  Instance slots are never freed

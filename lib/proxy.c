@@ -1,10 +1,11 @@
 /*
  * The data plane.
  *
- * An invocation picks a variant (the X-Amzn-SageMaker-Target-Variant header,
- * or at random by current weight among the variants that have a healthy
- * instance), then the healthy instance of that variant with the fewest
- * requests in flight, and forwards the body to its /invocations through
+ * An invocation picks a fleet (while UpdateEndpoint runs, the new fleet
+ * takes the share of calls its rollout gives it), a variant of that fleet
+ * (the X-Amzn-SageMaker-Target-Variant header, or at random by current
+ * weight among the variants that have a healthy instance), then the healthy
+ * instance of that variant with the fewest requests in flight, and forwards the body to its /invocations through
  * upstream, which keeps connections to the containers alive between calls.
  * The request body is sent from the chains httpd read it into and the
  * container's answer is handed to httpd as the chains upstream read it into,
