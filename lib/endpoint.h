@@ -6,11 +6,12 @@
  * Ownership: the manager owns the endpoints it lists (by lower-cased name);
  * an endpoint owns its fleets (the serving one, the one UpdateEndpoint
  * brings, those being retired), a fleet its variants and their instance
- * slots.  Asynchronous
- * Docker and model-data operations hold a reference on their endpoint, so an
- * endpoint taken out of the registry lives on until its last operation
- * returns, and is freed on a later loop turn.  Instance slots are never freed
- * before their endpoint; an operation that comes back for a slot whose
+ * slots.  Asynchronous Docker and model-data operations hold a reference on
+ * their endpoint, so an endpoint taken out of the registry lives on until its
+ * last operation returns, and is freed on a later loop turn.  Instance slots
+ * never move and are freed only with their fleet, which is freed with its
+ * endpoint or, once retired, when no operation, call or timer can reach it
+ * (endpoint_fleet.c); an operation that comes back for a slot whose
  * generation moved on is stale and only cleans up after itself.
  *
  * endpoint_set_state() is the one way an endpoint's status changes: it checks
