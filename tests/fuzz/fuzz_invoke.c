@@ -168,9 +168,9 @@ static void make_endpoints(void)
 		free(out);
 	}
 	struct endpoint *ep = endpoint_find(s.w.manager, "ep");
-	for (size_t i = 0; i < ep->n_variants; i++) {
-		struct variant *v = &ep->variants[i];
-		struct instance *inst = &v->instances[0];
+	for (size_t i = 0; i < ep->fleet->n_variants; i++) {
+		struct variant *v = &ep->fleet->variants[i];
+		struct instance *inst = v->instances[0];
 		inst->state = INSTANCE_HEALTHY;
 		inst->host_port = s.model_port;
 		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
