@@ -79,11 +79,6 @@ int ctl_want_operands(const struct ctl *ctl, int argc, char **argv, int min, int
  * error (2) when s is not one. */
 int ctl_parse_seconds(const struct ctl *ctl, const char *s, double *ret);
 
-/* The SIGINT and SIGTERM handler of a wait: sets client_interrupted. */
-void ctl_wait_signal(int sig);
-/* Sleeps s seconds unless a signal comes. */
-void ctl_sleep(double s);
-
 /* The client for --url / $ENDPOINTD_URL / the default; NULL on a bad URL. */
 struct client *ctl_client(struct ctl *ctl, int *ret_exit);
 /* SageMaker.<op>; prints the error and returns NULL on failure. */

@@ -10,9 +10,9 @@
  *   - output helpers: JSON (-o json), local times, aligned tables (table.c);
  *     every string from the daemon is escaped before it reaches a terminal
  *     (text.c), in tables, in text and on stderr
- *   - wait: DescribeEndpoint polled until InService / gone, with progress on
- *     stderr (one line rewritten on a terminal, a line per status change
- *     otherwise)
+ *   - wait: what InService / gone means to create, delete and wait, with
+ *     progress on stderr (one line rewritten on a terminal, a line per status
+ *     change otherwise); the polling loop itself is watch.c's
  *   - the commands, then the command table and main(); the commands for
  *     models and endpoint configs made through the API are in resources.c,
  *     and what they share with this file is declared in ctl.h
@@ -23,7 +23,6 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +40,7 @@
 #include "text.h"
 #include "update.h"
 #include "util.h"
+#include "watch.h"
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:8780"
 /* Poll fast at first (endpointd starts containers in seconds), then slower. */
@@ -388,19 +388,68 @@ static void ctl_progress_end(struct ctl_progress *p)
 	p->last_status = NULL;
 }
 
-/* SIGINT / SIGTERM during a wait: end the line tidily instead of mid-way. */
-void ctl_wait_signal(int sig)
+/* One wait of create, delete or wait: its target and its progress line. */
+struct ctl_wait {
+	const char *name;
+	enum ctl_wait_for target;
+	struct ctl_progress progress;
+};
+
+/* Shows the endpoint's status; done at the target, failed when Failed. */
+static enum watch_verdict ctl_wait_seen(void *data, const json_t *desc, double elapsed)
 {
-	client_interrupted = 1;
+	struct ctl_wait *w = data;
+
+	if (!desc) { /* gone, which only a wait for Deleted takes as an answer */
+		ctl_progress_show(&w->progress, "Deleted", NULL, elapsed);
+		ctl_progress_end(&w->progress);
+		return WATCH_DONE;
+	}
+	const char *status = ctl_str(desc, "EndpointStatus");
+	if (!status)
+		status = "?";
+	ctl_progress_show(&w->progress, status, desc, elapsed);
+	if (w->target == CTL_WAIT_IN_SERVICE && strcmp(status, "InService") == 0) {
+		ctl_progress_end(&w->progress);
+		return WATCH_DONE;
+	}
+	if (strcmp(status, "Failed") == 0) {
+		const char *reason = ctl_str(desc, "FailureReason");
+		_cleanup_free_ char *shown_name = text_escape(w->name);
+		_cleanup_free_ char *shown =
+		    text_escape(reason && *reason ? reason : "(no FailureReason given)");
+		ctl_progress_end(&w->progress);
+		fprintf(stderr, "endpointctl: %s: Failed: %s\n", shown_name, shown);
+		return WATCH_FAILED;
+	}
+	return WATCH_AGAIN;
 }
 
-/* Sleeps s seconds unless a signal comes. */
-void ctl_sleep(double s)
+/* Says what the endpoint still is when the time runs out. */
+static void ctl_wait_timed_out(void *data, const json_t *desc, double timeout_s)
 {
-	if (s <= 0)
-		return;
-	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-	nanosleep(&ts, NULL);
+	struct ctl_wait *w = data;
+	const char *status = ctl_str(desc, "EndpointStatus");
+	_cleanup_free_ char *shown_name = text_escape(w->name);
+	_cleanup_free_ char *shown = text_escape(status ? status : "?");
+
+	ctl_progress_end(&w->progress);
+	fprintf(stderr, "endpointctl: %s: timed out after %g s waiting for %s (it is %s)\n",
+	        shown_name, timeout_s, w->target == CTL_WAIT_IN_SERVICE ? "InService" : "Deleted",
+	        shown);
+}
+
+/* Ends the progress line before the wait's own message. */
+static void ctl_wait_stop(void *data)
+{
+	struct ctl_wait *w = data;
+	ctl_progress_end(&w->progress);
+}
+
+/* Fast at first, when containers start, slower after. */
+static double ctl_wait_interval(double elapsed)
+{
+	return elapsed < CTL_WAIT_FAST_FOR_S ? CTL_WAIT_FAST_POLL_S : CTL_WAIT_SLOW_POLL_S;
 }
 
 /*
@@ -411,90 +460,20 @@ void ctl_sleep(double s)
 static int ctl_wait(struct ctl *ctl, const char *name, enum ctl_wait_for target, double timeout_s,
                     json_t **ret_desc)
 {
-	struct ctl_progress progress = {.name = name, .live = isatty(STDERR_FILENO)};
-	struct sigaction sa = {.sa_handler = ctl_wait_signal}, old_int, old_term;
-	json_t *params = json_pack("{s:s}", "EndpointName", name);
-	const char *want = target == CTL_WAIT_IN_SERVICE ? "InService" : "Deleted";
-	int res = CTL_EXIT_FAILURE;
-	double start = now_monotonic();
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-
-	for (;;) {
-		struct client_error err = {0};
-		json_t *desc = NULL;
-		int r = client_call(ctl->client, "DescribeEndpoint", params, &desc, &err);
-		double elapsed = now_monotonic() - start;
-
-		if (client_interrupted || err.kind == CLIENT_ERROR_INTERRUPTED) {
-			client_error_clear(&err);
-			json_decref(desc);
-			ctl_progress_end(&progress);
-			fputs("endpointctl: interrupted\n", stderr);
-			res = CTL_EXIT_INTERRUPTED;
-			break;
-		}
-		if (r < 0) {
-			bool gone = err.kind == CLIENT_ERROR_API && err.code &&
-			            strcmp(err.code, "ValidationException") == 0 && err.message &&
-			            strstr(err.message, "Could not find endpoint");
-			if (gone && target == CTL_WAIT_DELETED) {
-				ctl_progress_show(&progress, "Deleted", NULL, elapsed);
-				ctl_progress_end(&progress);
-				res = CTL_EXIT_OK;
-			} else {
-				ctl_progress_end(&progress);
-				client_error_print(&err);
-			}
-			client_error_clear(&err);
-			break;
-		}
-
-		const char *status = ctl_str(desc, "EndpointStatus");
-		if (!status)
-			status = "?";
-		ctl_progress_show(&progress, status, desc, elapsed);
-		if (target == CTL_WAIT_IN_SERVICE && strcmp(status, "InService") == 0) {
-			ctl_progress_end(&progress);
-			if (ret_desc)
-				*ret_desc = json_incref(desc);
-			json_decref(desc);
-			res = CTL_EXIT_OK;
-			break;
-		}
-		if (strcmp(status, "Failed") == 0) {
-			const char *reason = ctl_str(desc, "FailureReason");
-			_cleanup_free_ char *shown_name = text_escape(name);
-			_cleanup_free_ char *shown =
-			    text_escape(reason && *reason ? reason : "(no FailureReason given)");
-			ctl_progress_end(&progress);
-			fprintf(stderr, "endpointctl: %s: Failed: %s\n", shown_name, shown);
-			json_decref(desc);
-			break;
-		}
-		if (elapsed >= timeout_s) {
-			_cleanup_free_ char *shown_name = text_escape(name);
-			_cleanup_free_ char *shown = text_escape(status);
-			ctl_progress_end(&progress);
-			fprintf(stderr,
-			        "endpointctl: %s: timed out after %g s waiting for %s (it is %s)\n",
-			        shown_name, timeout_s, want, shown);
-			json_decref(desc);
-			break;
-		}
-		json_decref(desc);
-
-		double interval =
-		    elapsed < CTL_WAIT_FAST_FOR_S ? CTL_WAIT_FAST_POLL_S : CTL_WAIT_SLOW_POLL_S;
-		ctl_sleep(fmin(interval, timeout_s - elapsed));
-	}
-
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	json_decref(params);
-	return res;
+	struct ctl_wait w = {
+	    .name = name,
+	    .target = target,
+	    .progress = {.name = name, .live = isatty(STDERR_FILENO)},
+	};
+	const struct watch watch = {
+	    .seen = ctl_wait_seen,
+	    .gone_is_answer = target == CTL_WAIT_DELETED,
+	    .timed_out = ctl_wait_timed_out,
+	    .stop = ctl_wait_stop,
+	    .interval = ctl_wait_interval,
+	    .data = &w,
+	};
+	return watch_endpoint(ctl, name, timeout_s, &watch, ret_desc);
 }
 
 /* Reads --for's value. */

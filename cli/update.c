@@ -32,7 +32,6 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +40,7 @@
 #include "ctl.h"
 #include "text.h"
 #include "util.h"
+#include "watch.h"
 
 #define UPDATE_POLL_S 0.5
 
@@ -206,6 +206,58 @@ static bool update_is_moving(const char *status)
 	return false;
 }
 
+/* One update's wait: the line last printed. */
+struct update_wait {
+	char *shown_name;
+	bool rollbacks; /* see update_wait */
+	char *last;
+};
+
+/* Prints the line when it changed; done when the endpoint stops moving. */
+static enum watch_verdict update_wait_seen(void *data, const json_t *desc, double elapsed)
+{
+	struct update_wait *w = data;
+
+	char *line = update_progress_line(desc);
+	if (!w->last || strcmp(line, w->last) != 0) {
+		fprintf(stderr, "%s\n", line);
+		free(w->last);
+		w->last = line;
+	} else {
+		free(line);
+	}
+	const char *status = ctl_str(desc, "EndpointStatus");
+	const char *reason = ctl_str(desc, "FailureReason");
+	if (!status || update_is_moving(status))
+		return WATCH_AGAIN;
+	if (strcmp(status, "InService") == 0 && !(w->rollbacks && reason && *reason))
+		return WATCH_DONE;
+	_cleanup_free_ char *status_shown = text_escape(status);
+	_cleanup_free_ char *reason_shown =
+	    text_escape(reason && *reason ? reason : "(no FailureReason given)");
+	if (strcmp(status, "InService") == 0)
+		fprintf(stderr, "endpointctl: %s: the update rolled back: %s\n", w->shown_name,
+		        reason_shown);
+	else
+		fprintf(stderr, "endpointctl: %s: %s: %s\n", w->shown_name, status_shown,
+		        reason_shown);
+	return WATCH_FAILED;
+}
+
+/* Says that the update had not ended in time. */
+static void update_wait_timed_out(void *data, const json_t *desc, double timeout_s)
+{
+	struct update_wait *w = data;
+	fprintf(stderr, "endpointctl: %s: timed out after %g s waiting for the update to end\n",
+	        w->shown_name, timeout_s);
+}
+
+/* Every UPDATE_POLL_S, from start to end. */
+static double update_wait_interval(double elapsed)
+{
+	return UPDATE_POLL_S;
+}
+
 /*
  * Follows the endpoint until its update ends (see the top).  A FailureReason
  * on an InService endpoint means a rollback only after UpdateEndpoint
@@ -216,75 +268,16 @@ static bool update_is_moving(const char *status)
 static int update_wait(struct ctl *ctl, const char *name, double timeout_s, bool rollbacks,
                        json_t **ret_desc)
 {
-	struct sigaction sa = {.sa_handler = ctl_wait_signal}, old_int, old_term;
-	json_t *params = json_pack("{s:s}", "EndpointName", name);
-	_cleanup_free_ char *shown_name = text_escape(name);
-	char *last = NULL;
-	int res = CTL_EXIT_FAILURE;
-	double start = now_monotonic();
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	for (;;) {
-		struct client_error err = {0};
-		json_t *desc = NULL;
-		int r = client_call(ctl->client, "DescribeEndpoint", params, &desc, &err);
-		double elapsed = now_monotonic() - start;
-		if (client_interrupted || err.kind == CLIENT_ERROR_INTERRUPTED) {
-			client_error_clear(&err);
-			json_decref(desc);
-			fputs("endpointctl: interrupted\n", stderr);
-			res = CTL_EXIT_INTERRUPTED;
-			break;
-		}
-		if (r < 0) {
-			client_error_print(&err);
-			client_error_clear(&err);
-			break;
-		}
-		char *line = update_progress_line(desc);
-		if (!last || strcmp(line, last) != 0) {
-			fprintf(stderr, "%s\n", line);
-			free(last);
-			last = line;
-		} else {
-			free(line);
-		}
-		const char *status = ctl_str(desc, "EndpointStatus");
-		const char *reason = ctl_str(desc, "FailureReason");
-		if (status && !update_is_moving(status)) {
-			_cleanup_free_ char *status_shown = text_escape(status);
-			_cleanup_free_ char *reason_shown =
-			    text_escape(reason && *reason ? reason : "(no FailureReason given)");
-			if (strcmp(status, "InService") == 0 && !(rollbacks && reason && *reason)) {
-				if (ret_desc)
-					*ret_desc = json_incref(desc);
-				res = CTL_EXIT_OK;
-			} else if (strcmp(status, "InService") == 0) {
-				fprintf(stderr, "endpointctl: %s: the update rolled back: %s\n",
-				        shown_name, reason_shown);
-			} else {
-				fprintf(stderr, "endpointctl: %s: %s: %s\n", shown_name,
-				        status_shown, reason_shown);
-			}
-			json_decref(desc);
-			break;
-		}
-		json_decref(desc);
-		if (elapsed >= timeout_s) {
-			fprintf(
-			    stderr,
-			    "endpointctl: %s: timed out after %g s waiting for the update to end\n",
-			    shown_name, timeout_s);
-			break;
-		}
-		ctl_sleep(fmin(UPDATE_POLL_S, timeout_s - elapsed));
-	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	free(last);
-	json_decref(params);
+	struct update_wait w = {.shown_name = text_escape(name), .rollbacks = rollbacks};
+	const struct watch watch = {
+	    .seen = update_wait_seen,
+	    .timed_out = update_wait_timed_out,
+	    .interval = update_wait_interval,
+	    .data = &w,
+	};
+	int res = watch_endpoint(ctl, name, timeout_s, &watch, ret_desc);
+	free(w.last);
+	free(w.shown_name);
 	return res;
 }
 
