@@ -261,8 +261,8 @@ static double update_wait_interval(double elapsed)
 /*
  * Follows the endpoint until its update ends (see the top).  A FailureReason
  * on an InService endpoint means a rollback only after UpdateEndpoint
- * (rollbacks false): weights and counts do not roll back, and the reason
- * may be an earlier update's.  Returns the exit status; *ret_desc gets the
+ * (rollbacks true); after UpdateEndpointWeightsAndCapacities (false) it is
+ * an earlier update's, since weights and counts do not roll back.  Returns the exit status; *ret_desc gets the
  * last description when it ends well.
  */
 static int update_wait(struct ctl *ctl, const char *name, double timeout_s, bool rollbacks,
