@@ -17,6 +17,7 @@ Three kinds of test:
 import http.server
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -315,6 +316,22 @@ def test_update_wait_gives_up_after_the_timeout(endpointctl_bin, fake):
     assert p.returncode == 1, show(p)
     assert "endpointctl: web: timed out after 1 s waiting for the update to end" in p.stderr, show(p)
     assert p.stderr.count("Updating") == 1, show(p)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_update_wait_stops_at_a_signal_with_exit_130(endpointctl_bin, fake, sig):
+    fake.describes = [describe("Updating")]
+    env = {k: v for k, v in os.environ.items() if k not in ("ENDPOINTD_URL", "http_proxy", "HTTP_PROXY")}
+    proc = subprocess.Popen([endpointctl_bin, "--url", fake.url, "update", "web", "--config", "new-config",
+                             "--wait"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not fake.sent("DescribeEndpoint") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, (proc.returncode, out, err)
+    assert err.splitlines()[-1] == "endpointctl: interrupted", err
 
 
 def test_update_wait_polls_twice_a_second(endpointctl_bin, fake):
