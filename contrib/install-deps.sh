@@ -5,7 +5,7 @@ set -euo pipefail
 
 what=${1:-test}
 pkgs=(build-essential autoconf automake libtool pkg-config
-      libevent-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libsystemd-dev zlib1g-dev
+      libevent-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libsystemd-dev zlib1g-dev libssl-dev
       docker.io awscli curl tar ca-certificates iproute2)
 if [ "$what" = test ]; then
 	# systemd: systemd-analyze, systemd-socket-activate and systemd-sysusers
