@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,22 @@ static void config_auth_keys_discard(struct auth_keys *k)
 	free(k);
 }
 
+/* s for a message, control characters written \xNN so that none reaches a
+ * terminal or a log as is. */
+static char *config_auth_shown(const char *s)
+{
+	char *out = xmalloc(4 * strlen(s) + 1), *p = out;
+
+	for (; *s; s++) {
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			p += sprintf(p, "\\x%02x", (unsigned)(unsigned char)*s);
+		else
+			*p++ = *s;
+	}
+	*p = '\0';
+	return out;
+}
+
 /* A list of 1..max items; n is the list. */
 static int config_auth_list(struct cy_ctx *ctx, const struct cy_node *n, const char *what,
                             size_t max)
@@ -296,12 +313,13 @@ static bool config_is_action_name(const char *s)
  * written back in lower case. */
 static int config_parse_action(struct cy_ctx *ctx, const struct cy_node *n, char **ret)
 {
-	_cleanup_free_ char *s = NULL;
+	_cleanup_free_ char *s = NULL, *shown = NULL;
 	const char *colon;
 	int r = cy_get_string(ctx, n, "action", &s);
 
 	if (r < 0)
 		return r;
+	shown = config_auth_shown(s);
 	if (strcmp(s, "*") == 0) {
 		*ret = TAKE_PTR(s);
 		return 0;
@@ -314,19 +332,19 @@ static int config_parse_action(struct cy_ctx *ctx, const struct cy_node *n, char
 		return cy_fail(ctx, n,
 		               "action \"%s\" has no service prefix: write \"sagemaker:%s\", as IAM "
 		               "does",
-		               s, config_is_action_name(s) ? s : "<Action>");
+		               shown, config_is_action_name(s) ? s : "<Action>");
 	if ((size_t)(colon - s) != strlen(CONFIG_AUTH_ACTION_PREFIX) - 1 ||
 	    strncasecmp(s, CONFIG_AUTH_ACTION_PREFIX, (size_t)(colon - s)) != 0)
 		return cy_fail(ctx, n,
 		               "action \"%s\" is not a SageMaker action: endpointd knows only "
 		               "\"sagemaker:<Action>\" (as in sagemaker:InvokeEndpoint), "
 		               "\"sagemaker:*\" and \"*\"",
-		               s);
+		               shown);
 	if (!config_is_action_name(colon + 1))
 		return cy_fail(ctx, n,
 		               "action \"%s\": an action name is letters, with * and ? as "
 		               "wildcards (as in sagemaker:Describe*)",
-		               s);
+		               shown);
 	*ret = xasprintf(CONFIG_AUTH_ACTION_PREFIX "%s", colon + 1);
 	return 0;
 }
@@ -334,11 +352,12 @@ static int config_parse_action(struct cy_ctx *ctx, const struct cy_node *n, char
 /* "*", or an ARN pattern of SageMaker's resources. */
 static int config_parse_resource(struct cy_ctx *ctx, const struct cy_node *n, char **ret)
 {
-	_cleanup_free_ char *s = NULL;
+	_cleanup_free_ char *s = NULL, *shown = NULL;
 	int r = cy_get_string(ctx, n, "resource", &s);
 
 	if (r < 0)
 		return r;
+	shown = config_auth_shown(s);
 	if (strcmp(s, "*") == 0) {
 		*ret = TAKE_PTR(s);
 		return 0;
@@ -352,18 +371,18 @@ static int config_parse_resource(struct cy_ctx *ctx, const struct cy_node *n, ch
 			               "resource \"%s\" must be \"*\" or an ARN starting \"%s\"; "
 			               "for endpoints named so, write "
 			               "\"arn:aws:sagemaker:*:*:endpoint/%s\"",
-			               s, CONFIG_AUTH_ARN_PREFIX, s);
+			               shown, CONFIG_AUTH_ARN_PREFIX, shown);
 		return cy_fail(ctx, n,
 		               "resource \"%s\" must be \"*\" or an ARN starting \"%s\", as in "
 		               "arn:aws:sagemaker:*:*:endpoint/team-a-*",
-		               s, CONFIG_AUTH_ARN_PREFIX);
+		               shown, CONFIG_AUTH_ARN_PREFIX);
 	}
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
 			return cy_fail(ctx, n,
 			               "resource \"%s\" may hold only printable ASCII characters "
 			               "and no spaces",
-			               s);
+			               shown);
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -451,12 +470,16 @@ static int config_parse_key_name(struct cy_ctx *ctx, const struct cy_node *n, ch
 	len = strlen(*ret);
 	if (len == 0 || len > CONFIG_AUTH_MAX_NAME)
 		return cy_fail(ctx, n, "key name must be 1-%u characters", CONFIG_AUTH_MAX_NAME);
-	for (const char *p = *ret; *p; p++)
-		if ((unsigned char)*p < ' ' || (unsigned char)*p >= 0x7f)
+	for (const char *p = *ret; *p; p++) {
+		if ((unsigned char)*p < ' ' || (unsigned char)*p >= 0x7f) {
+			_cleanup_free_ char *shown = config_auth_shown(*ret);
+
 			return cy_fail(ctx, n,
 			               "key name \"%s\" may hold only printable ASCII characters "
 			               "(it is shown in logs and in AccessDenied messages)",
-			               *ret);
+			               shown);
+		}
+	}
 	return 0;
 }
 
@@ -470,11 +493,14 @@ static int config_parse_key_id(struct cy_ctx *ctx, const struct cy_node *n, char
 		return r;
 	len = strlen(*ret);
 	if (len < CONFIG_AUTH_MIN_KEY_ID || len > CONFIG_AUTH_MAX_KEY_ID ||
-	    strspn(*ret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != len)
+	    strspn(*ret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != len) {
+		_cleanup_free_ char *shown = config_auth_shown(*ret);
+
 		return cy_fail(ctx, n,
 		               "access_key_id \"%s\" must be %u-%u upper-case letters and digits, "
 		               "as in AKIAIOSFODNN7EXAMPLE",
-		               *ret, CONFIG_AUTH_MIN_KEY_ID, CONFIG_AUTH_MAX_KEY_ID);
+		               shown, CONFIG_AUTH_MIN_KEY_ID, CONFIG_AUTH_MAX_KEY_ID);
+	}
 	return 0;
 }
 
