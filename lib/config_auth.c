@@ -241,31 +241,6 @@ static void config_wipe_tree(struct cy_node *n)
 
 /* --- its keys ------------------------------------------------------------------ */
 
-/* Frees keys that were being built when the file turned out bad; the
- * finished ones are freed by auth_keys_unref(). */
-static void config_auth_keys_discard(struct auth_keys *k)
-{
-	if (k == NULL)
-		return;
-	for (size_t i = 0; i < k->n_keys; i++) {
-		struct auth_key *key = &k->keys[i];
-
-		free(key->name);
-		free(key->access_key_id);
-		if (key->secret_access_key != NULL) {
-			explicit_bzero(key->secret_access_key, strlen(key->secret_access_key));
-			free(key->secret_access_key);
-		}
-		for (size_t j = 0; j < key->n_rules; j++) {
-			strv_free(key->rules[j].actions, key->rules[j].n_actions);
-			strv_free(key->rules[j].resources, key->rules[j].n_resources);
-		}
-		free(key->rules);
-	}
-	free(k->keys);
-	free(k);
-}
-
 /* s for a message, control characters written \xNN so that none reaches a
  * terminal or a log as is. */
 static char *config_auth_shown(const char *s)
@@ -653,7 +628,8 @@ int config_read_credentials(struct config_loader *ld, struct auth_keys **ret_key
 	config_wipe_tree(root);
 	cy_free(root);
 	if (r < 0) {
-		config_auth_keys_discard(k);
+		/* Built so far: every array counts only what it holds, so this frees it all. */
+		auth_keys_unref(k);
 		goto out;
 	}
 	*ret_keys = k;
