@@ -330,6 +330,30 @@ Test(config_auth, action_prefix_is_written_back_in_lower_case)
 	scratch_remove(dir);
 }
 
+Test(config_auth, loaded_rules_are_the_ones_auth_allowed_applies)
+{
+	static const char team_a[] = "arn:aws:sagemaker:us-east-1:000000000000:endpoint/team-a-x";
+	static const char team_b[] = "arn:aws:sagemaker:us-east-1:000000000000:endpoint/team-b-y";
+	char *dir = scratch_dir();
+	char *text = read_fixture(GOOD_DIR "/pipelines.yaml");
+	struct config *c = NULL;
+	char *error = NULL;
+
+	cr_assert_eq(load_with_credentials(dir, text, 0600, &c, &error), 0, "%s", error);
+	const struct auth_key *a = auth_keys_find(c->auth_keys, "AKIDPIPELINEA0000001");
+	const struct auth_key *nobody = auth_keys_find(c->auth_keys, "ASIA0000000000000000");
+	cr_assert_not_null(a);
+	cr_assert(auth_allowed(a, "sagemaker:InvokeEndpoint", team_a));
+	cr_assert(auth_allowed(a, "sagemaker:DescribeEndpoint", team_a));
+	cr_assert(auth_allowed(a, "sagemaker:ListEndpoints", "*"));
+	cr_assert_not(auth_allowed(a, "sagemaker:InvokeEndpoint", team_b));
+	cr_assert_not(auth_allowed(a, "sagemaker:DeleteEndpoint", team_a));
+	cr_assert_not(auth_allowed(nobody, "sagemaker:DescribeEndpoint", team_a));
+	config_unref(c);
+	free(text);
+	scratch_remove(dir);
+}
+
 Test(config_auth, null_allow_is_a_key_that_may_do_nothing)
 {
 	char *dir = scratch_dir();
