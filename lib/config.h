@@ -257,8 +257,8 @@ struct config {
 	 * named (then no signature is checked).  A reference of the config's
 	 * own, dropped with it; a request in flight may take its own. */
 	struct auth_keys *auth_keys;
-	char *auth_credentials;         /* that file's path as read (also in files); NULL */
-	bool metrics_open;              /* /metrics answers unsigned requests; default true */
+	char *auth_credentials; /* that file's path as read (also in files); NULL */
+	bool metrics_open;      /* /metrics answers unsigned requests; default true */
 	/* A listener beyond loopback without credentials: refused at load
 	 * unless this is set. */
 	bool allow_remote_without_auth;

@@ -32,8 +32,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,8 +46,8 @@
 
 #define CONFIG_AUTH_MAX_FILE_SIZE (1u << 20)
 #define CONFIG_AUTH_MAX_KEYS 1000
-#define CONFIG_AUTH_MAX_RULES 100     /* per key */
-#define CONFIG_AUTH_MAX_PATTERNS 100  /* actions, or resources, per rule */
+#define CONFIG_AUTH_MAX_RULES 100    /* per key */
+#define CONFIG_AUTH_MAX_PATTERNS 100 /* actions, or resources, per rule */
 #define CONFIG_AUTH_MAX_NAME 64
 #define CONFIG_AUTH_MIN_KEY_ID 16
 #define CONFIG_AUTH_MAX_KEY_ID 128
@@ -176,23 +176,23 @@ static int config_credentials_text(struct config_loader *ld, char **ret_text, si
 		return config_fail_at(ld, at, "credentials file %s is a directory", path);
 	if (!S_ISREG(st.st_mode))
 		return config_fail_at(ld, at, "credentials file %s is not a regular file", path);
-	free(ld->ctx.error);
-	ld->ctx.error = NULL;
 	if ((st.st_mode & 077) != 0) {
-		ld->ctx.error = xasprintf("%s: mode %04o lets group or others read or write the "
-		                          "secret keys; it must be 0600 or stricter: run chmod 600 %s",
-		                          path, (unsigned)(st.st_mode & 07777), path);
+		ld->ctx.error =
+		    xasprintf("%s: mode %04o lets group or others read or write the "
+		              "secret keys; it must be 0600 or stricter: run chmod 600 %s",
+		              path, (unsigned)(st.st_mode & 07777), path);
 		return -EINVAL;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		ld->ctx.error = xasprintf("%s: owned by uid %u; it must belong to root or to the user "
-		                          "endpointd runs as (uid %u)",
-		                          path, (unsigned)st.st_uid, (unsigned)geteuid());
+		ld->ctx.error =
+		    xasprintf("%s: owned by uid %u; it must belong to root or to the user "
+		              "endpointd runs as (uid %u)",
+		              path, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EINVAL;
 	}
 	if (st.st_size > CONFIG_AUTH_MAX_FILE_SIZE) {
-		ld->ctx.error = xasprintf("%s: larger than %u MiB", path,
-		                          CONFIG_AUTH_MAX_FILE_SIZE >> 20);
+		ld->ctx.error =
+		    xasprintf("%s: larger than %u MiB", path, CONFIG_AUTH_MAX_FILE_SIZE >> 20);
 		return -EINVAL;
 	}
 	/* One byte more than the bound tells a file that grew since fstat. */
@@ -268,7 +268,8 @@ static int config_auth_list(struct cy_ctx *ctx, const struct cy_node *n, const c
 	if (n->n_items == 0)
 		return cy_fail(ctx, n, "%s must list at least one entry", what);
 	if (n->n_items > max)
-		return cy_fail(ctx, n, "%s lists %zu entries, more than %zu", what, n->n_items, max);
+		return cy_fail(ctx, n, "%s lists %zu entries, more than %zu", what, n->n_items,
+		               max);
 	return 0;
 }
 
@@ -304,10 +305,11 @@ static int config_parse_action(struct cy_ctx *ctx, const struct cy_node *n, char
 		               CONFIG_AUTH_MAX_ACTION);
 	colon = strchr(s, ':');
 	if (colon == NULL)
-		return cy_fail(ctx, n,
-		               "action \"%s\" has no service prefix: write \"sagemaker:%s\", as IAM "
-		               "does",
-		               shown, config_is_action_name(s) ? s : "<Action>");
+		return cy_fail(
+		    ctx, n,
+		    "action \"%s\" has no service prefix: write \"sagemaker:%s\", as IAM "
+		    "does",
+		    shown, config_is_action_name(s) ? s : "<Action>");
 	if ((size_t)(colon - s) != strlen(CONFIG_AUTH_ACTION_PREFIX) - 1 ||
 	    strncasecmp(s, CONFIG_AUTH_ACTION_PREFIX, (size_t)(colon - s)) != 0)
 		return cy_fail(ctx, n,

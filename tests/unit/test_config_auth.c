@@ -198,8 +198,8 @@ Test(config_auth, auth_may_only_be_set_in_the_main_file)
 	char *dir = scratch_dir();
 	free(write_file(dir, "inc.yaml", "auth: { metrics_open: false }\n", 0644));
 	char *main_path = write_file(dir, "main.yaml", "include: [inc.yaml]\n", 0644);
-	char *expected = xasprintf("%s/inc.yaml:1:1: auth may only be set in the main config file",
-	                           dir);
+	char *expected =
+	    xasprintf("%s/inc.yaml:1:1: auth may only be set in the main config file", dir);
 	struct config *c = NULL;
 	char *error = NULL;
 
@@ -213,14 +213,15 @@ Test(config_auth, auth_may_only_be_set_in_the_main_file)
 
 /* A listener beyond loopback */
 
-static const char *const remote_listeners[] = {"0.0.0.0:8780", "\"[::]:8780\"", "10.0.0.1:80",
-                                               "endpointd.example.com:8780",
+static const char *const remote_listeners[] = {"0.0.0.0:8780",       "\"[::]:8780\"",
+                                               "10.0.0.1:80",        "endpointd.example.com:8780",
                                                "\"[fe80::1]:8780\"", "128.0.0.1:8780"};
 
 Test(config_auth, listener_beyond_loopback_without_credentials_is_refused)
 {
 	for (size_t i = 0; i < ELEMENTSOF(remote_listeners); i++) {
-		char *yaml = xasprintf("listen:\n  - 127.0.0.1:8780\n  - %s\n", remote_listeners[i]);
+		char *yaml =
+		    xasprintf("listen:\n  - 127.0.0.1:8780\n  - %s\n", remote_listeners[i]);
 		char *e = load_string_error(yaml);
 
 		assert_contains(e, "test.yaml:3:5: listen address \"");
