@@ -508,6 +508,18 @@ static int daemon_listen(struct daemon *d)
 					  fd);
 				return -EINVAL;
 			}
+			/* The rule the config applies to listen: holds for what
+			 * a ListenStream= drop-in binds as well. */
+			if (!config_socket_is_local(fd) && !d->config->auth_keys &&
+			    !d->config->allow_remote_without_auth) {
+				log_error("socket activation: fd %d is not bound to loopback and no "
+					  "credentials are configured, so anyone who reaches it could "
+					  "create, delete and invoke endpoints: name a credentials file "
+					  "(auth: { credentials: ... }) in %s, or set "
+					  "allow_remote_without_auth: true",
+					  fd, d->config_path);
+				return -EPERM;
+			}
 			if (api_listen_fd(d->api, fd) < 0) {
 				log_error("cannot serve socket-activated fd %d", fd);
 				return -EINVAL;

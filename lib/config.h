@@ -311,6 +311,8 @@ int config_with_api(const struct config *base, const char *api_doc, struct confi
 /* Whether image matches one of c's allowed_images patterns (fnmatch(3),
  * so "*" matches "/" too); false when there are none. */
 bool config_image_allowed(const struct config *c, const char *image);
+/* Whether the listening socket fd is bound to loopback or is a Unix socket. */
+bool config_socket_is_local(int fd);
 
 struct config *config_ref(struct config *c);
 /* Drops a reference; frees on the last one; NULL-safe; returns NULL. */

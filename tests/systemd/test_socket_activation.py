@@ -2,6 +2,9 @@
 and the config's listen: addresses are not bound; without them (or with ones
 meant for another process) the daemon binds listen: as usual."""
 
+import socket
+import time
+
 import pytest
 
 from sd_harness import api, find_tool, free_port, port_refuses
@@ -53,4 +56,34 @@ def test_without_systemd_it_binds_listen(make_daemon):
     d = make_daemon().start()
     assert d.wait_api() == 200
     assert "socket-activated" not in d.read_log()
+    assert d.stop() == 0
+
+
+def test_a_passed_socket_beyond_loopback_without_credentials_is_refused(make_daemon, socket_activate):
+    passed = free_port()
+    d = make_daemon()
+    # A ListenStream=0.0.0.0:… drop-in: the daemon must not serve it unsigned.
+    d.start(prefix=[socket_activate, "-l", f"0.0.0.0:{passed}"])
+    # The first connection (over loopback) makes systemd-socket-activate start it.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", passed), timeout=2).close()
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "systemd-socket-activate did not bind"
+            time.sleep(0.02)
+    assert d.proc.wait(10) != 0
+    log = d.read_log()
+    assert "is not bound to loopback and no credentials are configured" in log, log
+    assert "allow_remote_without_auth: true" in log, log
+
+
+def test_a_passed_socket_beyond_loopback_is_served_when_the_config_allows_it(make_daemon, notify,
+                                                                                socket_activate):
+    passed = free_port()
+    d = make_daemon()
+    d.write_config(extra_yaml="allow_remote_without_auth: true\n")
+    d.start(prefix=[socket_activate, "-l", f"0.0.0.0:{passed}", "-E", f"NOTIFY_SOCKET={notify.path}"])
+    assert d.wait_api(port=passed) == 200
     assert d.stop() == 0
