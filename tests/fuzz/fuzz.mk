@@ -23,7 +23,7 @@ FUZZ_RUN_FLAGS = -close_fd_mask=3 -rss_limit_mb=2048 -timeout=20
 FUZZ_SECONDS ?= 600
 FUZZ_CI_SECONDS ?= 10
 
-HARNESSES = docker upstream config_daemon config_resource journal api invoke httpreq dialer engine
+HARNESSES = docker upstream config_daemon config_resource journal api invoke httpreq dialer engine auth
 LIB_SRCS := $(wildcard $(top_srcdir)/lib/*.c)
 LIB_OBJS := $(patsubst $(top_srcdir)/lib/%.c,obj/lib/%.o,$(LIB_SRCS))
 BINS := $(patsubst %,fuzz_%,$(HARNESSES))
