@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "catalog.h"
 #include "config.h"
 #include "docker.h"
@@ -727,11 +728,15 @@ static int daemon_check_with_state(struct daemon *d)
 				"API in %s would not fit: %s\n",
 				d->config_path, d->config->state_dir, error);
 	}
-	if (r == 0)
-		printf("%s: OK (%zu models, %zu endpoint configs, %zu alarms; %zu created through "
-		       "the API)\n",
+	if (r == 0) {
+		_cleanup_free_ char *keys =
+		    d->config->auth_keys ? xasprintf("%zu access keys", d->config->auth_keys->n_keys)
+		                         : xstrdup("no credentials");
+		printf("%s: OK (%zu models, %zu endpoint configs, %zu alarms, %s; %zu created "
+		       "through the API)\n",
 		       d->config_path, d->config->n_models, d->config->n_endpoint_configs,
-		       d->config->n_alarms, n_api);
+		       d->config->n_alarms, keys, n_api);
+	}
 	json_decref(records);
 	catalog_free(cat);
 	return r;

@@ -14,7 +14,8 @@
  *                  config_image_allowed, config_parse_size
  *
  * Models, EndpointConfigs and Alarms, in whichever file they are, are parsed
- * in config_resources.c; the loader both files work on is in config_private.h.
+ * in config_resources.c; auth:, allow_remote_without_auth and the credentials
+ * file in config_auth.c; the loader they work on is in config_private.h.
  *
  * config_with_api() replays a config's files from the texts kept, in the
  * order they were read (a file's own definitions, then its includes, depth
@@ -44,6 +45,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config_yaml.h"
 #include "log.h"
 #include "names.h"
@@ -711,8 +713,9 @@ static int config_load_includes(struct config_loader *ld, const char *file, cons
 }
 
 /* The top-level keys of one file; included files get Models, EndpointConfigs, Alarms and
- * include only. */
-static int config_parse_top(struct config_loader *ld, const struct cy_node *root, bool is_main)
+ * include only.  dir is the file's directory (NULL: the working directory). */
+static int config_parse_top(struct config_loader *ld, const struct cy_node *root, bool is_main,
+                            const char *dir)
 {
 	static const char *const main_keys[] = {"listen",
 	                                        "state_dir",
@@ -733,6 +736,8 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	                                        "model_data_urls",
 	                                        "model_cache_max_bytes",
 	                                        "allowed_images",
+	                                        "auth",
+	                                        "allow_remote_without_auth",
 	                                        NULL};
 	static const char *const include_keys[] = {"include", "Models", "EndpointConfigs", "Alarms",
 	                                           NULL};
@@ -795,6 +800,12 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 		r = config_parse_model_data_keys(ld, root);
 		if (r < 0)
 			return r;
+		r = config_parse_auth(ld, root, dir);
+		if (r < 0)
+			return r;
+		r = config_check_listen_auth(ld, cy_map_get(root, "listen"));
+		if (r < 0)
+			return r;
 	}
 	if ((v = cy_map_get(root, "Models")) != NULL && (r = config_parse_models(ld, v)) < 0)
 		return r;
@@ -829,7 +840,7 @@ static int config_load_text(struct config_loader *ld, const char *file, const ch
 		            cy_describe(root));
 		goto out;
 	}
-	r = config_parse_top(ld, root, depth == 0);
+	r = config_parse_top(ld, root, depth == 0, dir);
 	if (r < 0)
 		goto out;
 	if (follow_includes && (include = cy_map_get(root, "include")) != NULL &&
@@ -941,6 +952,18 @@ static int config_finish(struct config_loader *ld)
 	r = config_apply_docker_host(ld);
 	if (r < 0)
 		return r;
+	/* A replay shares its base's keys (config_with_api()). */
+	if (ld->credentials_path != NULL && !ld->replay) {
+		double mtime;
+		size_t i;
+
+		r = config_read_credentials(ld, &c->auth_keys, &mtime);
+		if (r < 0)
+			return r;
+		i = config_add_file(ld, ld->credentials_path, NULL, 0, mtime, 1);
+		c->sources[i].credentials = true;
+		c->auth_credentials = xstrdup(ld->credentials_path);
+	}
 	return config_resolve(ld);
 }
 
@@ -961,6 +984,8 @@ static struct config *config_free(struct config *c)
 	free(c->region);
 	free(c->account_id);
 	free(c->docker_socket);
+	auth_keys_unref(c->auth_keys);
+	free(c->auth_credentials);
 	strv_free(c->model_data.roots, c->model_data.n_roots);
 	strv_free(c->model_data.url_prefixes, c->model_data.n_url_prefixes);
 	for (size_t i = 0; i < c->n_instance_types; i++)
@@ -1012,6 +1037,7 @@ static void config_loader_init(struct config_loader *ld)
 	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
 	c->container_dialer = config_default_dialer();
 	c->model_data.cache_max_bytes = MODELDATA_DEFAULT_CACHE_MAX_BYTES;
+	c->metrics_open = true;
 
 	*ld = (struct config_loader){
 	    .c = c,
@@ -1033,6 +1059,7 @@ static int config_loader_done(struct config_loader *ld, int r, struct config **r
 	strmap_free(ld->alarm_index);
 	strmap_free(ld->read_paths);
 	free(ld->refs);
+	free(ld->credentials_path);
 
 	if (r < 0) {
 		config_free(ld->c);
@@ -1129,16 +1156,27 @@ int config_with_api(const struct config *base, const char *api_doc, struct confi
 	int r = 0;
 
 	config_loader_init(&ld);
+	ld.replay = true;
 	ld.check_model_data = ld.c->model_data_checked = base->model_data_checked;
 	/* In the order they were read, which is the order of their definitions:
 	 * a file's own before those it includes. */
 	for (size_t i = 0; i < base->n_files && r >= 0; i++) {
 		const struct config_source *s = &base->sources[i];
-		size_t j = config_add_file(&ld, base->files[i], xstrdup(s->text), s->len, s->mtime,
-		                           s->depth);
+		size_t j;
 
+		if (s->credentials) {
+			j = config_add_file(&ld, base->files[i], NULL, 0, s->mtime, s->depth);
+			ld.c->sources[j].credentials = true;
+			continue;
+		}
+		j = config_add_file(&ld, base->files[i], xstrdup(s->text), s->len, s->mtime,
+		                    s->depth);
 		r = config_load_text(&ld, ld.c->files[j], NULL, ld.c->sources[j].text, s->len,
 		                     s->mtime, s->depth, false);
+	}
+	if (r >= 0 && base->auth_keys != NULL) {
+		ld.c->auth_keys = auth_keys_ref(base->auth_keys);
+		ld.c->auth_credentials = xstrdup(base->auth_credentials);
 	}
 	if (r >= 0 && api_doc != NULL && *api_doc != '\0')
 		r = config_load_api_doc(&ld, api_doc);

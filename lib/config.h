@@ -16,6 +16,8 @@
 #include "metrics.h"
 #include "modeldata.h"
 
+struct auth_keys;
+
 #define CONFIG_DEFAULT_STARTUP_TIMEOUT_S 240
 #define CONFIG_MIN_STARTUP_TIMEOUT_S 60
 #define CONFIG_MAX_STARTUP_TIMEOUT_S 3600
@@ -180,6 +182,10 @@ struct config_source {
 	size_t len;
 	double mtime;   /* epoch seconds, at the time it was read */
 	unsigned depth; /* 0 for the main file, 1 for a file it includes, … */
+	/* The credentials file (auth: credentials): its text is not kept, so
+	 * that the secrets are in memory once (in auth_keys), and a replay
+	 * shares the keys rather than reading it again. */
+	bool credentials;
 };
 
 struct config {
@@ -246,6 +252,16 @@ struct config {
 	/* The Alarms of every YAML file, in the order read. */
 	struct config_alarm *alarms;
 	size_t n_alarms;
+
+	/* auth: the access keys of the credentials file, or NULL when none is
+	 * named (then no signature is checked).  A reference of the config's
+	 * own, dropped with it; a request in flight may take its own. */
+	struct auth_keys *auth_keys;
+	char *auth_credentials; /* that file's path as read (also in files); NULL */
+	bool metrics_open;      /* /metrics answers unsigned requests; default true */
+	/* A listener beyond loopback without credentials: refused at load
+	 * unless this is set. */
+	bool allow_remote_without_auth;
 };
 
 /*

@@ -1,7 +1,8 @@
 /*
- * What lib/config.c (daemon keys, files, the public API) and
- * lib/config_resources.c (Models, EndpointConfigs and Alarms) share: the state of one
- * load and the helpers both use.  Private to those two files.
+ * What lib/config.c (daemon keys, files, the public API),
+ * lib/config_resources.c (Models, EndpointConfigs and Alarms) and
+ * lib/config_auth.c (auth:, the credentials file) share: the state of one
+ * load and the helpers they use.  Private to those files.
  */
 #ifndef ENDPOINTD_CONFIG_PRIVATE_H
 #define ENDPOINTD_CONFIG_PRIVATE_H
@@ -46,6 +47,12 @@ struct config_loader {
 	bool listen_set;
 	bool check_model_data; /* ModelDataUrls against model_data_roots/urls */
 	bool api;              /* reading the API's document (config_with_api()) */
+	bool replay;           /* config_with_api(): files come from memory, not disk */
+	/* auth: credentials, made absolute against the main file's directory
+	 * (as include: patterns are), and where it was written; read once
+	 * every file is. */
+	char *credentials_path;
+	struct config_origin credentials_at;
 };
 
 /* Makes room for element n of a growable array, zeroing the new slots. */
@@ -73,5 +80,20 @@ int config_parse_alarms(struct config_loader *ld, const struct cy_node *n);
 int config_resolve(struct config_loader *ld);
 /* Frees c's models, endpoint configs and alarms. */
 void config_resources_free(struct config *c);
+
+/* config_auth.c: the main file's auth: and allow_remote_without_auth; dir
+ * is the main file's directory (NULL: the working directory). */
+int config_parse_auth(struct config_loader *ld, const struct cy_node *root, const char *dir);
+/* Every listen address (node listen, as parsed into c->listen) is loopback
+ * or a Unix socket, unless credentials are named or remote is allowed. */
+int config_check_listen_auth(struct config_loader *ld, const struct cy_node *listen);
+/*
+ * Reads the credentials file: checks that it is a regular file (symlinks
+ * followed) that only its owner may read, owned by root or by this user,
+ * and parses its keys.  Returns 0 with *ret_keys (one reference) and the
+ * file's mtime, or -EINVAL / -errno with ld->ctx.error set.
+ */
+int config_read_credentials(struct config_loader *ld, struct auth_keys **ret_keys,
+                            double *ret_mtime);
 
 #endif

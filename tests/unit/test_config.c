@@ -259,6 +259,8 @@ Test(config, full_file_parses_daemon_scalars)
 	cr_assert_str_eq(c->account_id, "012345678901");
 	cr_assert_eq(c->max_endpoints, 7);
 	cr_assert_eq(c->max_instances, 30);
+	cr_assert(c->allow_remote_without_auth);
+	cr_assert_not(c->metrics_open);
 	config_unref(c);
 }
 
