@@ -14,8 +14,9 @@ if [ "$what" = test ]; then
 	# debootstrap and systemd-container: tests/boot boots a minimal Debian
 	# with endpointd installed under a real systemd (systemd-nspawn); it finds
 	# the container's init with pgrep (procps, not on every minimal system).
+	# faketime: tests/e2e/test_auth.py runs the AWS CLI with its clock off.
 	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd clang libclang-rt-14-dev
-	       debootstrap systemd-container procps)
+	       debootstrap systemd-container procps faketime)
 	# tests/js (the AWS SDK for JavaScript): Debian's node and npm, unless a node is there.
 	{ [ -x /usr/bin/node ] && [ -x /usr/bin/npm ]; } || pkgs+=(nodejs npm)
 fi

@@ -157,8 +157,8 @@ int api_call(struct api *a, const char *operation, json_t *input, char **ret_bod
 }
 
 /* Send a JSON body with the AWS headers. */
-static void api_send(struct httpd_request *req, int status, const char *content_type,
-		     const char *body, const char *error_code, const char *request_id)
+void api_send(struct httpd_request *req, int status, const char *content_type, const char *body,
+	      const char *error_code, const char *request_id)
 {
 	httpd_add_header(req, "Content-Type", content_type);
 	httpd_add_header(req, "x-amzn-RequestId", request_id);
@@ -194,8 +194,9 @@ static void api_answer_when_durable(struct api *a, struct httpd_request *req, in
 	journal_barrier(a->journal, api_pending_durable_cb, p);
 }
 
-/* POST / with X-Amz-Target. */
-static void api_control(struct api *a, struct httpd_request *req, const char *request_id)
+/* POST / with X-Amz-Target, signed by key (NULL: no signature needed). */
+static void api_control(struct api *a, struct httpd_request *req, const char *request_id,
+			const struct auth_key *key)
 {
 	struct evbuffer *body = httpd_request_body(req);
 	size_t len = evbuffer_get_length(body);
@@ -210,30 +211,57 @@ static void api_control(struct api *a, struct httpd_request *req, const char *re
 		aws_error_set(&err, 413, "ValidationException",
 			      "Request body of %zu bytes is over the limit of %d bytes.", len,
 			      API_MAX_CONTROL_BODY);
-	} else if (op && aws_parse_body((const char *)evbuffer_pullup(body, -1), len, &input,
-					&err) == 0) {
-		status = api_call(a, op, input, &out, &code);
-		json_decref(input);
-		log_request(LOG_DEBUG, request_id, NULL, "request %s: %s -> %d%s%s", request_id, op,
-			    status, code ? " " : "", code ? code : "");
-		const struct api_op *o = api_find_op(op);
-		if (status == 200 && o && o->changes_state && a->journal) {
-			api_answer_when_durable(a, req, status, TAKE_PTR(out), request_id);
-			return;
-		}
-		api_send(req, status, AWS_JSON_CONTENT_TYPE, out, code, request_id);
-		return;
 	} else if (!op) {
 		status = api_call(a, NULL, NULL, &out, &code);
 		api_send(req, status, AWS_JSON_CONTENT_TYPE, out, code, request_id);
 		return;
+	} else {
+		/* The policy is checked on the very object the operation reads. */
+		bool parsed = aws_parse_body((const char *)evbuffer_pullup(body, -1), len, &input,
+					     &err) == 0;
+		struct aws_error denied = {0};
+		if (!api_auth_allow_operation(a, key, op, input, request_id, &denied)) {
+			json_decref(input);
+			aws_error_clear(&err);
+			err = denied;
+		} else if (parsed) {
+			status = api_call(a, op, input, &out, &code);
+			json_decref(input);
+			log_request(LOG_DEBUG, request_id, NULL, "request %s: %s -> %d%s%s",
+				    request_id, op, status, code ? " " : "", code ? code : "");
+			const struct api_op *o = api_find_op(op);
+			if (status == 200 && o && o->changes_state && a->journal) {
+				api_answer_when_durable(a, req, status, TAKE_PTR(out), request_id);
+				return;
+			}
+			api_send(req, status, AWS_JSON_CONTENT_TYPE, out, code, request_id);
+			return;
+		}
 	}
 	out = aws_json_error_body(err.code, err.message);
 	api_send(req, err.status, AWS_JSON_CONTENT_TYPE, out, err.code, request_id);
 	aws_error_clear(&err);
 }
 
-/* Every request. */
+/* Whether path is a data-plane (runtime) path: its errors are REST-JSON. */
+static bool api_is_runtime_path(const char *path)
+{
+	return path && str_has_prefix(path, "/endpoints/");
+}
+
+/* Send err in shape's envelope and clear it. */
+void api_send_error(struct httpd_request *req, enum api_shape shape, struct aws_error *err,
+		    const char *request_id)
+{
+	bool rest = shape == API_SHAPE_REST;
+	_cleanup_free_ char *body = rest ? aws_rest_error_body(err->code, err->message, NULL)
+					 : aws_json_error_body(err->code, err->message);
+	api_send(req, err->status, rest ? "application/json" : AWS_JSON_CONTENT_TYPE, body,
+		 err->code, request_id);
+	aws_error_clear(err);
+}
+
+/* Every request: its signature first, when one is needed, then its route. */
 static void api_request_cb(struct httpd_request *req, void *arg)
 {
 	struct api *a = arg;
@@ -242,12 +270,21 @@ static void api_request_cb(struct httpd_request *req, void *arg)
 	/* httpd hands over the path and header values as valid UTF-8. */
 	const char *path = httpd_request_path(req);
 	const char *method = httpd_request_method(req);
+	enum api_shape shape = api_is_runtime_path(path) ? API_SHAPE_REST : API_SHAPE_JSON;
+	const struct auth_key *key = NULL;
+	struct aws_error denied = {0};
 
+	if (!api_auth_verify(a, req, shape, request_id, &key))
+		return;
 	if (strcmp(path, "/") == 0 && strcmp(method, "POST") == 0) {
-		api_control(a, req, request_id);
+		api_control(a, req, request_id, key);
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
+		if (!api_auth_allow_metrics(a, key, request_id, &denied)) {
+			api_send_error(req, shape, &denied, request_id);
+			return;
+		}
 		_cleanup_free_ char *text = metrics_render(a->manager);
 		httpd_add_header(req, "Content-Type", METRICS_CONTENT_TYPE);
 		struct evbuffer *b = evbuffer_new();
@@ -263,6 +300,10 @@ static void api_request_cb(struct httpd_request *req, void *arg)
 		const char *slash = strchr(name, '/');
 		if (slash && slash > name && strcmp(slash, suffix) == 0) {
 			_cleanup_free_ char *n = xstrndup(name, (size_t)(slash - name));
+			if (!api_auth_allow_invoke(a, key, n, request_id, &denied)) {
+				api_send_error(req, shape, &denied, request_id);
+				return;
+			}
 			proxy_invoke(a->proxy, req, n, request_id);
 			return;
 		}
@@ -316,18 +357,15 @@ static void api_refresh_limits(struct api *a)
 	a->limits_from = config_ref(c);
 }
 
-/* Whether path is a data-plane (runtime) path: its errors are REST-JSON. */
-static bool api_is_runtime_path(const char *path)
-{
-	return path && str_has_prefix(path, "/endpoints/");
-}
-
 /* A head was read: how large may its body be? */
 static size_t api_head_cb(struct httpd_request *req, void *arg)
 {
 	struct api *a = arg;
 	api_refresh_limits(a);
 	const char *path = httpd_request_path(req);
+	if (api_auth_refuse_unsigned_head(a, req,
+					  api_is_runtime_path(path) ? API_SHAPE_REST : API_SHAPE_JSON))
+		return 0;
 	if (strcmp(path, "/") == 0)
 		return API_MAX_CONTROL_BODY;
 	if (api_is_runtime_path(path))

@@ -15,8 +15,10 @@
 #include "api.h"
 #include "awsproto.h"
 
+struct auth_key;
 struct endpoint_tag;
 struct api_pending;
+struct httpd_request;
 
 /* The API, owned by the daemon (api_new(), api_free()). */
 struct api {
@@ -48,6 +50,44 @@ void api_catalog_changed(struct api *a);
 int api_no_catalog(struct aws_error *err);
 /* Refuses a member endpointd does not support, naming it. */
 void api_unsupported(struct aws_reader *r, const char *field, const char *why);
+
+/* Which envelope an answer has: AWS JSON 1.1 (control plane, everything
+ * but the runtime) or the runtime's REST-JSON. */
+enum api_shape {
+	API_SHAPE_JSON,
+	API_SHAPE_REST,
+};
+
+/* Send body (JSON) with the AWS headers; error_code NULL on success. */
+void api_send(struct httpd_request *req, int status, const char *content_type, const char *body,
+	      const char *error_code, const char *request_id);
+
+/* Send err in shape's envelope, and clear it. */
+void api_send_error(struct httpd_request *req, enum api_shape shape, struct aws_error *err,
+		    const char *request_id);
+
+/* api_auth.c: signatures and key policies (auth.h) on the API's requests. */
+/* Whether a request for path must be signed (credentials configured, and
+ * not an open /metrics). */
+bool api_auth_needed(struct api *a, const char *path);
+/* A head that needs a signature and carries none is refused at once,
+ * before its body is read: true when it was answered. */
+bool api_auth_refuse_unsigned_head(struct api *a, struct httpd_request *req, enum api_shape shape);
+/* Checks a complete request's signature.  true: go on, *ret_key the key
+ * that signed it (NULL when no signature is needed); false: it was
+ * answered with the refusal. */
+bool api_auth_verify(struct api *a, struct httpd_request *req, enum api_shape shape,
+		     const char *request_id, const struct auth_key **ret_key);
+/* Whether key (NULL: anyone) may run operation on what input (the parsed
+ * body, or NULL when it is not JSON) names; false with err set to
+ * AccessDeniedException. */
+bool api_auth_allow_operation(struct api *a, const struct auth_key *key, const char *operation,
+			      json_t *input, const char *request_id, struct aws_error *err);
+/* The same for InvokeEndpoint on endpoint, and for GET /metrics. */
+bool api_auth_allow_invoke(struct api *a, const struct auth_key *key, const char *endpoint,
+			   const char *request_id, struct aws_error *err);
+bool api_auth_allow_metrics(struct api *a, const struct auth_key *key, const char *request_id,
+			    struct aws_error *err);
 
 /* api_list.c: one row of a listing. */
 struct api_item {

@@ -123,6 +123,7 @@ struct httpd_request {
 	struct buf head; /* the head's bytes, until parsed */
 	struct httpreq parsed;
 	char **values; /* parsed header values, repaired to UTF-8 */
+	char *raw_path; /* the path as sent, when the parsed one had to be repaired */
 	bool have_head;
 	bool dispatched; /* handed to the application */
 	struct evbuffer *body;
@@ -247,6 +248,7 @@ static void httpd_request_free(struct httpd_request *r)
 	if (r->values)
 		strv_free(r->values, r->parsed.n_headers);
 	httpreq_clear(&r->parsed);
+	free(r->raw_path);
 	free(r->head.data);
 	evbuffer_free(r->body);
 	evbuffer_free(r->out_headers);
@@ -271,6 +273,30 @@ const char *httpd_request_header(const struct httpd_request *req, const char *na
 		if (strcasecmp(req->parsed.headers[i].name, name) == 0)
 			return req->values[i];
 	return NULL;
+}
+
+const char *httpd_request_raw_path(const struct httpd_request *req)
+{
+	if (!req->have_head)
+		return NULL;
+	return req->raw_path ? req->raw_path : req->parsed.path;
+}
+
+const char *httpd_request_raw_query(const struct httpd_request *req)
+{
+	return req->have_head ? httpreq_query(&req->parsed) : NULL;
+}
+
+size_t httpd_request_header_count(const struct httpd_request *req)
+{
+	return req->have_head ? req->parsed.n_headers : 0;
+}
+
+void httpd_request_header_at(const struct httpd_request *req, size_t i, const char **ret_name,
+                             const char **ret_value)
+{
+	*ret_name = req->parsed.headers[i].name;
+	*ret_value = req->parsed.headers[i].value;
 }
 
 struct evbuffer *httpd_request_body(struct httpd_request *req)
@@ -390,7 +416,7 @@ static void httpd_conn_head_done(struct httpd_conn *c)
 		req->values[i] = utf8_sanitize_str(p->headers[i].value);
 	if (!utf8_valid(p->path, strlen(p->path))) {
 		char *fixed = utf8_sanitize_str(p->path);
-		free(p->pathbuf);
+		req->raw_path = p->pathbuf; /* a signature covers the bytes as sent */
 		p->pathbuf = fixed;
 		p->path = fixed;
 	}

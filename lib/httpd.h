@@ -96,6 +96,18 @@ const char *httpd_request_method(const struct httpd_request *req);
 const char *httpd_request_path(const struct httpd_request *req);
 /* A header's first value (case-insensitive name), valid UTF-8; or NULL. */
 const char *httpd_request_header(const struct httpd_request *req, const char *name);
+/*
+ * What a signature covers, as the client sent it: the path (percent-encoded,
+ * not repaired to UTF-8), the query after '?' (NULL when there is none), and
+ * every header line in order, its name as sent and its value without the
+ * white space around it (not repaired either).  NULL before the head is read.
+ */
+const char *httpd_request_raw_path(const struct httpd_request *req);
+const char *httpd_request_raw_query(const struct httpd_request *req);
+size_t httpd_request_header_count(const struct httpd_request *req);
+/* Header line i (from 0, below httpd_request_header_count()). */
+void httpd_request_header_at(const struct httpd_request *req, size_t i, const char **ret_name,
+                             const char **ret_value);
 /* The body read so far (all of it in the request callback). */
 struct evbuffer *httpd_request_body(struct httpd_request *req);
 /* Content-Length as sent, or -1 (none, or chunked). */

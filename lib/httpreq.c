@@ -321,6 +321,12 @@ const char *httpreq_header(const struct httpreq *r, const char *name)
 	return NULL;
 }
 
+const char *httpreq_query(const struct httpreq *r)
+{
+	const char *q = r->target ? strchr(r->target, '?') : NULL;
+	return q ? q + 1 : NULL;
+}
+
 /* --- chunked bodies ------------------------------------------------------- */
 
 enum {

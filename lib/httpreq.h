@@ -74,6 +74,9 @@ enum httpreq_result httpreq_parse(struct httpreq *r, const char *buf, size_t len
                                   size_t *ret_consumed);
 /* The first value of a header field (case-insensitive name), or NULL. */
 const char *httpreq_header(const struct httpreq *r, const char *name);
+/* The query as sent (what follows the target's first '?'), or NULL when the
+ * target has none. */
+const char *httpreq_query(const struct httpreq *r);
 
 /* The decoder of a chunked body's framing. */
 struct httpreq_chunked {

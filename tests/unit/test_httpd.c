@@ -203,6 +203,29 @@ Test(httpd, answers_with_status_date_length_and_the_moved_body)
 	cr_assert(str_has_suffix(a, "\r\n\r\nPOST /x abc"), "%s", a);
 }
 
+Test(httpd, raw_path_query_and_header_lines_are_as_sent)
+{
+	hold = true;
+	int fd = client();
+	say(fd, "GET /a%2Fb\xff?x=%41&y HTTP/1.1\r\nHost: h\r\nX-A:  one \r\nx-a: two\r\n\r\n");
+	for (int i = 0; i < LOOP_DEADLINE_MS / 10 && !held; i++)
+		turn(10);
+	cr_assert_not_null(held);
+	cr_assert_str_eq(httpd_request_raw_path(held), "/a%2Fb\xff");
+	cr_assert_str_eq(httpd_request_path(held), "/a%2Fb\xef\xbf\xbd", "repaired for the rest");
+	cr_assert_str_eq(httpd_request_raw_query(held), "x=%41&y");
+	cr_assert_eq(httpd_request_header_count(held), 3);
+	const char *name, *value;
+	httpd_request_header_at(held, 1, &name, &value);
+	cr_assert_str_eq(name, "X-A");
+	cr_assert_str_eq(value, "one");
+	httpd_request_header_at(held, 2, &name, &value);
+	cr_assert_str_eq(name, "x-a");
+	cr_assert_str_eq(value, "two");
+	httpd_send_reply(held, 200, NULL);
+	close(fd);
+}
+
 Test(httpd, header_values_cannot_inject_lines)
 {
 	_cleanup_free_ char *a = exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\n");

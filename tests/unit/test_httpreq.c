@@ -87,6 +87,29 @@ Test(httpreq, path_stops_at_the_query)
 	cr_assert_str_eq(req.path, "/a/b");
 }
 
+Test(httpreq, query_is_what_follows_the_first_question_mark_as_sent)
+{
+	cr_assert_eq(parse("GET /a%2Fb?x=%41&y=?z HTTP/1.1\r\nHost: h\r\n\r\n"), HTTPREQ_DONE);
+	cr_assert_str_eq(req.path, "/a%2Fb");
+	cr_assert_str_eq(httpreq_query(&req), "x=%41&y=?z");
+}
+
+Test(httpreq, query_is_null_without_a_question_mark_and_empty_after_a_bare_one)
+{
+	cr_assert_eq(parse("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), HTTPREQ_DONE);
+	cr_assert_null(httpreq_query(&req));
+	httpreq_clear(&req);
+	cr_assert_eq(parse("GET /a? HTTP/1.1\r\nHost: h\r\n\r\n"), HTTPREQ_DONE);
+	cr_assert_str_eq(httpreq_query(&req), "");
+}
+
+Test(httpreq, query_of_an_absolute_form_target_is_kept)
+{
+	cr_assert_eq(parse("GET http://h:1/p?q=1 HTTP/1.1\r\nHost: h\r\n\r\n"), HTTPREQ_DONE);
+	cr_assert_str_eq(req.path, "/p");
+	cr_assert_str_eq(httpreq_query(&req), "q=1");
+}
+
 Test(httpreq, header_values_are_trimmed_and_names_case_insensitive)
 {
 	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: \t SageMaker.X \t\r\n\r\n"),
