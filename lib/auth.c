@@ -37,6 +37,8 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,6 @@
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "util.h"
 
@@ -291,24 +292,42 @@ static void hex_encode(const unsigned char *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * SHA-256, fetched once, and one digest context used again and again: an
+ * EVP_sha256() one-shot (and HMAC()) looks the algorithm up, under a lock,
+ * on every call, which was a sixth of a verification.  The daemon verifies
+ * on its one loop thread; neither is shared with another thread.
+ */
+static EVP_MD_CTX *auth_digest(void)
+{
+	static EVP_MD *md;
+	static EVP_MD_CTX *ctx;
+	if (!md && !(md = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		abort(); /* no SHA-256 in libcrypto: broken install */
+	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+		abort(); /* out of memory in libcrypto */
+	if (!EVP_DigestInit_ex(ctx, md, NULL))
+		abort();
+	return ctx;
+}
+
 /* A 6 MiB body is hashed where it lies, chunk by chunk: no pullup, no copy. */
 void auth_sha256_evbuffer(struct evbuffer *body, char out[65])
 {
 	unsigned char md[32];
 	unsigned int md_len = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		abort(); /* out of memory in libcrypto */
+	EVP_MD_CTX *ctx = auth_digest();
+	struct evbuffer_iovec small[16];
 	int n = body ? evbuffer_peek(body, -1, NULL, NULL, 0) : 0;
 	if (n > 0) {
-		struct evbuffer_iovec *v = xcalloc((size_t)n, sizeof(*v));
+		struct evbuffer_iovec *v = n <= 16 ? small : xcalloc((size_t)n, sizeof(*v));
 		n = evbuffer_peek(body, -1, NULL, v, n);
 		for (int i = 0; i < n; i++)
 			EVP_DigestUpdate(ctx, v[i].iov_base, v[i].iov_len);
-		free(v);
+		if (v != small)
+			free(v);
 	}
 	EVP_DigestFinal_ex(ctx, md, &md_len);
-	EVP_MD_CTX_free(ctx);
 	hex_encode(md, sizeof(md), out);
 }
 
@@ -317,17 +336,42 @@ static void sha256_hex(const void *p, size_t n, char out[65])
 {
 	unsigned char md[32];
 	unsigned int md_len = 0;
-	EVP_Digest(p, n, md, &md_len, EVP_sha256(), NULL);
+	EVP_MD_CTX *ctx = auth_digest();
+	EVP_DigestUpdate(ctx, p, n);
+	EVP_DigestFinal_ex(ctx, md, &md_len);
 	hex_encode(md, sizeof(md), out);
 }
 
-/* HMAC-SHA256 of msg under key into out (32 bytes). */
+/* HMAC-SHA256 of msg under key into out (32 bytes), RFC 2104 over the
+ * digest above. */
 static void hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                         unsigned char out[32])
 {
-	unsigned int len = 32;
-	if (!HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, out, &len))
-		abort(); /* out of memory in libcrypto */
+	unsigned char k[64] = {0}, pad[64], inner[32];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx;
+	if (key_len > sizeof(k)) {
+		ctx = auth_digest();
+		EVP_DigestUpdate(ctx, key, key_len);
+		EVP_DigestFinal_ex(ctx, k, &len);
+	} else {
+		memcpy(k, key, key_len);
+	}
+	for (size_t i = 0; i < sizeof(k); i++)
+		pad[i] = k[i] ^ 0x36;
+	ctx = auth_digest();
+	EVP_DigestUpdate(ctx, pad, sizeof(pad));
+	EVP_DigestUpdate(ctx, msg, msg_len);
+	EVP_DigestFinal_ex(ctx, inner, &len);
+	for (size_t i = 0; i < sizeof(k); i++)
+		pad[i] = k[i] ^ 0x5c;
+	ctx = auth_digest();
+	EVP_DigestUpdate(ctx, pad, sizeof(pad));
+	EVP_DigestUpdate(ctx, inner, sizeof(inner));
+	EVP_DigestFinal_ex(ctx, out, &len);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
 }
 
 /* Dates */
@@ -1089,17 +1133,40 @@ static int payload_hash(const struct auth_request *req, const char **ret_hash,
 	return 0;
 }
 
-/* The signature of a canonical request: the string to sign under the
- * signing key HMAC("AWS4" + secret, date, region, service, "aws4_request"). */
-static void sign(const char *secret, const char iso[17], const char *region, const char *service,
-                 const char *canon, size_t canon_len, unsigned char mac[32])
+/*
+ * Signing keys derived lately: the key of (secret, date, region, service)
+ * is the same for a whole UTC day, and deriving it is four of the five
+ * HMACs of a verification.  Found by the secret itself, not by which key
+ * struct holds it, so a reload that changes a secret can never reuse the
+ * old one's key.  A handful of entries: a daemon sees few keys at once.
+ */
+#define AUTH_KEY_CACHE 8
+#define AUTH_KEY_CACHE_SECRET 128
+struct auth_derived {
+	bool used;
+	char secret[AUTH_KEY_CACHE_SECRET + 1];
+	char scope[96]; /* "YYYYMMDD/region/service" */
+	unsigned char key[32];
+};
+static struct auth_derived auth_derived[AUTH_KEY_CACHE];
+static unsigned auth_derived_next;
+
+/* The signing key HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region),
+ * service), "aws4_request") into key. */
+static void derive(const char *secret, const char iso[17], const char *region,
+                   const char *service, unsigned char key[32])
 {
-	char canon_hash[65];
-	sha256_hex(canon, canon_len, canon_hash);
-	_cleanup_free_ char *sts =
-	    xasprintf(AUTH_ALGORITHM "\n%s\n%.8s/%s/%s/" AUTH_TERMINATOR "\n%s", iso, iso, region,
-	              service, canon_hash);
+	char scope[96];
+	int n = snprintf(scope, sizeof(scope), "%.8s/%s/%s", iso, region, service);
 	size_t slen = strlen(secret);
+	bool cacheable = n > 0 && (size_t)n < sizeof(scope) && slen <= AUTH_KEY_CACHE_SECRET;
+	for (unsigned i = 0; cacheable && i < AUTH_KEY_CACHE; i++) {
+		struct auth_derived *d = &auth_derived[i];
+		if (d->used && strcmp(d->scope, scope) == 0 && strcmp(d->secret, secret) == 0) {
+			memcpy(key, d->key, 32);
+			return;
+		}
+	}
 	_cleanup_free_ char *k_secret = xmalloc(slen + 5);
 	memcpy(k_secret, "AWS4", 4);
 	memcpy(k_secret + 4, secret, slen + 1);
@@ -1108,10 +1175,38 @@ static void sign(const char *secret, const char iso[17], const char *region, con
 	OPENSSL_cleanse(k_secret, slen + 4);
 	hmac_sha256(a, 32, region, strlen(region), b);
 	hmac_sha256(b, 32, service, strlen(service), a);
-	hmac_sha256(a, 32, AUTH_TERMINATOR, strlen(AUTH_TERMINATOR), b);
-	hmac_sha256(b, 32, sts, strlen(sts), mac);
+	hmac_sha256(a, 32, AUTH_TERMINATOR, strlen(AUTH_TERMINATOR), key);
 	OPENSSL_cleanse(a, sizeof(a));
 	OPENSSL_cleanse(b, sizeof(b));
+	if (!cacheable)
+		return;
+	struct auth_derived *d = &auth_derived[auth_derived_next++ % AUTH_KEY_CACHE];
+	OPENSSL_cleanse(d, sizeof(*d));
+	d->used = true;
+	memcpy(d->secret, secret, slen + 1);
+	memcpy(d->scope, scope, (size_t)n + 1);
+	memcpy(d->key, key, 32);
+}
+
+/* The signature of a canonical request: the string to sign under the
+ * signing key of its scope. */
+static void sign(const char *secret, const char iso[17], const char *region, const char *service,
+                 const char *canon, size_t canon_len, unsigned char mac[32])
+{
+	char canon_hash[65];
+	sha256_hex(canon, canon_len, canon_hash);
+	char sts[256];
+	int n = snprintf(sts, sizeof(sts), AUTH_ALGORITHM "\n%s\n%.8s/%s/%s/" AUTH_TERMINATOR "\n%s",
+	                 iso, iso, region, service, canon_hash);
+	_cleanup_free_ char *long_sts = NULL;
+	if (n < 0 || (size_t)n >= sizeof(sts))
+		long_sts = xasprintf(AUTH_ALGORITHM "\n%s\n%.8s/%s/%s/" AUTH_TERMINATOR "\n%s", iso,
+		                     iso, region, service, canon_hash);
+	const char *string_to_sign = long_sts ? long_sts : sts;
+	unsigned char key[32];
+	derive(secret, iso, region, service, key);
+	hmac_sha256(key, 32, string_to_sign, strlen(string_to_sign), mac);
+	OPENSSL_cleanse(key, sizeof(key));
 }
 
 /* Every check of the header's comment, in AWS's order: shape, scope, key,
@@ -1125,6 +1220,11 @@ int auth_verify(const struct auth_keys *keys, const struct auth_request *req, co
 	struct buf canon = {.max = AUTH_MAX_CANONICAL};
 	int r;
 
+	if (!isfinite(now)) {
+		/* The clock rule cannot hold against no time at all. */
+		r = refuse(ret, AUTH_EXPIRED, "Signature expired: the server's clock gives no time.");
+		goto out;
+	}
 	if (!req || !req->method || !*req->method) {
 		r = refuse(ret, AUTH_INCOMPLETE, "The request has no method.");
 		goto out;
