@@ -5,6 +5,7 @@
  * chain), AWS's clock window, policies and the body hash.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -680,6 +681,34 @@ Test(auth, fifteen_minutes_either_way_is_accepted)
 	req_sign(&q, "host;x-amz-date", SIMPLE_CANONICAL);
 	cr_assert_eq(verdict_at(&q, NOW + 900, NULL), AUTH_OK);
 	cr_assert_eq(verdict_at(&q, NOW - 900, NULL), AUTH_OK);
+	req_free(&q);
+}
+
+Test(auth, a_server_clock_that_gives_no_time_accepts_nothing)
+{
+	struct req q;
+	simple(&q, NULL);
+	req_sign(&q, "host;x-amz-date", SIMPLE_CANONICAL);
+	cr_assert_eq(verdict_at(&q, NAN, NULL), AUTH_EXPIRED);
+	cr_assert_eq(verdict_at(&q, INFINITY, NULL), AUTH_EXPIRED);
+	req_free(&q);
+}
+
+Test(auth, one_signing_key_serves_a_day_and_a_changed_secret_gets_its_own)
+{
+	struct req q;
+	simple(&q, NULL);
+	req_sign(&q, "host;x-amz-date", SIMPLE_CANONICAL);
+	cr_assert_eq(verdict_at(&q, NOW, NULL), AUTH_OK);
+	cr_assert_eq(verdict_at(&q, NOW, NULL), AUTH_OK); /* from the kept key */
+	/* The same key id with another secret (a reload): the kept key of the
+	 * old secret must not verify it. */
+	char *old = keys->keys[0].secret_access_key;
+	keys->keys[0].secret_access_key = xstrdup("another-secret");
+	cr_assert_eq(verdict_at(&q, NOW, NULL), AUTH_BAD_SIGNATURE);
+	free(keys->keys[0].secret_access_key);
+	keys->keys[0].secret_access_key = old;
+	cr_assert_eq(verdict_at(&q, NOW, NULL), AUTH_OK);
 	req_free(&q);
 }
 
