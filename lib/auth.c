@@ -482,17 +482,6 @@ static bool is_unreserved(unsigned char c)
 	       c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-/* A hex digit's value, or -1. */
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Appends p percent-encoded as SigV4 encodes: unreserved bytes (and '/'
  * when keep_slash) as they are, every other byte %XY. */
@@ -519,8 +508,8 @@ static size_t uri_decode(const char *p, size_t n, char *out)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
-		if (p[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)p[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)p[i + 2])) >= 0) {
+		if (p[i] == '%' && i + 2 < n && (hi = hex_digit_value((unsigned char)p[i + 1])) >= 0 &&
+		    (lo = hex_digit_value((unsigned char)p[i + 2])) >= 0) {
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else {
@@ -921,7 +910,7 @@ static bool signature_ok(const struct sig *sig)
 	if (sig->signature_len != 64)
 		return false;
 	for (size_t i = 0; i < 64; i++)
-		if (hexval((unsigned char)sig->signature[i]) < 0)
+		if (hex_digit_value((unsigned char)sig->signature[i]) < 0)
 			return false;
 	return true;
 }
@@ -1330,8 +1319,8 @@ int auth_verify(const struct auth_keys *keys, const struct auth_request *req, co
 	sign(key->secret_access_key, iso, region, service, canon.data, canon.len, mac);
 	unsigned char sent[32];
 	for (size_t i = 0; i < 32; i++)
-		sent[i] = (unsigned char)(hexval((unsigned char)sig.signature[2 * i]) << 4 |
-		                          hexval((unsigned char)sig.signature[2 * i + 1]));
+		sent[i] = (unsigned char)(hex_digit_value((unsigned char)sig.signature[2 * i]) << 4 |
+		                          hex_digit_value((unsigned char)sig.signature[2 * i + 1]));
 	if (CRYPTO_memcmp(sent, mac, sizeof(mac)) != 0) {
 		r = refuse(ret, AUTH_BAD_SIGNATURE, "%s", msg_bad_signature);
 		goto out;

@@ -770,17 +770,6 @@ static void op_download(struct modeldata_op *op)
 	op->call = httpc_start_call(op->h, &req, op_http_done_cb, op);
 }
 
-/* 0-15 for a hex digit, else -1. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* The path of a file:// URL, percent-decoded; NULL when it names another host
  * or decodes to a NUL. */
@@ -794,8 +783,8 @@ static char *file_url_path(const char *url)
 	if (*s != '/')
 		return NULL;
 	for (; *s; s++) {
-		int hi = *s == '%' ? hex_value(s[1]) : 0,
-		    lo = hi >= 0 && *s == '%' ? hex_value(s[2]) : 0;
+		int hi = *s == '%' ? hex_digit_value((unsigned char)s[1]) : 0,
+		    lo = hi >= 0 && *s == '%' ? hex_digit_value((unsigned char)s[2]) : 0;
 		char c = (char)(hi * 16 + lo);
 		if (*s != '%')
 			buf_append(&b, s, 1);

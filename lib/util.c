@@ -333,3 +333,15 @@ void strmap_foreach(const struct strmap *m, void (*fn)(const char *key, void *va
 		if (m->slots[i].key && m->slots[i].key != STRMAP_TOMBSTONE)
 			fn(m->slots[i].key, m->slots[i].value, userdata);
 }
+
+/* A hex digit's value (either case), or -1. */
+int hex_digit_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -74,6 +74,9 @@ size_t strmap_size(const struct strmap *m);
 void strmap_foreach(const struct strmap *m, void (*fn)(const char *key, void *value, void *userdata),
 		    void *userdata);
 
+/* A hex digit's value (either case), or -1. */
+int hex_digit_value(int c);
+
 /* FNV-1a, for hashing specs into short stable identifiers. */
 uint64_t hash_fnv1a(const void *p, size_t n, uint64_t h);
 #define HASH_FNV1A_INIT UINT64_C(0xcbf29ce484222325)

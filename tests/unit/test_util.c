@@ -76,3 +76,15 @@ Test(str, tolower_copies)
 	cr_assert_str_eq(s, "abc-9");
 	free(s);
 }
+
+Test(util, hex_digit_value_reads_both_cases_and_refuses_the_rest)
+{
+	cr_assert_eq(hex_digit_value('0'), 0);
+	cr_assert_eq(hex_digit_value('9'), 9);
+	cr_assert_eq(hex_digit_value('a'), 10);
+	cr_assert_eq(hex_digit_value('F'), 15);
+	cr_assert_eq(hex_digit_value('g'), -1);
+	cr_assert_eq(hex_digit_value('%'), -1);
+	cr_assert_eq(hex_digit_value(0), -1);
+	cr_assert_eq(hex_digit_value(0xe9), -1);
+}
