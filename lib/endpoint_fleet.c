@@ -26,6 +26,13 @@
 
 /* How often a draining instance looks whether its last call ended. */
 #define FLEET_DRAIN_POLL_MS 100
+/*
+ * A retired fleet's containers go no sooner than this after it lost its
+ * place: the new fleet's instances start their dialers as they pass their
+ * checks, and a call made through docker-proxy while a container of the old
+ * fleet is being stopped has been seen to hang.
+ */
+#define FLEET_RETIRE_MIN_S 2
 /* A retired fleet not yet free is looked at again this often. */
 #define FLEET_SWEEP_MS 1000
 
@@ -332,7 +339,7 @@ void endpoint_retire_fleet(struct endpoint *ep, struct fleet *f, unsigned delay_
 	/* A replacement started now would only go again. */
 	for (size_t i = 0; i < f->n_variants; i++)
 		f->variants[i].n_wanted = 0;
-	f->retire_at = now_realtime() + delay_s;
+	f->retire_at = now_realtime() + (delay_s > FLEET_RETIRE_MIN_S ? delay_s : FLEET_RETIRE_MIN_S);
 	ep->retired = xreallocarray(ep->retired, ep->n_retired + 1, sizeof(*ep->retired));
 	ep->retired[ep->n_retired++] = f;
 	endpoint_sweep_retired(ep);
