@@ -423,9 +423,11 @@ static void httpd_conn_head_done(struct httpd_conn *c)
 	free(req->head.data);
 	req->head = (struct buf){0};
 
-	req->limit = h->on_head(req, h->userdata);
+	/* The callback may answer (and so free req): look before touching it. */
+	size_t limit = h->on_head(req, h->userdata);
 	if (c->req != req)
 		return; /* answered */
+	req->limit = limit;
 	if (p->content_length > 0 && (uint64_t)p->content_length > req->limit) {
 		_cleanup_free_ char *msg =
 		    xasprintf("Request body of %lld bytes is over the limit of %zu bytes.",

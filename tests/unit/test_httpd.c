@@ -35,8 +35,14 @@ static bool hold;
 static char last_body[256];
 static int last_body_chains;
 
+static bool answer_at_head; /* on_head answers 401 itself */
+
 static size_t on_head(struct httpd_request *req, void *arg)
 {
+	if (answer_at_head) {
+		httpd_send_reply(req, 401, NULL);
+		return 0;
+	}
 	return body_limit;
 }
 
@@ -116,6 +122,7 @@ static void setup(void)
 	n_requests = n_errors = last_error = 0;
 	held = NULL;
 	hold = false;
+	answer_at_head = false;
 	last_body[0] = '\0';
 	start(limits());
 }
@@ -247,6 +254,16 @@ Test(httpd, malformed_head_goes_to_the_error_callback_and_closes)
 	cr_assert(strstr(a, "\r\nConnection: close\r\n") != NULL, "%s", a);
 	cr_assert_eq(n_errors, 1);
 	cr_assert_eq(n_requests, 0);
+}
+
+Test(httpd, the_head_callback_may_answer_and_the_body_is_never_read)
+{
+	answer_at_head = true;
+	char *a = exchange("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+	cr_assert(str_has_prefix(a, "HTTP/1.1 401 "), "%s", a);
+	cr_assert_eq(n_requests, 0);
+	free(a);
+	answer_at_head = false;
 }
 
 Test(httpd, content_length_over_the_limit_is_refused_before_the_body)
