@@ -121,6 +121,9 @@ struct dialer {
 	dialer_lost_fn lost;
 	void *lost_userdata;
 	int lost_why; /* to report from the loop, 0 when nothing is */
+	dialer_ready_fn ready;
+	void *ready_userdata;
+	bool ready_due; /* a process was taken: say so from the loop */
 };
 
 /* Hand r its result on the next loop turn. */
@@ -194,6 +197,10 @@ static void dialer_complete(evutil_socket_t fd, short what, void *arg)
 	d->lost_why = 0;
 	if (why && !d->closed && d->fd < 0 && d->lost)
 		d->lost(d, why, d->lost_userdata);
+	bool ready = d->ready_due;
+	d->ready_due = false;
+	if (ready && dialer_ready(d) && d->ready)
+		d->ready(d, d->ready_userdata);
 	dialer_unref(d);
 }
 
@@ -390,6 +397,8 @@ static void dialer_take(struct dialer *d, int fd)
 	if (!d->ev)
 		abort();
 	event_add(d->ev, NULL);
+	d->ready_due = true;
+	event_active(d->complete_ev, EV_TIMEOUT, 0);
 }
 
 /* Forget p, leaving its fd to the caller. */
@@ -689,6 +698,12 @@ void dialer_set_lost_cb(struct dialer *d, dialer_lost_fn lost, void *userdata)
 {
 	d->lost = lost;
 	d->lost_userdata = userdata;
+}
+
+void dialer_set_ready_cb(struct dialer *d, dialer_ready_fn ready, void *userdata)
+{
+	d->ready = ready;
+	d->ready_userdata = userdata;
 }
 
 bool dialer_ready(const struct dialer *d)

@@ -82,6 +82,8 @@ struct dialer_request;
 typedef void (*dialer_done_fn)(int fd, void *userdata);
 /* The dialer process went away (or broke the protocol); why: -errno. */
 typedef void (*dialer_lost_fn)(struct dialer *d, int why, void *userdata);
+/* A dialer process is connected: dialer_dial() gets sockets from it now. */
+typedef void (*dialer_ready_fn)(struct dialer *d, void *userdata);
 
 /* Make dir/sock (afresh, mode 0666: the container's user may be anyone) for
  * the container's dialer, whose sockets must lead to 127.0.0.1:model_port,
@@ -115,6 +117,10 @@ void dialer_close(struct dialer *d);
 /* Call lost, from the loop, whenever a connected dialer process goes away
  * while d is open. */
 void dialer_set_lost_cb(struct dialer *d, dialer_lost_fn lost, void *userdata);
+
+/* Call ready, from the loop, whenever a dialer process is taken while d is
+ * open. */
+void dialer_set_ready_cb(struct dialer *d, dialer_ready_fn ready, void *userdata);
 
 /* A dialer process is connected and answering. */
 bool dialer_ready(const struct dialer *d);

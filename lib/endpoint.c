@@ -773,6 +773,24 @@ void instance_steady_cb(enum health_verdict verdict, const char *detail, void *u
 	instance_replace(inst, why);
 }
 
+/* inst passed its startup pings (and has its dialer, or will go without):
+ * it takes calls from now on. */
+void instance_joins_rotation(struct instance *inst)
+{
+	struct variant *v = inst->variant;
+	struct endpoint *ep = v->endpoint;
+	inst->state = INSTANCE_HEALTHY;
+	inst->deadline_ms = 0;
+	inst->engine_errors = 0;
+	v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
+	v->healthy[v->n_healthy++] = inst;
+	log_instance(LOG_INFO, inst, "endpoint %s: variant %s instance %u healthy after %llu ms",
+		     ep->name, v->name, inst->slot,
+		     (unsigned long long)(now_monotonic_ms() - inst->started_ms));
+	inst->health = instance_health_steady(inst);
+	endpoint_maybe_in_service(ep);
+}
+
 /* Startup probes gave their verdict. */
 void instance_startup_cb(enum health_verdict verdict, const char *detail, void *userdata)
 {
@@ -784,18 +802,8 @@ void instance_startup_cb(enum health_verdict verdict, const char *detail, void *
 	inst->health = health_check_free(inst->health);
 
 	if (verdict == HEALTH_PASSED) {
-		inst->state = INSTANCE_HEALTHY;
-		inst->deadline_ms = 0;
-		inst->engine_errors = 0;
-		v->healthy = xreallocarray(v->healthy, v->n_healthy + 1, sizeof(*v->healthy));
-		v->healthy[v->n_healthy++] = inst;
-		log_instance(LOG_INFO, inst,
-			      "endpoint %s: variant %s instance %u healthy after %llu ms", ep->name,
-			      v->name, inst->slot,
-			      (unsigned long long)(now_monotonic_ms() - inst->started_ms));
-		inst->health = instance_health_steady(inst);
-		instance_start_dialer(inst);
-		endpoint_maybe_in_service(ep);
+		if (!instance_await_dialer(inst))
+			instance_joins_rotation(inst);
 		return;
 	}
 
@@ -905,6 +913,8 @@ static void instance_inspected_cb(const struct docker_result *r, const struct do
 	inst->state = INSTANCE_PROBING;
 	uint64_t timeout_ms = (uint64_t)inst->variant->cv->startup_timeout_s * 1000;
 	inst->health = instance_health_startup(inst, timeout_ms);
+	/* Started while the pings run, it is ready when they pass. */
+	instance_start_dialer(inst);
 out:
 	op_free(op);
 }

@@ -100,6 +100,10 @@ struct instance {
 	bool gpu_wait;          /* its GPUs are still held by containers going away */
 	unsigned dialer_restarts; /* after it went away, for the backoff */
 	struct event *dialer_retry; /* that backoff, NULL until first needed */
+	/* It passed its pings and waits for its dialer before it takes calls,
+	 * so that none goes through docker-proxy while the dialer starts. */
+	bool joining;
+	struct event *dialer_join; /* bounds that wait, NULL until first needed */
 	/* Its variant no longer wants it (scaled down, a rollout retired it):
 	 * out of rotation, it finishes the calls it holds, then goes. */
 	bool draining;

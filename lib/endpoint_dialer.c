@@ -1,9 +1,16 @@
 /*
  * Each instance's endpointd-dialer (see dialer.h): the directory bind-mounted
- * into its container, the Docker exec that runs the dialer there once the
- * instance is healthy (with its dialer's token in the exec's environment),
+ * into its container, the Docker exec that runs the dialer there as soon as
+ * the container runs (with its dialer's token in the exec's environment),
  * and starting it again with backoff when it goes away.  Without one,
  * invocations go through the published port.
+ *
+ * An instance that passes its pings before its dialer is connected waits for
+ * it (at most INSTANCE_DIALER_WAIT_S) before it takes calls: calls through
+ * docker-proxy to a container that has just started have been seen to hang
+ * for seconds while the Engine removes another container, which is just
+ * what a rollout does.  A dialer that cannot start, or goes away, ends the
+ * wait at once, and the calls go through the port.
  *
  * A container without a network (EnableNetworkIsolation) has no published
  * port: its dialer is the only way in, for pings too.  It is started as soon
@@ -25,6 +32,9 @@
 #include "log.h"
 #include "util.h"
 
+/* How long an instance that passed its pings waits for its dialer. */
+#define INSTANCE_DIALER_WAIT_S 3
+
 /* Where inst's dialer socket lives: short, for sun_path's 108 bytes. */
 char *instance_dialer_dir(const struct instance *inst)
 {
@@ -45,12 +55,63 @@ static void instance_stop_dialer(struct instance *inst)
 	inst->dialer_started = false;
 }
 
-/* Whether inst's dialer should run now: it serves, or it has no network
- * and is being probed (through that very dialer). */
+/* Whether inst's dialer should run now: it serves or is being probed. */
 static bool instance_wants_dialer(const struct instance *inst)
 {
-	return inst->state == INSTANCE_HEALTHY ||
-	       (inst->state == INSTANCE_PROBING && instance_isolated(inst));
+	return inst->state == INSTANCE_HEALTHY || inst->state == INSTANCE_PROBING;
+}
+
+/* End inst's wait for its dialer, if it waits: it takes calls now, through
+ * the dialer if one is connected, else through the port. */
+static void instance_dialer_join(struct instance *inst, const char *why_port)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	if (!inst->joining)
+		return;
+	inst->joining = false;
+	evtimer_del(inst->dialer_join);
+	if (why_port)
+		log_instance(LOG_INFO, inst,
+		             "endpoint %s: variant %s instance %u takes calls through the published "
+		             "port for now: %s",
+		             ep->name, inst->variant->name, inst->slot, why_port);
+	instance_joins_rotation(inst);
+}
+
+/* The wait for the dialer is over. */
+static void instance_dialer_join_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char why[64];
+	snprintf(why, sizeof(why), "endpointd-dialer is not connected after %d s",
+	         INSTANCE_DIALER_WAIT_S);
+	instance_dialer_join(arg, why);
+}
+
+/* inst's dialer process is connected. */
+static void instance_dialer_ready(struct dialer *d, void *userdata)
+{
+	struct instance *inst = userdata;
+	if (inst->dialer == d)
+		instance_dialer_join(inst, NULL);
+}
+
+/*
+ * inst passed its pings: whether it waits for its dialer before it takes
+ * calls (instance_joins_rotation() then comes later, once).  Not when it has
+ * none or it is connected already; a container without a network was pinged
+ * through it.
+ */
+bool instance_await_dialer(struct instance *inst)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	if (!inst->dialer || dialer_ready(inst->dialer) || instance_isolated(inst))
+		return false;
+	inst->joining = true;
+	if (!inst->dialer_join)
+		inst->dialer_join = evtimer_new(m->base, instance_dialer_join_cb, inst);
+	struct timeval tv = {INSTANCE_DIALER_WAIT_S, 0};
+	evtimer_add(inst->dialer_join, &tv);
+	return true;
 }
 
 /* Backoff over: start the dialer again if the instance still needs it. */
@@ -75,6 +136,7 @@ static unsigned instance_dialer_backoff(struct instance *inst)
 	unsigned delay_s = inst->dialer_restarts < 6 ? 1u << inst->dialer_restarts : 60;
 	inst->dialer_restarts++;
 	instance_stop_dialer(inst);
+	instance_dialer_join(inst, "endpointd-dialer went away");
 	if (!inst->dialer_retry)
 		inst->dialer_retry = evtimer_new(ep->manager->base, instance_dialer_retry_cb, inst);
 	struct timeval tv = {delay_s, 0};
@@ -139,6 +201,7 @@ static void instance_dialer_started(struct dialer_start *s, const struct docker_
 			    r->err ? (r->message ? r->message : strerror(-r->err))
 			           : "it exited at once");
 			instance_stop_dialer(inst);
+			instance_dialer_join(inst, NULL);
 		} else {
 			log_instance(
 			    LOG_DEBUG, inst,
@@ -230,6 +293,7 @@ void instance_start_dialer(struct instance *inst)
 	    xasprintf("%s=%s", DIALER_TOKEN_ENV, dialer_token(inst->dialer));
 	const char *const env[] = {token_env, NULL};
 	dialer_set_lost_cb(inst->dialer, instance_dialer_lost, inst);
+	dialer_set_ready_cb(inst->dialer, instance_dialer_ready, inst);
 	struct dialer_start *s = xcalloc(1, sizeof(*s));
 	s->op = op_new(ep, inst->variant, inst);
 	s->dialer = dialer_ref(inst->dialer);
@@ -262,6 +326,9 @@ void instance_forget_dialer(struct instance *inst)
 	inst->dialer_restarts = 0;
 	if (inst->dialer_retry)
 		evtimer_del(inst->dialer_retry);
+	inst->joining = false;
+	if (inst->dialer_join)
+		evtimer_del(inst->dialer_join);
 }
 
 /* inst goes with its endpoint (its container keeps running). */
@@ -272,4 +339,7 @@ void instance_free_dialer(struct instance *inst)
 	if (inst->dialer_retry)
 		event_free(inst->dialer_retry);
 	inst->dialer_retry = NULL;
+	if (inst->dialer_join)
+		event_free(inst->dialer_join);
+	inst->dialer_join = NULL;
 }

@@ -106,6 +106,8 @@ bool op_current(const struct op *op);
 void instance_forget_container(struct instance *inst);
 char *instance_dialer_dir(const struct instance *inst);
 void instance_start_dialer(struct instance *inst);
+bool instance_await_dialer(struct instance *inst);
+void instance_joins_rotation(struct instance *inst);
 bool instance_isolated(const struct instance *inst);
 struct health_check *instance_health_startup(struct instance *inst, uint64_t timeout_ms);
 struct health_check *instance_health_steady(struct instance *inst);

@@ -346,8 +346,7 @@ static void instance_adopt(struct instance *inst, const struct docker_container 
 		instance_start_dialer(inst);
 	} else {
 		inst->state = INSTANCE_PROBING;
-		if (isolated)
-			instance_start_dialer(inst);
+		instance_start_dialer(inst);
 		inst->health =
 			instance_health_startup(inst, (uint64_t)v->cv->startup_timeout_s * 1000);
 	}
