@@ -126,6 +126,15 @@ static char *shown(const char *s, size_t len)
 	return r;
 }
 
+/* shown(s, len), made on first use and kept in *cache (the caller frees it):
+ * the messages need it only when a request is refused. */
+static const char *shown_once(char **cache, const char *s, size_t len)
+{
+	if (!*cache)
+		*cache = shown(s, len);
+	return *cache;
+}
+
 /* Keys */
 
 /* A reference for each holder: a reload replaces the keys while requests
@@ -488,15 +497,20 @@ static bool is_unreserved(unsigned char c)
 static int uri_encode(struct buf *b, const char *p, size_t n, bool keep_slash)
 {
 	static const char hex_upper[] = "0123456789ABCDEF";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		int r;
-		if (is_unreserved(c) || (keep_slash && c == '/'))
-			r = buf_append(b, p + i, 1);
-		else
-			r = buf_append(b, (char[]){'%', hex_upper[c >> 4], hex_upper[c & 15]}, 3);
-		if (r < 0)
-			return r;
+	for (size_t i = 0; i < n;) {
+		/* A run that stays as it is goes in at once. */
+		size_t run = 0;
+		while (i + run < n && (is_unreserved((unsigned char)p[i + run]) ||
+		                       (keep_slash && p[i + run] == '/')))
+			run++;
+		if (run > 0 && buf_append(b, p + i, run) < 0)
+			return -E2BIG;
+		i += run;
+		if (i == n)
+			break;
+		unsigned char c = (unsigned char)p[i++];
+		if (buf_append(b, (char[]){'%', hex_upper[c >> 4], hex_upper[c & 15]}, 3) < 0)
+			return -E2BIG;
 	}
 	return 0;
 }
@@ -684,17 +698,22 @@ static bool is_space(char c)
 static int append_trimmed(struct buf *b, const char *v)
 {
 	bool pending = false, any = false;
-	for (; *v; v++) {
+	while (*v) {
 		if (is_space(*v)) {
 			pending = any;
+			v++;
 			continue;
 		}
 		if (pending && buf_append(b, " ", 1) < 0)
 			return -E2BIG;
 		pending = false;
 		any = true;
-		if (buf_append(b, v, 1) < 0)
+		size_t run = 0;
+		while (v[run] && !is_space(v[run]))
+			run++;
+		if (buf_append(b, v, run) < 0)
 			return -E2BIG;
+		v += run;
 	}
 	return 0;
 }
@@ -711,7 +730,7 @@ static bool token_is(const char *s, size_t len, const char *word)
 static int parse_authorization(const char *value, size_t vlen, struct sig *sig,
                                struct auth_verdict *ret)
 {
-	_cleanup_free_ char *show = shown(value, vlen);
+	_cleanup_free_ char *show = NULL;
 	if (vlen > AUTH_MAX_AUTHORIZATION)
 		return refuse(ret, AUTH_INCOMPLETE,
 		              "Authorization header is too long (over %d bytes).",
@@ -731,7 +750,7 @@ static int parse_authorization(const char *value, size_t vlen, struct sig *sig,
 		    "Authorization header requires 'Credential' parameter. Authorization header "
 		    "requires 'Signature' parameter. Authorization header requires "
 		    "'SignedHeaders' parameter. Authorization=%s",
-		    show);
+		    shown_once(&show, value, vlen));
 	}
 	p += alen;
 	const char *end = value + vlen;
@@ -751,7 +770,7 @@ static int parse_authorization(const char *value, size_t vlen, struct sig *sig,
 			    ret, AUTH_INCOMPLETE,
 			    "'%s' not a valid key=value pair (missing equal-sign) in Authorization "
 			    "header: '%s'.",
-			    part, show);
+			    part, shown_once(&show, value, vlen));
 		}
 		size_t kl = (size_t)(eq - p);
 		const char **slot;
@@ -770,14 +789,14 @@ static int parse_authorization(const char *value, size_t vlen, struct sig *sig,
 			return refuse(
 			    ret, AUTH_INCOMPLETE,
 			    "Authorization header has an unknown parameter '%s'. Authorization=%s",
-			    key, show);
+			    key, shown_once(&show, value, vlen));
 		}
 		if (*slot) {
 			_cleanup_free_ char *key = shown(p, kl);
 			return refuse(ret, AUTH_INCOMPLETE,
 			              "Authorization header has the '%s' parameter more than once. "
 			              "Authorization=%s",
-			              key, show);
+			              key, shown_once(&show, value, vlen));
 		}
 		*slot = eq + 1;
 		*slot_len = l - kl - 1;
@@ -791,7 +810,7 @@ static int parse_authorization(const char *value, size_t vlen, struct sig *sig,
 		    sig->signed_headers
 		        ? ""
 		        : "Authorization header requires 'SignedHeaders' parameter. ",
-		    show);
+		    shown_once(&show, value, vlen));
 	return 0;
 }
 
@@ -864,12 +883,12 @@ struct scope {
 /* Splits AKID/date/region/service/terminator. */
 static int parse_credential(const struct sig *sig, struct scope *s, struct auth_verdict *ret)
 {
-	_cleanup_free_ char *show = shown(sig->credential, sig->credential_len);
+	_cleanup_free_ char *show = NULL;
 	const char *parts[5];
 	size_t lens[5], n = 0;
 	const char *p = sig->credential, *end = p + sig->credential_len;
 	if (sig->credential_len > AUTH_MAX_CREDENTIAL)
-		return refuse(ret, AUTH_INCOMPLETE, "Credential is too long: '%s'.", show);
+		return refuse(ret, AUTH_INCOMPLETE, "Credential is too long: '%s'.", shown_once(&show, sig->credential, sig->credential_len));
 	while (n < 5) {
 		const char *e = memchr(p, '/', (size_t)(end - p));
 		parts[n] = p;
@@ -883,7 +902,7 @@ static int parse_credential(const struct sig *sig, struct scope *s, struct auth_
 		    ret, AUTH_INCOMPLETE,
 		    "Credential should be 'AccessKeyId/YYYYMMDD/region/service/aws4_request', not "
 		    "'%s'.",
-		    show);
+		    shown_once(&show, sig->credential, sig->credential_len));
 	if (!token_is(parts[4], lens[4], AUTH_TERMINATOR)) {
 		_cleanup_free_ char *t = shown(parts[4], lens[4]);
 		return refuse(ret, AUTH_INCOMPLETE,
@@ -979,7 +998,7 @@ static int check_signed_headers(const struct sig *sig, struct auth_verdict *ret)
 	size_t lens[AUTH_MAX_SIGNED_HEADERS], n = 0;
 	bool host = false;
 	const char *p = sig->signed_headers, *end = p + sig->signed_headers_len;
-	_cleanup_free_ char *show = shown(sig->signed_headers, sig->signed_headers_len);
+	_cleanup_free_ char *show = NULL;
 	if (p == end)
 		return refuse(ret, AUTH_INCOMPLETE, "SignedHeaders is empty.");
 	for (; p <= end;) {
@@ -990,7 +1009,7 @@ static int check_signed_headers(const struct sig *sig, struct auth_verdict *ret)
 			    ret, AUTH_INCOMPLETE,
 			    "SignedHeaders must be lower-case header names separated by ';', not "
 			    "'%s'.",
-			    show);
+			    shown_once(&show, sig->signed_headers, sig->signed_headers_len));
 		if (n == AUTH_MAX_SIGNED_HEADERS)
 			return refuse(ret, AUTH_INCOMPLETE,
 			              "SignedHeaders names more than %d headers.",
@@ -999,7 +1018,7 @@ static int check_signed_headers(const struct sig *sig, struct auth_verdict *ret)
 			if (lens[i] == l && memcmp(names[i], p, l) == 0)
 				return refuse(ret, AUTH_INCOMPLETE,
 				              "SignedHeaders names a header more than once: '%s'.",
-				              show);
+				              shown_once(&show, sig->signed_headers, sig->signed_headers_len));
 		names[n] = p;
 		lens[n++] = l;
 		host |= token_is(p, l, "host");
@@ -1017,9 +1036,10 @@ static int check_clock(time_t date, const struct sig *sig, double now, struct au
 {
 	time_t t = (time_t)now;
 	char d[17], lo[17], hi[17], n[17];
-	format_amz_date(date, d);
-	format_amz_date(t, n);
+	/* The dates are formatted only for a refusal's words. */
 	if ((double)date > now + AUTH_SKEW_SECONDS) {
+		format_amz_date(date, d);
+		format_amz_date(t, n);
 		format_amz_date(t + AUTH_SKEW_SECONDS, hi);
 		return refuse(ret, AUTH_EXPIRED,
 		              "Signature not yet current: %s is still later than %s (%s + 15 min.)",
@@ -1040,12 +1060,15 @@ static int check_clock(time_t date, const struct sig *sig, double now, struct au
 			    "X-Amz-Expires must be less than a week (in seconds) that is 604800.");
 		if ((double)(date + expires) < now) {
 			format_amz_date(date + expires, lo);
+			format_amz_date(t, n);
 			return refuse(ret, AUTH_EXPIRED,
 			              "Request has expired: %s is earlier than %s.", lo, n);
 		}
 		return 0;
 	}
 	if ((double)date < now - AUTH_SKEW_SECONDS) {
+		format_amz_date(date, d);
+		format_amz_date(t, n);
 		format_amz_date(t - AUTH_SKEW_SECONDS, lo);
 		return refuse(ret, AUTH_EXPIRED,
 		              "Signature expired: %s is now earlier than %s (%s - 15 min.)", d, lo,
