@@ -209,6 +209,13 @@ def run_wrk(a, url, headers, connections, threads, duration):
     raise RuntimeError(f"no INVOKE-RESULT line from wrk:\n{p.stdout}\n{p.stderr}")
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time process pid has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def through_daemon(a):
     tmp = tempfile.mkdtemp(prefix="endpointd-bench-auth.")
     creds = os.path.join(tmp, "credentials.yaml")
@@ -236,10 +243,15 @@ def through_daemon(a):
         body = body_of(a.body_bytes)
 
         def side(auth, c, t, d):
+            daemon = on if auth else off
+            before = cpu_seconds(daemon.proc.pid)
             if auth:
                 _, headers = sign(on.url, path_on, body)  # fresh for each run
-                return run_wrk(a, on.url + path_on, headers, c, t, d)
-            return run_wrk(a, off.url + path_off, {}, c, t, d)
+                r = run_wrk(a, on.url + path_on, headers, c, t, d)
+            else:
+                r = run_wrk(a, off.url + path_off, {}, c, t, d)
+            r["cpu_us"] = (cpu_seconds(daemon.proc.pid) - before) * 1e6 / max(r["requests"], 1)
+            return r
 
         if a.warmup:
             side(True, a.connections, a.threads, a.warmup)
@@ -251,7 +263,8 @@ def through_daemon(a):
                 bad = r["errors"]["status"]
                 results[auth].append(r)
                 print(f"run {i + 1} auth {'on ' if auth else 'off'}: {r['rps']:9.0f} req/s  "
-                      f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  non-2xx {bad}")
+                      f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  "
+                      f"daemon CPU {r['cpu_us']:.1f} us/call  non-2xx {bad}")
         med = {k: (statistics.median(x["rps"] for x in v), statistics.median(x["p50"] for x in v))
                for k, v in results.items()}
         ratio = med[True][0] / med[False][0]
@@ -260,6 +273,11 @@ def through_daemon(a):
         print(f"throughput on/off {ratio:.3f} (target >= {TARGET_RATIO}) "
               f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}; p50 added "
               f"{(med[True][1] - med[False][1]) * 1000:.0f} us")
+        cpu = {k: statistics.median(x["cpu_us"] for x in v) for k, v in results.items()}
+        print(f"daemon CPU per call: auth off {cpu[False]:.1f} us, auth on {cpu[True]:.1f} us: "
+              f"added {cpu[True] - cpu[False]:.1f} us; calls per CPU-second on/off "
+              f"{cpu[False] / cpu[True]:.3f} (target >= {TARGET_RATIO}) "
+              f"{'OK' if cpu[False] / cpu[True] >= TARGET_RATIO else 'MISSED'}")
         one = {auth: side(auth, 1, 1, a.duration) for auth in (False, True)}
         print(f"one connection: auth off p50 {one[False]['p50'] * 1000:.0f} us, auth on p50 "
               f"{one[True]['p50'] * 1000:.0f} us: added {(one[True]['p50'] - one[False]['p50']) * 1000:.0f} us")
