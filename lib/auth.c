@@ -33,6 +33,12 @@
  * count, the Authorization value, the path and query, the number of query
  * parameters and SignedHeaders entries, and the canonical request itself.
  * A refusal allocates only its message.
+ *
+ * The signer (auth_sign(), what endpointctl signs with) builds its
+ * canonical request with the same build_canonical() from the SignedHeaders
+ * it chose, as botocore's SigV4Auth chooses them: every header sent, lower
+ * case, sorted.  It refuses what it could not send as signed, and stays
+ * within the verifier's bounds, so that whatever it signs verifies.
  */
 #include "auth.h"
 
@@ -340,8 +346,8 @@ void auth_sha256_evbuffer(struct evbuffer *body, char out[65])
 	hex_encode(md, sizeof(md), out);
 }
 
-/* SHA-256 of bytes, in hex. */
-static void sha256_hex(const void *p, size_t n, char out[65])
+/* SHA-256 of bytes, in hex: the signer hashes a body with it once. */
+void auth_sha256_hex(const void *p, size_t n, char out[65])
 {
 	unsigned char md[32];
 	unsigned int md_len = 0;
@@ -1206,7 +1212,7 @@ static void sign(const char *secret, const char iso[17], const char *region, con
                  const char *canon, size_t canon_len, unsigned char mac[32])
 {
 	char canon_hash[65];
-	sha256_hex(canon, canon_len, canon_hash);
+	auth_sha256_hex(canon, canon_len, canon_hash);
 	char sts[256];
 	int n = snprintf(sts, sizeof(sts), AUTH_ALGORITHM "\n%s\n%.8s/%s/%s/" AUTH_TERMINATOR "\n%s",
 	                 iso, iso, region, service, canon_hash);
@@ -1353,6 +1359,198 @@ int auth_verify(const struct auth_keys *keys, const struct auth_request *req, co
 	r = 0;
 out:
 	free(canon.data);
+	query_clear(&q);
+	return r;
+}
+
+/* Signing */
+
+/* A method as HTTP spells it: upper-case letters. */
+static bool method_ok(const char *m)
+{
+	if (!m || !*m || strlen(m) > 32)
+		return false;
+	for (; *m; m++)
+		if (*m < 'A' || *m > 'Z')
+			return false;
+	return true;
+}
+
+/* A request target's part as it goes on the wire: visible ASCII only. */
+static bool target_part_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+/* A header value the signer sends as it signs it: visible ASCII and
+ * blanks.  A line end would split the header; other control bytes and
+ * non-ASCII white space are collapsed differently by other signers. */
+static bool header_value_ok(const char *v)
+{
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if ((c < 0x20 && c != '\t') || c >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* A part of the credential scope: 1 to max characters of letters, digits
+ * and extra; nothing that would split the scope ('/', ',', blanks). */
+static bool scope_part_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+		    !strchr(extra, c))
+			return false;
+	}
+	return true;
+}
+
+/* Whether s is 64 lower-case hex digits. */
+static bool sha256_hex_ok(const char *s)
+{
+	if (!s || strlen(s) != 64)
+		return false;
+	for (size_t i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* qsort's order of lower-case header names. */
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * botocore's SigV4Auth: the signed headers are every header given, named
+ * in lower case, sorted and each once; the canonical request is the one
+ * auth_verify() builds from the same SignedHeaders, so the signer and the
+ * verifier cannot disagree on it.
+ */
+int auth_sign(const struct auth_request *req, const struct auth_credentials *creds,
+              const char *region, const char *service, time_t now, char ret_amz_date[17],
+              char **ret_authorization)
+{
+	const char *names[AUTH_MAX_SIGNED_HEADERS], *values[AUTH_MAX_SIGNED_HEADERS];
+	char *lower[AUTH_MAX_SIGNED_HEADERS];
+	size_t n = 0, n_lower = 0;
+	struct query q = {.n = 0};
+	struct buf canon = {.max = AUTH_MAX_CANONICAL}, sh = {.max = AUTH_MAX_CANONICAL};
+	char iso[17];
+	bool host = false;
+	int r = -EINVAL;
+
+	if (!req || !creds || !method_ok(req->method) || !sha256_hex_ok(req->body_sha256_hex) ||
+	    !scope_part_ok(creds->access_key_id, AUTH_MAX_CREDENTIAL / 2, "_.-") ||
+	    !creds->secret_access_key || !*creds->secret_access_key ||
+	    (creds->session_token &&
+	     (!*creds->session_token || !header_value_ok(creds->session_token))) ||
+	    !scope_part_ok(region, 63, "-") || !scope_part_ok(service, 63, "-"))
+		return -EINVAL;
+	if (!req->raw_path || req->raw_path[0] != '/' || !target_part_ok(req->raw_path) ||
+	    (req->raw_query && !target_part_ok(req->raw_query)))
+		return -EINVAL;
+	if (strlen(req->raw_path) > AUTH_MAX_PATH || req->n_headers > AUTH_MAX_SIGNED_HEADERS - 2)
+		return -E2BIG;
+	if (creds->session_token && strlen(creds->session_token) > AUTH_MAX_CANONICAL / 2)
+		return -E2BIG;
+	format_amz_date(now, iso);
+
+	for (size_t i = 0; i < req->n_headers; i++) {
+		const char *name = req->header_names[i], *value = req->header_values[i];
+		if (!name || !value || !header_value_ok(value) ||
+		    strcasecmp(name, "authorization") == 0 || strcasecmp(name, "x-amz-date") == 0 ||
+		    strcasecmp(name, "x-amz-security-token") == 0)
+			goto out;
+		names[n] = name;
+		values[n++] = value;
+	}
+	names[n] = "X-Amz-Date";
+	values[n++] = iso;
+	if (creds->session_token) {
+		names[n] = "X-Amz-Security-Token";
+		values[n++] = creds->session_token;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *l = str_tolower(names[i]);
+		bool seen = false;
+		for (size_t j = 0; j < n_lower && !seen; j++)
+			seen = strcmp(lower[j], l) == 0;
+		if (seen || !signed_header_name_ok(l, strlen(l))) {
+			free(l);
+			if (seen)
+				continue;
+			goto out;
+		}
+		host |= strcmp(l, "host") == 0;
+		lower[n_lower++] = l;
+	}
+	if (!host)
+		goto out;
+	qsort(lower, n_lower, sizeof(lower[0]), name_cmp);
+	for (size_t i = 0; i < n_lower; i++)
+		if (buf_printf(&sh, "%s%s", i ? ";" : "", lower[i]) < 0) {
+			r = -E2BIG;
+			goto out;
+		}
+
+	if (query_parse(req->raw_query, &q) < 0) {
+		r = -E2BIG;
+		goto out;
+	}
+	/* What would make the verifier read another signature, or another
+	 * payload hash, than this one. */
+	if (query_get(&q, "X-Amz-Algorithm", NULL) || query_get(&q, "X-Amz-Credential", NULL) ||
+	    query_get(&q, "X-Amz-Signature", NULL)) {
+		r = -EINVAL;
+		goto out;
+	}
+	size_t n_hash = 0, hash_len = 0;
+	const char *sent_hash = header_get(req, "x-amz-content-sha256", &n_hash, &hash_len);
+	if (sent_hash && (n_hash > 1 || !token_is(sent_hash, hash_len, req->body_sha256_hex))) {
+		r = -EINVAL;
+		goto out;
+	}
+	struct auth_request signed_req = *req;
+	signed_req.header_names = names;
+	signed_req.header_values = values;
+	signed_req.n_headers = n;
+	struct sig sig = {.signed_headers = sh.data, .signed_headers_len = sh.len};
+	const char *missing = NULL;
+	size_t missing_len = 0;
+	r = build_canonical(&canon, &signed_req, &q, &sig, req->body_sha256_hex, &missing,
+	                    &missing_len);
+	if (r < 0) {
+		r = -E2BIG; /* every signed header is there: only the bound is left */
+		goto out;
+	}
+
+	unsigned char mac[32];
+	char signature[65];
+	sign(creds->secret_access_key, iso, region, service, canon.data, canon.len, mac);
+	hex_encode(mac, sizeof(mac), signature);
+	OPENSSL_cleanse(mac, sizeof(mac));
+	*ret_authorization =
+	    xasprintf(AUTH_ALGORITHM " Credential=%s/%.8s/%s/%s/" AUTH_TERMINATOR
+	                             ", SignedHeaders=%s, Signature=%s",
+	              creds->access_key_id, iso, region, service, sh.data, signature);
+	memcpy(ret_amz_date, iso, sizeof(iso));
+	r = 0;
+out:
+	for (size_t i = 0; i < n_lower; i++)
+		free(lower[i]);
+	free(canon.data);
+	free(sh.data);
 	query_clear(&q);
 	return r;
 }

@@ -1,7 +1,8 @@
 /*
  * Request signing: AWS Signature Version 4 as every AWS client signs, checked
  * against the keys of the credentials file, and each key's policy (IAM's
- * spelling of actions and resources).
+ * spelling of actions and resources); and the signer that endpointctl signs
+ * its own requests with, on the same canonical request.
  *
  * The checks are pure: a request is described by struct auth_request (what
  * httpd read, with the body's SHA-256 computed by the caller over its
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct evbuffer;
 
@@ -90,6 +92,36 @@ int auth_error_status(enum auth_error e);
 
 /* Whether key may do action ("sagemaker:DescribeEndpoint") on resource (an ARN, or "*"). */
 bool auth_allowed(const struct auth_key *key, const char *action, const char *resource);
+
+/* Who signs a request: an access key, its secret, and the session token
+ * of temporary credentials (NULL: none). */
+struct auth_credentials {
+	const char *access_key_id;
+	const char *secret_access_key;
+	const char *session_token;
+};
+
+/*
+ * Signs req as botocore's SigV4Auth does at now (seconds since the epoch,
+ * UTC) for region and service: the headers req carries are the ones signed
+ * (host among them; each name once or joined as botocore joins repeats),
+ * with X-Amz-Date and, for a session token, X-Amz-Security-Token added to
+ * them.  The caller sends every header of req, then X-Amz-Date:
+ * ret_amz_date, X-Amz-Security-Token when creds has a token, and
+ * Authorization: *ret_authorization (owned by the caller).  req's
+ * body_sha256_hex is the body's hash.  -EINVAL when something could not be
+ * sent as it would be signed (no host, a header already the signer's, a
+ * control character in a value, an access key id, region or service that
+ * would break the credential scope, a presigned query's parameters, an
+ * x-amz-content-sha256 that is not the body's); -E2BIG past the verifier's
+ * bounds, so that what is signed always verifies.  Nothing is written on failure.
+ */
+int auth_sign(const struct auth_request *req, const struct auth_credentials *creds,
+              const char *region, const char *service, time_t now, char ret_amz_date[17],
+              char **ret_authorization);
+
+/* The SHA-256 of n bytes, in lower-case hex. */
+void auth_sha256_hex(const void *p, size_t n, char out[65]);
 
 /* The SHA-256 of a body held in an evbuffer, in lower-case hex, read chunk
  * by chunk (no copy). */

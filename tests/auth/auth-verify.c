@@ -3,13 +3,19 @@
  * tests that sign requests with a real client's signer.
  *
  *   auth-verify --now EPOCH [--region R] [--service S] AKID:SECRET[:NAME]... < request
+ *   auth-verify --sign --now EPOCH [--region R] [--service S] AKID:SECRET[:TOKEN] < request
  *
  * The request is read whole from stdin (request line, headers, empty line,
  * body; Content-Length is not needed).  Prints "OK <key name>" and exits 0,
  * or prints "<code> <status> <message>" and exits 1; 2 on bad usage.
+ *
+ * With --sign, lib/auth.c's signer signs the request instead, every header
+ * of it, with the one key given (and its session token), and the headers it
+ * adds are printed as "Name: value" lines; exits 1 when it refuses.
  */
 #define _GNU_SOURCE 1 /* memmem */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +46,14 @@ int main(int argc, char **argv)
 {
 	const char *region = "us-east-1", *service = "sagemaker";
 	double now = -1;
+	bool sign_mode = false;
 	struct auth_keys *keys = xcalloc(1, sizeof(*keys));
 	keys->refs = 1;
 	keys->keys = xcalloc((size_t)argc, sizeof(*keys->keys));
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], "--sign") == 0) {
+			sign_mode = true;
+		} else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
 			now = strtod(argv[++i], NULL);
 		} else if (strcmp(argv[i], "--region") == 0 && i + 1 < argc) {
 			region = argv[++i];
@@ -55,8 +64,8 @@ int main(int argc, char **argv)
 			char *secret = strchr(spec, ':');
 			if (!secret) {
 				fprintf(stderr,
-				        "usage: auth-verify --now EPOCH [--region R] [--service S] "
-				        "AKID:SECRET[:NAME]...\n");
+				        "usage: auth-verify [--sign] --now EPOCH [--region R] "
+				        "[--service S] AKID:SECRET[:NAME|:TOKEN]...\n");
 				return 2;
 			}
 			*secret++ = '\0';
@@ -122,6 +131,33 @@ int main(int argc, char **argv)
 	                           .header_values = values,
 	                           .n_headers = n,
 	                           .body_sha256_hex = hex};
+	if (sign_mode) {
+		if (keys->n_keys != 1) {
+			fprintf(stderr, "auth-verify: --sign takes one key\n");
+			return 2;
+		}
+		const struct auth_key *k = &keys->keys[0];
+		const struct auth_credentials creds = {
+		    .access_key_id = k->access_key_id,
+		    .secret_access_key = k->secret_access_key,
+		    .session_token = strcmp(k->name, k->access_key_id) != 0 ? k->name : NULL,
+		};
+		char date[17];
+		char *authorization = NULL;
+		int r = auth_sign(&req, &creds, region, service, (time_t)now, date, &authorization);
+		if (r < 0) {
+			printf("refused: %s\n", strerror(-r));
+		} else {
+			printf("X-Amz-Date: %s\n", date);
+			if (creds.session_token)
+				printf("X-Amz-Security-Token: %s\n", creds.session_token);
+			printf("Authorization: %s\n", authorization);
+		}
+		free(authorization);
+		auth_keys_unref(keys);
+		free(raw);
+		return r < 0 ? 1 : 0;
+	}
 	struct auth_verdict v;
 	int r = auth_verify(keys, &req, region, service, now, &v);
 	if (r == 0)

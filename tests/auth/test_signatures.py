@@ -347,3 +347,69 @@ def test_date_twenty_minutes_ahead_is_refused_as_not_yet_current():
 def test_date_fifteen_minutes_off_either_way_is_accepted():
     assert verify(raw_request(*control_plane()), now=NOW + 15 * 60) == OK
     assert verify(raw_request(*control_plane()), now=NOW - 15 * 60) == OK
+
+
+# lib/auth.c's signer (endpointctl's) writes what botocore's SigV4Auth writes.
+
+def own_signature(method, url, headers, body, akid=AKID, secret=SECRET, token=None, now=NOW):
+    """The headers auth_sign adds to the request, signing every header given."""
+    parts = urlsplit(url)
+    target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    key = f"{akid}:{secret}" + (f":{token}" if token else "")
+    proc = subprocess.run([VERIFY, "--sign", "--now", str(now), "--region", REGION,
+                           "--service", SERVICE, key], input=raw, capture_output=True, timeout=30)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    return dict(line.split(": ", 1) for line in proc.stdout.decode().splitlines())
+
+
+def botocore_signature(method, url, headers, body, akid=AKID, secret=SECRET, token=None):
+    req = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+    botocore.auth.SigV4Auth(Credentials(akid, secret, token), SERVICE, REGION).add_auth(req)
+    added = {"X-Amz-Date": req.headers["X-Amz-Date"], "Authorization": req.headers["Authorization"]}
+    if token:
+        added["X-Amz-Security-Token"] = req.headers["X-Amz-Security-Token"]
+    return added
+
+
+SIGNER_CASES = {
+    "control_plane_call": ("POST", f"http://{HOST}/", [
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("X-Amz-Target", "SageMaker.CreateEndpoint")],
+        b'{"EndpointName":"team-a-fraud","EndpointConfigName":"c"}'),
+    "invocation_with_every_header_endpointctl_sends": (
+        "POST", f"http://{HOST}/endpoints/team-a-fraud/invocations", [
+            ("Content-Type", "application/octet-stream"), ("Accept", "application/json"),
+            ("X-Amzn-SageMaker-Target-Variant", "AllTraffic"),
+            ("X-Amzn-SageMaker-Custom-Attributes", "trace=1,  user=a b")],
+        bytes(range(256)) * 64),
+    "invocation_of_a_name_that_needs_encoding": (
+        "POST", f"http://{HOST}/endpoints/a%20b%2Fc/invocations",
+        [("Content-Type", "text/csv")], b"1,2,3\n"),
+    "metrics_get_with_an_empty_body": ("GET", "http://127.0.0.1:8780/metrics", [], b""),
+    "default_port_host_without_port": ("GET", "http://endpointd.internal/metrics", [], b""),
+    "query_string": ("GET", f"http://{HOST}/metrics?b=2&a=1&a=0", [], b""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIGNER_CASES))
+def test_own_signer_equals_botocore_sigv4auth(case):
+    method, url, headers, body = SIGNER_CASES[case]
+    assert own_signature(method, url, headers, body) == \
+        botocore_signature(method, url, headers, body)
+
+
+@pytest.mark.parametrize("case", sorted(SIGNER_CASES))
+def test_own_signer_with_a_session_token_equals_botocore_sigv4auth(case):
+    method, url, headers, body = SIGNER_CASES[case]
+    token = "FwoGZXIvYXdzEJr//////////wEaDO+temporary/token=="
+    assert own_signature(method, url, headers, body, token=token) == \
+        botocore_signature(method, url, headers, body, token=token)
+
+
+def test_own_signature_verifies():
+    method, url, headers, body = SIGNER_CASES["control_plane_call"]
+    added = own_signature(method, url, headers, body)
+    assert verify(raw_request(method, url, headers + list(added.items()), body)) == OK

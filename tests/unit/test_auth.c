@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <openssl/evp.h>
@@ -970,4 +971,256 @@ Test(auth, sha256_of_an_empty_evbuffer_is_the_empty_hash)
 	auth_sha256_evbuffer(b, got);
 	cr_assert_str_eq(got, EMPTY_SHA256);
 	evbuffer_free(b);
+}
+
+/* The signer */
+
+static const struct auth_credentials signer = {.access_key_id = AKID, .secret_access_key = SECRET};
+
+/* Signs q with creds at NOW and adds what the signer says to send. */
+static int req_sign_with(struct req *q, const struct auth_credentials *creds)
+{
+	char date[17];
+	_cleanup_free_ char *authorization = NULL;
+	int r = auth_sign(&q->r, creds, REGION, SERVICE, (time_t)NOW, date, &authorization);
+	if (r < 0)
+		return r;
+	req_header(q, "X-Amz-Date", date);
+	if (creds->session_token)
+		req_header(q, "X-Amz-Security-Token", creds->session_token);
+	req_header(q, "Authorization", authorization);
+	return 0;
+}
+
+Test(auth, signer_writes_the_specification_s_signature)
+{
+	struct req q;
+	char date[17], want_sig[65];
+	_cleanup_free_ char *authorization = NULL;
+	req_init(&q, "GET", "/", NULL);
+	req_header(&q, "Host", "h");
+	cr_assert_eq(auth_sign(&q.r, &signer, REGION, SERVICE, (time_t)NOW, date, &authorization),
+	             0);
+	cr_assert_str_eq(date, DATE);
+	sign_canonical(SIMPLE_CANONICAL, SECRET, want_sig);
+	_cleanup_free_ char *want = xasprintf(
+	    "AWS4-HMAC-SHA256 " CRED ", SignedHeaders=host;x-amz-date, Signature=%s", want_sig);
+	cr_assert_str_eq(authorization, want);
+	req_free(&q);
+}
+
+Test(auth, signed_control_plane_call_verifies)
+{
+	struct req q;
+	req_init(&q, "POST", "/", NULL);
+	req_header(&q, "Host", "127.0.0.1:8780");
+	req_header(&q, "Content-Type", "application/x-amz-json-1.1");
+	req_header(&q, "X-Amz-Target", "SageMaker.ListEndpoints");
+	cr_assert_eq(req_sign_with(&q, &signer), 0);
+	const char *m;
+	cr_assert_eq(verdict(&q, &m), AUTH_OK, "%s", m);
+	cr_assert(strstr(q.values[q.r.n_headers - 1],
+	                 "SignedHeaders=content-type;host;x-amz-date;x-amz-target,"));
+	req_free(&q);
+}
+
+Test(auth, signed_invocation_with_an_encoded_path_and_a_query_verifies)
+{
+	static const char body[] = "\x00\x01 binary body";
+	struct req q;
+	char hash[65];
+	auth_sha256_hex(body, sizeof(body), hash);
+	req_init(&q, "POST", "/endpoints/a%20b/invocations", "b=2&a=1&a=0");
+	q.r.body_sha256_hex = hash;
+	req_header(&q, "host", "h");
+	req_header(&q, "Accept", "  application/json  ");
+	req_header(&q, "X-Amzn-SageMaker-Custom-Attributes", "a=1,  b=2");
+	cr_assert_eq(req_sign_with(&q, &signer), 0);
+	cr_assert_eq(verdict(&q, NULL), AUTH_OK);
+	req_free(&q);
+}
+
+Test(auth, signed_with_a_session_token_verifies_and_signs_the_token)
+{
+	const struct auth_credentials temporary = {.access_key_id = AKID,
+	                                           .secret_access_key = SECRET,
+	                                           .session_token = "FwoGZXIvYXdz+token="};
+	struct req q;
+	req_init(&q, "GET", "/metrics", NULL);
+	req_header(&q, "Host", "h");
+	cr_assert_eq(req_sign_with(&q, &temporary), 0);
+	cr_assert(strstr(q.values[q.r.n_headers - 1],
+	                 "SignedHeaders=host;x-amz-date;x-amz-security-token,"));
+	cr_assert_eq(verdict(&q, NULL), AUTH_OK);
+	/* A changed token is a changed request. */
+	q.values[q.r.n_headers - 2] = "another-token";
+	cr_assert_eq(verdict(&q, NULL), AUTH_BAD_SIGNATURE);
+	req_free(&q);
+}
+
+Test(auth, signer_joins_a_repeated_header_as_the_verifier_does)
+{
+	struct req q;
+	req_init(&q, "GET", "/", NULL);
+	req_header(&q, "Host", "h");
+	req_header(&q, "X-Multi", "a");
+	req_header(&q, "x-multi", "b");
+	cr_assert_eq(req_sign_with(&q, &signer), 0);
+	cr_assert(strstr(q.values[q.r.n_headers - 1], "SignedHeaders=host;x-amz-date;x-multi,"));
+	cr_assert_eq(verdict(&q, NULL), AUTH_OK);
+	req_free(&q);
+}
+
+Test(auth, signature_under_another_secret_does_not_verify)
+{
+	const struct auth_credentials wrong = {.access_key_id = AKID, .secret_access_key = "wrong"};
+	struct req q;
+	simple(&q, NULL);
+	q.r.n_headers = 1; /* Host only: the signer adds X-Amz-Date */
+	cr_assert_eq(req_sign_with(&q, &wrong), 0);
+	cr_assert_eq(verdict(&q, NULL), AUTH_BAD_SIGNATURE);
+	req_free(&q);
+}
+
+/* Expects auth_sign to refuse q with r, writing nothing. */
+static void expect_sign_refused(struct req *q, const struct auth_credentials *creds,
+                                const char *region, int want)
+{
+	char date[17] = "untouched";
+	char *authorization = (char *)"untouched";
+	cr_assert_eq(auth_sign(&q->r, creds, region, SERVICE, (time_t)NOW, date, &authorization),
+	             want);
+	cr_assert_str_eq(date, "untouched");
+	cr_assert_str_eq(authorization, "untouched");
+}
+
+Test(auth, signer_refuses_a_request_without_host)
+{
+	struct req q;
+	req_init(&q, "GET", "/", NULL);
+	req_header(&q, "Accept", "*/*");
+	expect_sign_refused(&q, &signer, REGION, -EINVAL);
+	req_free(&q);
+}
+
+Test(auth, signer_refuses_a_header_value_with_a_line_end)
+{
+	struct req q;
+	req_init(&q, "GET", "/", NULL);
+	req_header(&q, "Host", "h");
+	req_header(&q, "X-Amzn-SageMaker-Custom-Attributes", "a\r\nX-Injected: 1");
+	expect_sign_refused(&q, &signer, REGION, -EINVAL);
+	req_free(&q);
+}
+
+Test(auth, signer_refuses_headers_that_are_its_own)
+{
+	static const char *const own[] = {"Authorization", "X-Amz-Date", "x-amz-security-token"};
+	for (size_t i = 0; i < ELEMENTSOF(own); i++) {
+		struct req q;
+		req_init(&q, "GET", "/", NULL);
+		req_header(&q, "Host", "h");
+		req_header(&q, own[i], "x");
+		expect_sign_refused(&q, &signer, REGION, -EINVAL);
+		req_free(&q);
+	}
+}
+
+Test(auth, signer_refuses_what_would_break_the_credential_scope)
+{
+	const struct auth_credentials slash = {.access_key_id = "AKID/X", .secret_access_key = "s"};
+	const struct auth_credentials no_secret = {.access_key_id = AKID, .secret_access_key = ""};
+	struct req q;
+	req_init(&q, "GET", "/", NULL);
+	req_header(&q, "Host", "h");
+	expect_sign_refused(&q, &slash, REGION, -EINVAL);
+	expect_sign_refused(&q, &no_secret, REGION, -EINVAL);
+	expect_sign_refused(&q, &signer, "eu-west-1/x", -EINVAL);
+	expect_sign_refused(&q, &signer, "", -EINVAL);
+	q.r.body_sha256_hex = "not a hash";
+	expect_sign_refused(&q, &signer, REGION, -EINVAL);
+	req_free(&q);
+}
+
+Test(auth, signer_refuses_a_path_longer_than_the_verifier_reads)
+{
+	_cleanup_free_ char *path = xmalloc(9000);
+	memset(path, 'a', 8999);
+	path[0] = '/';
+	path[8999] = '\0';
+	struct req q;
+	req_init(&q, "GET", path, NULL);
+	req_header(&q, "Host", "h");
+	expect_sign_refused(&q, &signer, REGION, -E2BIG);
+	req_free(&q);
+}
+
+Test(auth, signer_refuses_a_query_the_verifier_would_read_as_a_presigned_url)
+{
+	struct req q;
+	req_init(&q, "GET", "/metrics", "X-Amz-Signature=x");
+	req_header(&q, "Host", "h");
+	expect_sign_refused(&q, &signer, REGION, -EINVAL);
+	req_free(&q);
+}
+
+Test(auth, signer_refuses_a_content_hash_that_is_not_the_body_s)
+{
+	struct req q;
+	req_init(&q, "GET", "/", NULL);
+	req_header(&q, "Host", "h");
+	req_header(&q, "X-Amz-Content-SHA256", "0000");
+	expect_sign_refused(&q, &signer, REGION, -EINVAL);
+	q.values[1] = EMPTY_SHA256; /* the body's own is signed, and verifies */
+	cr_assert_eq(req_sign_with(&q, &signer), 0);
+	cr_assert_eq(verdict(&q, NULL), AUTH_OK);
+	req_free(&q);
+}
+
+/* A few characters of set, chosen by *seed (xorshift). */
+static void random_text(unsigned *seed, const char *set, size_t max, char *out)
+{
+	size_t n = 0, len;
+	*seed ^= *seed << 13, *seed ^= *seed >> 17, *seed ^= *seed << 5;
+	len = *seed % (max + 1);
+	for (; n < len; n++) {
+		*seed ^= *seed << 13, *seed ^= *seed >> 17, *seed ^= *seed << 5;
+		out[n] = set[*seed % strlen(set)];
+	}
+	out[n] = '\0';
+}
+
+Test(auth, whatever_the_signer_signs_verifies)
+{
+	static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+	static const char path_set[] = "/abcAZ09-_.~%2F%20%C3%A9+=&:@!$'()*,;";
+	static const char query_set[] = "ab=&%20%2F+~.-_Zz09";
+	static const char name_set[] = "abcXYZ-_!#$&'*+.^`|~09";
+	static const char value_set[] = "ab c\tX,;:=/\"{}  09";
+	unsigned seed = 2463534242u, signed_ok = 0;
+	for (int i = 0; i < 3000; i++) {
+		char path[40] = "/", query[40], names[4][12], values[4][24];
+		struct req q;
+		random_text(&seed, path_set, 30, path + 1);
+		random_text(&seed, query_set, 30, query);
+		req_init(&q, methods[seed % ELEMENTSOF(methods)], path, query);
+		req_header(&q, seed & 1 ? "Host" : "host", "endpointd.internal:8780");
+		for (int h = 0; h < 4; h++) {
+			random_text(&seed, name_set, 10, names[h]);
+			random_text(&seed, value_set, 20, values[h]);
+			if (*names[h])
+				req_header(&q, names[h], values[h]);
+		}
+		int r = req_sign_with(&q, &signer);
+		if (r == 0) {
+			const char *m;
+			cr_assert_eq(verdict(&q, &m), AUTH_OK, "%s %s?%s: %s", q.r.method, path,
+			             query, m);
+			signed_ok++;
+		} else {
+			cr_assert(r == -EINVAL || r == -E2BIG);
+		}
+		req_free(&q);
+	}
+	cr_assert_gt(signed_ok, 1000, "only %u of 3000 signed", signed_ok);
 }
