@@ -4,6 +4,12 @@
  * one connection).  Control-plane answers are buffered (with a hard
  * maximum); an invocation's successful body is streamed to its FILE as it
  * comes, error bodies are buffered so that they can be parsed.
+ *
+ * Signing: each request's headers are listed once (struct client_headers)
+ * and that one list is both signed (auth_sign, as botocore signs: every
+ * header sent but User-Agent and Expect) and handed to curl, with the Host
+ * header set explicitly so that what the daemon reads is what was signed.
+ * A body is hashed once, where it lies.
  */
 #define _GNU_SOURCE
 #include "client.h"
@@ -12,7 +18,9 @@
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "auth.h"
 #include "text.h"
 #include "util.h"
 
@@ -23,15 +31,35 @@
 /* A control-plane page is tens of KiB; anything near this is not endpointd. */
 #define CLIENT_MAX_ANSWER (16u * 1024 * 1024)
 #define CLIENT_MAX_ERROR_BODY (1024u * 1024)
+/* Every request's headers, the signer's included. */
+#define CLIENT_MAX_HEADERS 16
+/* The service every request is signed for, the runtime's included (as
+ * botocore's sagemaker-runtime signs). */
+#define CLIENT_SIGNING_SERVICE "sagemaker"
+#define CLIENT_DEFAULT_REGION "us-east-1"
 
 volatile sig_atomic_t client_interrupted;
 
 struct client {
-	char *url;       /* as the user wrote it, for messages */
-	char *base;      /* http://host:port (no trailing slash) */
-	char *unix_path; /* NULL for TCP */
+	char *url;           /* as the user wrote it, for messages */
+	char *base;          /* http://host:port (no trailing slash) */
+	char *prefix;        /* the path in base after host:port ("" for none) */
+	char *host;          /* the Host header: host[:port], the port left out when default */
+	char *unix_path;     /* NULL for TCP */
+	char *access_key_id; /* NULL: unsigned */
+	char *secret_access_key;
+	char *session_token;
+	char *region;
+	char *ca_bundle;
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The headers of one request, in the order they are sent (values borrowed). */
+struct client_headers {
+	const char *names[CLIENT_MAX_HEADERS];
+	const char *values[CLIENT_MAX_HEADERS];
+	size_t n;
 };
 
 /* One answer as it arrives. */
@@ -58,10 +86,33 @@ static void client_response_clear(struct client_response *r)
 	r->error_type = r->invoked_variant = r->content_type = r->custom_attributes = NULL;
 }
 
-/* Checks the URL and splits off the Unix socket path. */
-int client_new(const char *url, struct client **ret_client, char **ret_error)
+/* The Host header of a TCP base URL, as botocore's _host_from_url makes it:
+ * the host in lower case, the port unless it is the scheme's default. */
+static char *client_host(const char *base, char **ret_prefix)
 {
-	_cleanup_free_ char *base = NULL, *unix_path = NULL;
+	bool https = str_has_prefix(base, "https://");
+	const char *authority = strstr(base, "://") + 3;
+	size_t n = strcspn(authority, "/");
+	*ret_prefix = xstrdup(authority + n);
+	const char *at = memrchr(authority, '@', n);
+	if (at) {
+		n -= (size_t)(at + 1 - authority);
+		authority = at + 1;
+	}
+	_cleanup_free_ char *raw = xstrndup(authority, n);
+	char *host = str_tolower(raw);
+	const char *colon = strrchr(host, ':');
+	if (colon && !strchr(colon, ']') && strcmp(colon + 1, https ? "443" : "80") == 0)
+		host[colon - host] = '\0';
+	return host;
+}
+
+/* Checks the URL, splits off the Unix socket path, and keeps what the
+ * client signs with and trusts. */
+int client_new(const char *url, const struct client_options *opts, struct client **ret_client,
+               char **ret_error)
+{
+	_cleanup_free_ char *base = NULL, *unix_path = NULL, *host = NULL, *prefix = NULL;
 
 	if (str_has_prefix(url, "unix:")) {
 		const char *p = url + strlen("unix:");
@@ -76,18 +127,22 @@ int client_new(const char *url, struct client **ret_client, char **ret_error)
 		}
 		unix_path = xstrdup(p);
 		base = xstrdup("http://localhost");
+		host = xstrdup("localhost");
+		prefix = xstrdup("");
 	} else if (str_has_prefix(url, "http://") || str_has_prefix(url, "https://")) {
 		size_t n = strlen(url);
 		while (n > 0 && url[n - 1] == '/')
 			n--;
 		base = xstrndup(url, n);
-		const char *host = strstr(base, "://") + 3;
-		if (*host == '\0' || *host == '/' || strchr(base, '?') || strchr(base, '#')) {
+		const char *authority = strstr(base, "://") + 3;
+		if (*authority == '\0' || *authority == '/' || strchr(base, '?') ||
+		    strchr(base, '#')) {
 			*ret_error = xasprintf("%s: not a URL of endpointd (http://HOST:PORT, "
 			                       "https://HOST:PORT or unix:/PATH)",
 			                       url);
 			return -EINVAL;
 		}
+		host = client_host(base, &prefix);
 	} else {
 		*ret_error = xasprintf("%s: not a URL of endpointd (http://HOST:PORT, "
 		                       "https://HOST:PORT or unix:/PATH)",
@@ -103,8 +158,18 @@ int client_new(const char *url, struct client **ret_client, char **ret_error)
 	struct client *c = xcalloc(1, sizeof(*c));
 	c->url = xstrdup(url);
 	c->base = TAKE_PTR(base);
+	c->host = TAKE_PTR(host);
+	c->prefix = TAKE_PTR(prefix);
 	c->unix_path = TAKE_PTR(unix_path);
 	c->curl = curl;
+	if (opts && opts->access_key_id) {
+		c->access_key_id = xstrdup(opts->access_key_id);
+		c->secret_access_key =
+		    xstrdup(opts->secret_access_key ? opts->secret_access_key : "");
+		c->session_token = opts->session_token ? xstrdup(opts->session_token) : NULL;
+	}
+	c->region = xstrdup(opts && opts->region ? opts->region : CLIENT_DEFAULT_REGION);
+	c->ca_bundle = opts && opts->ca_bundle ? xstrdup(opts->ca_bundle) : NULL;
 	*ret_client = c;
 	return 0;
 }
@@ -115,9 +180,20 @@ struct client *client_free(struct client *c)
 	if (!c)
 		return NULL;
 	curl_easy_cleanup(c->curl);
+	if (c->secret_access_key)
+		explicit_bzero(c->secret_access_key, strlen(c->secret_access_key));
+	if (c->session_token)
+		explicit_bzero(c->session_token, strlen(c->session_token));
 	free(c->url);
 	free(c->base);
+	free(c->host);
+	free(c->prefix);
 	free(c->unix_path);
+	free(c->access_key_id);
+	free(c->secret_access_key);
+	free(c->session_token);
+	free(c->region);
+	free(c->ca_bundle);
 	free(c);
 	return NULL;
 }
@@ -247,6 +323,8 @@ static int client_perform(struct client *c, struct curl_slist *headers, long tim
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c->errbuf);
 	if (c->unix_path)
 		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
+	if (c->ca_bundle)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_bundle);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
@@ -275,6 +353,13 @@ static int client_perform(struct client *c, struct curl_slist *headers, long tim
 	} else if (r->too_big) {
 		message =
 		    xasprintf("the answer of %s is larger than %zu bytes", c->url, r->body.max);
+	} else if (res == CURLE_PEER_FAILED_VERIFICATION) {
+		message = xasprintf("cannot trust endpointd at %s: its TLS certificate does not "
+		                    "verify against %s: %s",
+		                    c->url, c->ca_bundle ? c->ca_bundle : "the system's CAs", why);
+	} else if (res == CURLE_SSL_CACERT_BADFILE) {
+		message = xasprintf("cannot use the CA bundle %s: %s",
+		                    c->ca_bundle ? c->ca_bundle : "of the system", why);
 	} else if (client_is_connect_error(res)) {
 		/* "Connection refused" says more than curl's "Failed to connect to
 		 * localhost port 80", which is what it says for a Unix socket. */
@@ -337,6 +422,100 @@ static void client_error_from_answer(struct client_response *r, long status,
 	json_decref(body);
 }
 
+/* Adds a header to a request's list. */
+static void client_headers_add(struct client_headers *h, const char *name, const char *value)
+{
+	if (h->n == CLIENT_MAX_HEADERS)
+		abort(); /* the requests below send a fixed few */
+	h->names[h->n] = name;
+	h->values[h->n++] = value;
+}
+
+/* What the daemon says when a request was not signed, with why. */
+static void client_error_from_unsigned(const struct client *c, struct client_error *err)
+{
+	if (c->access_key_id || !err->code ||
+	    strcmp(err->code, "MissingAuthenticationTokenException") != 0)
+		return;
+	char *m = xasprintf("%s (endpointctl found no AWS credentials: set AWS_ACCESS_KEY_ID and "
+	                    "AWS_SECRET_ACCESS_KEY, or name a profile of ~/.aws/credentials with "
+	                    "--profile)",
+	                    err->message ? err->message : "");
+	free(err->message);
+	err->message = m;
+}
+
+/*
+ * Sets up a request on c->curl: its URL (base + path), its headers (Host
+ * first, h's, then the signature's when c has credentials, over the body
+ * hashed once) as *ret_headers for the caller to free after the call.
+ * -1 with err set when a header value could not be sent as it is or the
+ * request could not be signed.
+ */
+static int client_prepare(struct client *c, const char *method, const char *path,
+                          struct client_headers *h, const void *body, size_t len,
+                          struct curl_slist **ret_headers, struct client_error *err)
+{
+	struct client_headers all = {.n = 0};
+	char date[17], hash[65];
+	_cleanup_free_ char *authorization = NULL;
+	_cleanup_free_ char *full_path = xasprintf("%s%s", c->prefix, path);
+
+	client_headers_add(&all, "Host", c->host);
+	for (size_t i = 0; i < h->n; i++) {
+		for (const char *v = h->values[i]; *v; v++)
+			if (((unsigned char)*v < 0x20 && *v != '\t') || (unsigned char)*v >= 0x7f) {
+				_cleanup_free_ char *shown = text_escape(h->values[i]);
+				client_error_set(err, CLIENT_ERROR_TRANSPORT, NULL,
+				                 xasprintf("the %s header cannot carry \"%s\": "
+				                           "visible ASCII only",
+				                           h->names[i], shown));
+				return -1;
+			}
+		client_headers_add(&all, h->names[i], h->values[i]);
+	}
+	if (c->access_key_id) {
+		auth_sha256_hex(body ? body : "", len, hash);
+		const struct auth_request req = {
+		    .method = method,
+		    .raw_path = full_path,
+		    .header_names = all.names,
+		    .header_values = all.values,
+		    .n_headers = all.n,
+		    .body_sha256_hex = hash,
+		};
+		const struct auth_credentials creds = {
+		    .access_key_id = c->access_key_id,
+		    .secret_access_key = c->secret_access_key,
+		    .session_token = c->session_token,
+		};
+		int r = auth_sign(&req, &creds, c->region, CLIENT_SIGNING_SERVICE, time(NULL), date,
+		                  &authorization);
+		if (r < 0) {
+			client_error_set(err, CLIENT_ERROR_TRANSPORT, NULL,
+			                 xasprintf("cannot sign the request to %s: %s", full_path,
+			                           r == -E2BIG ? "it is too large to sign"
+			                                       : "the key, region or a header "
+			                                         "cannot be signed"));
+			return -1;
+		}
+		client_headers_add(&all, "X-Amz-Date", date);
+		if (c->session_token)
+			client_headers_add(&all, "X-Amz-Security-Token", c->session_token);
+		client_headers_add(&all, "Authorization", authorization);
+	}
+	struct curl_slist *list = NULL;
+	for (size_t i = 0; i < all.n; i++) {
+		_cleanup_free_ char *line = xasprintf("%s: %s", all.names[i], all.values[i]);
+		list = curl_slist_append(list, line);
+	}
+	list = curl_slist_append(list, "Expect:");
+	_cleanup_free_ char *url = xasprintf("%s%s", c->base, path);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	*ret_headers = list;
+	return 0;
+}
+
 /* SageMaker.<op>. */
 int client_call(struct client *c, const char *op, json_t *params, json_t **ret_body,
                 struct client_error *err)
@@ -348,14 +527,14 @@ int client_call(struct client *c, const char *op, json_t *params, json_t **ret_b
 	json_t *empty = params ? NULL : json_object();
 	_cleanup_free_ char *body = json_dumps(params ? params : empty, JSON_COMPACT);
 	json_decref(empty);
-	_cleanup_free_ char *target = xasprintf("X-Amz-Target: SageMaker.%s", op);
-	_cleanup_free_ char *url = xasprintf("%s/", c->base);
+	_cleanup_free_ char *target = xasprintf("SageMaker.%s", op);
+	struct client_headers h = {.n = 0};
 
 	curl_easy_reset(c->curl);
-	headers = curl_slist_append(headers, "Content-Type: application/x-amz-json-1.1");
-	headers = curl_slist_append(headers, target);
-	headers = curl_slist_append(headers, "Expect:");
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	client_headers_add(&h, "Content-Type", "application/x-amz-json-1.1");
+	client_headers_add(&h, "X-Amz-Target", target);
+	if (client_prepare(c, "POST", "/", &h, body, strlen(body), &headers, err) < 0)
+		goto out;
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 	if (client_perform(c, headers, CLIENT_CALL_TIMEOUT_S, &r, err) < 0)
@@ -365,6 +544,7 @@ int client_call(struct client *c, const char *op, json_t *params, json_t **ret_b
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status >= 300) {
 		client_error_from_answer(&r, status, err);
+		client_error_from_unsigned(c, err);
 		goto out;
 	}
 	json_error_t jerr;
@@ -394,38 +574,30 @@ void client_invoke_result_clear(struct client_invoke_result *r)
 	*r = (struct client_invoke_result){0};
 }
 
-/* Appends "Name: value" to a header list. */
-static struct curl_slist *client_add_header(struct curl_slist *headers, const char *name,
-                                            const char *value)
-{
-	_cleanup_free_ char *line = xasprintf("%s: %s", name, value);
-	return curl_slist_append(headers, line);
-}
-
 /* InvokeEndpoint. */
 int client_invoke(struct client *c, const struct client_invoke *req,
                   struct client_invoke_result *ret, struct client_error *err)
 {
 	struct client_response r = {.body = {.max = CLIENT_MAX_ERROR_BODY}, .stream = req->out};
+	struct client_headers h = {.n = 0};
 	struct curl_slist *headers = NULL;
 	int res = -1;
 
 	curl_easy_reset(c->curl);
 	char *escaped = curl_easy_escape(c->curl, req->endpoint, 0);
-	_cleanup_free_ char *url = xasprintf("%s/endpoints/%s/invocations", c->base, escaped);
+	_cleanup_free_ char *path = xasprintf("/endpoints/%s/invocations", escaped);
 	curl_free(escaped);
 
-	headers = client_add_header(headers, "Content-Type", req->content_type);
+	client_headers_add(&h, "Content-Type", req->content_type);
 	if (req->accept)
-		headers = client_add_header(headers, "Accept", req->accept);
+		client_headers_add(&h, "Accept", req->accept);
 	if (req->target_variant)
-		headers = client_add_header(headers, "X-Amzn-SageMaker-Target-Variant",
-		                            req->target_variant);
+		client_headers_add(&h, "X-Amzn-SageMaker-Target-Variant", req->target_variant);
 	if (req->custom_attributes)
-		headers = client_add_header(headers, "X-Amzn-SageMaker-Custom-Attributes",
-		                            req->custom_attributes);
-	headers = curl_slist_append(headers, "Expect:");
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+		client_headers_add(&h, "X-Amzn-SageMaker-Custom-Attributes",
+		                   req->custom_attributes);
+	if (client_prepare(c, "POST", path, &h, req->body, req->len, &headers, err) < 0)
+		goto out;
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
 	if (client_perform(c, headers, CLIENT_INVOKE_TIMEOUT_S, &r, err) < 0)
@@ -435,6 +607,7 @@ int client_invoke(struct client *c, const struct client_invoke *req,
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status >= 300) {
 		client_error_from_answer(&r, status, err);
+		client_error_from_unsigned(c, err);
 		goto out;
 	}
 	*ret = (struct client_invoke_result){
@@ -453,22 +626,26 @@ out:
 int client_get(struct client *c, const char *path, FILE *out, struct client_error *err)
 {
 	struct client_response r = {.body = {.max = CLIENT_MAX_ERROR_BODY}, .stream = out};
+	struct client_headers h = {.n = 0};
+	struct curl_slist *headers = NULL;
 	int res = -1;
 
 	curl_easy_reset(c->curl);
-	_cleanup_free_ char *url = xasprintf("%s%s", c->base, path);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	if (client_perform(c, NULL, CLIENT_CALL_TIMEOUT_S, &r, err) < 0)
+	if (client_prepare(c, "GET", path, &h, NULL, 0, &headers, err) < 0)
+		goto out;
+	if (client_perform(c, headers, CLIENT_CALL_TIMEOUT_S, &r, err) < 0)
 		goto out;
 
 	long status = 0;
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status >= 300) {
 		client_error_from_answer(&r, status, err);
+		client_error_from_unsigned(c, err);
 		goto out;
 	}
 	res = 0;
 out:
+	curl_slist_free_all(headers);
 	client_response_clear(&r);
 	return res;
 }

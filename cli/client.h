@@ -2,7 +2,10 @@
  * endpointctl's HTTP client: AWS JSON 1.1 calls to the control plane, the
  * runtime's InvokeEndpoint and plain GETs, over TCP (http://, https://) or a
  * Unix socket (unix:/path).  Blocking libcurl easy calls on one handle, so
- * that the polls of a wait reuse one connection.
+ * that the polls of a wait reuse one connection.  Every request is signed
+ * with AWS Signature Version 4 (service "sagemaker") when the client has
+ * credentials; https:// verifies the server against a CA bundle or the
+ * system's store.
  */
 #ifndef ENDPOINTCTL_CLIENT_H
 #define ENDPOINTCTL_CLIENT_H
@@ -52,11 +55,22 @@ struct client_invoke_result {
 
 struct client;
 
+/* How a client signs and what it trusts (copied by client_new). */
+struct client_options {
+	const char *access_key_id; /* NULL: requests go unsigned */
+	const char *secret_access_key;
+	const char *session_token; /* NULL: none */
+	const char *region;        /* the credential scope's; NULL: us-east-1 */
+	const char *ca_bundle;     /* PEM file of CAs for https://; NULL: the system's */
+};
+
 /*
- * url is http://host:port, https://… or unix:/path.  Returns 0, or -EINVAL
- * with *ret_error saying what is wrong with the URL.
+ * url is http://host:port, https://… or unix:/path; opts may be NULL
+ * (unsigned, the system's CAs).  Returns 0, or -EINVAL with *ret_error
+ * saying what is wrong with the URL.
  */
-int client_new(const char *url, struct client **ret_client, char **ret_error);
+int client_new(const char *url, const struct client_options *opts, struct client **ret_client,
+               char **ret_error);
 struct client *client_free(struct client *c);
 
 /* SageMaker.<op> with params (NULL: {}); 0 and *ret_body, or -1 and *err. */

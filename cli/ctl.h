@@ -33,6 +33,9 @@ struct ctl_command;
 /* The run's settings and its client; lives in main(). */
 struct ctl {
 	const char *url; /* NULL: $ENDPOINTD_URL, then the default */
+	const char *profile;   /* --profile: NULL, $AWS_PROFILE or default (awsconfig) */
+	const char *region;    /* --region */
+	const char *ca_bundle; /* --ca-bundle */
 	enum ctl_output output;
 	bool verbose;
 	const struct ctl_command *command;
@@ -49,9 +52,17 @@ struct ctl_command {
 };
 
 #define CTL_COMMON_SHORT ":o:vh"
+/* The global options without a letter: above the commands' own such
+ * options (update.c's start at 0x100). */
+#define CTL_OPT_PROFILE 0x1001
+#define CTL_OPT_REGION 0x1002
+#define CTL_OPT_CA_BUNDLE 0x1003
 /* clang-format off */
 #define CTL_COMMON_LONG \
 	{"url", required_argument, NULL, 'U'}, \
+	{"profile", required_argument, NULL, CTL_OPT_PROFILE}, \
+	{"region", required_argument, NULL, CTL_OPT_REGION}, \
+	{"ca-bundle", required_argument, NULL, CTL_OPT_CA_BUNDLE}, \
 	{"output", required_argument, NULL, 'o'}, \
 	{"verbose", no_argument, NULL, 'v'}, \
 	{"help", no_argument, NULL, 'h'}
@@ -79,7 +90,10 @@ int ctl_want_operands(const struct ctl *ctl, int argc, char **argv, int min, int
  * error (2) when s is not one. */
 int ctl_parse_seconds(const struct ctl *ctl, const char *s, double *ret);
 
-/* The client for --url / $ENDPOINTD_URL / the default; NULL on a bad URL. */
+/* The client for --url / $ENDPOINTD_URL / the default, signing with the
+ * AWS credentials and region the AWS CLI would use (--profile, --region,
+ * --ca-bundle, the AWS_* environment, ~/.aws); NULL on a bad URL (exit 2)
+ * or AWS settings that cannot be used (exit 1, said on stderr). */
 struct client *ctl_client(struct ctl *ctl, int *ret_exit);
 /* SageMaker.<op>; prints the error and returns NULL on failure. */
 json_t *ctl_call(struct ctl *ctl, const char *op, json_t *params);

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "awsconfig.h"
 #include "client.h"
 #include "config.h"
 #include "ctl.h"
@@ -71,7 +72,9 @@ int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
 		fprintf(stderr, "Usage: endpointctl %s %s\nTry 'endpointctl %s --help'.\n",
 		        ctl->command->name, ctl->command->synopsis, ctl->command->name);
 	else
-		fputs("Usage: endpointctl [--url URL] [-o table|json] [-v] COMMAND [ARG]...\n"
+		fputs("Usage: endpointctl [--url URL] [--profile NAME] [--region REGION] "
+		      "[--ca-bundle FILE]\n"
+		      "                   [-o table|json] [-v] COMMAND [ARG]...\n"
 		      "Try 'endpointctl --help'.\n",
 		      stderr);
 	return CTL_EXIT_USAGE;
@@ -83,7 +86,10 @@ static void ctl_command_help(const struct ctl_command *cmd, FILE *f)
 	fprintf(f, "Usage: endpointctl %s %s\n\n%s\n", cmd->name, cmd->synopsis, cmd->summary);
 	if (cmd->options && *cmd->options)
 		fprintf(f, "\nOptions:\n%s", cmd->options);
-	fputs("\nThe global options (--url URL, -o table|json, -v) are accepted here too.\n", f);
+	fputs(
+	    "\nThe global options (--url URL, --profile NAME, --region REGION, --ca-bundle FILE,\n"
+	    "-o table|json, -v) are accepted here too.\n",
+	    f);
 }
 
 /* Reads -o's value. */
@@ -122,6 +128,15 @@ int ctl_next_option(struct ctl *ctl, int argc, char **argv, const char *shortopt
 		switch (c) {
 		case 'U':
 			ctl->url = optarg;
+			break;
+		case CTL_OPT_PROFILE:
+			ctl->profile = optarg;
+			break;
+		case CTL_OPT_REGION:
+			ctl->region = optarg;
+			break;
+		case CTL_OPT_CA_BUNDLE:
+			ctl->ca_bundle = optarg;
 			break;
 		case 'o':
 			if (ctl_parse_output(ctl, optarg) != 0) {
@@ -194,7 +209,8 @@ static int ctl_parse_page_size(const struct ctl *ctl, const char *s, int *ret)
 /* ------------------------------------------------------------------------ */
 /* Talking to the daemon                                                     */
 
-/* The client for --url / $ENDPOINTD_URL / the default; NULL on a bad URL. */
+/* The client for --url / $ENDPOINTD_URL / the default, with the AWS
+ * credentials, region and CA bundle the AWS CLI would use. */
 struct client *ctl_client(struct ctl *ctl, int *ret_exit)
 {
 	if (ctl->client)
@@ -205,7 +221,24 @@ struct client *ctl_client(struct ctl *ctl, int *ret_exit)
 		url = e && *e ? e : CTL_DEFAULT_URL;
 	}
 	_cleanup_free_ char *error = NULL;
-	if (client_new(url, &ctl->client, &error) < 0) {
+	struct awsconfig aws;
+	if (awsconfig_load(ctl->profile, ctl->region, ctl->ca_bundle, (const char *const *)environ,
+	                   &aws, &error) < 0) {
+		_cleanup_free_ char *shown = text_escape(error);
+		fprintf(stderr, "endpointctl: %s\n", shown);
+		*ret_exit = CTL_EXIT_FAILURE;
+		return NULL;
+	}
+	const struct client_options opts = {
+	    .access_key_id = aws.access_key_id,
+	    .secret_access_key = aws.secret_access_key,
+	    .session_token = aws.session_token,
+	    .region = aws.region,
+	    .ca_bundle = aws.ca_bundle,
+	};
+	int r = client_new(url, &opts, &ctl->client, &error);
+	awsconfig_clear(&aws);
+	if (r < 0) {
 		*ret_exit = ctl_usage_error(ctl, "%s", error);
 		return NULL;
 	}
@@ -1259,7 +1292,9 @@ static const struct ctl_command *ctl_find_command(const char *name)
 /* The overall usage text. */
 static void ctl_usage(FILE *f)
 {
-	fputs("Usage: endpointctl [--url URL] [-o table|json] [-v] COMMAND [ARG]...\n"
+	fputs("Usage: endpointctl [--url URL] [--profile NAME] [--region REGION] "
+	      "[--ca-bundle FILE]\n"
+	      "                   [-o table|json] [-v] COMMAND [ARG]...\n"
 	      "\n"
 	      "Manage the endpoints of endpointd, the SageMaker hosting API on this host.\n"
 	      "\n"
@@ -1271,15 +1306,28 @@ static void ctl_usage(FILE *f)
 	}
 	fputs("\n"
 	      "Options:\n"
-	      "      --url URL        endpointd's address: http://HOST:PORT or unix:/PATH\n"
-	      "                       (default $ENDPOINTD_URL, then " CTL_DEFAULT_URL ")\n"
+	      "      --url URL        endpointd's address: http://HOST:PORT, https://HOST:PORT\n"
+	      "                       or unix:/PATH (default $ENDPOINTD_URL, then\n"
+	      "                       " CTL_DEFAULT_URL ")\n"
+	      "      --profile NAME   sign with the keys of this profile of ~/.aws/credentials\n"
+	      "                       or ~/.aws/config (default $AWS_PROFILE, then default)\n"
+	      "      --region REGION  the region requests are signed for (default $AWS_REGION,\n"
+	      "                       $AWS_DEFAULT_REGION, the profile's, then us-east-1)\n"
+	      "      --ca-bundle FILE the CAs that https:// certificates must chain to\n"
+	      "                       (default $AWS_CA_BUNDLE, the profile's, the system's)\n"
 	      "  -o, --output FORMAT  table (default) or json (the API's JSON)\n"
 	      "  -v, --verbose        say more (invoke: the variant that answered)\n"
 	      "  -h, --help           this text; COMMAND --help for one command's\n"
 	      "      --version        print the version\n"
 	      "\n"
+	      "Requests are signed (AWS Signature Version 4) as the AWS CLI signs them:\n"
+	      "with the keys of --profile; else $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY\n"
+	      "and $AWS_SESSION_TOKEN; else those of $AWS_PROFILE (or default) in\n"
+	      "$AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials), then $AWS_CONFIG_FILE\n"
+	      "(~/.aws/config).  Without any, requests go unsigned.\n"
+	      "\n"
 	      "Exit status: 0 success; 1 an API error, endpointd unreachable, a bad config\n"
-	      "or request file or a wait that failed; 2 bad usage.\n",
+	      "or request file, unusable AWS settings or a wait that failed; 2 bad usage.\n",
 	      f);
 }
 
@@ -1300,6 +1348,15 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'U':
 			ctl.url = optarg;
+			break;
+		case CTL_OPT_PROFILE:
+			ctl.profile = optarg;
+			break;
+		case CTL_OPT_REGION:
+			ctl.region = optarg;
+			break;
+		case CTL_OPT_CA_BUNDLE:
+			ctl.ca_bundle = optarg;
 			break;
 		case 'o':
 			if (ctl_parse_output(&ctl, optarg) != 0)
