@@ -5,22 +5,24 @@
 # config names (create and update --config, delete-config) and model names
 # (delete-model) by asking the
 # daemon: `endpointctl -o json list`, quietly and with a short timeout, at
-# the --url given on the line or $ENDPOINTD_URL; request files (YAML or
-# JSON) for create-model and create-config.
+# the --url given on the line or $ENDPOINTD_URL, with the line's --profile,
+# --region and --ca-bundle; profile names from the AWS CLI's files; request
+# files (YAML or JSON) for create-model and create-config.
 #
 # Install as /usr/share/bash-completion/completions/endpointctl, or source it.
 
 # COMPREPLY=($(compgen …)) is the idiom: words never contain blanks here.
 # shellcheck disable=SC2207
 
-# Names from a List* call: _endpointctl_names PROG URL KEY COMMAND...
+# Names from a List* call, signed as the line says:
+# _endpointctl_names PROG URL KEY COMMAND...  (with the array conn set)
 _endpointctl_names()
 {
 	local prog=$1 url=$2 key=$3
 	shift 3
 	local -a argv=("$prog")
 	[[ -n $url ]] && argv+=(--url "$url")
-	argv+=(-o json "$@")
+	argv+=("${conn[@]}" -o json "$@")
 	if command -v timeout >/dev/null 2>&1; then
 		argv=(timeout 2 "${argv[@]}")
 	fi
@@ -43,11 +45,13 @@ _endpointctl()
 
 	local commands="create update update-weights describe list delete wait invoke configs models
 		create-model create-config delete-model delete-config tags check-config metrics help"
-	local global_opts="--url --output -o --verbose -v --help -h --version"
+	local global_opts="--url --output -o --profile --region --ca-bundle --verbose -v --help -h --version"
 	local statuses="OutOfService Creating Updating SystemUpdating RollingBack InService Deleting Failed UpdateRollbackFailed"
 	local prog=${words[0]} cmd="" url="" i
+	# --profile, --region and --ca-bundle go to the listing calls too.
+	local -a conn=()
 
-	# The command and --url, wherever they are on the line.
+	# The command and the connection's options, wherever they are on the line.
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
 		--url)
@@ -55,6 +59,11 @@ _endpointctl()
 			((i++))
 			;;
 		--url=*) url=${words[i]#--url=} ;;
+		--profile | --region | --ca-bundle)
+			conn+=("${words[i]}" "${words[i + 1]}")
+			((i++))
+			;;
+		--profile=* | --region=* | --ca-bundle=*) conn+=("${words[i]}") ;;
 		-o | --output | -c | --config | -t | --tag | --timeout | --for | -s | --status | \
 			-n | --name-contains | --name | --sort-by | --sort-order | --page-size | -a | \
 			--accept | --content-type | --variant | --custom-attributes | --canary | --linear | \
@@ -75,6 +84,24 @@ _endpointctl()
 		;;
 	-o | --output)
 		COMPREPLY=($(compgen -W "table json" -- "$cur"))
+		return
+		;;
+	--profile)
+		# Section names of the AWS CLI's files, as endpointctl reads them.
+		local files="${AWS_SHARED_CREDENTIALS_FILE:-$HOME/.aws/credentials} ${AWS_CONFIG_FILE:-$HOME/.aws/config}"
+		# shellcheck disable=SC2086
+		COMPREPLY=($(compgen -W "$(sed -n 's/^[[:space:]]*\[\(profile[[:space:]]\{1,\}\)\{0,1\}\([A-Za-z0-9_.@+-]*\)[[:space:]]*\].*/\2/p' $files 2>/dev/null | sort -u)" -- "$cur"))
+		return
+		;;
+	--region)
+		return
+		;;
+	--ca-bundle)
+		if declare -F _filedir >/dev/null 2>&1; then
+			_filedir '@(pem|crt|cer)'
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi
 		return
 		;;
 	--for)
@@ -127,7 +154,7 @@ _endpointctl()
 		return
 	fi
 
-	local opts="--url --output -o --verbose -v --help -h"
+	local opts="--url --output -o --profile --region --ca-bundle --verbose -v --help -h"
 	case $cmd in
 	create) opts+=" --config -c --tag -t --wait -w --timeout" ;;
 	update)
@@ -153,7 +180,7 @@ _endpointctl()
 		local n=0
 		for ((i = 1; i < cword; i++)); do
 			case ${words[i]} in
-			--url | -o | --output | --timeout) ((i++)) ;;
+			--url | -o | --output | --timeout | --profile | --region | --ca-bundle) ((i++)) ;;
 			-*) ;;
 			*) ((n++)) ;;
 			esac

@@ -51,9 +51,12 @@ class Ctl:
 
     @staticmethod
     def env(extra=None):
-        env = dict(os.environ)
+        # No credentials, profile or region of the machine's: endpointctl
+        # signs with them when they are there.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         for k in ("ENDPOINTD_URL", "DOCKER_HOST", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
             env.pop(k, None)
+        env["AWS_SHARED_CREDENTIALS_FILE"] = env["AWS_CONFIG_FILE"] = "/nonexistent/endpointd-tests"
         env.update(extra or {})
         return env
 
@@ -697,7 +700,7 @@ def test_check_config_json_says_which_files_are_valid(offline):
 COMPLETION = os.path.normpath(os.path.join(TESTS_DIR, os.pardir, "contrib", "completion", "endpointctl.bash"))
 
 
-def complete(ctl, *words):
+def complete(ctl, *words, env=None):
     """COMPREPLY for the line `endpointctl WORDS…` (the last word being completed)."""
     line = [ctl.binary, *words]
     script = (f"source {json.dumps(COMPLETION)}\n"
@@ -706,7 +709,7 @@ def complete(ctl, *words):
               "_endpointctl\n"
               "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
     p = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
-                       env=Ctl.env({"ENDPOINTD_URL": ctl.url}), timeout=30)
+                       env=Ctl.env({"ENDPOINTD_URL": ctl.url, **(env or {})}), timeout=30)
     assert p.returncode == 0, p.stderr
     return [w for w in p.stdout.splitlines() if w]
 
@@ -721,6 +724,20 @@ def test_completion_offers_a_commands_options(ctl):
 
 def test_completion_offers_output_formats(ctl):
     assert complete(ctl, "-o", "") == ["table", "json"]
+
+
+def test_completion_offers_the_profiles_of_the_aws_files(ctl, tmp_path):
+    creds, conf = tmp_path / "credentials", tmp_path / "config"
+    creds.write_text("[default]\naws_access_key_id = A\n[team-a]\naws_access_key_id = B\n")
+    conf.write_text("[default]\nregion = us-east-1\n[profile team-b]\nregion = eu-west-1\n")
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(creds), "AWS_CONFIG_FILE": str(conf)}
+    assert complete(ctl, "--profile", "", env=env) == ["default", "team-a", "team-b"]
+    assert complete(ctl, "--profile", "team-", env=env) == ["team-a", "team-b"]
+
+
+def test_completion_offers_the_connection_options(ctl):
+    assert {"--profile", "--region", "--ca-bundle"} <= set(complete(ctl, "--"))
+    assert {"--profile", "--region", "--ca-bundle"} <= set(complete(ctl, "list", "--"))
 
 
 def test_completion_offers_endpoint_names_from_the_daemon(ctl, ready_endpoint):
