@@ -118,9 +118,25 @@ static int config_parse_port(const char *s, uint16_t *ret)
 	return 0;
 }
 
+/* An absolute path; replaces *ret. */
+static int config_parse_path(struct config_loader *ld, const struct cy_node *n, const char *what,
+                             char **ret)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = cy_get_string(&ld->ctx, n, what, &s);
+
+	if (r < 0)
+		return r;
+	if (!config_is_abs_path(s))
+		return cy_fail(&ld->ctx, n, "%s must be an absolute path, not \"%s\"", what, s);
+	free(*ret);
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
 /* One listen address: host:port, [v6]:port or unix:/path. */
-static int config_parse_listen_item(struct config_loader *ld, const struct cy_node *n,
-                                    struct config_listen *l)
+static int config_parse_listen_address(struct config_loader *ld, const struct cy_node *n,
+                                       struct config_listen *l)
 {
 	static const char usage[] = "expected host:port, [IPv6]:port or unix:/path";
 	const char *s, *colon;
@@ -143,6 +159,7 @@ static int config_parse_listen_item(struct config_loader *ld, const struct cy_no
 		if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
 			return cy_fail(&ld->ctx, n, "listen socket path in \"%s\" is too long", s);
 		l->unix_path = xstrdup(path);
+		l->address = xstrdup(s);
 		return 0;
 	}
 
@@ -172,7 +189,80 @@ static int config_parse_listen_item(struct config_loader *ld, const struct cy_no
 	if (config_parse_port(colon + 1, &l->port) < 0)
 		return cy_fail(&ld->ctx, n, "invalid port in listen address \"%s\" (1-65535)", s);
 	l->host = TAKE_PTR(host);
+	l->address = xstrdup(s);
 	return 0;
+}
+
+/* tls: { certificate, key } of a TCP listener; the files are not read here. */
+static int config_parse_listen_tls(struct config_loader *ld, const struct cy_node *n,
+                                   struct config_listen *l)
+{
+	static const char *const keys[] = {"certificate", "key", NULL};
+	const struct cy_node *v;
+	int r;
+
+	r = cy_expect(&ld->ctx, n, CY_MAPPING, "tls");
+	if (r < 0)
+		return r;
+	r = cy_check_keys(&ld->ctx, n, "tls", keys, NULL);
+	if (r < 0)
+		return r;
+	if (l->unix_path != NULL)
+		return cy_fail(&ld->ctx, n,
+		               "tls is for TCP listeners; \"%s\" is a Unix socket, which file "
+		               "permissions protect (remove tls:, or listen on host:port)",
+		               l->address);
+	l->tls = xcalloc(1, sizeof(*l->tls));
+	l->tls->origin = config_origin_of(ld, n);
+	r = cy_required(&ld->ctx, n, "certificate", "tls", &v);
+	if (r < 0)
+		return r;
+	r = config_parse_path(ld, v, "tls certificate", &l->tls->certificate);
+	if (r < 0)
+		return r;
+	r = cy_required(&ld->ctx, n, "key", "tls", &v);
+	if (r < 0)
+		return r;
+	return config_parse_path(ld, v, "tls key", &l->tls->key);
+}
+
+/* A listen item: an address, or { address, tls: { certificate, key } }. */
+static int config_parse_listen_item(struct config_loader *ld, const struct cy_node *n,
+                                    struct config_listen *l)
+{
+	static const char *const keys[] = {"address", "tls", NULL};
+	const struct cy_node *v;
+	int r;
+
+	if (n->type != CY_MAPPING)
+		return config_parse_listen_address(ld, n, l);
+	r = cy_check_keys(&ld->ctx, n, "a listen entry", keys, NULL);
+	if (r < 0)
+		return r;
+	r = cy_required(&ld->ctx, n, "address", "a listen entry", &v);
+	if (r < 0)
+		return r;
+	r = config_parse_listen_address(ld, v, l);
+	if (r < 0)
+		return r;
+	v = cy_map_get(n, "tls");
+	if (v == NULL || cy_is_null(v))
+		return 0;
+	return config_parse_listen_tls(ld, v, l);
+}
+
+/* Frees what config_parse_listen_item() set in l. */
+static void config_listen_clear(struct config_listen *l)
+{
+	free(l->host);
+	free(l->unix_path);
+	free(l->address);
+	if (l->tls) {
+		free(l->tls->certificate);
+		free(l->tls->key);
+		free(l->tls);
+	}
+	*l = (struct config_listen){0};
 }
 
 static int config_parse_listen(struct config_loader *ld, const struct cy_node *n)
@@ -188,27 +278,13 @@ static int config_parse_listen(struct config_loader *ld, const struct cy_node *n
 		c->listen =
 		    config_grow(c->listen, &ld->listen_cap, c->n_listen, sizeof(*c->listen));
 		r = config_parse_listen_item(ld, n->items[i], &c->listen[c->n_listen]);
-		if (r < 0)
+		if (r < 0) {
+			config_listen_clear(&c->listen[c->n_listen]);
 			return r;
+		}
 		c->n_listen++;
 	}
 	ld->listen_set = true;
-	return 0;
-}
-
-/* An absolute path; replaces *ret. */
-static int config_parse_path(struct config_loader *ld, const struct cy_node *n, const char *what,
-                             char **ret)
-{
-	_cleanup_free_ char *s = NULL;
-	int r = cy_get_string(&ld->ctx, n, what, &s);
-
-	if (r < 0)
-		return r;
-	if (!config_is_abs_path(s))
-		return cy_fail(&ld->ctx, n, "%s must be an absolute path, not \"%s\"", what, s);
-	free(*ret);
-	*ret = TAKE_PTR(s);
 	return 0;
 }
 
@@ -946,6 +1022,8 @@ static int config_finish(struct config_loader *ld)
 		c->listen = xcalloc(1, sizeof(*c->listen));
 		c->listen[0].host = xstrdup(CONFIG_DEFAULT_LISTEN_HOST);
 		c->listen[0].port = CONFIG_DEFAULT_LISTEN_PORT;
+		c->listen[0].address =
+		    xasprintf("%s:%u", CONFIG_DEFAULT_LISTEN_HOST, CONFIG_DEFAULT_LISTEN_PORT);
 		c->n_listen = 1;
 	}
 	c->model_data.state_dir = c->state_dir;
@@ -973,10 +1051,8 @@ static struct config *config_free(struct config *c)
 {
 	if (c == NULL)
 		return NULL;
-	for (size_t i = 0; i < c->n_listen; i++) {
-		free(c->listen[i].host);
-		free(c->listen[i].unix_path);
-	}
+	for (size_t i = 0; i < c->n_listen; i++)
+		config_listen_clear(&c->listen[i]);
 	free(c->listen);
 	free(c->state_dir);
 	free(c->container_dialer);

@@ -54,10 +54,20 @@ struct config_origin {
 	unsigned column;  /* 1-based */
 };
 
+/* TLS on a listener: the files are named here and read by tls.c when the
+ * listener starts and at each reload, never by the loader. */
+struct config_tls {
+	char *certificate; /* absolute path: PEM, the server's certificate then its chain */
+	char *key;         /* absolute path: PEM, the private key */
+	struct config_origin origin; /* where the tls: mapping was written */
+};
+
 struct config_listen {
 	char *host;      /* NULL for a Unix socket */
 	uint16_t port;
 	char *unix_path; /* NULL for TCP */
+	char *address;   /* as written ("0.0.0.0:8443", "unix:/run/x.sock"), for messages */
+	struct config_tls *tls; /* NULL: plain HTTP */
 };
 
 struct config_instance_type {

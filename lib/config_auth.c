@@ -165,7 +165,7 @@ int config_check_listen_auth(struct config_loader *ld, const struct cy_node *lis
 		               "invoke endpoints: name a credentials file (auth: { credentials: "
 		               "/etc/endpointd/credentials.yaml }) to require signed requests, or "
 		               "set allow_remote_without_auth: true to accept unsigned ones",
-		               listen->items[i]->value);
+		               c->listen[i].address);
 	}
 	return 0;
 }

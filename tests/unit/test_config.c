@@ -234,6 +234,42 @@ Test(config, full_file_parses_listen_addresses)
 	config_unref(c);
 }
 
+Test(config, listen_entry_may_carry_tls_with_its_files_and_origin)
+{
+	struct config *c = load_ok("listen:\n"
+	                           "  - 127.0.0.1:8780\n"
+	                           "  - { address: \"127.0.0.1:8443\",\n"
+	                           "      tls: { certificate: /etc/e/tls.crt, key: /etc/e/tls.key } }\n"
+	                           "  - address: \"[::1]:8781\"\n");
+
+	cr_assert_eq(c->n_listen, 3);
+	cr_assert_null(c->listen[0].tls);
+	cr_assert_str_eq(c->listen[0].address, "127.0.0.1:8780");
+	cr_assert_str_eq(c->listen[1].host, "127.0.0.1");
+	cr_assert_eq(c->listen[1].port, 8443);
+	cr_assert_str_eq(c->listen[1].address, "127.0.0.1:8443");
+	cr_assert_not_null(c->listen[1].tls);
+	cr_assert_str_eq(c->listen[1].tls->certificate, "/etc/e/tls.crt");
+	cr_assert_str_eq(c->listen[1].tls->key, "/etc/e/tls.key");
+	cr_assert_str_eq(c->listen[1].tls->origin.file, "test.yaml");
+	cr_assert_eq(c->listen[1].tls->origin.line, 4);
+	cr_assert_eq(c->listen[1].tls->origin.column, 12);
+	cr_assert_str_eq(c->listen[2].host, "::1");
+	cr_assert_null(c->listen[2].tls);
+	config_unref(c);
+}
+
+Test(config, listen_tls_files_are_not_read_by_the_loader)
+{
+	/* Neither file exists: the daemon reads them when it listens. */
+	struct config *c = load_ok("listen:\n"
+	                           "  - address: \"127.0.0.1:8443\"\n"
+	                           "    tls: { certificate: /nonexistent/a.crt, key: /nonexistent/a.key }\n");
+
+	cr_assert_str_eq(c->listen[0].tls->certificate, "/nonexistent/a.crt");
+	config_unref(c);
+}
+
 Test(config, orphan_grace_s_sets_how_old_an_orphan_container_must_be)
 {
 	struct config *c = load_ok("orphan_grace_s: 2\n");
