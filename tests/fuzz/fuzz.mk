@@ -19,6 +19,9 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omi
 FUZZ_CFLAGS = -g -O1 -std=gnu11 $(FUZZ_SAN) -Wall -Wextra -Wno-unused-parameter \
 	-DPKGLIBEXECDIR=\"/nonexistent\" -I$(top_srcdir)/lib -I$(top_srcdir)/tests/fuzz $(DEPS_CFLAGS)
 FUZZ_LIBS = $(DEPS_LIBS) -lm -ldl
+# TLS listeners (lib/tls.c, lib/httpd.c): libssl and libevent_openssl.
+FUZZ_CFLAGS += $(SSL_CFLAGS)
+FUZZ_LIBS += $(SSL_LIBS)
 FUZZ_RUN_FLAGS = -close_fd_mask=3 -rss_limit_mb=2048 -timeout=20
 FUZZ_SECONDS ?= 600
 FUZZ_CI_SECONDS ?= 10
