@@ -53,6 +53,27 @@
  * httpd_send_reply(), so that the application's call stack never sees its
  * connection vanish.
  *
+ * TLS.  A listener may carry a struct tls_server (tls.h): its connections
+ * are OpenSSL bufferevents, accepting, made under the context current at
+ * the accept (a reload swaps the context; the SSL keeps its own).  Above
+ * the bufferevent nothing changes: the input holds plain text, the phases,
+ * limits and timers are the same.  The handshake is part of HEAD: the
+ * accept's head_timeout covers it, so a client that connects and never
+ * completes one is closed like one that sends nothing.  A handshake or
+ * record that fails (plain HTTP sent to the port, TLS 1.1 or older,
+ * garbage) is an error event: the connection closes with one debug line
+ * and no answer, since there is no channel to answer on.  An EOF without
+ * close_notify counts as an EOF (allow_dirty_shutdown): HTTP/1.1 frames
+ * its bodies itself.  Where the code works on the raw socket:
+ *   - shutdown(SHUT_WR) before LINGER: the answer is already in the kernel
+ *     (the write callback runs once SSL_write took all of it), so a
+ *     close_notify is sent first and then the FIN, and what the client
+ *     still sends is read through TLS and dropped as before;
+ *   - ioctl(FIONREAD) (httpd_conn_has_unread, for the cap's eviction and
+ *     the drain): encrypted bytes in the kernel are bytes of a request all
+ *     the same; bytes OpenSSL decrypted but the bufferevent has not taken
+ *     yet (SSL_pending) count too.
+ *
  * Restarts.  A daemon restarted under load must fail no call.  The new one
  * binds (or is handed) its listeners held (httpd_hold): connections wait in
  * the backlog until it can serve them.  The old one drains (httpd_drain):
@@ -71,9 +92,12 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -84,6 +108,7 @@
 
 #include "httpreq.h"
 #include "log.h"
+#include "tls.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -114,6 +139,7 @@ enum httpd_phase {
 
 struct httpd_listener {
 	struct evconnlistener *l;
+	struct tls_server *tls; /* a reference; NULL: plain HTTP */
 };
 
 struct httpd_request {
@@ -137,6 +163,7 @@ struct httpd_conn {
 	struct httpd *server;
 	TAILQ_ENTRY(httpd_conn) link;
 	struct bufferevent *bev;
+	SSL *ssl; /* the bufferevent's, on a TLS listener; NULL for plain HTTP */
 	struct event *timer;
 	enum httpd_phase phase;
 	struct httpd_request *req; /* the request being read or served */
@@ -663,6 +690,20 @@ static void httpd_conn_next(struct httpd_conn *c)
 	httpd_conn_process(c);
 }
 
+/*
+ * Tell a TLS client that the answer is complete (close_notify) before the
+ * connection closes, so that it can tell the end from a cut.  Best effort:
+ * the socket does not block, and the alert is a few bytes after an answer
+ * the kernel took.
+ */
+static void httpd_conn_close_notify(struct httpd_conn *c)
+{
+	if (!c->ssl || !SSL_is_init_finished(c->ssl))
+		return;
+	SSL_shutdown(c->ssl);
+	ERR_clear_error();
+}
+
 /* The output is written. */
 static void httpd_conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -679,6 +720,7 @@ static void httpd_conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	/* Unread bytes at close() would reset the connection, and the client
 	 * could lose the answer before reading it. */
+	httpd_conn_close_notify(c);
 	if ((c->linger || evbuffer_get_length(bufferevent_get_input(bev)) > 0) && !c->peer_eof) {
 		c->phase = HTTPD_LINGER;
 		shutdown(bufferevent_getfd(bev), SHUT_WR);
@@ -690,10 +732,36 @@ static void httpd_conn_write_cb(struct bufferevent *bev, void *arg)
 	httpd_conn_free(c);
 }
 
-/* EOF, an error, or a write timeout. */
+/* A TLS connection failed (a handshake most often: plain HTTP, an old
+ * protocol version, garbage): say why at debug, once. */
+static void httpd_conn_log_tls_error(struct httpd_conn *c)
+{
+	struct buf why = {.max = 1024};
+	unsigned long e;
+	char line[256];
+
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
+		if (ERR_GET_LIB(e) == 0)
+			continue; /* libevent queues SSL_get_error()'s code as well */
+		ERR_error_string_n(e, line, sizeof(line));
+		buf_printf(&why, "%s%s", why.len ? "; " : "", line);
+	}
+	int se = EVUTIL_SOCKET_ERROR();
+	log_debug("http: closing a TLS connection %s: %s",
+	          SSL_is_init_finished(c->ssl) ? "after an error" : "whose handshake failed",
+	          why.len ? why.data : se ? strerror(se) : "the client closed it");
+	buf_reset(&why);
+	ERR_clear_error();
+}
+
+/* EOF, an error, a write timeout, or a TLS handshake done. */
 static void httpd_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct httpd_conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED)
+		return; /* a TLS handshake completed */
+	if (c->ssl && (what & BEV_EVENT_ERROR))
+		httpd_conn_log_tls_error(c);
 	if ((what & BEV_EVENT_EOF) && (c->phase == HTTPD_APP || c->phase == HTTPD_WRITE)) {
 		/* Half-closed, perhaps: answer what came, then close. */
 		c->peer_eof = true;
@@ -706,6 +774,8 @@ static void httpd_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static bool httpd_conn_has_unread(const struct httpd_conn *c)
 {
 	int pending = 0;
+	if (c->ssl && SSL_pending(c->ssl) > 0)
+		return true; /* decrypted, not yet in the input */
 	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &pending) == 0 && pending > 0;
 }
 
@@ -815,14 +885,36 @@ static void httpd_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
                             int socklen, void *arg)
 {
 	struct httpd *h = arg;
-	struct bufferevent *bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		close(fd);
-		return;
+	struct tls_server *tls = NULL;
+	for (size_t i = 0; i < h->n_listeners; i++)
+		if (h->listeners[i].l == l)
+			tls = h->listeners[i].tls;
+	struct bufferevent *bev;
+	SSL *ssl = NULL;
+	if (tls) {
+		ssl = tls_server_new_ssl(tls);
+		if (!ssl) {
+			close(fd);
+			return;
+		}
+		/* The bufferevent frees ssl and closes fd with itself.  It
+		 * fails only out of memory, and then its own error path has
+		 * them (which differs between libevent versions). */
+		bev = bufferevent_openssl_socket_new(h->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                                     BEV_OPT_CLOSE_ON_FREE);
+		if (bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		if (!bev)
+			close(fd);
 	}
+	if (!bev)
+		return;
 	struct httpd_conn *c = xcalloc(1, sizeof(*c));
 	c->server = h;
 	c->bev = bev;
+	c->ssl = ssl;
 	c->phase = HTTPD_HEAD;
 	c->idle_since = now_monotonic_ms();
 	c->timer = evtimer_new(h->base, httpd_conn_timer_cb, c);
@@ -935,8 +1027,8 @@ struct httpd *httpd_free(struct httpd *h)
 	return NULL;
 }
 
-/* Add a listener on fd (listening already). */
-static int httpd_add_listener(struct httpd *h, int fd)
+/* Add a listener on fd (listening already), with TLS when tls is not NULL. */
+static int httpd_add_listener(struct httpd *h, int fd, struct tls_server *tls)
 {
 	struct evconnlistener *l = evconnlistener_new(
 	    h->base, httpd_accept_cb, h, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
@@ -946,18 +1038,29 @@ static int httpd_add_listener(struct httpd *h, int fd)
 	if (h->paused || h->accept_error || h->held)
 		evconnlistener_disable(l);
 	h->listeners = xreallocarray(h->listeners, h->n_listeners + 1, sizeof(*h->listeners));
-	h->listeners[h->n_listeners++].l = l;
+	h->listeners[h->n_listeners++] =
+	    (struct httpd_listener){.l = l, .tls = tls_server_ref(tls)};
 	return 0;
 }
 
 int httpd_listen_fd(struct httpd *h, int fd)
 {
+	return httpd_listen_fd_tls(h, fd, NULL);
+}
+
+int httpd_listen_fd_tls(struct httpd *h, int fd, struct tls_server *tls)
+{
 	if (evutil_make_socket_nonblocking(fd) < 0)
 		return -errno;
-	return httpd_add_listener(h, fd);
+	return httpd_add_listener(h, fd, tls);
 }
 
 int httpd_listen_tcp(struct httpd *h, const char *host, uint16_t port)
+{
+	return httpd_listen_tcp_tls(h, host, port, NULL);
+}
+
+int httpd_listen_tcp_tls(struct httpd *h, const char *host, uint16_t port, struct tls_server *tls)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 	                         .ai_socktype = SOCK_STREAM,
@@ -980,7 +1083,7 @@ int httpd_listen_tcp(struct httpd *h, const char *host, uint16_t port)
 		close(fd);
 		goto out;
 	}
-	r = httpd_add_listener(h, fd);
+	r = httpd_add_listener(h, fd, tls);
 	if (r < 0)
 		close(fd);
 out:
@@ -994,6 +1097,7 @@ void httpd_close_listeners(struct httpd *h)
 		if (h->listeners[i].l) {
 			evconnlistener_free(h->listeners[i].l);
 			h->listeners[i].l = NULL;
+			h->listeners[i].tls = tls_server_unref(h->listeners[i].tls);
 		}
 }
 

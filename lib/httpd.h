@@ -20,6 +20,7 @@ struct event_base;
 struct evbuffer;
 struct httpd;
 struct httpd_request;
+struct tls_server;
 
 /* What the server lets a client hold; every figure in one place. */
 struct httpd_limits {
@@ -66,6 +67,14 @@ void httpd_set_limits(struct httpd *h, const struct httpd_limits *limits);
 int httpd_listen_tcp(struct httpd *h, const char *host, uint16_t port);
 /* Serve a listening socket (a Unix socket, or one systemd passed); -errno. */
 int httpd_listen_fd(struct httpd *h, int fd);
+/*
+ * The same with TLS when tls is not NULL: the listener takes a reference on
+ * tls, and each connection a handshake under the context tls holds at its
+ * accept (tls_server_reload() swaps it for the connections after).
+ */
+int httpd_listen_tcp_tls(struct httpd *h, const char *host, uint16_t port,
+                         struct tls_server *tls);
+int httpd_listen_fd_tls(struct httpd *h, int fd, struct tls_server *tls);
 /* Stop accepting; connections open stay until their requests are answered. */
 void httpd_close_listeners(struct httpd *h);
 /*
