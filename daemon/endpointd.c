@@ -15,7 +15,15 @@
  *   STOPPING=1   on SIGTERM/SIGINT, with STATUS= counting what is still
  *                being answered while the daemon drains
  *   sockets      fds passed by socket activation (LISTEN_FDS) are served
- *                instead of the config's listen: addresses
+ *                instead of the config's listen: addresses; a passed socket
+ *                bound to the address of a listen: entry with tls gets that
+ *                entry's TLS
+ *
+ * TLS: each TLS listener has a struct tls_server of the daemon's, by the
+ * listen: address it was made for.  A certificate that cannot be loaded
+ * stops the start; SIGHUP loads every listener's pair again (the new
+ * config's files when its listen: has the same address with tls, else the
+ * files in use), and a pair that fails to load leaves the running one.
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -46,6 +54,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "tls.h"
 #include "util.h"
 
 #define ENDPOINTD_DEFAULT_CONFIG SYSCONFDIR "/endpointd/endpointd.yaml"
@@ -57,6 +66,12 @@
 /* How long a start waits for the Engine before it serves anyway: restored
  * endpoints route again once their containers are listed and adopted. */
 #define DAEMON_SYNC_WAIT_MS 5000
+
+/* A TLS listener's certificate holder (the listener has a reference too). */
+struct daemon_tls {
+	char *address; /* the listen: address it serves, as written */
+	struct tls_server *tls;
+};
 
 struct daemon {
 	struct event_base *base;
@@ -82,6 +97,8 @@ struct daemon {
 	struct journal *journal;
 	struct catalog *catalog; /* models and endpoint configs created through the API */
 	json_t *records; /* what the journal held at start, until restored */
+	struct daemon_tls *tls; /* one per TLS listener */
+	size_t n_tls;
 	char owner[17];
 };
 
@@ -422,6 +439,35 @@ static bool daemon_same_listen(const struct config *a, const struct config *b)
 	return true;
 }
 
+/* The listen: entry of c with TLS on address, or NULL. */
+static const struct config_listen *daemon_tls_entry(const struct config *c, const char *address)
+{
+	for (size_t i = 0; i < c->n_listen; i++)
+		if (c->listen[i].tls && strcmp(c->listen[i].address, address) == 0)
+			return &c->listen[i];
+	return NULL;
+}
+
+/* SIGHUP: every TLS listener loads its certificate and key again, from c's
+ * files when c still has its address with tls; a failure keeps the old pair. */
+static void daemon_reload_tls(struct daemon *d, const struct config *c)
+{
+	for (size_t i = 0; i < d->n_tls; i++) {
+		struct daemon_tls *t = &d->tls[i];
+		const struct config_listen *l = daemon_tls_entry(c, t->address);
+		_cleanup_free_ char *cert = xstrdup(l ? l->tls->certificate
+		                                      : tls_server_certificate(t->tls));
+		_cleanup_free_ char *key = xstrdup(l ? l->tls->key : tls_server_key(t->tls));
+		_cleanup_free_ char *error = NULL;
+		if (tls_server_reload(t->tls, cert, key, &error) < 0)
+			log_error("%s (TLS): the certificate was not reloaded, the running one "
+				  "stays: %s",
+				  t->address, error);
+		else
+			log_notice("%s (TLS): certificate reloaded from %s", t->address, cert);
+	}
+}
+
 /*
  * The reload itself, one loop turn after SIGHUP: parse and validate the file
  * again and swap the new config in only when it is valid.  Endpoints keep
@@ -465,6 +511,9 @@ static void daemon_reload_run(evutil_socket_t fd, short what, void *arg)
 		log_notice("reloaded %s: %zu models, %zu endpoint configs", d->config_path,
 			   c->n_models, c->n_endpoint_configs);
 	}
+	/* A renewed certificate is taken even when the rest was refused:
+	 * renewals signal SIGHUP and expect it. */
+	daemon_reload_tls(d, d->config);
 	d->reloading = false;
 	daemon_notify_status(d, "READY=1");
 }
@@ -489,6 +538,31 @@ static void daemon_reload_cb(evutil_socket_t sig, short what, void *arg)
 		   d->config_path);
 	log_info("caught SIGHUP, reloading %s", d->config_path);
 	event_active(d->ev_reload, EV_TIMEOUT, 0);
+}
+
+/* Load l's certificate and key for its listener; NULL after logging why. */
+static struct tls_server *daemon_tls_new(struct daemon *d, const struct config_listen *l)
+{
+	struct tls_server *tls = NULL;
+	_cleanup_free_ char *error = NULL;
+	const struct config_origin *o = &l->tls->origin;
+	if (tls_server_new(l->tls->certificate, l->tls->key, &tls, &error) < 0) {
+		log_error("%s:%u:%u: cannot listen on %s with TLS: %s", o->file, o->line, o->column,
+			  l->address, error);
+		return NULL;
+	}
+	d->tls = xreallocarray(d->tls, d->n_tls + 1, sizeof(*d->tls));
+	d->tls[d->n_tls++] = (struct daemon_tls){.address = xstrdup(l->address), .tls = tls};
+	return tls;
+}
+
+/* The listen: entry with TLS whose address the passed socket fd is bound to. */
+static const struct config_listen *daemon_tls_entry_for_fd(const struct config *c, int fd)
+{
+	for (size_t i = 0; i < c->n_listen; i++)
+		if (c->listen[i].tls && api_listen_matches_fd(&c->listen[i], fd))
+			return &c->listen[i];
+	return NULL;
 }
 
 /* Bind the listeners: the ones systemd passed, or the configured ones. */
@@ -520,10 +594,16 @@ static int daemon_listen(struct daemon *d)
 					  fd, d->config_path);
 				return -EPERM;
 			}
-			if (api_listen_fd(d->api, fd) < 0) {
+			const struct config_listen *l = daemon_tls_entry_for_fd(d->config, fd);
+			struct tls_server *tls = l ? daemon_tls_new(d, l) : NULL;
+			if (l && !tls)
+				return -EINVAL;
+			if (api_listen_fd_tls(d->api, fd, tls) < 0) {
 				log_error("cannot serve socket-activated fd %d", fd);
 				return -EINVAL;
 			}
+			if (l)
+				log_info("serving socket-activated fd %d as %s (TLS)", fd, l->address);
 		}
 		d->socket_activated = true;
 		log_info("serving %d socket-activated listener%s; listen: in %s is not used", n,
@@ -533,7 +613,10 @@ static int daemon_listen(struct daemon *d)
 	for (size_t i = 0; i < d->config->n_listen; i++) {
 		const struct config_listen *l = &d->config->listen[i];
 		_cleanup_free_ char *error = NULL;
-		int r = api_listen(d->api, l, &error);
+		struct tls_server *tls = l->tls ? daemon_tls_new(d, l) : NULL;
+		if (l->tls && !tls)
+			return -EINVAL;
+		int r = api_listen(d->api, l, tls, &error);
 		if (r < 0) {
 			log_error("cannot listen on %s", error);
 			return r;
@@ -541,7 +624,8 @@ static int daemon_listen(struct daemon *d)
 		if (l->unix_path)
 			log_info("listening on unix:%s", l->unix_path);
 		else
-			log_info("listening on %s:%u", l->host, (unsigned)l->port);
+			log_info("listening on %s:%u%s", l->host, (unsigned)l->port,
+				 tls ? " (TLS)" : "");
 	}
 	return 0;
 }
@@ -686,6 +770,11 @@ static int daemon_run(struct daemon *d)
 	d->httpc = httpc_free(d->httpc);
 	d->proxy = proxy_free(d->proxy);
 	d->api = api_free(d->api);
+	for (size_t i = 0; i < d->n_tls; i++) {
+		tls_server_unref(d->tls[i].tls);
+		free(d->tls[i].address);
+	}
+	free(d->tls);
 	d->catalog = catalog_free(d->catalog);
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	d->manager = endpoint_manager_free(d->manager);
@@ -739,6 +828,21 @@ static int daemon_check_with_state(struct daemon *d)
 				"endpointd: %s: the models and endpoint configs created through the "
 				"API in %s would not fit: %s\n",
 				d->config_path, d->config->state_dir, error);
+	}
+	/* The certificates a start would load (as this user: the daemon's may
+	 * differ). */
+	for (size_t i = 0; r == 0 && i < d->config->n_listen; i++) {
+		const struct config_listen *l = &d->config->listen[i];
+		struct tls_server *tls = NULL;
+		_cleanup_free_ char *tls_error = NULL;
+		if (!l->tls)
+			continue;
+		r = tls_server_new(l->tls->certificate, l->tls->key, &tls, &tls_error);
+		if (r < 0)
+			fprintf(stderr, "endpointd: %s:%u:%u: cannot listen on %s with TLS: %s\n",
+				l->tls->origin.file, l->tls->origin.line, l->tls->origin.column,
+				l->address, tls_error);
+		tls_server_unref(tls);
 	}
 	if (r == 0) {
 		_cleanup_free_ char *keys =

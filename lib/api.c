@@ -16,7 +16,9 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -431,6 +433,55 @@ int api_listen_fd(struct api *a, int fd)
 	return httpd_listen_fd(a->httpd, fd);
 }
 
+int api_listen_fd_tls(struct api *a, int fd, struct tls_server *tls)
+{
+	return httpd_listen_fd_tls(a->httpd, fd, tls);
+}
+
+/* Whether two socket addresses are the same address and port (an IPv4
+ * address and its IPv4-mapped IPv6 form are not: they bind differently). */
+static bool api_same_sockaddr(const struct sockaddr *x, const struct sockaddr *y)
+{
+	if (x->sa_family != y->sa_family)
+		return false;
+	if (x->sa_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const void *)x, *b4 = (const void *)y;
+		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	}
+	if (x->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const void *)x, *b6 = (const void *)y;
+		return a6->sin6_port == b6->sin6_port &&
+		       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+bool api_listen_matches_fd(const struct config_listen *l, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (l->unix_path) {
+		const struct sockaddr_un *su = (const void *)&ss;
+		return ss.ss_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path) &&
+		       strncmp(su->sun_path, l->unix_path, sizeof(su->sun_path)) == 0;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char service[8];
+	snprintf(service, sizeof(service), "%u", (unsigned)l->port);
+	if (getaddrinfo(l->host, service, &hints, &res) != 0)
+		return false;
+	bool same = false;
+	for (struct addrinfo *ai = res; ai && !same; ai = ai->ai_next)
+		same = api_same_sockaddr(ai->ai_addr, (const struct sockaddr *)&ss);
+	freeaddrinfo(res);
+	return same;
+}
+
 /* Stop accepting. */
 void api_close_listeners(struct api *a)
 {
@@ -483,11 +534,12 @@ fail:;
 }
 
 /* Bind one configured address. */
-int api_listen(struct api *a, const struct config_listen *l, char **ret_error)
+int api_listen(struct api *a, const struct config_listen *l, struct tls_server *tls,
+	       char **ret_error)
 {
 	if (l->unix_path)
 		return api_listen_unix(a, l->unix_path, ret_error);
-	int r = httpd_listen_tcp(a->httpd, l->host, l->port);
+	int r = httpd_listen_tcp_tls(a->httpd, l->host, l->port, tls);
 	if (r < 0) {
 		*ret_error = xasprintf("%s:%u: %s", l->host, (unsigned)l->port, strerror(-r));
 		return r;

@@ -44,10 +44,18 @@ struct api *api_free(struct api *a);
 /* Restores tags set through the API on a model or endpoint config from the
  * journal record under key "tags/<arn>".  -EINVAL on a malformed record. */
 int api_restore_tags(struct api *a, const char *key, json_t *value);
-/* Bind one listen address; -errno with a message in *ret_error. */
-int api_listen(struct api *a, const struct config_listen *l, char **ret_error);
+struct tls_server;
+/* Bind one listen address, with TLS from tls when it is not NULL (the
+ * listener takes a reference); -errno with a message in *ret_error. */
+int api_listen(struct api *a, const struct config_listen *l, struct tls_server *tls,
+	       char **ret_error);
 /* Serve an already-bound listening socket (socket activation). */
 int api_listen_fd(struct api *a, int fd);
+/* The same with TLS from tls when it is not NULL. */
+int api_listen_fd_tls(struct api *a, int fd, struct tls_server *tls);
+/* Whether the listening socket fd is bound to l's address (host:port, the
+ * host resolved as httpd_listen_tcp() does; or l's Unix socket path). */
+bool api_listen_matches_fd(const struct config_listen *l, int fd);
 
 /*
  * Runs one control-plane operation on a parsed body, as the HTTP route does.
