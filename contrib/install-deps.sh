@@ -15,8 +15,9 @@ if [ "$what" = test ]; then
 	# with endpointd installed under a real systemd (systemd-nspawn); it finds
 	# the container's init with pgrep (procps, not on every minimal system).
 	# faketime: tests/e2e/test_auth.py runs the AWS CLI with its clock off.
+	# openssl: tests/integration/test_tls.py makes its test CA with it.
 	pkgs+=(libcriterion-dev python3 python3-boto3 python3-pytest systemd clang libclang-rt-14-dev
-	       debootstrap systemd-container procps faketime)
+	       debootstrap systemd-container procps faketime openssl)
 	# tests/js (the AWS SDK for JavaScript): Debian's node and npm, unless a node is there.
 	{ [ -x /usr/bin/node ] && [ -x /usr/bin/npm ]; } || pkgs+=(nodejs npm)
 fi

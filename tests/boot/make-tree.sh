@@ -27,7 +27,7 @@ mirror=${ENDPOINTD_BOOT_MIRROR:-$(apt_mirror)}
 mirror=${mirror:-http://deb.debian.org/debian}
 # systemd to boot, dbus for systemctl and systemd-analyze, the libraries
 # endpointd and endpointctl link.
-pkgs=systemd,systemd-sysv,dbus,libevent-2.1-7,libjansson4,libyaml-0-2,libcurl4,zlib1g
+pkgs=systemd,systemd-sysv,dbus,libevent-2.1-7,libevent-openssl-2.1-7,libjansson4,libyaml-0-2,libcurl4,zlib1g
 
 key=$(printf '%s %s %s' "$suite" "$pkgs" 1 | sha256sum | cut -c1-12)
 tree=$cache/$suite-minbase-$key
