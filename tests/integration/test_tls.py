@@ -13,15 +13,18 @@ Map of this file:
   - the AWS CLI with --ca-bundle (list-endpoints, invoke-endpoint), and
     without it
   - the AWS SDK for JavaScript with its own https.Agent: tests/js/tls.test.js
-  - /metrics over TLS; a plain and a TLS listener side by side
+  - /metrics over TLS; a plain and a TLS listener side by side; a body over
+    the limit refused, its answer read before the close
   - hostile clients: plain HTTP to the TLS port, a TLS 1.1 client, garbage,
     a client that sends nothing, one that stops mid-handshake: each closed,
     the daemon unharmed
   - SIGHUP: a renewed certificate for new connections while an open one goes
     on, a broken one refused (the old one stays), new files named by the
     new config
+  - socket activation: a passed socket bound to a TLS entry's address gets
+    its TLS, another stays plain
   - start: a missing key, a key of another certificate: the daemon exits
-    naming the file
+    naming the file (and --check-config says so too)
 """
 
 import http.client
@@ -474,6 +477,35 @@ def test_a_plain_and_a_tls_listener_serve_side_by_side(open_daemon, pki):
                 pass
 
 
+def test_a_body_over_the_limit_is_refused_over_tls_and_the_answer_arrives(open_daemon, pki):
+    """The refusal closes with a lingering close (close_notify, then the FIN,
+    then what the client still sends dropped): the client reads the whole
+    answer while it is still sending."""
+    with socket.create_connection(("127.0.0.1", open_daemon.tls_port), timeout=10) as raw:
+        with trusting(pki).wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"POST /endpoints/nobody/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Content-Type: application/octet-stream\r\n"
+                      b"Content-Length: 7000000\r\n\r\n")
+            try:
+                s.sendall(b"x" * 65536)
+            except (ssl.SSLError, OSError):
+                pass
+            answer = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except (ssl.SSLError, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 "), answer
+    assert b"Connection: close" in head
+    assert json.loads(body)["ErrorCode"] == "ValidationError", body
+    assert still_serves(open_daemon, pki)
+
+
 # ---------------------------------------------------------------------------
 # Hostile clients
 
@@ -606,6 +638,54 @@ def test_sighup_takes_the_files_the_new_config_names(reload_daemon, pki):
     assert get(conn)[0] == 200
     assert serial_of(conn) == "3003"
     conn.close()
+
+
+# ---------------------------------------------------------------------------
+# Socket activation
+
+
+def test_a_passed_socket_bound_to_a_tls_address_gets_its_tls(endpointd_bin, docker_sock, pki,
+                                                              tmp_path):
+    tool = shutil.which("systemd-socket-activate")
+    if tool is None:
+        pytest.skip("no systemd-socket-activate (apt-get install systemd)")
+    certificate, key = pki.issue(f"activated-{secrets_hex()}", 0x5005)
+    tls_port, plain_port = free_port(), free_port()
+    path = tmp_path / "endpointd.yaml"
+    path.write_text("\n".join([
+        "listen:",
+        f"  - address: \"127.0.0.1:{tls_port}\"",
+        f"    tls: {{ certificate: {json.dumps(certificate)}, key: {json.dumps(key)} }}",
+        f"state_dir: {json.dumps(str(tmp_path / 'state'))}",
+        f"docker: {{ socket: {json.dumps(docker_sock)} }}",
+    ]) + "\n")
+    log = tmp_path / "stderr"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([tool, "-l", f"127.0.0.1:{tls_port}", "-l", f"127.0.0.1:{plain_port}",
+                                 endpointd_bin, "--config", str(path)],
+                                stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                env=daemon_env(docker_sock))
+    try:
+        conn = None
+
+        def serves_tls():
+            nonlocal conn
+            try:
+                conn = http.client.HTTPSConnection("127.0.0.1", tls_port, context=trusting(pki),
+                                                   timeout=10)
+                return get(conn)[0] == 200
+            except OSError:
+                return False
+        wait_until(serves_tls, 20, what="the passed TLS socket served")
+        assert serial_of(conn) == "5005"
+        conn.close()
+        plain = ApiClient("127.0.0.1", plain_port).call("ListEndpoints", {})
+        assert plain.status == 200, "the other passed socket stays plain HTTP"
+        assert f"as 127.0.0.1:{tls_port} (TLS)" in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+    assert rc == 0, log.read_text()
 
 
 # ---------------------------------------------------------------------------
