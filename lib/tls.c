@@ -124,6 +124,9 @@ int tls_context_load(const char *certificate, const char *key, SSL_CTX **ret_ctx
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
 	                             SSL_OP_NO_RENEGOTIATION);
+	/* An idle kept-alive connection holds no record buffers: up to
+	 * max_connections of them may wait. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
 	if (SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1) {
 		_cleanup_free_ char *why = tls_error_string();
