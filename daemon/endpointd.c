@@ -540,6 +540,15 @@ static void daemon_reload_cb(evutil_socket_t sig, short what, void *arg)
 	event_active(d->ev_reload, EV_TIMEOUT, 0);
 }
 
+/* The daemon's TLS holder for a listen: address, or NULL. */
+static struct tls_server *daemon_tls_holder(const struct daemon *d, const char *address)
+{
+	for (size_t i = 0; i < d->n_tls; i++)
+		if (strcmp(d->tls[i].address, address) == 0)
+			return d->tls[i].tls;
+	return NULL;
+}
+
 /* Load l's certificate and key for its listener; NULL after logging why. */
 static struct tls_server *daemon_tls_new(struct daemon *d, const struct config_listen *l)
 {
@@ -608,6 +617,14 @@ static int daemon_listen(struct daemon *d)
 		d->socket_activated = true;
 		log_info("serving %d socket-activated listener%s; listen: in %s is not used", n,
 			 n == 1 ? "" : "s", d->config_path);
+		/* A tls: that no passed socket takes would leave its traffic in
+		 * clear text on whatever the socket unit binds instead. */
+		for (size_t i = 0; i < d->config->n_listen; i++)
+			if (d->config->listen[i].tls &&
+			    !daemon_tls_holder(d, d->config->listen[i].address))
+				log_warning("socket activation: no passed socket is bound to %s, so "
+					    "its tls: is not used",
+					    d->config->listen[i].address);
 		return 0;
 	}
 	for (size_t i = 0; i < d->config->n_listen; i++) {
