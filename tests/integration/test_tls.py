@@ -12,6 +12,7 @@ Map of this file:
     CA it refuses the certificate
   - the AWS CLI with --ca-bundle (list-endpoints, invoke-endpoint), and
     without it
+  - endpointctl with --ca-bundle, and without it
   - the AWS SDK for JavaScript with its own https.Agent: tests/js/tls.test.js
   - /metrics over TLS; a plain and a TLS listener side by side; a body over
     the limit refused, its answer read before the close
@@ -417,6 +418,39 @@ def test_aws_cli_without_the_ca_bundle_refuses_the_certificate(auth_daemon, pki)
     p = aws(auth_daemon, "sagemaker", "list-endpoints")
     assert p.returncode != 0
     assert "SSL validation failed" in p.stderr and "CERTIFICATE_VERIFY_FAILED" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------
+# endpointctl
+
+
+def endpointctl(d, *args, ca=None, stdin=b""):
+    binary = os.environ.get("ENDPOINTCTL_BIN")
+    if not binary or not os.access(binary, os.X_OK):
+        pytest.skip("no ENDPOINTCTL_BIN")
+    env = dict(os.environ)
+    env.update({"AWS_ACCESS_KEY_ID": ADMIN_ID, "AWS_SECRET_ACCESS_KEY": ADMIN_SECRET})
+    for k in ("AWS_CA_BUNDLE", "AWS_PROFILE", "ENDPOINTD_URL"):
+        env.pop(k, None)
+    cmd = [binary, "--url", f"https://127.0.0.1:{d.tls_port}", "--region", REGION,
+           *(["--ca-bundle", ca] if ca else []), *args]
+    return subprocess.run(cmd, env=env, input=stdin, capture_output=True, timeout=60)
+
+
+def test_endpointctl_with_the_ca_bundle_signs_lists_and_invokes(auth_daemon, auth_endpoint, pki):
+    p = endpointctl(auth_daemon, "-o", "json", "list", "--name-contains", auth_endpoint, ca=pki.ca)
+    assert p.returncode == 0, p.stderr
+    assert auth_endpoint.encode() in p.stdout
+    p = endpointctl(auth_daemon, "invoke", auth_endpoint, "--accept", OCTET, ca=pki.ca,
+                    stdin=b"ctl over tls")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"ctl over tls"
+
+
+def test_endpointctl_without_the_ca_bundle_refuses_the_certificate(auth_daemon, pki):
+    p = endpointctl(auth_daemon, "list")
+    assert p.returncode != 0
+    assert b"certificate" in p.stderr.lower(), p.stderr
 
 
 # ---------------------------------------------------------------------------
