@@ -372,6 +372,9 @@ static void instance_reconcile(struct instance *inst, const struct docker_contai
 		inst->state = INSTANCE_STARTING;
 		inst->started_ms = now_monotonic_ms();
 		inst->engine_epoch = m->engine_epoch;
+		/* Its dialer's directory, the bind mount's source, may have gone
+		 * with a delete the crash cut short: the start needs it. */
+		instance_make_dialer_dir(inst);
 		struct op *op = op_new(ep, inst->variant, inst);
 		docker_container_start(m->docker, c->id, instance_started_cb, op);
 	} else {
