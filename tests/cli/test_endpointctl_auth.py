@@ -24,16 +24,14 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
-import tempfile
 import threading
-import time
 
 import pytest
 
-from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, ApiClient, Daemon, env_setting
+from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, AuthDaemon, env_setting
+from test_endpointctl import UnixRelay
 
 OCTET = "application/octet-stream"
 OPENSSL = "/usr/bin/openssl"
@@ -81,22 +79,6 @@ def arn(name):
 
 def key_env(key):
     return {"AWS_ACCESS_KEY_ID": key.id, "AWS_SECRET_ACCESS_KEY": key.secret}
-
-
-class AuthDaemon(Daemon):
-    """A daemon whose requests must be signed: it is up once it answers."""
-
-    def _wait_ready(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                ApiClient("127.0.0.1", self.port, timeout=5).call("ListEndpoints", {})
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
 
 
 class SignedCtl:
@@ -348,45 +330,6 @@ def test_daemon_without_keys_takes_signed_requests(endpointctl_bin, daemon, home
     plain = SignedCtl(endpointctl_bin, f"http://127.0.0.1:{daemon.port}", home)
     ok(plain.run("list", env=key_env(ADMIN)))
     ok(plain.run("metrics", env=key_env(ADMIN)))
-
-
-class UnixRelay:
-    """A Unix socket whose connections are relayed to a TCP port."""
-
-    def __init__(self, host, port):
-        self.dir = tempfile.mkdtemp(prefix="ectl.", dir="/tmp")  # short: sun_path is 108 bytes
-        self.path = os.path.join(self.dir, "endpointd.sock")
-        self.target = (host, port)
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(self.path)
-        self.server.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self):
-        self.server.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------

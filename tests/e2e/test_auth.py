@@ -32,7 +32,7 @@ import urllib.parse
 
 import pytest
 
-from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, ApiClient, Daemon, wait_until
+from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, wait_until
 
 boto3 = pytest.importorskip("boto3")
 botocore_auth = pytest.importorskip("botocore.auth")
@@ -108,22 +108,6 @@ def denied(key, action, resource):
     return f"User: {key.name} is not authorized to perform: sagemaker:{action} on resource: {resource}"
 
 
-class AuthDaemon(Daemon):
-    """A daemon whose requests must be signed: it is up once it answers."""
-
-    def _wait_ready(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                ApiClient("127.0.0.1", self.port, timeout=5).call("ListEndpoints", {})
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-
 def _start_daemon(endpointd_bin, docker_sock, demo_image, metrics_open):
     d = AuthDaemon(endpointd_bin, docker_sock, demo_image)
     creds = os.path.join(d.workdir, "credentials.yaml")
@@ -147,20 +131,6 @@ def _stop_daemon(d):
     else:
         shutil.rmtree(d.workdir, ignore_errors=True)
     return err
-
-
-@pytest.fixture(scope="module")
-def clean_env(aws_env):
-    """No AWS setting from outside reaches a client of this module."""
-    mp = pytest.MonkeyPatch()
-    for k in list(os.environ):
-        if k.startswith("AWS_"):
-            mp.delenv(k)
-    for k, v in aws_env.items():
-        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            mp.setenv(k, v)
-    yield
-    mp.undo()
 
 
 @pytest.fixture(scope="module")

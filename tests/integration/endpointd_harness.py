@@ -617,6 +617,23 @@ class Daemon:
             return f"endpointd did not exit within {timeout} s of SIGTERM"
 
 
+class AuthDaemon(Daemon):
+    """A daemon that may refuse unsigned requests: it is up once it answers
+    at all, whatever it answers."""
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                ApiClient("127.0.0.1", self.port, timeout=5).call("ListEndpoints", {})
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+
 # Daemons of this session, for the failure-report hook.
 _DAEMONS = []
 
@@ -841,6 +858,21 @@ def aws_env(tmp_path_factory):
         "AWS_MAX_ATTEMPTS": "1",
         "AWS_RETRY_MODE": "standard",
     }
+
+
+@pytest.fixture(scope="module")
+def clean_env(aws_env):
+    """No AWS setting from outside reaches a client of the module: only
+    aws_env's, less its keys (each test signs with the keys it means)."""
+    mp = pytest.MonkeyPatch()
+    for k in list(os.environ):
+        if k.startswith("AWS_"):
+            mp.delenv(k)
+    for k, v in aws_env.items():
+        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            mp.setenv(k, v)
+    yield
+    mp.undo()
 
 
 # ---------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import warnings
 
 import pytest
 
-from endpointd_harness import (ACCOUNT, REGION, SESSION_PREFIX, ApiClient, Daemon, daemon_env,
+from endpointd_harness import (ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, daemon_env,
                                free_port, wait_until, write_config)
 
 boto3 = pytest.importorskip("boto3")
@@ -130,9 +130,10 @@ def trusting(pki):
 # Daemons with a TLS listener
 
 
-class TLSDaemon(Daemon):
+class TLSDaemon(AuthDaemon):
     """A daemon listening on 127.0.0.1:port (plain HTTP) and on
-    127.0.0.1:tls_port with TLS from certificate and key."""
+    127.0.0.1:tls_port with TLS from certificate and key; up once the plain
+    listener answers at all (auth may refuse)."""
 
     def __init__(self, *args, certificate, key, **kwargs):
         super().__init__(*args, **kwargs)
@@ -180,19 +181,6 @@ class TLSDaemon(Daemon):
         raise RuntimeError(f"endpointd did not come up (exit status {self.proc.poll()}); "
                            f"its stderr:\n{self.log_tail(0)}")
 
-    def _wait_ready(self, timeout):
-        """Up once the plain listener answers at all (auth may refuse)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                ApiClient("127.0.0.1", self.port, timeout=5).call("ListEndpoints", {})
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
     def reload(self, expect):
         """SIGHUP, then wait for a log line containing expect; returns the log since."""
         since = self.log_size()
@@ -231,20 +219,6 @@ def _stop(d):
     if not os.environ.get("ENDPOINTD_TEST_KEEP"):
         shutil.rmtree(d.workdir, ignore_errors=True)
     return err
-
-
-@pytest.fixture(scope="module")
-def clean_env(aws_env):
-    """No AWS setting from outside reaches a client of this module."""
-    mp = pytest.MonkeyPatch()
-    for k in list(os.environ):
-        if k.startswith("AWS_"):
-            mp.delenv(k)
-    for k, v in aws_env.items():
-        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            mp.setenv(k, v)
-    yield
-    mp.undo()
 
 
 def boto(service, d, verify, key_id="test", secret="test"):
