@@ -30,8 +30,8 @@ import threading
 
 import pytest
 
-from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, AuthDaemon, env_setting
-from test_endpointctl import UnixRelay
+from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, AuthDaemon
+from test_endpointctl import UnixRelay, endpointctl_bin  # noqa: F401
 
 OCTET = "application/octet-stream"
 OPENSSL = "/usr/bin/openssl"
@@ -115,21 +115,10 @@ def refused(p, line):
     return p
 
 
-@pytest.fixture(scope="session")
-def endpointctl_bin():
-    binary = env_setting("ENDPOINTCTL_BIN")
-    if not os.access(binary, os.X_OK):
-        pytest.fail(f"ENDPOINTCTL_BIN={binary} is not an executable")
-    return binary
-
-
 @pytest.fixture(scope="module")
 def auth_daemon(endpointd_bin, docker_sock, demo_image, docker):
     d = AuthDaemon(endpointd_bin, docker_sock, demo_image)
-    creds = os.path.join(d.workdir, "credentials.yaml")
-    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(CREDENTIALS)
+    creds = d.write_credentials(CREDENTIALS)
     d.extra_config = ("auth:", f"  credentials: {json.dumps(creds)}", "  metrics_open: false")
     try:
         d.start()

@@ -110,10 +110,7 @@ def denied(key, action, resource):
 
 def _start_daemon(endpointd_bin, docker_sock, demo_image, metrics_open):
     d = AuthDaemon(endpointd_bin, docker_sock, demo_image)
-    creds = os.path.join(d.workdir, "credentials.yaml")
-    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(CREDENTIALS)
+    creds = d.write_credentials(CREDENTIALS)
     d.extra_config = ("auth:", f"  credentials: {json.dumps(creds)}",
                       f"  metrics_open: {'true' if metrics_open else 'false'}")
     try:

@@ -621,6 +621,14 @@ class AuthDaemon(Daemon):
     """A daemon that may refuse unsigned requests: it is up once it answers
     at all, whatever it answers."""
 
+    def write_credentials(self, text):
+        """text as the credentials file (mode 0600, in the workdir); its path."""
+        path = os.path.join(self.workdir, "credentials.yaml")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
+
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

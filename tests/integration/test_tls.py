@@ -200,10 +200,7 @@ def _start(endpointd_bin, docker_sock, demo_image, pki, name, serial, extra_conf
     extra = [f"limits: {{ max_endpoints: 100, request_timeout_s: {HEAD_TIMEOUT_S} }}",
              *extra_config]
     if credentials:
-        creds = os.path.join(d.workdir, "credentials.yaml")
-        fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(CREDENTIALS)
+        creds = d.write_credentials(CREDENTIALS)
         extra += ["auth:", f"  credentials: {json.dumps(creds)}"]
     d.extra_config = tuple(extra)
     try:
