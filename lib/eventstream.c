@@ -1,0 +1,2 @@
+/* Placeholder: the encoder is written on its own branch. */
+#include "eventstream.h"
