@@ -48,6 +48,10 @@
  *                           final chunk (K=0: after the head alone)
  *   DEMO_STREAM_EXIT_AFTER=K  after K tokens the whole process exits with
  *                           DEMO_EXIT_CODE, saying so on stderr first
+ *   DEMO_STREAM_STAMP=1     each token is "token I @NS " instead, NS being
+ *                           CLOCK_MONOTONIC in nanoseconds when it is written
+ *                           (a container shares the host's monotonic clock, so
+ *                           a reader on the host sees how long a piece took)
  *   DEMO_STREAM_UNTIL_CLOSE=1  no chunking and no Content-Length: the tokens
  *                           are written as they come and the end of the body
  *                           is the connection's close (Connection: close)
@@ -106,6 +110,7 @@ static long opt_stream_gap_ms;
 static long opt_stream_fail_after = -1;
 static long opt_stream_exit_after = -1;
 static long opt_stream_until_close;
+static long opt_stream_stamp;
 static char hostname[256];
 
 static atomic_int connections;
@@ -794,7 +799,7 @@ static int handle_invocations_stream(int fd, struct request *req)
 		return -1;
 	len = (size_t)n;
 	for (long i = 1; i <= opt_stream_tokens; i++) {
-		char token[32];
+		char token[64];
 		int tl;
 
 		if (i - 1 == opt_stream_exit_after) {
@@ -809,7 +814,15 @@ static int handle_invocations_stream(int fd, struct request *req)
 		}
 		if (i > 1 && opt_stream_gap_ms > 0)
 			sleep_ms(opt_stream_gap_ms);
-		tl = snprintf(token, sizeof token, "token %ld ", i);
+		if (opt_stream_stamp) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			tl = snprintf(token, sizeof token, "token %ld @%lld ", i,
+			              (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+		} else {
+			tl = snprintf(token, sizeof token, "token %ld ", i);
+		}
 		if (opt_stream_until_close)
 			n = snprintf(buf + len, sizeof buf - len, "%s", token);
 		else
@@ -976,7 +989,8 @@ static void __attribute__((noreturn)) usage(void)
 	      "             DEMO_VARIANT\n"
 	      "             DEMO_STREAM_TOKENS DEMO_STREAM_GAP_MS "
 	      "DEMO_STREAM_FAIL_AFTER\n"
-	      "             DEMO_STREAM_EXIT_AFTER DEMO_STREAM_UNTIL_CLOSE\n",
+	      "             DEMO_STREAM_EXIT_AFTER DEMO_STREAM_UNTIL_CLOSE "
+	      "DEMO_STREAM_STAMP\n",
 	      stderr);
 	exit(2);
 }
@@ -1012,6 +1026,7 @@ int main(int argc, char **argv)
 	env_long("DEMO_STREAM_FAIL_AFTER", 0, 10000000, &opt_stream_fail_after);
 	env_long("DEMO_STREAM_EXIT_AFTER", 0, 10000000, &opt_stream_exit_after);
 	env_long("DEMO_STREAM_UNTIL_CLOSE", 0, 1, &opt_stream_until_close);
+	env_long("DEMO_STREAM_STAMP", 0, 1, &opt_stream_stamp);
 	if ((v = getenv("DEMO_VARIANT")) != NULL)
 		opt_variant = v;
 	if (gethostname(hostname, sizeof hostname - 1) < 0)

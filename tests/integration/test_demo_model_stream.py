@@ -223,6 +223,17 @@ def test_an_error_status_is_a_whole_answer_not_a_stream(demo):
     assert int(headers["content-length"]) == len(r.take(int(headers["content-length"])))
 
 
+def test_stamped_tokens_carry_the_monotonic_time_they_were_written(demo):
+    d = demo(DEMO_STREAM_TOKENS=3, DEMO_STREAM_GAP_MS=50, DEMO_STREAM_STAMP=1)
+    r = invoke(d.connect())
+    r.head()
+    for i, (c, _) in enumerate(x for x in r.chunks() if x[0] is not None):
+        arrived = time.monotonic_ns()
+        word, n, stamp = c.decode().split()
+        assert (word, n) == ("token", str(i + 1))
+        assert stamp.startswith("@") and 0 <= arrived - int(stamp[1:]) < 1e9
+
+
 def test_custom_attributes_are_echoed_on_a_stream(demo):
     d = demo(DEMO_STREAM_TOKENS=1)
     r = invoke(d.connect(), extra="X-Amzn-SageMaker-Custom-Attributes: a=1\r\n")
