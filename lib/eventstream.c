@@ -123,18 +123,21 @@ static uint32_t eventstream_crc32_evbuffer(uint32_t crc, struct evbuffer *src, s
 	evbuffer_ptr_set(src, &pos, 0, EVBUFFER_PTR_SET);
 	while (done < n) {
 		int k = evbuffer_peek(src, (ev_ssize_t)(n - done), &pos, vec, 16);
+		size_t round = 0;
 
 		if (k <= 0)
 			break;
-		for (int i = 0; i < k && i < 16 && done < n; i++) {
+		for (int i = 0; i < k && i < 16 && done + round < n; i++) {
 			size_t len = vec[i].iov_len;
 
-			if (len > n - done)
-				len = n - done;
+			if (len > n - done - round)
+				len = n - done - round;
 			crc = eventstream_crc32(crc, vec[i].iov_base, len);
-			done += len;
+			round += len;
 		}
-		if (done < n && evbuffer_ptr_set(src, &pos, done, EVBUFFER_PTR_SET) < 0)
+		done += round;
+		/* On from where this round stopped, not from the start again. */
+		if (done < n && evbuffer_ptr_set(src, &pos, round, EVBUFFER_PTR_ADD) < 0)
 			break;
 	}
 	return crc;
