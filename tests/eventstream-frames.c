@@ -95,11 +95,13 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (frames_piece(out, argv[i]) < 0) {
 			fprintf(stderr, "eventstream-frames: not a piece: %s\n", argv[i]);
+			evbuffer_free(out);
 			return 2;
 		}
 		while (evbuffer_get_length(out) > 0)
 			if (evbuffer_write(out, STDOUT_FILENO) < 0) {
 				perror("eventstream-frames: write");
+				evbuffer_free(out);
 				return 1;
 			}
 	}
