@@ -29,8 +29,8 @@
  *                           its Message; botocore raises EventStreamError.
  *
  * A payload longer than EVENTSTREAM_MAX_PAYLOAD becomes several PayloadPart
- * events in order; an empty one becomes none (an empty PayloadPart carries
- * nothing and some clients treat it as the end).  The error text is made
+ * events in order; an empty one becomes none (a PayloadPart without bytes
+ * would tell the client nothing).  The error text is made
  * valid UTF-8 here as well, so that building the JSON can never fail.
  */
 #include "eventstream.h"
