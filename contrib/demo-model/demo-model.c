@@ -768,7 +768,7 @@ static void peer_address(int fd, char *ret)
 		ret[0] = '\0';
 }
 
-/* Thread-safe end of the process for DEMO_STREAM_EXIT_AFTER. */
+/* End the whole process mid-stream for DEMO_STREAM_EXIT_AFTER, saying so first. */
 static void __attribute__((noreturn)) stream_exit(long sent)
 {
 	fprintf(stderr,
