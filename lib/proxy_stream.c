@@ -239,7 +239,7 @@ void proxy_stream_piece(struct upstream_response *r, void *userdata)
 	if (!c->streaming) {
 		if (r->status < 200 || r->status > 299) {
 			/* Answered as InvokeEndpoint answers it, words and all. */
-			upstream_call_collect(c->ucall);
+			upstream_call_collect(c->ucall, PROXY_MAX_RESPONSE);
 			return;
 		}
 		if (!proxy_stream_begin(c, r))

@@ -1278,9 +1278,10 @@ void upstream_call_pause(struct upstream_call *c, bool pause)
 }
 
 /* Gather the rest of a streaming call's body for done. */
-void upstream_call_collect(struct upstream_call *c)
+void upstream_call_collect(struct upstream_call *c, size_t max_response)
 {
 	c->on_piece = NULL;
+	c->max_response = max_response ? max_response : 6291456;
 	upstream_call_pause(c, false);
 }
 

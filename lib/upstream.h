@@ -95,10 +95,11 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
  * does not run; resume: read on, and deliver what was read already.
  */
 void upstream_call_pause(struct upstream_call *c, bool pause);
-/* Stop streaming: the rest of the body is gathered (up to max_response) and
- * handed whole to done, as for a call that does not stream (an error
- * answer, whose words are wanted whole). */
-void upstream_call_collect(struct upstream_call *c);
+/* Stop streaming: the rest of the body is gathered (up to max_response
+ * bytes in all, 0 = 6 MiB; over it -> -E2BIG) and handed whole to done, as
+ * for a call that does not stream (an error answer, whose words are wanted
+ * whole). */
+void upstream_call_collect(struct upstream_call *c, size_t max_response);
 /* End the call from the caller (its client went away): done is called from
  * the loop with -ECANCELED, unless the call ends first, and the connection
  * is closed, never pooled with an answer half read. */

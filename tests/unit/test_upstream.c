@@ -1964,7 +1964,7 @@ static void on_piece(struct upstream_response *r, void *userdata)
 	if (s->heads++ == 0) {
 		s->head_status = r->status;
 		if (s->collect_errors && (r->status < 200 || r->status > 299)) {
-			upstream_call_collect(s->call);
+			upstream_call_collect(s->call, 0);
 			return;
 		}
 	}
