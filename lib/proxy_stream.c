@@ -302,7 +302,14 @@ void proxy_stream_done(struct upstream_response *r, void *userdata)
 	if (!c->gone && proxy_call_retry(c, r))
 		return; /* c->ucall is the new call's */
 
-	enum metrics_outcome outcome = proxy_call_account(c, r);
+	/* A client that hung up mid-stream cut a call the model was serving
+	 * well: no error of the model's, for the metrics and the alarms. */
+	struct upstream_response served = *r;
+	if (c->gone && c->streaming && r->result == -ECANCELED) {
+		served.result = 0;
+		served.error = NULL;
+	}
+	enum metrics_outcome outcome = proxy_call_account(c, &served);
 	if (c->streaming && c->req) {
 		/* What was read before the end goes out first. */
 		if (r->body && evbuffer_get_length(r->body) > 0)
