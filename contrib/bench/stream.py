@@ -80,7 +80,7 @@ def parse_args():
     p.add_argument("--streams", type=int, default=100,
                    help="concurrent slow streams of the memory phase (default 100, 0: skip it)")
     p.add_argument("--flood-tokens", type=int, default=1000000,
-                   help="tokens of each memory-phase stream (default 1000000, about 16 MiB)")
+                   help="tokens of each memory-phase stream (default 1000000, about 12 MiB)")
     p.add_argument("--read-bytes", type=int, default=1024,
                    help="bytes a slow reader takes at a time (default 1024)")
     p.add_argument("--read-interval-ms", type=int, default=100,
