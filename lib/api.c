@@ -295,18 +295,24 @@ static void api_request_cb(struct httpd_request *req, void *arg)
 		evbuffer_free(b);
 		return;
 	}
-	/* /endpoints/<name>/invocations */
-	static const char prefix[] = "/endpoints/", suffix[] = "/invocations";
+	/* /endpoints/<name>/invocations, /endpoints/<name>/invocations-response-stream */
+	static const char prefix[] = "/endpoints/";
 	if (a->proxy && str_has_prefix(path, prefix)) {
 		const char *name = path + strlen(prefix);
 		const char *slash = strchr(name, '/');
-		if (slash && slash > name && strcmp(slash, suffix) == 0) {
+		bool invoke = slash && strcmp(slash, "/invocations") == 0;
+		bool stream = slash && strcmp(slash, "/invocations-response-stream") == 0;
+		if (slash > name && (invoke || stream)) {
 			_cleanup_free_ char *n = xstrndup(name, (size_t)(slash - name));
-			if (!api_auth_allow_invoke(a, key, n, request_id, &denied)) {
+			const char *op = stream ? "InvokeEndpointWithResponseStream" : "InvokeEndpoint";
+			if (!api_auth_allow_invoke(a, key, n, op, request_id, &denied)) {
 				api_send_error(req, shape, &denied, request_id);
 				return;
 			}
-			proxy_invoke(a->proxy, req, n, request_id);
+			if (stream)
+				proxy_invoke_stream(a->proxy, req, n, request_id);
+			else
+				proxy_invoke(a->proxy, req, n, request_id);
 			return;
 		}
 	}

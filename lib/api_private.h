@@ -83,9 +83,10 @@ bool api_auth_verify(struct api *a, struct httpd_request *req, enum api_shape sh
  * AccessDeniedException. */
 bool api_auth_allow_operation(struct api *a, const struct auth_key *key, const char *operation,
 			      json_t *input, const char *request_id, struct aws_error *err);
-/* The same for InvokeEndpoint on endpoint, and for GET /metrics. */
+/* The same for a runtime operation (InvokeEndpoint,
+ * InvokeEndpointWithResponseStream) on endpoint, and for GET /metrics. */
 bool api_auth_allow_invoke(struct api *a, const struct auth_key *key, const char *endpoint,
-			   const char *request_id, struct aws_error *err);
+			   const char *operation, const char *request_id, struct aws_error *err);
 bool api_auth_allow_metrics(struct api *a, const struct auth_key *key, const char *request_id,
 			    struct aws_error *err);
 

@@ -806,6 +806,8 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 	                                        "Alarms",
 	                                        "orphan_grace_s",
 	                                        "invocation_timeout_s",
+	                                        "stream_idle_timeout_s",
+	                                        "stream_timeout_s",
 	                                        "container_dialer",
 	                                        "nvml_library",
 	                                        "model_data_roots",
@@ -862,6 +864,14 @@ static int config_parse_top(struct config_loader *ld, const struct cy_node *root
 		if ((v = cy_map_get(root, "invocation_timeout_s")) != NULL &&
 		    (r = cy_get_uint(&ld->ctx, v, "invocation_timeout_s", 1, 3600,
 		                     &ld->c->invocation_timeout_s)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "stream_idle_timeout_s")) != NULL &&
+		    (r = cy_get_uint(&ld->ctx, v, "stream_idle_timeout_s", 1, 3600,
+		                     &ld->c->stream_idle_timeout_s)) < 0)
+			return r;
+		if ((v = cy_map_get(root, "stream_timeout_s")) != NULL &&
+		    (r = cy_get_uint(&ld->ctx, v, "stream_timeout_s", 1, 86400,
+		                     &ld->c->stream_timeout_s)) < 0)
 			return r;
 		if ((v = cy_map_get(root, "nvml_library")) != NULL &&
 		    (r = config_parse_path(ld, v, "nvml_library", &ld->c->nvml_library)) < 0)
@@ -1111,6 +1121,8 @@ static void config_loader_init(struct config_loader *ld)
 	c->drain_timeout_s = CONFIG_DEFAULT_DRAIN_TIMEOUT_S;
 	c->orphan_grace_s = CONFIG_DEFAULT_ORPHAN_GRACE_S;
 	c->invocation_timeout_s = CONFIG_DEFAULT_INVOCATION_TIMEOUT_S;
+	c->stream_idle_timeout_s = CONFIG_DEFAULT_STREAM_IDLE_TIMEOUT_S;
+	c->stream_timeout_s = CONFIG_DEFAULT_STREAM_TIMEOUT_S;
 	c->container_dialer = config_default_dialer();
 	c->model_data.cache_max_bytes = MODELDATA_DEFAULT_CACHE_MAX_BYTES;
 	c->metrics_open = true;

@@ -28,6 +28,8 @@ struct auth_keys;
 #define CONFIG_DEFAULT_MAX_ENDPOINTS 100
 #define CONFIG_DEFAULT_ORPHAN_GRACE_S 30
 #define CONFIG_DEFAULT_INVOCATION_TIMEOUT_S 60
+#define CONFIG_DEFAULT_STREAM_IDLE_TIMEOUT_S 60
+#define CONFIG_DEFAULT_STREAM_TIMEOUT_S 600
 /* What a client can make the daemon hold (limits:), all in one place. */
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 4096
 #define CONFIG_DEFAULT_MAX_BUFFERED_BYTES (UINT64_C(512) * 1024 * 1024)
@@ -244,6 +246,10 @@ struct config {
 	unsigned orphan_grace_s;
 	/* How long InvokeEndpoint waits for a container's answer. */
 	unsigned invocation_timeout_s;
+	/* How long InvokeEndpointWithResponseStream waits for a container's
+	 * next piece (its first included), and for the whole stream. */
+	unsigned stream_idle_timeout_s;
+	unsigned stream_timeout_s;
 	/* endpointd-dialer, run in each container so that invocations reach the
 	 * model server over the container's loopback; NULL = go through the
 	 * published port. */

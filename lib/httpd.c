@@ -25,6 +25,16 @@
  *   APP    the application holds the request until httpd_send_reply().
  *          Nothing more is parsed; bytes a client pipelines wait in the
  *          input buffer, which stops growing at the read high-water mark.
+ *   STREAM the application sends a streaming answer (httpd_stream_begin):
+ *          pieces go out as chunks as the application writes them; it
+ *          writes while the output holds less than HTTPD_STREAM_HIGH and
+ *          is told when it has drained below HTTPD_STREAM_LOW (the write
+ *          low-water mark), so one stream never holds more than
+ *          HTTPD_STREAM_RESERVE, which it reserves from the body budget.
+ *          The client closing, or reading nothing for write_timeout, is
+ *          reported to the application (HTTPD_STREAM_GONE) so that it can
+ *          stop producing; a client that shuts down its side mid-stream is
+ *          taken as gone, as no HTTP client half-closes to read an answer.
  *   WRITE  the answer is in the output buffer; write_timeout bounds each
  *          step.  When it is written, the next pipelined request is parsed
  *          (HEAD), or the connection closes.
@@ -133,6 +143,7 @@ enum httpd_phase {
 	HTTPD_HEAD,
 	HTTPD_BODY,
 	HTTPD_APP,
+	HTTPD_STREAM,
 	HTTPD_WRITE,
 	HTTPD_LINGER,
 };
@@ -157,6 +168,10 @@ struct httpd_request {
 	uint64_t reserved; /* bytes of the server's budget held */
 	struct httpreq_chunked chunked;
 	struct evbuffer *out_headers;
+	httpd_stream_fn stream_cb; /* a streaming answer's, from httpd_stream_begin */
+	void *stream_userdata;
+	bool stream_chunked;  /* framed in chunks (else until the close) */
+	bool stream_waiting;  /* the writer waits for HTTPD_STREAM_DRAINED */
 };
 
 struct httpd_conn {
@@ -403,6 +418,83 @@ void httpd_send_reply(struct httpd_request *req, int status, struct evbuffer *bo
 	evtimer_del(c->timer);
 	httpd_request_free(req);
 	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+int httpd_stream_begin(struct httpd_request *req, int status, httpd_stream_fn cb,
+                       void *userdata)
+{
+	struct httpd_conn *c = req->conn;
+	if (!c)
+		return -ENOTCONN;
+	if (c->req != req || c->phase != HTTPD_APP)
+		return -EINVAL;
+	struct httpd *h = c->server;
+	if (h->limits.max_buffered_bytes &&
+	    h->buffered + HTTPD_STREAM_RESERVE > h->limits.max_buffered_bytes)
+		return -ENOBUFS;
+	h->buffered += HTTPD_STREAM_RESERVE;
+	req->reserved += HTTPD_STREAM_RESERVE;
+	req->stream_cb = cb;
+	req->stream_userdata = userdata;
+	req->stream_chunked = req->parsed.version == 11;
+	if (!req->parsed.keep_alive || h->paused || h->draining || !req->stream_chunked)
+		c->close_after = true;
+
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, httpd_reason(status),
+	                    httpd_date(h));
+	if (req->stream_chunked)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	if (c->close_after)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	evbuffer_add_buffer(out, req->out_headers);
+	evbuffer_add(out, "\r\n", 2);
+	c->phase = HTTPD_STREAM;
+	bufferevent_setwatermark(c->bev, EV_WRITE, HTTPD_STREAM_LOW, 0);
+	bufferevent_enable(c->bev, EV_WRITE);
+	return 0;
+}
+
+bool httpd_stream_write(struct httpd_request *req, struct evbuffer *data)
+{
+	struct httpd_conn *c = req->conn;
+	size_t n = evbuffer_get_length(data);
+	if (!c || c->phase != HTTPD_STREAM) {
+		evbuffer_drain(data, n);
+		return true; /* HTTPD_STREAM_GONE says the rest */
+	}
+	if (n == 0)
+		return !req->stream_waiting;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (req->stream_chunked)
+		evbuffer_add_printf(out, "%zx\r\n", n);
+	evbuffer_add_buffer(out, data);
+	if (req->stream_chunked)
+		evbuffer_add(out, "\r\n", 2);
+	bufferevent_enable(c->bev, EV_WRITE);
+	if (evbuffer_get_length(out) >= HTTPD_STREAM_HIGH)
+		req->stream_waiting = true;
+	return !req->stream_waiting;
+}
+
+void httpd_stream_end(struct httpd_request *req)
+{
+	struct httpd_conn *c = req->conn;
+	if (c && c->phase == HTTPD_STREAM) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		if (req->stream_chunked)
+			evbuffer_add(out, "0\r\n\r\n", 5);
+		if (c->server->draining || c->server->paused)
+			c->close_after = true;
+		c->phase = HTTPD_WRITE;
+		c->req = NULL;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		bufferevent_enable(c->bev, EV_WRITE);
+		if (evbuffer_get_length(out) == 0) /* all written: finish from the loop */
+			bufferevent_trigger(c->bev, EV_WRITE,
+			                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
+	httpd_request_free(req);
 }
 
 /* The server refuses c's request: answer through the application, close after. */
@@ -667,6 +759,7 @@ static void httpd_conn_process(struct httpd_conn *c)
 			break;
 		}
 		case HTTPD_APP:
+		case HTTPD_STREAM:
 		case HTTPD_WRITE:
 			break;
 		}
@@ -708,6 +801,15 @@ static void httpd_conn_close_notify(struct httpd_conn *c)
 static void httpd_conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct httpd_conn *c = arg;
+	if (c->phase == HTTPD_STREAM) {
+		struct httpd_request *req = c->req;
+		if (req->stream_waiting &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) <= HTTPD_STREAM_LOW) {
+			req->stream_waiting = false;
+			req->stream_cb(req, HTTPD_STREAM_DRAINED, req->stream_userdata);
+		}
+		return;
+	}
 	if (c->phase != HTTPD_WRITE)
 		return;
 	if (!c->close_after) {
@@ -802,6 +904,7 @@ static void httpd_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	case HTTPD_LINGER:
 	case HTTPD_APP:
+	case HTTPD_STREAM:
 	case HTTPD_WRITE:
 		httpd_conn_free(c);
 		return;
@@ -840,7 +943,10 @@ static void httpd_maybe_resume(struct httpd *h)
 static void httpd_conn_free(struct httpd_conn *c)
 {
 	struct httpd *h = c->server;
+	struct httpd_request *streaming = NULL;
 	if (c->req) {
+		if (c->req->dispatched && c->phase == HTTPD_STREAM)
+			streaming = c->req;
 		if (c->req->dispatched)
 			c->req->conn = NULL; /* the application answers into the void */
 		else
@@ -854,6 +960,9 @@ static void httpd_conn_free(struct httpd_conn *c)
 	httpd_maybe_resume(h);
 	if (h->draining && h->n_conns == 0)
 		event_active(h->drained_ev, EV_TIMEOUT, 0);
+	/* Last: the application may end (free) the stream from here. */
+	if (streaming)
+		streaming->stream_cb(streaming, HTTPD_STREAM_GONE, streaming->stream_userdata);
 }
 
 /* At the cap: close the connection idle longest other than keep; false if none. */

@@ -131,6 +131,45 @@ void httpd_add_header(struct httpd_request *req, const char *name, const char *v
  * gone, this only frees req.
  */
 void httpd_send_reply(struct httpd_request *req, int status, struct evbuffer *body);
+/*
+ * Streaming answers, whose length is not known when they begin (chunked
+ * for HTTP/1.1 clients, until the close for HTTP/1.0 ones).  What the
+ * connection holds unwritten is bounded by the writer: it writes while
+ * httpd_stream_write() says so and waits for HTTPD_STREAM_DRAINED after.
+ * Each stream reserves HTTPD_STREAM_RESERVE bytes of max_buffered_bytes
+ * for its life, as a request body does.
+ */
+#define HTTPD_STREAM_HIGH (128 * 1024) /* write no more once this much waits */
+#define HTTPD_STREAM_LOW (32 * 1024)   /* HTTPD_STREAM_DRAINED below this */
+/* The most one write may add (with its framing) to what waits. */
+#define HTTPD_STREAM_MAX_WRITE (128 * 1024)
+#define HTTPD_STREAM_RESERVE (HTTPD_STREAM_HIGH + HTTPD_STREAM_MAX_WRITE)
+
+enum httpd_stream_event {
+	HTTPD_STREAM_DRAINED, /* after a write said wait: the client read enough */
+	HTTPD_STREAM_GONE,    /* the client closed, or read nothing for write_timeout */
+};
+/* What happened to a streaming answer, from the loop.  After
+ * HTTPD_STREAM_GONE the application ends it with httpd_stream_end()
+ * (then, or later), which only frees req. */
+typedef void (*httpd_stream_fn)(struct httpd_request *req, enum httpd_stream_event ev,
+                                void *userdata);
+/*
+ * Begin a streaming answer to req (a request handed to the application):
+ * the status line and the headers added so far go out now.  0; -ENOBUFS
+ * when the body budget has no room for the stream (nothing was sent: answer
+ * with httpd_send_reply()); -ENOTCONN when the client has gone.
+ */
+int httpd_stream_begin(struct httpd_request *req, int status, httpd_stream_fn cb,
+                       void *userdata);
+/* Send data (moved, left empty; at most HTTPD_STREAM_MAX_WRITE bytes) as
+ * the next piece; false when the writer must wait for HTTPD_STREAM_DRAINED
+ * before it writes again. */
+bool httpd_stream_write(struct httpd_request *req, struct evbuffer *data);
+/* End the answer and free req; the connection goes on to the next request
+ * (or closes) once all of it is written. */
+void httpd_stream_end(struct httpd_request *req);
+
 /* The reason phrase for status. */
 const char *httpd_reason(int status);
 

@@ -116,6 +116,9 @@ struct metrics_series {
 	unsigned long long outcomes[METRICS_OUTCOME_MAX];
 	struct metrics_histogram latency;
 	struct metrics_window *window; /* NULL until a call reaches the variant */
+	long long streams_open;
+	unsigned long long stream_bytes;
+	struct metrics_histogram first_byte; /* of streamed calls */
 };
 
 static struct {
@@ -317,9 +320,8 @@ void metrics_invocation(const char *endpoint, const char *variant, enum metrics_
 	metrics_invocation_at(endpoint, variant, outcome, status, seconds, now_realtime());
 }
 
-/* One invocation at now. */
-void metrics_invocation_at(const char *endpoint, const char *variant, enum metrics_outcome outcome,
-                           int status, double seconds, double now)
+/* The series of endpoint and variant (NULL: none chosen), made if new. */
+static struct metrics_series *metrics_series_get(const char *endpoint, const char *variant)
 {
 	if (!metrics.series)
 		metrics.series = strmap_new();
@@ -331,6 +333,33 @@ void metrics_invocation_at(const char *endpoint, const char *variant, enum metri
 		s->variant = xstrdup(variant ? variant : "");
 		strmap_put(metrics.series, key, s);
 	}
+	return s;
+}
+
+/* A stream opened or ended. */
+void metrics_stream_open(const char *endpoint, const char *variant, int delta)
+{
+	metrics_series_get(endpoint, variant)->streams_open += delta;
+}
+
+/* Bytes of a model's answer streamed. */
+void metrics_stream_bytes(const char *endpoint, const char *variant, size_t n)
+{
+	metrics_series_get(endpoint, variant)->stream_bytes += n;
+}
+
+/* A stream's first piece was read. */
+void metrics_stream_first_byte(const char *endpoint, const char *variant, double seconds)
+{
+	metrics_observe(&metrics_series_get(endpoint, variant)->first_byte,
+			metrics_latency_buckets, ELEMENTSOF(metrics_latency_buckets), seconds);
+}
+
+/* One invocation at now. */
+void metrics_invocation_at(const char *endpoint, const char *variant, enum metrics_outcome outcome,
+                           int status, double seconds, double now)
+{
+	struct metrics_series *s = metrics_series_get(endpoint, variant);
 	if (outcome < METRICS_OUTCOME_MAX)
 		s->outcomes[outcome]++;
 	if (outcome == METRICS_OUTCOME_SUCCESS || outcome == METRICS_OUTCOME_MODEL_ERROR ||
@@ -603,7 +632,7 @@ static char *metrics_escape(const char *s)
 
 struct metrics_render_ctx {
 	struct buf *b;
-	int pass; /* 0: counters, 1: histograms */
+	int pass; /* 0: counters, 1: histograms, 2-4: streams open, bytes, first byte */
 };
 
 /* The lines of one series. */
@@ -613,6 +642,29 @@ static void metrics_render_series(const char *key, void *value, void *userdata)
 	struct metrics_series *s = value;
 	_cleanup_free_ char *e = metrics_escape(s->endpoint);
 	_cleanup_free_ char *v = metrics_escape(s->variant);
+	if (ctx->pass >= 2) {
+		bool streamed = s->stream_bytes || s->streams_open || s->first_byte.count;
+		if (!streamed)
+			return;
+		if (ctx->pass == 2)
+			(void)buf_printf(ctx->b,
+					 "endpointd_streams_open{endpoint=\"%s\",variant=\"%s\"} "
+					 "%lld\n",
+					 e, v, s->streams_open);
+		else if (ctx->pass == 3)
+			(void)buf_printf(ctx->b,
+					 "endpointd_stream_bytes_total{endpoint=\"%s\",variant="
+					 "\"%s\"} %llu\n",
+					 e, v, s->stream_bytes);
+		else if (s->first_byte.count) {
+			_cleanup_free_ char *labels =
+			    xasprintf("endpoint=\"%s\",variant=\"%s\",", e, v);
+			metrics_render_histogram(ctx->b, "endpointd_stream_first_byte_seconds",
+						 labels, &s->first_byte, metrics_latency_buckets,
+						 ELEMENTSOF(metrics_latency_buckets));
+		}
+		return;
+	}
 	if (ctx->pass == 0) {
 		for (int o = 0; o < METRICS_OUTCOME_MAX; o++)
 			if (s->outcomes[o])
@@ -674,5 +726,21 @@ char *metrics_render(struct endpoint_manager *m)
 	ctx.pass = 1;
 	if (metrics.series)
 		strmap_foreach(metrics.series, metrics_render_series, &ctx);
+
+	static const char *const stream_help[] = {
+	    "# HELP endpointd_streams_open Streamed invocations being sent now.\n"
+	    "# TYPE endpointd_streams_open gauge\n",
+	    "# HELP endpointd_stream_bytes_total Bytes of models' answers streamed.\n"
+	    "# TYPE endpointd_stream_bytes_total counter\n",
+	    "# HELP endpointd_stream_first_byte_seconds From a streamed invocation being "
+	    "taken to the first piece of the model's answer.\n"
+	    "# TYPE endpointd_stream_first_byte_seconds histogram\n",
+	};
+	for (int pass = 2; pass <= 4; pass++) {
+		(void)buf_printf(&b, "%s", stream_help[pass - 2]);
+		ctx.pass = pass;
+		if (metrics.series)
+			strmap_foreach(metrics.series, metrics_render_series, &ctx);
+	}
 	return buf_steal(&b);
 }

@@ -49,6 +49,17 @@ void metrics_invocation(const char *endpoint, const char *variant, enum metrics_
 void metrics_invocation_at(const char *endpoint, const char *variant, enum metrics_outcome outcome,
                            int status, double seconds, double now);
 
+/*
+ * Streamed invocations (InvokeEndpointWithResponseStream), by endpoint and
+ * variant, beside metrics_invocation() which each also ends with: a stream
+ * opened (delta 1: its head went to the client) or ended (-1), bytes of the
+ * model's answer sent on, and the time from the call being taken to the
+ * first piece of the answer being read.
+ */
+void metrics_stream_open(const char *endpoint, const char *variant, int delta);
+void metrics_stream_bytes(const char *endpoint, const char *variant, size_t n);
+void metrics_stream_first_byte(const char *endpoint, const char *variant, double seconds);
+
 /* SageMaker's per-variant invocation metrics (namespace AWS/SageMaker). */
 enum metrics_metric {
 	METRICS_INVOCATIONS,             /* one sample of 1 per call that reached a variant */

@@ -38,6 +38,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy_private.h"
 #include "upstream.h"
 #include "utf8.h"
 #include "util.h"
@@ -47,33 +48,6 @@
 #define PROXY_ORIGINAL_MAX (64 * 1024)
 #define PROXY_TRIM_BODY (1024 * 1024)
 #define PROXY_TRIM_DELAY_S 1
-
-struct proxy {
-	struct event_base *base;
-	struct upstream *upstream; /* NULL once stopped */
-	struct endpoint_manager *manager;
-	uint64_t rng; /* xorshift state for weighted choice and ties */
-	size_t in_flight;
-	struct strmap *per_endpoint; /* endpoint name -> calls in flight, as uintptr_t */
-	bool big;          /* a body of PROXY_TRIM_BODY or more since the last trim */
-	struct event *trim; /* gives the heap back once the big ones are done */
-};
-
-/* One invocation being forwarded. */
-struct proxy_call {
-	struct proxy *proxy;
-	struct httpd_request *req;
-	struct endpoint *ep; /* a reference */
-	char *counted;       /* the name counted in per_endpoint */
-	struct variant *variant;
-	struct instance *inst; /* counted in inst->inflight */
-	bool pinned;           /* TargetVariant: no other variant */
-	bool retried;
-	struct evbuffer *body; /* req's input buffer */
-	char *headers[4];      /* forwarded request headers, NULL-ended */
-	char request_id[AWS_REQUEST_ID_LEN + 1];
-	double start; /* monotonic seconds */
-};
 
 /* A random 64-bit number (xorshift64*). */
 static uint64_t proxy_random(struct proxy *p)
@@ -85,10 +59,7 @@ static uint64_t proxy_random(struct proxy *p)
 }
 
 /* Send a REST-JSON error. */
-static void proxy_send_error(struct httpd_request *req, const char *request_id, int status,
-			     const char *code, const char *type, json_t *extra, const char *fmt, ...)
-	__attribute__((format(printf, 7, 8)));
-static void proxy_send_error(struct httpd_request *req, const char *request_id, int status,
+void proxy_send_error(struct httpd_request *req, const char *request_id, int status,
 			     const char *code, const char *type, json_t *extra, const char *fmt, ...)
 {
 	va_list ap;
@@ -231,7 +202,7 @@ static void proxy_count_endpoint(struct proxy *p, const char *name, int delta)
 }
 
 /* End a call: uncount it and let go of what it held. */
-static void proxy_call_free(struct proxy_call *c)
+void proxy_call_free(struct proxy_call *c)
 {
 	if (c->inst)
 		c->inst->inflight--;
@@ -243,15 +214,15 @@ static void proxy_call_free(struct proxy_call *c)
 	}
 	for (size_t i = 0; c->headers[i]; i++)
 		free(c->headers[i]);
+	if (c->events)
+		evbuffer_free(c->events);
 	endpoint_unref(c->ep);
 	free(c);
 }
 
-static void proxy_forward(struct proxy_call *c);
-
 /* The container's words, for messages: cut on a character boundary, text
  * (UTF-8, a bad byte as U+FFFD) and never raw binary. */
-static char *proxy_excerpt(struct evbuffer *body, size_t max)
+char *proxy_excerpt(struct evbuffer *body, size_t max)
 {
 	size_t len = evbuffer_get_length(body);
 	size_t n = len < max ? len : max;
@@ -275,12 +246,10 @@ static char *proxy_excerpt(struct evbuffer *body, size_t max)
 	return s;
 }
 
-/* The container answered (or did not). */
-static void proxy_done(struct upstream_response *r, void *userdata)
+/* A refused connection: route the call to another instance. */
+bool proxy_call_retry(struct proxy_call *c, struct upstream_response *r)
 {
-	struct proxy_call *c = userdata;
 	struct endpoint *ep = c->ep;
-	const char *variant = c->variant->name;
 
 	/* A connection refused, reset or closed without an answer: the
 	 * instance is likely gone (the Engine's event may still be on its
@@ -304,10 +273,17 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 			c->inst->inflight++;
 			c->retried = true;
 			proxy_forward(c);
-			return;
+			return true;
 		}
 	}
+	return false;
+}
 
+/* Metrics and the log line of a call's end. */
+enum metrics_outcome proxy_call_account(struct proxy_call *c, struct upstream_response *r)
+{
+	struct endpoint *ep = c->ep;
+	const char *variant = c->variant->name;
 	enum metrics_outcome outcome = METRICS_OUTCOME_MODEL_ERROR;
 	if (r->result == -ECANCELED || r->result == -ECONNREFUSED)
 		outcome = METRICS_OUTCOME_UNAVAILABLE;
@@ -329,21 +305,30 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 			    "request %s: endpoint %s variant %s instance %u (%s) answered %d",
 			    c->request_id, ep->name, variant, c->inst->slot, c->inst->container_name,
 			    (int)r->status);
+	return outcome;
+}
 
+/* The error answers of a failed call. */
+void proxy_send_failure(struct proxy_call *c, struct upstream_response *r)
+{
+	struct endpoint *ep = c->ep;
+	struct httpd_request *req = TAKE_PTR(c->req);
 	if (r->result == -ECANCELED) {
-		proxy_send_error(c->req, c->request_id, 503, "ServiceUnavailable",
+		proxy_send_error(req, c->request_id, 503, "ServiceUnavailable",
 				 "ServiceUnavailable", NULL, "endpointd is shutting down.");
 	} else if (r->result == -ETIMEDOUT) {
 		json_t *extra = json_pack("{s:i, s:s}", "OriginalStatusCode", 0, "OriginalMessage", "");
-		proxy_send_error(c->req, c->request_id, 424, "ModelError", "ModelError", extra,
+		unsigned timeout_s = c->stream ? ep->fleet->config->stream_idle_timeout_s
+		                               : ep->fleet->config->invocation_timeout_s;
+		proxy_send_error(req, c->request_id, 424, "ModelError", "ModelError", extra,
 				 "Received server error (0) from primary with message \"Your "
 				 "invocation timed out while waiting for a response from container "
 				 "primary after %u seconds.\". See the log of container %s for more "
 				 "information.",
-				 ep->fleet->config->invocation_timeout_s, c->inst->container_name);
+				 timeout_s, c->inst->container_name);
 		json_decref(extra);
 	} else if (r->result == -ECONNREFUSED) {
-		proxy_send_error(c->req, c->request_id, 503, "ServiceUnavailable",
+		proxy_send_error(req, c->request_id, 503, "ServiceUnavailable",
 				 "ServiceUnavailable", NULL,
 				 "No instance of endpoint %s could take the request: %s refused the "
 				 "connection.",
@@ -351,18 +336,18 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 	} else if (r->result) {
 		json_t *extra = json_pack("{s:i, s:o}", "OriginalStatusCode", 0, "OriginalMessage",
 					  aws_string(r->error ? r->error : ""));
-		proxy_send_error(c->req, c->request_id, 424, "ModelError", "ModelError", extra,
+		proxy_send_error(req, c->request_id, 424, "ModelError", "ModelError", extra,
 				 "Received server error (0) from primary with message \"%s\". See "
 				 "the log of container %s for more information.",
 				 r->error ? r->error : strerror(-r->result), c->inst->container_name);
 		json_decref(extra);
-	} else if (r->status >= 400) {
+	} else {
 		bool client = r->status < 500;
 		_cleanup_free_ char *words = proxy_excerpt(r->body, PROXY_MESSAGE_BODY_MAX);
 		_cleanup_free_ char *original = proxy_excerpt(r->body, PROXY_ORIGINAL_MAX);
 		json_t *extra = json_pack("{s:i, s:o}", "OriginalStatusCode", (int)r->status,
 					  "OriginalMessage", aws_string(original));
-		proxy_send_error(c->req, c->request_id, 424,
+		proxy_send_error(req, c->request_id, 424,
 				 client ? "CLIENT_ERROR_FROM_MODEL" : "SERVER_ERROR_FROM_MODEL",
 				 "ModelError", extra,
 				 "Received %s error (%d) from primary with message \"%s\". See the "
@@ -370,11 +355,23 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 				 client ? "client" : "server", r->status, words,
 				 c->inst->container_name);
 		json_decref(extra);
+	}
+}
+
+/* The container answered (or did not). */
+static void proxy_done(struct upstream_response *r, void *userdata)
+{
+	struct proxy_call *c = userdata;
+	if (proxy_call_retry(c, r))
+		return;
+	proxy_call_account(c, r);
+	if (r->result || r->status >= 400) {
+		proxy_send_failure(c, r);
 	} else {
 		const char *ct = upstream_response_header(r, "Content-Type");
 		const char *attrs = upstream_response_header(r, "X-Amzn-SageMaker-Custom-Attributes");
 		httpd_add_header(c->req, "Content-Type", ct ? ct : "application/octet-stream");
-		httpd_add_header(c->req, "x-Amzn-Invoked-Production-Variant", variant);
+		httpd_add_header(c->req, "x-Amzn-Invoked-Production-Variant", c->variant->name);
 		httpd_add_header(c->req, "x-amzn-RequestId", c->request_id);
 		if (attrs)
 			httpd_add_header(c->req, "X-Amzn-SageMaker-Custom-Attributes", attrs);
@@ -387,7 +384,7 @@ static void proxy_done(struct upstream_response *r, void *userdata)
 
 /* Send the call to c->inst: a container without a network only through its
  * dialer (while none runs, the call is refused as by a stopped server). */
-static void proxy_forward(struct proxy_call *c)
+void proxy_forward(struct proxy_call *c)
 {
 	const struct config_model *model = c->inst->variant->cv->model;
 	bool isolated = model && model->enable_network_isolation;
@@ -402,12 +399,21 @@ static void proxy_forward(struct proxy_call *c)
 		.timeout_ms = c->ep->fleet->config->invocation_timeout_s * 1000,
 		.max_response = PROXY_MAX_RESPONSE,
 	};
+	if (c->stream) {
+		const struct config *cfg = c->ep->fleet->config;
+		ur.timeout_ms = cfg->stream_timeout_s * 1000;
+		ur.idle_timeout_ms = cfg->stream_idle_timeout_s * 1000;
+		ur.max_response = PROXY_STREAM_PIECE_MAX;
+		ur.on_piece = proxy_stream_piece;
+		c->ucall = upstream_start(c->proxy->upstream, &ur, proxy_stream_done, c);
+		return;
+	}
 	upstream_start(c->proxy->upstream, &ur, proxy_done, c);
 }
 
-/* Serve one invocation. */
-void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
-		  const char *request_id)
+/* Admission and routing of one invocation. */
+struct proxy_call *proxy_call_new(struct proxy *p, struct httpd_request *req, const char *name,
+                                  const char *request_id, const char *operation)
 {
 	struct config *cfg = endpoint_manager_config(p->manager);
 	struct evbuffer *input = httpd_request_body(req);
@@ -416,32 +422,32 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	if (!p->upstream) {
 		proxy_send_error(req, request_id, 503, "ServiceUnavailable", "ServiceUnavailable",
 				 NULL, "endpointd is shutting down.");
-		return;
+		return NULL;
 	}
 	if (strcmp(httpd_request_method(req), "POST") != 0) {
 		proxy_send_error(req, request_id, 405, "ValidationError", "ValidationError", NULL,
-				 "InvokeEndpoint takes POST.");
-		return;
+				 "%s takes POST.", operation);
+		return NULL;
 	}
 	struct endpoint *ep = endpoint_find(p->manager, name);
 	if (!ep) {
 		proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError", NULL,
 				 "Endpoint %s of account %s not found.", name, cfg->account_id);
-		return;
+		return NULL;
 	}
 	if (ep->state != ENDPOINT_IN_SERVICE && ep->state != ENDPOINT_UPDATING) {
 		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0, 0);
 		proxy_send_error(req, request_id, 400, "ValidationError", "ValidationError", NULL,
 				 "Endpoint %s of account %s is not in service: it is %s.", ep->name,
 				 cfg->account_id, endpoint_state_to_string(ep->state));
-		return;
+		return NULL;
 	}
 	if (len > PROXY_MAX_BODY) {
 		metrics_invocation(ep->name, NULL, METRICS_OUTCOME_REJECTED, 0, 0);
 		proxy_send_error(req, request_id, 413, "ValidationError", "ValidationError", NULL,
 				 "Request body of %zu bytes is over the limit of %d bytes.", len,
 				 PROXY_MAX_BODY);
-		return;
+		return NULL;
 	}
 
 	size_t ep_in_flight = proxy_endpoint_in_flight(p, ep->name);
@@ -457,7 +463,7 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 				 all ? p->in_flight : ep_in_flight,
 				 all ? cfg->max_inflight_invocations
 				     : cfg->max_inflight_per_endpoint);
-		return;
+		return NULL;
 	}
 
 	const char *target = httpd_request_header(req, "X-Amzn-SageMaker-Target-Variant");
@@ -471,7 +477,7 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 					 "Endpoint %s has no production variant named %s: the "
 					 "X-Amzn-SageMaker-Target-Variant header must name one.",
 					 ep->name, target);
-			return;
+			return NULL;
 		}
 	} else {
 		v = proxy_pick_variant(p, ep, NULL);
@@ -482,12 +488,13 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 		proxy_send_error(req, request_id, 503, "ServiceUnavailable", "ServiceUnavailable",
 				 NULL, "No healthy instance of endpoint %s%s%s can take the request.",
 				 ep->name, target ? " variant " : "", target ? target : "");
-		return;
+		return NULL;
 	}
 
 	struct proxy_call *c = xcalloc(1, sizeof(*c));
 	c->proxy = p;
 	c->req = req;
+	c->operation = operation;
 	c->ep = endpoint_ref(ep);
 	c->variant = v;
 	c->inst = inst;
@@ -497,18 +504,32 @@ void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 	if (len >= PROXY_TRIM_BODY)
 		p->big = true;
 	snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
-	static const char *const forwarded[] = {"Content-Type", "Accept",
-						"X-Amzn-SageMaker-Custom-Attributes"};
-	size_t nh = 0;
-	for (size_t i = 0; i < ELEMENTSOF(forwarded); i++) {
-		const char *value = httpd_request_header(req, forwarded[i]);
-		if (value)
-			c->headers[nh++] = xasprintf("%s: %s", forwarded[i], value);
-	}
 	inst->inflight++;
 	p->in_flight++;
 	c->counted = xstrdup(ep->name);
 	proxy_count_endpoint(p, c->counted, 1);
+	return c;
+}
+
+/* Forward one header of the request to the container. */
+void proxy_call_forward_header(struct proxy_call *c, const char *name, const char *value)
+{
+	if (value && c->n_headers < PROXY_MAX_FORWARDED)
+		c->headers[c->n_headers++] = xasprintf("%s: %s", name, value);
+}
+
+/* Serve one invocation. */
+void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
+		  const char *request_id)
+{
+	struct proxy_call *c = proxy_call_new(p, req, name, request_id, "InvokeEndpoint");
+	if (!c)
+		return;
+	static const char *const forwarded[] = {"Content-Type", "Accept",
+						"X-Amzn-SageMaker-Custom-Attributes",
+						"X-Amzn-SageMaker-Inference-Id"};
+	for (size_t i = 0; i < ELEMENTSOF(forwarded); i++)
+		proxy_call_forward_header(c, forwarded[i], httpd_request_header(req, forwarded[i]));
 	proxy_forward(c);
 }
 

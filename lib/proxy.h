@@ -1,6 +1,9 @@
 /*
  * InvokeEndpoint: POST /endpoints/<name>/invocations, forwarded to one
- * healthy instance of the endpoint (REST-JSON errors, SageMaker's words).
+ * healthy instance of the endpoint (REST-JSON errors, SageMaker's words);
+ * and InvokeEndpointWithResponseStream: POST
+ * /endpoints/<name>/invocations-response-stream, the same call with the
+ * model's answer sent on as it comes, in event-stream PayloadPart events.
  */
 #ifndef ENDPOINTD_PROXY_H
 #define ENDPOINTD_PROXY_H
@@ -26,6 +29,11 @@ void proxy_stop(struct proxy *p);
 /* Serves one invocation of endpoint name; the answer is sent later. */
 void proxy_invoke(struct proxy *p, struct httpd_request *req, const char *name,
 		  const char *request_id);
+
+/* Serves one streamed invocation of endpoint name; the answer begins
+ * later. */
+void proxy_invoke_stream(struct proxy *p, struct httpd_request *req, const char *name,
+			 const char *request_id);
 
 /* Calls forwarded and not yet answered. */
 size_t proxy_in_flight(const struct proxy *p);

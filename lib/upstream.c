@@ -96,6 +96,7 @@ struct upstream_conn {
 	bool et;     /* edge-triggered: both events stay added for life */
 	bool served; /* has answered a call before: may have gone stale */
 	bool passed; /* came from a container's dialer: shares its flags */
+	bool peer_closed; /* an event said the peer closed its side */
 	struct dialer *dialer; /* a reference: the pool's key, for dialer_only calls */
 	struct event rev, wev;
 	struct evbuffer *in, *out;
@@ -139,8 +140,16 @@ struct upstream_call {
 	size_t max_response;
 	bool retried; /* the one retry on a fresh connection is spent */
 
-	int pending_result; /* an end decided inside upstream_start */
+	int pending_result; /* an end decided inside upstream_start, or a cancel */
 	const char *pending_error;
+
+	/* Streaming: the head and each piece go to on_piece (NULL when the
+	 * call does not stream, or once it collects). */
+	upstream_piece_fn on_piece;
+	unsigned idle_timeout_ms;
+	bool head_delivered;
+	bool paused;    /* the caller wants no more pieces for now */
+	bool cancelled; /* ends with -ECANCELED on the next loop turn */
 
 	enum upstream_parse parse;
 	int status;
@@ -349,7 +358,8 @@ static void upstream_call_finish(struct upstream_call *c, int result, const char
 	struct upstream_conn *conn = TAKE_PTR(c->conn);
 	if (conn) {
 		conn->call = NULL;
-		if (result == 0 && c->keep_alive && evbuffer_get_length(conn->in) == 0 &&
+		if (result == 0 && c->keep_alive && !c->cancelled &&
+		    evbuffer_get_length(conn->in) == 0 &&
 		    evbuffer_get_length(conn->out) == 0) {
 			upstream_conn_want_write(conn, false);
 			upstream_conn_idle(conn);
@@ -397,6 +407,8 @@ static void upstream_call_arm(struct upstream_call *c, bool connecting)
 	uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 0;
 	if (connecting && c->connect_timeout_ms < left)
 		left = c->connect_timeout_ms;
+	else if (!connecting && c->idle_timeout_ms && !c->paused && c->idle_timeout_ms < left)
+		left = c->idle_timeout_ms;
 	struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
 	evtimer_add(&c->timer, &tv);
 }
@@ -728,7 +740,7 @@ static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
 	}
 	if (status < 200)
 		return 0; /* interim: the real answer follows */
-	if (has_length && length > c->max_response) {
+	if (has_length && length > c->max_response && !c->on_piece) {
 		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u answered with over %zu bytes",
 		         c->port, c->max_response);
 		return -E2BIG;
@@ -775,17 +787,23 @@ static int upstream_parse_chunk_size(const char *line, size_t n, uint64_t *ret_s
 	return 0;
 }
 
-/* Move n bytes of the answer's body from in, minding max_response.  0 or
- * -E2BIG. */
-static int upstream_take_body(struct upstream_call *c, struct evbuffer *in, size_t n)
+/* Move up to n bytes of the answer's body from in, minding max_response:
+ * the bytes taken, or -E2BIG.  A streaming call takes what fits until its
+ * caller has taken the last delivery (0 when nothing does). */
+static ssize_t upstream_take_body(struct upstream_call *c, struct evbuffer *in, size_t n)
 {
-	if (evbuffer_get_length(c->body) + n > c->max_response) {
+	size_t have = evbuffer_get_length(c->body);
+	if (c->on_piece) {
+		size_t room = have < c->max_response ? c->max_response - have : 0;
+		if (n > room)
+			n = room;
+	} else if (have + n > c->max_response) {
 		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u answered with over %zu bytes",
 		         c->port, c->max_response);
 		return -E2BIG;
 	}
 	evbuffer_remove_buffer(in, c->body, n);
-	return 0;
+	return (ssize_t)n;
 }
 
 /* One CRLF-ended line of at most max bytes from in (free() it; its length
@@ -854,18 +872,20 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			size_t n = avail < c->left ? avail : (size_t)c->left;
 			if (n == 0)
 				return 0;
-			r = upstream_take_body(c, in, n);
-			if (r < 0)
-				return r;
-			c->left -= n;
+			ssize_t took = upstream_take_body(c, in, n);
+			if (took <= 0)
+				return (int)took;
+			c->left -= (size_t)took;
 			if (c->left == 0)
 				c->parse = c->parse == UPSTREAM_PARSE_LENGTH
 				               ? UPSTREAM_PARSE_DONE
 				               : UPSTREAM_PARSE_CHUNK_END;
 			break;
 		}
-		case UPSTREAM_PARSE_CLOSE:
-			return avail ? upstream_take_body(c, in, avail) : 0;
+		case UPSTREAM_PARSE_CLOSE: {
+			ssize_t took = avail ? upstream_take_body(c, in, avail) : 0;
+			return took < 0 ? (int)took : 0;
+		}
 		case UPSTREAM_PARSE_CHUNK_SIZE: {
 			size_t len;
 			_cleanup_free_ char *line = upstream_read_line(
@@ -878,7 +898,7 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 				         "127.0.0.1:%u sent a bad chunk size", c->port);
 				return -EPROTO;
 			}
-			if (n > c->max_response) {
+			if (n > c->max_response && !c->on_piece) {
 				snprintf(c->error, sizeof(c->error),
 				         "127.0.0.1:%u answered with over %zu bytes", c->port,
 				         c->max_response);
@@ -975,13 +995,64 @@ static ssize_t upstream_conn_read(struct upstream_conn *conn, size_t *ret_room)
 	return n;
 }
 
+/* A streaming call's head, once, then each delivery of body bytes. */
+static void upstream_call_deliver(struct upstream_call *c)
+{
+	if (!c->on_piece || c->status < 200 || c->parse == UPSTREAM_PARSE_HEAD)
+		return;
+	if (c->head_delivered && evbuffer_get_length(c->body) == 0)
+		return;
+	c->head_delivered = true;
+	struct upstream_response r = {.status = c->status, .body = c->body, .call = c};
+	c->on_piece(&r, c->userdata);
+}
+
+/* Parse what c's connection holds and, for a streaming call, deliver it,
+ * until the parser wants more bytes (0: read on) or c has ended, paused or
+ * been cancelled (1: stop; c may be gone). */
+static int upstream_call_progress(struct upstream_call *c)
+{
+	struct upstream_conn *conn = c->conn;
+	for (;;) {
+		size_t had = evbuffer_get_length(conn->in);
+		int r = upstream_parse(c, conn->in);
+		if (r < 0) {
+			upstream_call_finish(c, r, c->error);
+			return 1;
+		}
+		upstream_call_deliver(c);
+		if (c->cancelled)
+			return 1;
+		if (c->parse == UPSTREAM_PARSE_DONE) {
+			if (conn->peer_closed)
+				c->keep_alive = false;
+			upstream_call_finish(c, 0, NULL);
+			return 1;
+		}
+		if (c->paused)
+			return 1;
+		size_t left = evbuffer_get_length(conn->in);
+		if (left == 0 || left == had)
+			return 0;
+	}
+}
+
 /* Readable: take in the answer a read at a time (so the parser bounds what
  * is held), and end the call when it is whole or broken.  peer_closed: the
  * event said the peer has closed its side. */
 static void upstream_conn_readable(struct upstream_conn *conn, bool peer_closed)
 {
+	if (peer_closed)
+		conn->peer_closed = true;
 	for (;;) {
 		struct upstream_call *c = conn->call;
+		if (c && c->paused)
+			return; /* upstream_call_pause() reads on */
+		/* A streaming call resumed: what was read before goes first. */
+		if (c && c->on_piece &&
+		    (evbuffer_get_length(conn->in) > 0 || evbuffer_get_length(c->body) > 0) &&
+		    upstream_call_progress(c))
+			return;
 		size_t room;
 		ssize_t n = upstream_conn_read(conn, &room);
 		if (n == -EAGAIN)
@@ -992,25 +1063,21 @@ static void upstream_conn_readable(struct upstream_conn *conn, bool peer_closed)
 			return;
 		}
 		if (n > 0) {
-			int r = upstream_parse(c, conn->in);
-			if (r < 0) {
-				upstream_call_finish(c, r, c->error);
+			if (c->idle_timeout_ms)
+				upstream_call_arm(c, false);
+			if (upstream_call_progress(c))
 				return;
-			}
-			if (c->parse == UPSTREAM_PARSE_DONE) {
-				if (peer_closed)
-					c->keep_alive = false;
-				upstream_call_finish(c, 0, NULL);
-				return;
-			}
 			/* Edge-triggered: a short read drained the socket, and
 			 * more data raises a new edge.  A close that came with
 			 * the data raises none, hence the EV_CLOSED hint. */
-			if ((size_t)n < room && conn->et && !peer_closed)
+			if ((size_t)n < room && conn->et && !conn->peer_closed)
 				return;
 			continue;
 		}
 		if (n == 0 && c->parse == UPSTREAM_PARSE_CLOSE) {
+			if (c->on_piece &&
+			    (evbuffer_get_length(conn->in) > 0 || evbuffer_get_length(c->body) > 0))
+				continue; /* delivered at the top of the loop first */
 			upstream_call_finish(c, 0, NULL);
 			return;
 		}
@@ -1053,6 +1120,8 @@ static void upstream_conn_connected(struct upstream_conn *conn)
 static void upstream_conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct upstream_conn *conn = arg;
+	if (conn->call && conn->call->cancelled)
+		return; /* its timer ends it */
 	if (what & EV_WRITE) {
 		if (!conn->call) {
 			upstream_conn_want_write(conn, false);
@@ -1102,6 +1171,9 @@ static void upstream_call_timer(evutil_socket_t fd, short what, void *arg)
 		upstream_call_fail(c, -ETIMEDOUT,
 		                   "connecting to 127.0.0.1:%u timed out after %u ms", c->port,
 		                   c->connect_timeout_ms);
+	else if (c->idle_timeout_ms && now_monotonic_ms() < c->deadline_ms)
+		upstream_call_fail(c, -ETIMEDOUT, "127.0.0.1:%u sent nothing for %u ms", c->port,
+		                   c->idle_timeout_ms);
 	else
 		upstream_call_fail(c, -ETIMEDOUT, "127.0.0.1:%u did not answer in time", c->port);
 }
@@ -1156,6 +1228,8 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
 	c->connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms : 1000;
 	c->deadline_ms = now_monotonic_ms() + (req->timeout_ms ? req->timeout_ms : 60000);
 	c->max_response = req->max_response ? req->max_response : 6291456;
+	c->on_piece = req->on_piece;
+	c->idle_timeout_ms = req->on_piece ? req->idle_timeout_ms : 0;
 	c->body = evbuffer_new();
 	if (!c->body)
 		abort();
@@ -1181,6 +1255,49 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
 	u->n_calls++;
 	upstream_call_send(c);
 	return c;
+}
+
+/* Stop or go on reading a streaming call's answer. */
+void upstream_call_pause(struct upstream_call *c, bool pause)
+{
+	if (c->cancelled || c->paused == pause)
+		return;
+	c->paused = pause;
+	struct upstream_conn *conn = c->conn;
+	if (!conn || conn->connecting)
+		return;
+	if (!conn->et) {
+		if (pause)
+			event_del(&conn->rev);
+		else
+			event_add(&conn->rev, NULL);
+	}
+	upstream_call_arm(c, false); /* paused, only the deadline runs */
+	if (!pause)
+		event_active(&conn->rev, EV_READ, 0); /* bytes already read, or an edge missed */
+}
+
+/* Gather the rest of a streaming call's body for done. */
+void upstream_call_collect(struct upstream_call *c, size_t max_response)
+{
+	c->on_piece = NULL;
+	c->max_response = max_response ? max_response : 6291456;
+	upstream_call_pause(c, false);
+}
+
+/* End a call for its caller, from the loop. */
+void upstream_call_cancel(struct upstream_call *c)
+{
+	if (c->cancelled)
+		return;
+	c->cancelled = true;
+	c->paused = true;
+	if (c->conn && !c->conn->et)
+		event_del(&c->conn->rev);
+	c->pending_result = -ECANCELED;
+	c->pending_error = "the call was cancelled";
+	event_del(&c->timer);
+	event_active(&c->timer, EV_TIMEOUT, 0);
 }
 
 /* A header of the answer being delivered. */
@@ -1228,6 +1345,60 @@ int upstream_parse_bytes(const void *data, size_t len, size_t step, size_t max_r
 	if (r == 0) {
 		*ret_status = c.status;
 		*ret_body_len = evbuffer_get_length(c.body);
+	}
+	evbuffer_free(in);
+	evbuffer_free(c.body);
+	free(c.resp_head);
+	return r;
+}
+
+/* Stands for a caller in upstream_parse_bytes_streaming(); never called. */
+static void upstream_parse_piece(struct upstream_response *r, void *userdata)
+{
+}
+
+/* Feed data to a streaming call's parser, taking each delivery. */
+int upstream_parse_bytes_streaming(const void *data, size_t len, size_t step,
+                                   size_t max_response, int *ret_status, size_t *ret_body_len,
+                                   size_t *ret_pieces)
+{
+	struct upstream_call c = {
+	    .port = 0, .max_response = max_response, .on_piece = upstream_parse_piece};
+	struct evbuffer *in = evbuffer_new();
+	c.body = evbuffer_new();
+	if (!in || !c.body)
+		abort();
+	int r = 0;
+	size_t total = 0, pieces = 0;
+	for (size_t off = 0; off < len && c.parse != UPSTREAM_PARSE_DONE && r == 0;) {
+		size_t n = step && len - off > step ? step : len - off;
+		evbuffer_add(in, (const char *)data + off, n);
+		off += n;
+		/* As upstream_call_progress: parse and deliver until stuck. */
+		for (;;) {
+			size_t had = evbuffer_get_length(in);
+			r = upstream_parse(&c, in);
+			if (r < 0)
+				break;
+			size_t got = evbuffer_get_length(c.body);
+			if (got > max_response)
+				abort(); /* a delivery over the bound */
+			if (got) {
+				pieces++;
+				total += got;
+				evbuffer_drain(c.body, got);
+			}
+			size_t left = evbuffer_get_length(in);
+			if (c.parse == UPSTREAM_PARSE_DONE || left == 0 || (left == had && !got))
+				break;
+		}
+	}
+	if (r == 0 && c.parse != UPSTREAM_PARSE_DONE && c.parse != UPSTREAM_PARSE_CLOSE)
+		r = -ECONNRESET;
+	if (r == 0) {
+		*ret_status = c.status;
+		*ret_body_len = total;
+		*ret_pieces = pieces;
 	}
 	evbuffer_free(in);
 	evbuffer_free(c.body);

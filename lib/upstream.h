@@ -25,6 +25,7 @@ struct evbuffer;
 struct dialer;
 struct upstream;
 struct upstream_call;
+struct upstream_response;
 
 /* The most idle connections kept, over all ports together. */
 #define UPSTREAM_MAX_IDLE 256
@@ -48,6 +49,11 @@ struct upstream_request {
 	unsigned connect_timeout_ms; /* 0 = 1000 */
 	unsigned timeout_ms;         /* the whole call; 0 = 60000 */
 	size_t max_response;         /* body bytes; 0 = 6 MiB; over it -> -E2BIG */
+	/* Streaming (upstream_piece_fn, below): the head and each piece of the
+	 * body go to on_piece as they arrive; max_response then bounds what one
+	 * delivery holds, not the whole body.  NULL: done gets the whole body. */
+	void (*on_piece)(struct upstream_response *r, void *userdata);
+	unsigned idle_timeout_ms; /* streaming: the most between two reads; 0 = none */
 };
 
 struct upstream_response {
@@ -64,6 +70,16 @@ struct upstream_response {
 /* Called once when the call ends, whatever the way. */
 typedef void (*upstream_done_fn)(struct upstream_response *r, void *userdata);
 
+/*
+ * A streaming call's answer as it arrives, from the loop: first the head
+ * (r->status and the headers set, r->body holding whatever of the body came
+ * with it, maybe nothing), then each read's worth of body in r->body, which
+ * the callback drains or moves.  It may pause, resume, cancel or collect
+ * the call (below); what it leaves in r->body is delivered again with the
+ * next piece.  done still ends the call, after the last piece.
+ */
+typedef void (*upstream_piece_fn)(struct upstream_response *r, void *userdata);
+
 struct upstream *upstream_new(struct event_base *base);
 /* Completes every call still running with -ECANCELED, closes every
  * connection and frees; NULL-safe. */
@@ -72,6 +88,22 @@ struct upstream *upstream_free(struct upstream *u);
 /* Starts a call; done is always called later from the loop. */
 struct upstream_call *upstream_start(struct upstream *u, const struct upstream_request *req,
                                      upstream_done_fn done, void *userdata);
+
+/*
+ * Streaming calls only.  Pause: nothing more is read from the container
+ * (its writes then block in its own socket) and the time between pieces
+ * does not run; resume: read on, and deliver what was read already.
+ */
+void upstream_call_pause(struct upstream_call *c, bool pause);
+/* Stop streaming: the rest of the body is gathered (up to max_response
+ * bytes in all, 0 = 6 MiB; over it -> -E2BIG) and handed whole to done, as
+ * for a call that does not stream (an error answer, whose words are wanted
+ * whole). */
+void upstream_call_collect(struct upstream_call *c, size_t max_response);
+/* End the call from the caller (its client went away): done is called from
+ * the loop with -ECANCELED, unless the call ends first, and the connection
+ * is closed, never pooled with an answer half read. */
+void upstream_call_cancel(struct upstream_call *c);
 
 /* The value of header name (case-insensitive) in the answer, or NULL; only
  * from inside done. */
@@ -88,5 +120,11 @@ size_t upstream_connections(const struct upstream *u);
  * the close came first, or the -errno the call would end with. */
 int upstream_parse_bytes(const void *data, size_t len, size_t step, size_t max_response,
                          int *ret_status, size_t *ret_body_len);
+/* The same, streaming: the body is taken a delivery at a time, none over
+ * max_response bytes, as upstream_piece_fn would get it; *ret_pieces
+ * counts the deliveries that held bytes. */
+int upstream_parse_bytes_streaming(const void *data, size_t len, size_t step,
+                                   size_t max_response, int *ret_status, size_t *ret_body_len,
+                                   size_t *ret_pieces);
 
 #endif

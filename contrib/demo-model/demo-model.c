@@ -31,6 +31,31 @@
  *   DEMO_INVOKE_DELAY_MS=N  /invocations waits N ms before answering
  *   DEMO_VARIANT=S          reported as "variant" by /invocations
  *
+ * Streaming, for InvokeEndpointWithResponseStream (the time to first byte and
+ * the gaps between pieces are what endpointd must not add to):
+ *
+ *   DEMO_STREAM_TOKENS=N    /invocations answers 200 text/plain with
+ *                           Transfer-Encoding: chunked, one chunk per token:
+ *                           "token 1 ", "token 2 ", ... "token N " (fixed
+ *                           text, so that a test knows every piece without
+ *                           reading the request), then the final chunk.  The
+ *                           head and the first token go out at once, in one
+ *                           write; DEMO_INVOKE_DELAY_MS and DEMO_INVOKE_STATUS
+ *                           still come first (a status other than 200 is the
+ *                           usual whole answer, not a stream).
+ *   DEMO_STREAM_GAP_MS=N    wait N ms between tokens (not before the first)
+ *   DEMO_STREAM_FAIL_AFTER=K  after K tokens close the connection without the
+ *                           final chunk (K=0: after the head alone)
+ *   DEMO_STREAM_EXIT_AFTER=K  after K tokens the whole process exits with
+ *                           DEMO_EXIT_CODE, saying so on stderr first
+ *   DEMO_STREAM_STAMP=1     each token is "token I @NS " instead, NS being
+ *                           CLOCK_MONOTONIC in nanoseconds when it is written
+ *                           (a container shares the host's monotonic clock, so
+ *                           a reader on the host sees how long a piece took)
+ *   DEMO_STREAM_UNTIL_CLOSE=1  no chunking and no Content-Length: the tokens
+ *                           are written as they come and the end of the body
+ *                           is the connection's close (Connection: close)
+ *
  * One detached thread per connection (HTTP/1.1 keep-alive, pipelining,
  * Content-Length or chunked bodies up to MAX_BODY, "Expect: 100-continue").
  * SIGTERM and SIGINT exit 0 at once: as PID 1 in a container a signal with the
@@ -80,6 +105,12 @@ static long opt_invoke_status = 200;
 static long opt_invoke_error_echo;
 static long opt_invoke_delay_ms;
 static const char *opt_variant = "";
+static long opt_stream_tokens;
+static long opt_stream_gap_ms;
+static long opt_stream_fail_after = -1;
+static long opt_stream_exit_after = -1;
+static long opt_stream_until_close;
+static long opt_stream_stamp;
 static char hostname[256];
 
 static atomic_int connections;
@@ -356,29 +387,47 @@ static const char *status_reason(long status)
 	}
 }
 
+/*
+ * Format a response head into head (cap bytes) with framing as its body's
+ * header line ("Content-Length: N\r\n", "Transfer-Encoding: chunked\r\n" or
+ * "" for a body that ends at close); the custom attributes of req (if any)
+ * are echoed.  Returns its length, or -1 when it does not fit.
+ */
+static int format_head(char *head, size_t cap, const struct request *req, long status,
+                       const char *ctype, const char *framing, int keep)
+{
+	const char *ca = req != NULL ? req->custom_attributes : NULL;
+	int n;
+
+	if (ca != NULL && strlen(ca) > 2048)
+		ca = NULL; /* a SageMaker limit is 1024; never overflow head */
+	n = snprintf(head, cap,
+	             "HTTP/1.1 %ld %s\r\n"
+	             "Content-Type: %s\r\n"
+	             "%s"
+	             "Connection: %s\r\n"
+	             "%s%s%s"
+	             "\r\n",
+	             status, status_reason(status), ctype, framing, keep ? "keep-alive" : "close",
+	             ca != NULL ? "X-Amzn-SageMaker-Custom-Attributes: " : "", ca != NULL ? ca : "",
+	             ca != NULL ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= cap)
+		return -1;
+	return n;
+}
+
 /* Send one response; the custom attributes of req (if any) are echoed. */
 static int respond(int fd, const struct request *req, long status, const char *ctype,
                    const void *body, size_t len)
 {
-	char head[4096];
+	char head[4096], framing[64];
 	int n;
-	const char *ca = req != NULL ? req->custom_attributes : NULL;
 	int keep = req != NULL && req->keep_alive;
 	int head_only = req != NULL && strcmp(req->method, "HEAD") == 0;
 
-	if (ca != NULL && strlen(ca) > 2048)
-		ca = NULL; /* a SageMaker limit is 1024; never overflow head */
-	n = snprintf(head, sizeof head,
-	             "HTTP/1.1 %ld %s\r\n"
-	             "Content-Type: %s\r\n"
-	             "Content-Length: %zu\r\n"
-	             "Connection: %s\r\n"
-	             "%s%s%s"
-	             "\r\n",
-	             status, status_reason(status), ctype, len, keep ? "keep-alive" : "close",
-	             ca != NULL ? "X-Amzn-SageMaker-Custom-Attributes: " : "", ca != NULL ? ca : "",
-	             ca != NULL ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= sizeof head)
+	snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", len);
+	n = format_head(head, sizeof head, req, status, ctype, framing, keep);
+	if (n < 0)
 		return -1;
 	if (send_all(fd, head, (size_t)n, len > 0 && !head_only) < 0)
 		return -1;
@@ -719,6 +768,80 @@ static void peer_address(int fd, char *ret)
 		ret[0] = '\0';
 }
 
+/* End the whole process mid-stream for DEMO_STREAM_EXIT_AFTER, saying so first. */
+static void __attribute__((noreturn)) stream_exit(long sent)
+{
+	fprintf(stderr,
+	        "demo-model: exiting with code %ld after %ld streamed tokens "
+	        "(DEMO_STREAM_EXIT_AFTER)\n",
+	        opt_exit_code, sent);
+	fflush(stdout);
+	_exit((int)opt_exit_code);
+}
+
+/*
+ * Answer POST /invocations as a stream of DEMO_STREAM_TOKENS tokens: chunked,
+ * or until close.  The head goes out with the first token so that the first
+ * byte is not held back; returns -1 when the connection must close (the
+ * client went away, a failure was asked for, or the body ends at close).
+ */
+static int handle_invocations_stream(int fd, struct request *req)
+{
+	/* The head, then one token as a chunk: "%lx\r\ntoken %ld \r\n". */
+	char buf[4096 + 64];
+	size_t len = 0;
+	int keep = req->keep_alive && !opt_stream_until_close;
+	int n;
+
+	n = format_head(buf, 4096, req, 200, "text/plain",
+	                opt_stream_until_close ? "" : "Transfer-Encoding: chunked\r\n", keep);
+	if (n < 0)
+		return -1;
+	len = (size_t)n;
+	for (long i = 1; i <= opt_stream_tokens; i++) {
+		char token[64];
+		int tl;
+
+		if (i - 1 == opt_stream_exit_after) {
+			if (len > 0)
+				send_all(fd, buf, len, 0);
+			stream_exit(i - 1);
+		}
+		if (i - 1 == opt_stream_fail_after) {
+			if (len > 0)
+				send_all(fd, buf, len, 0);
+			return -1;
+		}
+		if (i > 1 && opt_stream_gap_ms > 0)
+			sleep_ms(opt_stream_gap_ms);
+		if (opt_stream_stamp) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			tl = snprintf(token, sizeof token, "token %ld @%lld ", i,
+			              (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+		} else {
+			tl = snprintf(token, sizeof token, "token %ld ", i);
+		}
+		if (opt_stream_until_close)
+			n = snprintf(buf + len, sizeof buf - len, "%s", token);
+		else
+			n = snprintf(buf + len, sizeof buf - len, "%x\r\n%s\r\n", (unsigned)tl,
+			             token);
+		if (n < 0 || (size_t)n >= sizeof buf - len)
+			return -1;
+		if (send_all(fd, buf, len + (size_t)n, 0) < 0)
+			return -1;
+		len = 0;
+	}
+	/* Every token out: the exit or failure asked for after the last one. */
+	if (opt_stream_exit_after == opt_stream_tokens)
+		stream_exit(opt_stream_tokens);
+	if (opt_stream_fail_after == opt_stream_tokens || opt_stream_until_close)
+		return -1;
+	return send_all(fd, "0\r\n\r\n", 5, 0);
+}
+
 /* Answer POST /invocations. */
 static int handle_invocations(int fd, struct request *req)
 {
@@ -736,6 +859,8 @@ static int handle_invocations(int fd, struct request *req)
 		         opt_invoke_status);
 		return respond_text(fd, req, opt_invoke_status, status_text);
 	}
+	if (opt_stream_tokens > 0)
+		return handle_invocations_stream(fd, req);
 	if (req->accept != NULL &&
 	    strncasecmp(req->accept, OCTET_STREAM, strlen(OCTET_STREAM)) == 0)
 		return respond(fd, req, 200, OCTET_STREAM, req->body, req->body_len);
@@ -861,7 +986,11 @@ static void __attribute__((noreturn)) usage(void)
 	      "             DEMO_EXIT_AFTER_MS DEMO_EXIT_CODE DEMO_INVOKE_STATUS "
 	      "DEMO_INVOKE_DELAY_MS\n"
 	      "             DEMO_INVOKE_ERROR_ECHO\n"
-	      "             DEMO_VARIANT\n",
+	      "             DEMO_VARIANT\n"
+	      "             DEMO_STREAM_TOKENS DEMO_STREAM_GAP_MS "
+	      "DEMO_STREAM_FAIL_AFTER\n"
+	      "             DEMO_STREAM_EXIT_AFTER DEMO_STREAM_UNTIL_CLOSE "
+	      "DEMO_STREAM_STAMP\n",
 	      stderr);
 	exit(2);
 }
@@ -892,6 +1021,12 @@ int main(int argc, char **argv)
 	env_long("DEMO_INVOKE_STATUS", 100, 599, &opt_invoke_status);
 	env_long("DEMO_INVOKE_DELAY_MS", 0, INT_MAX, &opt_invoke_delay_ms);
 	env_long("DEMO_INVOKE_ERROR_ECHO", 0, 1, &opt_invoke_error_echo);
+	env_long("DEMO_STREAM_TOKENS", 0, 10000000, &opt_stream_tokens);
+	env_long("DEMO_STREAM_GAP_MS", 0, 3600000, &opt_stream_gap_ms);
+	env_long("DEMO_STREAM_FAIL_AFTER", 0, 10000000, &opt_stream_fail_after);
+	env_long("DEMO_STREAM_EXIT_AFTER", 0, 10000000, &opt_stream_exit_after);
+	env_long("DEMO_STREAM_UNTIL_CLOSE", 0, 1, &opt_stream_until_close);
+	env_long("DEMO_STREAM_STAMP", 0, 1, &opt_stream_stamp);
 	if ((v = getenv("DEMO_VARIANT")) != NULL)
 		opt_variant = v;
 	if (gethostname(hostname, sizeof hostname - 1) < 0)

@@ -81,6 +81,9 @@ def node_env(api, aws_env, js_modules, endpoints):
         "ENDPOINTD_JS_PREFIX": prefix,
         "ENDPOINTD_ACCOUNT": ACCOUNT,
         "ENDPOINTD_REGION": REGION,
+        # eventstream.test.js decodes lib/eventstream.c's frames from this tool.
+        "EVENTSTREAM_FRAMES": os.environ.get("EVENTSTREAM_FRAMES")
+        or os.path.join(env_setting("top_builddir"), "tests", "eventstream-frames"),
     })
     yield env
     # Whatever the run left behind, even when node died half-way.

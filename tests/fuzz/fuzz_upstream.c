@@ -5,7 +5,8 @@
  *
  * Input: one byte gives the size of the reads (0 = all at once), one the
  * body limit (a small one makes the limits trip), the rest is the answer.
- * Read in pieces or whole, the answer must come out the same.
+ * Read in pieces or whole, the answer must come out the same, and so must
+ * it when streamed (delivered a piece at a time, none over the limit).
  */
 #include "fuzz.h"
 #include "upstream.h"
@@ -30,6 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Read boundaries change nothing. */
 	int whole = upstream_parse_bytes(data + 2, size - 2, 0, max, &whole_status, &whole_body);
 	if (whole != r || (r == 0 && (whole_status != status || whole_body != body)))
+		__builtin_trap();
+	/* Streamed, an answer the whole parse takes comes out the same. */
+	int stream_status = 0;
+	size_t stream_body = 0, pieces = 0;
+	int streamed = upstream_parse_bytes_streaming(data + 2, size - 2, step, max, &stream_status,
+	                                              &stream_body, &pieces);
+	if (r == 0 && (streamed != 0 || stream_status != status || stream_body != body))
 		__builtin_trap();
 	return 0;
 }

@@ -378,6 +378,23 @@ MODELS = {
     "demo-invoke-500": (None, {"DEMO_INVOKE_STATUS": "500"}),
     "demo-invoke-delay": (None, {"DEMO_INVOKE_DELAY_MS": "5000"}),
     "demo-invoke-echo-500": (None, {"DEMO_INVOKE_STATUS": "500", "DEMO_INVOKE_ERROR_ECHO": "1"}),
+    # InvokeEndpointWithResponseStream (test_invoke_stream.py,
+    # tests/js/stream.test.js): the demo model's streaming mode writes
+    # "token 1 ", "token 2 ", ... one chunk each, STREAM_GAP_MS apart.
+    "demo-stream": (None, {"DEMO_VARIANT": "AllTraffic", "DEMO_STREAM_TOKENS": "5",
+                           "DEMO_STREAM_GAP_MS": "20"}),
+    "demo-stream-heavy": (None, {"DEMO_STREAM_TOKENS": "3"}),
+    "demo-stream-light": (None, {"DEMO_STREAM_TOKENS": "4"}),
+    "demo-stream-fail": (None, {"DEMO_STREAM_TOKENS": "5", "DEMO_STREAM_FAIL_AFTER": "2"}),
+    "demo-stream-exit": (None, {"DEMO_STREAM_TOKENS": "5", "DEMO_STREAM_EXIT_AFTER": "2",
+                                "DEMO_EXIT_CODE": "7"}),
+    "demo-stream-until-close": (None, {"DEMO_STREAM_TOKENS": "4", "DEMO_STREAM_UNTIL_CLOSE": "1"}),
+    # A gap longer than the daemon's stream_idle_timeout_s after two tokens.
+    "demo-stream-stall": (None, {"DEMO_STREAM_TOKENS": "3", "DEMO_STREAM_GAP_MS": "4000"}),
+    # Many tokens, for slow readers and clients that hang up.
+    "demo-stream-long": (None, {"DEMO_STREAM_TOKENS": "20000"}),
+    "demo-stream-slow-long": (None, {"DEMO_STREAM_TOKENS": "1000", "DEMO_STREAM_GAP_MS": "50"}),
+    "demo-stream-500": (None, {"DEMO_STREAM_TOKENS": "5", "DEMO_INVOKE_STATUS": "500"}),
 }
 
 # What write_config puts in the model data: a directory of two files and a
@@ -403,6 +420,16 @@ ENDPOINT_CONFIGS = {
     "invoke-500-config": [("AllTraffic", "demo-invoke-500", 1)],
     "invoke-delay-config": [("AllTraffic", "demo-invoke-delay", 1)],
     "invoke-echo-500-config": [("AllTraffic", "demo-invoke-echo-500", 1)],
+    "stream-config": [("AllTraffic", "demo-stream", 1)],
+    "stream-weighted-config": [("Heavy", "demo-stream-heavy", 1, 3.0),
+                               ("Light", "demo-stream-light", 1, 1.0)],
+    "stream-fail-config": [("AllTraffic", "demo-stream-fail", 1)],
+    "stream-exit-config": [("AllTraffic", "demo-stream-exit", 1)],
+    "stream-until-close-config": [("AllTraffic", "demo-stream-until-close", 1)],
+    "stream-stall-config": [("AllTraffic", "demo-stream-stall", 1)],
+    "stream-long-config": [("AllTraffic", "demo-stream-long", 1)],
+    "stream-slow-long-config": [("AllTraffic", "demo-stream-slow-long", 1)],
+    "stream-500-config": [("AllTraffic", "demo-stream-500", 1)],
 }
 
 # These go into an included file, the rest into the main config, so that
@@ -414,6 +441,10 @@ INCLUDED_CONFIGS = {"two-variant-config", "exit-config", "missing-image-config"}
 # invocation_timeout_s in the generated daemon config: how long the daemon
 # waits for a container's answer to an invocation.
 INVOCATION_TIMEOUT_S = 2
+# stream_idle_timeout_s and stream_timeout_s: the most between two pieces of
+# a streamed answer, and for all of it.
+STREAM_IDLE_TIMEOUT_S = 2
+STREAM_TIMEOUT_S = 120
 
 
 def _q(s):
@@ -487,6 +518,8 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         *([] if any(line.startswith("limits:") for line in extra_config)
           else ["limits: { max_endpoints: 100 }"]),
         f"invocation_timeout_s: {INVOCATION_TIMEOUT_S}",
+        f"stream_idle_timeout_s: {STREAM_IDLE_TIMEOUT_S}",
+        f"stream_timeout_s: {STREAM_TIMEOUT_S}",
         # The demo-data-* models' data lies in the work directory.
         f"model_data_roots: [{_q(workdir)}]",
         # CreateModel may run the demo image (and nothing else).

@@ -286,6 +286,24 @@ Test(config, invocation_timeout_s_bounds_how_long_an_invocation_waits)
 	config_unref(c);
 }
 
+Test(config, stream_timeouts_bound_the_gap_between_pieces_and_the_whole_stream)
+{
+	struct config *c = load_ok("stream_idle_timeout_s: 3\nstream_timeout_s: 90\n");
+
+	cr_assert_eq(c->stream_idle_timeout_s, 3);
+	cr_assert_eq(c->stream_timeout_s, 90);
+	config_unref(c);
+}
+
+Test(config, stream_timeouts_default_to_a_minute_between_pieces_and_ten_in_all)
+{
+	struct config *c = load_ok("region: us-east-1\n");
+
+	cr_assert_eq(c->stream_idle_timeout_s, CONFIG_DEFAULT_STREAM_IDLE_TIMEOUT_S);
+	cr_assert_eq(c->stream_timeout_s, CONFIG_DEFAULT_STREAM_TIMEOUT_S);
+	config_unref(c);
+}
+
 Test(config, full_file_parses_daemon_scalars)
 {
 	struct config *c = load_file_ok(GOOD_DIR "/full.yaml");

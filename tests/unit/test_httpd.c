@@ -631,3 +631,166 @@ Test(httpd, drain_with_no_connection_reports_drained_from_the_loop)
 	turn(10);
 	cr_assert_eq(drained_calls, 1);
 }
+
+/* --- streaming answers ------------------------------------------------------ */
+
+static int stream_drained, stream_gone;
+
+/* Counts what the server reports about a streaming answer; ends it when
+ * its client has gone. */
+static void on_stream(struct httpd_request *req, enum httpd_stream_event ev, void *arg)
+{
+	if (ev == HTTPD_STREAM_DRAINED) {
+		stream_drained++;
+		return;
+	}
+	stream_gone++;
+	held = NULL;
+	httpd_stream_end(req);
+}
+
+/* A request held by the application, from a fresh client (in *ret_fd). */
+static struct httpd_request *held_request(const char *request, int *ret_fd)
+{
+	hold = true;
+	stream_drained = stream_gone = 0;
+	*ret_fd = client();
+	say(*ret_fd, request);
+	turn(30);
+	cr_assert_not_null(held);
+	return held;
+}
+
+/* Writes s as one piece. */
+static bool stream_say(struct httpd_request *req, const char *s)
+{
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, s, strlen(s));
+	bool more = httpd_stream_write(req, b);
+	cr_assert_eq(evbuffer_get_length(b), 0, "the piece was not moved");
+	evbuffer_free(b);
+	return more;
+}
+
+Test(httpd, a_streaming_answer_goes_out_in_chunks_as_they_are_written)
+{
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.1\r\nHost: h\r\n\r\n", &fd);
+	httpd_add_header(req, "Content-Type", "application/vnd.amazon.eventstream");
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), 0);
+	cr_assert(stream_say(req, "first"));
+	_cleanup_free_ char *head = hear(fd, 10000, NULL);
+	cr_assert(str_has_prefix(head, "HTTP/1.1 200 OK\r\n"), "%s", head);
+	cr_assert_not_null(strstr(head, "Transfer-Encoding: chunked\r\n"), "%s", head);
+	cr_assert_null(strstr(head, "Content-Length"), "%s", head);
+	cr_assert_not_null(strstr(head, "Content-Type: application/vnd.amazon.eventstream\r\n"));
+	cr_assert(str_has_suffix(head, "\r\n\r\n5\r\nfirst\r\n"), "the first piece waited: %s",
+	          head);
+	cr_assert(stream_say(req, "second!"));
+	_cleanup_free_ char *second = hear(fd, 12, NULL);
+	cr_assert_str_eq(second, "7\r\nsecond!\r\n");
+	httpd_stream_end(req);
+	_cleanup_free_ char *end = hear(fd, 5, NULL);
+	cr_assert_str_eq(end, "0\r\n\r\n");
+	cr_assert_eq(httpd_buffered_bytes(server), 0, "the stream's reservation was kept");
+	close(fd);
+}
+
+Test(httpd, after_a_streaming_answer_the_connection_serves_the_next_request)
+{
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.1\r\nHost: h\r\n\r\n", &fd);
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), 0);
+	stream_say(req, "x");
+	httpd_stream_end(req);
+	struct buf first = {0};
+	for (int i = 0; i < 100 && !(first.len && str_has_suffix(first.data, "0\r\n\r\n")); i++) {
+		_cleanup_free_ char *more = hear(fd, 1, NULL);
+		buf_append(&first, more, strlen(more));
+	}
+	cr_assert(str_has_suffix(first.data, "\r\n\r\n1\r\nx\r\n0\r\n\r\n"), "%s", first.data);
+	buf_reset(&first);
+	hold = false;
+	say(fd, "GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
+	_cleanup_free_ char *second = hear(fd, 20, NULL);
+	cr_assert(str_has_prefix(second, "HTTP/1.1 200 "), "%s", second);
+	close(fd);
+}
+
+Test(httpd, a_streaming_answer_to_http_1_0_runs_until_the_close)
+{
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.0\r\n\r\n", &fd);
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), 0);
+	stream_say(req, "abc");
+	httpd_stream_end(req);
+	bool eof = false;
+	_cleanup_free_ char *all = hear(fd, SIZE_MAX, &eof);
+	cr_assert(eof);
+	cr_assert(str_has_suffix(all, "\r\n\r\nabc"), "%s", all);
+	cr_assert_null(strstr(all, "chunked"), "%s", all);
+	close(fd);
+}
+
+Test(httpd, a_slow_reader_makes_the_writer_wait_and_is_told_when_it_drained)
+{
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.1\r\nHost: h\r\n\r\n", &fd);
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), 0);
+	static char piece[16385];
+	memset(piece, 'p', sizeof(piece) - 1);
+	int writes = 0;
+	while (stream_say(req, piece) && writes < 1000) {
+		writes++;
+		turn(2);
+	}
+	cr_assert_lt(writes, 1000, "the writer was never told to wait");
+	cr_assert_eq(stream_drained, 0);
+	_cleanup_free_ char *all = hear(fd, (size_t)(writes + 1) * sizeof(piece), NULL);
+	turn(20);
+	cr_assert_eq(stream_drained, 1);
+	httpd_stream_end(req);
+	close(fd);
+}
+
+Test(httpd, a_client_that_hangs_up_mid_stream_is_reported_gone)
+{
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.1\r\nHost: h\r\n\r\n", &fd);
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), 0);
+	stream_say(req, "one");
+	turn(20);
+	close(fd);
+	turn(50);
+	cr_assert_eq(stream_gone, 1);
+	cr_assert_eq(httpd_connections(server), 0);
+	cr_assert_eq(httpd_buffered_bytes(server), 0);
+}
+
+Test(httpd, a_stream_that_does_not_fit_the_body_budget_is_refused)
+{
+	teardown();
+	struct httpd_limits l = limits();
+	l.max_buffered_bytes = HTTPD_STREAM_RESERVE - 1;
+	start(l);
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.1\r\nHost: h\r\n\r\n", &fd);
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), -ENOBUFS);
+	httpd_send_reply(req, 503, NULL);
+	_cleanup_free_ char *answer = hear(fd, 20, NULL);
+	cr_assert(str_has_prefix(answer, "HTTP/1.1 503 "), "%s", answer);
+	close(fd);
+}
+
+Test(httpd, a_stream_holds_its_reservation_in_the_body_budget)
+{
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.1\r\nHost: h\r\n\r\n", &fd);
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), 0);
+	cr_assert_eq(httpd_buffered_bytes(server), HTTPD_STREAM_RESERVE);
+	httpd_stream_end(req);
+	cr_assert_eq(httpd_buffered_bytes(server), 0);
+	close(fd);
+}

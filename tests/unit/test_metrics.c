@@ -70,6 +70,33 @@ Test(metrics, latency_histogram_buckets_are_cumulative)
 	cr_assert(has_line(t, cnt));
 }
 
+Test(metrics, streams_open_bytes_and_first_byte_are_shown_by_endpoint_and_variant)
+{
+	metrics_stream_open("ep", "A", 1);
+	metrics_stream_open("ep", "A", 1);
+	metrics_stream_open("ep", "A", -1);
+	metrics_stream_bytes("ep", "A", 10);
+	metrics_stream_bytes("ep", "A", 5);
+	metrics_stream_first_byte("ep", "A", 0.003);
+	_cleanup_free_ char *t = metrics_render(NULL);
+	cr_assert(has_line(t, "endpointd_streams_open{endpoint=\"ep\",variant=\"A\"} 1"), "%s", t);
+	cr_assert(has_line(t, "endpointd_stream_bytes_total{endpoint=\"ep\",variant=\"A\"} 15"));
+	cr_assert(has_line(t, "endpointd_stream_first_byte_seconds_bucket{endpoint=\"ep\","
+			      "variant=\"A\",le=\"0.005\"} 1"));
+	cr_assert(has_line(t, "endpointd_stream_first_byte_seconds_count{endpoint=\"ep\","
+			      "variant=\"A\"} 1"));
+	cr_assert(has_line(t, "# TYPE endpointd_streams_open gauge"));
+	cr_assert(has_line(t, "# TYPE endpointd_stream_bytes_total counter"));
+	cr_assert(has_line(t, "# TYPE endpointd_stream_first_byte_seconds histogram"));
+}
+
+Test(metrics, a_variant_that_never_streamed_has_no_stream_series)
+{
+	metrics_invocation("ep", "A", METRICS_OUTCOME_SUCCESS, 200, 0.001);
+	_cleanup_free_ char *t = metrics_render(NULL);
+	cr_assert_null(strstr(t, "endpointd_streams_open{"), "%s", t);
+}
+
 Test(metrics, rejected_calls_count_but_add_no_latency)
 {
 	metrics_invocation("ep", NULL, METRICS_OUTCOME_REJECTED, 0, 0);

@@ -44,7 +44,14 @@ struct srv_conn {
 	bool close_when_flushed;
 	struct evbuffer *dribble; /* bytes still to write one at a time */
 	struct event *dribble_ev;
+	const char *const *pieces; /* written one each PIECE_GAP_MS, NULL-ended */
+	size_t next_piece;
+	bool close_after_pieces;
+	struct event *piece_ev;
 };
+
+/* The time between two pieces of a streamed answer. */
+#define PIECE_GAP_MS 30
 
 /* One request the server read. */
 struct srv_request {
@@ -140,6 +147,48 @@ static void srv_dribble(struct srv_conn *c, const char *s)
 	evbuffer_add(c->dribble, s, strlen(s));
 	srv_dribble_next(-1, 0, c);
 }
+
+/* Writes the next piece of a streamed answer, then waits PIECE_GAP_MS. */
+static void srv_piece_next(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->bev)
+		return;
+	if (!c->pieces[c->next_piece]) {
+		if (c->close_after_pieces)
+			srv_conn_close(c, false);
+		return;
+	}
+	bufferevent_write(c->bev, c->pieces[c->next_piece], strlen(c->pieces[c->next_piece]));
+	c->next_piece++;
+	event_add(c->piece_ev, &(struct timeval){0, PIECE_GAP_MS * 1000});
+}
+
+/* Writes pieces (the head first) one at a time, PIECE_GAP_MS apart. */
+static void srv_pieces(struct srv_conn *c, const char *const *pieces, bool close_after)
+{
+	c->pieces = pieces;
+	c->next_piece = 0;
+	c->close_after_pieces = close_after;
+	if (!c->piece_ev)
+		c->piece_ev = evtimer_new(base, srv_piece_next, c);
+	srv_piece_next(-1, 0, c);
+}
+
+static const char *const stream_chunked[] = {
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "3\r\none\r\n", "3\r\ntwo\r\n", "5\r\nthree\r\n", "0\r\n\r\n", NULL};
+static const char *const stream_length[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", "ab", "cd", "ef", NULL};
+static const char *const stream_until_close[] = {"HTTP/1.1 200 OK\r\n\r\n", "a", "b", "c",
+                                                 NULL};
+static const char *const stream_stall[] = {
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "3\r\none\r\n", NULL};
+static const char *const stream_cut[] = {
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "3\r\none\r\n", NULL};
 
 /* Writes a status line, a Content-Length and a body of n bytes of 'x'. */
 static void srv_write_sized(struct srv_conn *c, size_t n)
@@ -273,6 +322,16 @@ static void srv_answer(struct srv_conn *c, const struct srv_request *r)
 		srv_write_long_extension(c, 4000);
 	} else if (PATH_IS("/extension-5000")) {
 		srv_write_long_extension(c, 5000);
+	} else if (PATH_IS("/stream-chunked")) {
+		srv_pieces(c, stream_chunked, false);
+	} else if (PATH_IS("/stream-length")) {
+		srv_pieces(c, stream_length, false);
+	} else if (PATH_IS("/stream-until-close")) {
+		srv_pieces(c, stream_until_close, true);
+	} else if (PATH_IS("/stream-stall")) {
+		srv_pieces(c, stream_stall, false);
+	} else if (PATH_IS("/stream-cut")) {
+		srv_pieces(c, stream_cut, true);
 	} else if (PATH_IS("/chunked")) {
 		srv_write(c, CHUNKED_ANSWER);
 	} else if (PATH_IS("/chunked-dribbled")) {
@@ -489,6 +548,8 @@ static void teardown(void)
 			event_free(conns[i]->dribble_ev);
 			evbuffer_free(conns[i]->dribble);
 		}
+		if (conns[i]->piece_ev)
+			event_free(conns[i]->piece_ev);
 		free(conns[i]);
 	}
 	evconnlistener_free(listener);
@@ -1860,4 +1921,244 @@ Test(upstream_dialer, socket_the_container_set_to_linger_is_closed_without_waiti
 	close(hole);
 	cr_assert_eq(res->result, -ETIMEDOUT, "%d", res->result);
 	cr_assert_lt(res->at_ms - t0, 1000, "took %llu ms", (unsigned long long)(res->at_ms - t0));
+}
+
+/* --- streaming calls ------------------------------------------------------ */
+
+/* What a streaming call's caller saw, and what it does with each piece. */
+struct stream_result {
+	struct result done; /* done's record */
+	int heads;          /* head deliveries (the first piece) */
+	int head_status;
+	int pieces;         /* deliveries that held body bytes */
+	char got[256];      /* the body bytes delivered, in order */
+	size_t got_len;
+	size_t max_piece;
+	uint64_t piece_at_ms[16];
+	struct upstream_call *call;
+	bool pause_after_first;  /* pause after the first body piece */
+	bool cancel_after_first; /* cancel after the first body piece */
+	bool collect_errors;     /* collect an answer that is not 2xx */
+};
+
+static struct stream_result stream_results[8];
+static size_t n_stream_results;
+
+/* The usual teardown, and what the streaming results hold. */
+static void stream_teardown(void)
+{
+	teardown();
+	for (size_t i = 0; i < n_stream_results; i++)
+		free(stream_results[i].done.body);
+	n_stream_results = 0;
+}
+
+TestSuite(upstream_stream, .init = setup, .fini = stream_teardown, .timeout = 10);
+
+/* Takes each piece: records it and drains it. */
+static void on_piece(struct upstream_response *r, void *userdata)
+{
+	struct stream_result *s = userdata;
+	size_t n = evbuffer_get_length(r->body);
+
+	if (s->heads++ == 0) {
+		s->head_status = r->status;
+		if (s->collect_errors && (r->status < 200 || r->status > 299)) {
+			upstream_call_collect(s->call, 0);
+			return;
+		}
+	}
+	if (n == 0)
+		return;
+	if (s->pieces < (int)ELEMENTSOF(s->piece_at_ms))
+		s->piece_at_ms[s->pieces] = now_monotonic_ms();
+	s->pieces++;
+	if (n > s->max_piece)
+		s->max_piece = n;
+	if (s->got_len + n < sizeof(s->got))
+		evbuffer_copyout(r->body, s->got + s->got_len, n);
+	s->got_len += n;
+	evbuffer_drain(r->body, n);
+	if (s->pieces == 1 && s->pause_after_first)
+		upstream_call_pause(s->call, true);
+	if (s->pieces == 1 && s->cancel_after_first)
+		upstream_call_cancel(s->call);
+}
+
+/* A fresh streaming result. */
+static struct stream_result *stream_start(void)
+{
+	cr_assert_lt(n_stream_results, ELEMENTSOF(stream_results));
+	struct stream_result *s = &stream_results[n_stream_results++];
+
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+/* Starts s's call (after the test set what it does with pieces). */
+static void stream_go(struct stream_result *s, const char *path, unsigned idle_ms,
+                      unsigned total_ms, size_t max_piece)
+{
+	s->call = upstream_start(client,
+	                         &(struct upstream_request){.port = port,
+	                                                    .path = path,
+	                                                    .timeout_ms = total_ms,
+	                                                    .max_response = max_piece,
+	                                                    .on_piece = on_piece,
+	                                                    .idle_timeout_ms = idle_ms},
+	                         on_done, &s->done);
+}
+
+/* A streaming call of path with the usual limits, run to its end. */
+static struct stream_result *stream_call(const char *path)
+{
+	struct stream_result *s = stream_start();
+
+	stream_go(s, path, 1000, CALL_TIMEOUT_MS, 0);
+	run_until(&s->done.calls, 1);
+	cr_assert_eq(s->done.calls, 1, "%s: done not called", path);
+	return s;
+}
+
+Test(upstream_stream, chunks_are_delivered_one_by_one_as_they_arrive)
+{
+	struct stream_result *s = stream_call("/stream-chunked");
+
+	cr_assert_eq(s->done.result, 0, "%d", s->done.result);
+	cr_assert_eq(s->heads - s->pieces, 1, "the head came once, before the pieces");
+	cr_assert_eq(s->head_status, 200);
+	cr_assert_eq(s->pieces, 3);
+	cr_assert_eq(s->got_len, 11);
+	cr_assert_arr_eq(s->got, "onetwothree", 11);
+	cr_assert_geq(s->piece_at_ms[1] - s->piece_at_ms[0], PIECE_GAP_MS - 5,
+	              "the second piece was held back with the first");
+}
+
+Test(upstream_stream, content_length_body_is_delivered_as_it_arrives)
+{
+	struct stream_result *s = stream_call("/stream-length");
+
+	cr_assert_eq(s->done.result, 0, "%d", s->done.result);
+	cr_assert_eq(s->pieces, 3);
+	cr_assert_arr_eq(s->got, "abcdef", 6);
+}
+
+Test(upstream_stream, body_until_close_is_delivered_and_ends_cleanly)
+{
+	struct stream_result *s = stream_call("/stream-until-close");
+
+	cr_assert_eq(s->done.result, 0, "%d", s->done.result);
+	cr_assert_eq(s->pieces, 3);
+	cr_assert_arr_eq(s->got, "abc", 3);
+}
+
+Test(upstream_stream, whole_stream_leaves_the_connection_reusable)
+{
+	stream_call("/stream-chunked");
+	cr_assert_eq(upstream_connections(client), 1);
+	call("/");
+	cr_assert_eq(n_accepts, 1, "the second call opened a new connection");
+}
+
+Test(upstream_stream, a_gap_longer_than_the_idle_timeout_fails_with_etimedout)
+{
+	struct stream_result *s = stream_start();
+	uint64_t t0 = now_monotonic_ms();
+
+	stream_go(s, "/stream-stall", 150, CALL_TIMEOUT_MS, 0);
+	run_until(&s->done.calls, 1);
+	cr_assert_eq(s->done.result, -ETIMEDOUT, "%d", s->done.result);
+	cr_assert(s->done.has_error);
+	cr_assert_eq(s->pieces, 1, "the piece before the gap was delivered");
+	cr_assert_lt(s->done.at_ms - t0, 1000, "took %llu ms",
+	             (unsigned long long)(s->done.at_ms - t0));
+	cr_assert_eq(upstream_connections(client), 0, "a half-read connection was kept");
+}
+
+Test(upstream_stream, the_total_timeout_ends_a_stream_that_keeps_trickling)
+{
+	struct stream_result *s = stream_start();
+
+	stream_go(s, "/stream-chunked", 1000, PIECE_GAP_MS + PIECE_GAP_MS / 2, 0);
+	run_until(&s->done.calls, 1);
+	cr_assert_eq(s->done.result, -ETIMEDOUT, "%d", s->done.result);
+	cr_assert_lt(s->pieces, 3);
+}
+
+Test(upstream_stream, a_container_that_dies_mid_stream_fails_with_econnreset)
+{
+	struct stream_result *s = stream_call("/stream-cut");
+
+	cr_assert_eq(s->done.result, -ECONNRESET, "%d", s->done.result);
+	cr_assert_eq(s->pieces, 1);
+	cr_assert_arr_eq(s->got, "one", 3);
+}
+
+Test(upstream_stream, a_paused_call_reads_nothing_until_resumed)
+{
+	struct stream_result *s = stream_start();
+
+	s->pause_after_first = true;
+	stream_go(s, "/stream-chunked", 50, CALL_TIMEOUT_MS, 0);
+	run_for(6 * PIECE_GAP_MS);
+	cr_assert_eq(s->pieces, 1, "pieces came while paused");
+	cr_assert_eq(s->done.calls, 0, "the idle timeout ran while paused");
+	upstream_call_pause(s->call, false);
+	run_until(&s->done.calls, 1);
+	cr_assert_eq(s->done.result, 0, "%d", s->done.result);
+	cr_assert_eq(s->got_len, 11);
+	cr_assert_arr_eq(s->got, "onetwothree", 11);
+}
+
+Test(upstream_stream, cancel_ends_the_call_once_and_closes_its_connection)
+{
+	struct stream_result *s = stream_start();
+
+	s->cancel_after_first = true;
+	stream_go(s, "/stream-stall", 1000, CALL_TIMEOUT_MS, 0);
+	run_until(&s->done.calls, 1);
+	cr_assert_eq(s->done.result, -ECANCELED, "%d", s->done.result);
+	cr_assert_eq(upstream_connections(client), 0, "a half-read connection was kept");
+	run_for(50);
+	cr_assert_null(conns[0]->bev, "the server did not see the connection close");
+	cr_assert_eq(s->done.calls, 1);
+}
+
+Test(upstream_stream, a_piece_is_never_larger_than_max_response)
+{
+	struct stream_result *s = stream_start();
+
+	stream_go(s, "/mib", 1000, CALL_TIMEOUT_MS, 4096);
+	run_until(&s->done.calls, 1);
+	cr_assert_eq(s->done.result, 0, "%d", s->done.result);
+	cr_assert_eq(s->got_len, 1024 * 1024, "%zu", s->got_len);
+	cr_assert_leq(s->max_piece, 4096);
+}
+
+Test(upstream_stream, an_error_answer_can_be_collected_whole_for_done)
+{
+	struct stream_result *s = stream_start();
+
+	s->collect_errors = true;
+	stream_go(s, "/error", 1000, CALL_TIMEOUT_MS, 0);
+	run_until(&s->done.calls, 1);
+	cr_assert_eq(s->done.result, 0);
+	cr_assert_eq(s->done.status, 500);
+	cr_assert_eq(s->pieces, 0);
+	cr_assert_str_eq(s->done.body, "boom");
+}
+
+Test(upstream_parse, a_streamed_chunked_answer_is_delivered_within_the_bound)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                             "10\r\n0123456789abcdef\r\n3\r\nxyz\r\n0\r\n\r\n";
+	int status = 0;
+	size_t len = 0, pieces = 0;
+
+	cr_assert_eq(upstream_parse_bytes_streaming(answer, sizeof(answer) - 1, 5, 4, &status,
+	                                            &len, &pieces),
+	             0);
+	cr_assert_eq(status, 200);
+	cr_assert_eq(len, 19);
+	cr_assert_geq(pieces, 5);
 }
