@@ -42,6 +42,7 @@
  * done and the client going away comes first.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <string.h>
@@ -80,10 +81,20 @@ static bool proxy_stream_print(const char *s)
 	return true;
 }
 
-/* NEW_SESSION, or a session id as SageMaker hands them out. */
+/*
+ * ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$: a session id as SageMaker hands them out
+ * (up to 256 characters).  NEW_SESSION is not one: a stream cannot open a
+ * session, only InvokeEndpoint can.
+ */
 static bool proxy_stream_session(const char *s)
 {
-	return strcmp(s, "NEW_SESSION") == 0 || names_valid_resource(s);
+	size_t n = strlen(s);
+	if (n == 0 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+	return true;
 }
 
 #define PROXY_STREAM_NAME_PATTERN "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
@@ -119,11 +130,11 @@ static const struct proxy_stream_member proxy_stream_members[] = {
       .matches = proxy_stream_print}},
     {"X-Amzn-SageMaker-Inference-Component",
      "inferenceComponentName",
-     {.max_len = 63, .pattern = NAMES_MODEL_PATTERN, .matches = names_valid_resource}},
+     {.max_len = 63, .pattern = NAMES_MODEL_PATTERN "$", .matches = names_valid_resource}},
     {"X-Amzn-SageMaker-Session-Id",
      "sessionId",
      {.max_len = 256,
-      .pattern = "^(NEW_SESSION)$|" PROXY_STREAM_NAME_PATTERN "$",
+      .pattern = PROXY_STREAM_NAME_PATTERN "$",
       .matches = proxy_stream_session}},
 };
 
@@ -261,6 +272,8 @@ static void proxy_stream_error_event(struct proxy_call *c, struct upstream_respo
 {
 	const struct config *cfg = c->ep->fleet->config;
 	_cleanup_free_ char *msg = NULL;
+	/* The two codes SageMaker's ModelStreamError has. */
+	const char *code = r->result == -ETIMEDOUT ? "ModelInvocationTimeExceeded" : "StreamBroken";
 	if (r->result == -ECANCELED) {
 		eventstream_internal_stream_failure(c->events,
 		                                    "endpointd is shutting down: the stream was "
@@ -291,7 +304,7 @@ static void proxy_stream_error_event(struct proxy_call *c, struct upstream_respo
 		                "\"%s\". See the log of container %s for more information.",
 		                words ? words : strerror(-r->result), c->inst->container_name);
 	}
-	eventstream_model_stream_error(c->events, msg, "ModelStreamError");
+	eventstream_model_stream_error(c->events, msg, code);
 }
 
 /* The streaming call ended, whatever the way. */

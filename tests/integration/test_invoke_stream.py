@@ -111,14 +111,14 @@ def invoke_stream(api, name, body=b"hello", content_type="text/plain", headers=N
         conn.close()
 
 
-def assert_model_stream_error(s, words):
+def assert_model_stream_error(s, code, words):
     assert s.status == 200, s
     assert s.ended, f"the stream did not end cleanly: {s!r}"
     assert len(s.errors) == 1, s
     assert s.messages[-1][0] == "exception", "the error event is not the last message"
     kind, body = s.errors[0]
     assert kind == "ModelStreamError", s
-    assert body.get("ErrorCode") == "ModelStreamError", body
+    assert body.get("ErrorCode") == code, body
     assert re.search(words, body.get("Message", "")), body
 
 
@@ -236,12 +236,30 @@ def test_a_model_error_before_the_stream_is_a_424_model_error(api, eps):
      "Member must have length less than or equal to 1024"),
     ("X-Amzn-SageMaker-Target-Variant", "-bad", "targetVariant", "Member must satisfy regular expression pattern"),
     ("X-Amzn-SageMaker-Inference-Id", "i" * 65, "inferenceId", "Member must have length less than or equal to 64"),
+    # Only InvokeEndpoint opens a session: NEW_SESSION is not an id here.
+    ("X-Amzn-SageMaker-Session-Id", "NEW_SESSION", "sessionId", "Member must satisfy regular expression pattern"),
+    ("X-Amzn-SageMaker-Session-Id", "s" * 257, "sessionId", "Member must have length less than or equal to 256"),
+    ("X-Amzn-SageMaker-Session-Id", "s-", "sessionId", "Member must satisfy regular expression pattern"),
+    ("X-Amzn-SageMaker-Inference-Component", "-ic", "inferenceComponentName",
+     "Member must satisfy regular expression pattern"),
 ])
 def test_bad_members_are_refused_in_sagemakers_words(api, eps, header, value, field, constraint):
     s = invoke_stream(api, eps["stream-config"], headers={header: value})
     msg = assert_invoke_error(s, 400, "ValidationError")
     assert msg.startswith("1 validation error detected: Value '"), msg
     assert f"at '{field}' failed to satisfy constraint: {constraint}" in msg, msg
+
+
+def test_a_session_id_of_sagemakers_shape_is_streamed(api, eps):
+    s = invoke_stream(api, eps["stream-config"], headers={"X-Amzn-SageMaker-Session-Id": "s" * 200 + "-1"})
+    assert s.status == 200 and s.ended, s
+    assert s.payload == tokens(5), s
+
+
+def test_an_inference_component_is_refused_on_an_endpoint_without_them(api, eps):
+    s = invoke_stream(api, eps["stream-config"], headers={"X-Amzn-SageMaker-Inference-Component": "ic-1"})
+    msg = assert_invoke_error(s, 400, "ValidationError")
+    assert "Inference Component Name header is not allowed" in msg, msg
 
 
 def test_a_content_type_that_is_not_ascii_is_refused(api, eps):
@@ -265,13 +283,13 @@ def test_a_content_type_that_is_not_ascii_is_refused(api, eps):
 def test_a_model_failing_mid_stream_ends_it_with_model_stream_error(api, eps):
     s = invoke_stream(api, eps["stream-fail-config"])
     assert s.payload == tokens(2), s
-    assert_model_stream_error(s, "closed the connection")
+    assert_model_stream_error(s, "StreamBroken", "closed the connection")
 
 
 def test_a_container_that_dies_mid_stream_ends_it_with_model_stream_error(api, eps):
     s = invoke_stream(api, eps["stream-exit-config"])
     assert s.payload == tokens(2), s
-    assert_model_stream_error(s, "primary")
+    assert_model_stream_error(s, "StreamBroken", "primary")
 
 
 def test_a_gap_longer_than_the_idle_timeout_ends_the_stream(api, eps):
@@ -279,7 +297,7 @@ def test_a_gap_longer_than_the_idle_timeout_ends_the_stream(api, eps):
     s = invoke_stream(api, eps["stream-stall-config"])
     took = time.monotonic() - t0
     assert s.payload == tokens(1), s
-    assert_model_stream_error(s, f"after {STREAM_IDLE_TIMEOUT_S} seconds")
+    assert_model_stream_error(s, "ModelInvocationTimeExceeded", f"after {STREAM_IDLE_TIMEOUT_S} seconds")
     assert took < STREAM_IDLE_TIMEOUT_S + 1.5, took
 
 
@@ -376,6 +394,7 @@ botocore_credentials = pytest.importorskip("botocore.credentials")
 
 ADMIN = ("AKIDSTREAMADMIN00001", "stream/Admin+Secret00000000000000000001")
 INVOKER = ("AKIDSTREAMINVOKE0001", "stream/Invoke+Secret0000000000000000002")
+READER = ("AKIDSTREAMREADER0001", "stream/Reader+Secret0000000000000000003")
 CREDENTIALS = f"""keys:
   - name: admin
     access_key_id: {ADMIN[0]}
@@ -388,6 +407,12 @@ CREDENTIALS = f"""keys:
     secret_access_key: "{INVOKER[1]}"
     allow:
       - actions: ["sagemaker:InvokeEndpoint"]
+        resources: ["*"]
+  - name: reader
+    access_key_id: {READER[0]}
+    secret_access_key: "{READER[1]}"
+    allow:
+      - actions: ["sagemaker:Describe*", "sagemaker:List*"]
         resources: ["*"]
 """
 
@@ -476,13 +501,21 @@ def test_a_signed_stream_is_served(signed_daemon):
     assert s.payload == tokens(5), s
 
 
-def test_a_key_allowed_only_invoke_endpoint_may_not_stream(signed_daemon):
+def test_a_key_allowed_invoke_endpoint_may_stream(signed_daemon):
+    # SageMaker authorizes the streaming call as sagemaker:InvokeEndpoint.
     d, name = signed_daemon
     s = signed_stream(d, name, INVOKER)
+    assert s.status == 200 and s.ended, s
+    assert s.payload == tokens(5), s
+
+
+def test_a_key_not_allowed_invoke_endpoint_may_not_stream(signed_daemon):
+    d, name = signed_daemon
+    s = signed_stream(d, name, READER)
     assert s.status == 403, s
     assert s.headers.get("x-amzn-errortype", "").startswith("AccessDeniedException"), s
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}"
-    assert ("User: invoker is not authorized to perform: sagemaker:InvokeEndpointWithResponseStream "
+    assert ("User: reader is not authorized to perform: sagemaker:InvokeEndpoint "
             f"on resource: {arn}") in s.body.decode(), s
 
 

@@ -98,7 +98,7 @@ describe('event-stream frames decoded by EventStreamCodec', { timeout: TEST_TIME
   });
 
   it('ModelStreamError is an exception message with its Message and ErrorCode in JSON', () => {
-    const [m] = decodeAll(frames('model-error:ModelStreamError:Model exited "mid" stream'));
+    const [m] = decodeAll(frames('model-error:StreamBroken:Model exited "mid" stream'));
     assert.deepEqual(stringHeaders(m), {
       ':exception-type': 'ModelStreamError',
       ':content-type': 'application/json',
@@ -106,7 +106,7 @@ describe('event-stream frames decoded by EventStreamCodec', { timeout: TEST_TIME
     });
     assert.deepEqual(JSON.parse(toUtf8(m.body)), {
       Message: 'Model exited "mid" stream',
-      ErrorCode: 'ModelStreamError',
+      ErrorCode: 'StreamBroken',
     });
   });
 
@@ -121,8 +121,8 @@ describe('event-stream frames decoded by EventStreamCodec', { timeout: TEST_TIME
   });
 
   it("the SDK's chunked reader reassembles the frames fed a few bytes at a time", async () => {
-    const small = frames('text:a', 'text:bc', 'model-error:ModelStreamError:m');
-    const big = frames('text:a', 'text:bc', `fill:${MAX_PAYLOAD + 1}`, 'model-error:ModelStreamError:m');
+    const small = frames('text:a', 'text:bc', 'model-error:StreamBroken:m');
+    const big = frames('text:a', 'text:bc', `fill:${MAX_PAYLOAD + 1}`, 'model-error:StreamBroken:m');
     for (const [buf, step, count] of [[small, 1, 3], [small, 7, 3], [big, 4093, 5]]) {
       async function* pieces() {
         for (let i = 0; i < buf.length; i += step) yield new Uint8Array(buf.subarray(i, i + step));
@@ -218,13 +218,13 @@ describe('event-stream frames read by InvokeEndpointWithResponseStreamCommand', 
   });
 
   it('ModelStreamError after the parts throws rt.ModelStreamError with its Message and ErrorCode', async () => {
-    const { events, error } = await read('text:a', 'text:b', 'model-error:ModelStreamError:Model timed out');
+    const { events, error } = await read('text:a', 'text:b', 'model-error:StreamBroken:Model timed out');
     assert.deepEqual(events.map((e) => toUtf8(e.PayloadPart.Bytes)), ['a', 'b']);
     assert.ok(error instanceof rt.ModelStreamError, `not a ModelStreamError: ${error}`);
     assert.equal(error.name, 'ModelStreamError');
     assert.equal(error.message, 'Model timed out');
     assert.equal(error.Message, 'Model timed out');
-    assert.equal(error.ErrorCode, 'ModelStreamError');
+    assert.equal(error.ErrorCode, 'StreamBroken');
     assert.equal(error.$fault, 'client');
   });
 
@@ -238,7 +238,7 @@ describe('event-stream frames read by InvokeEndpointWithResponseStreamCommand', 
   });
 
   it('an error before any part rejects the call itself, its text beyond ASCII unchanged', async () => {
-    const { answer, error } = await read('model-error:ModelStreamError:mod\u00e8le \u20ac \u{1f600}');
+    const { answer, error } = await read('model-error:StreamBroken:mod\u00e8le \u20ac \u{1f600}');
     assert.equal(answer, null);
     assert.ok(error instanceof rt.ModelStreamError, `${error}`);
     assert.equal(error.message, 'mod\u00e8le \u20ac \u{1f600}');

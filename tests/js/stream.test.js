@@ -95,7 +95,7 @@ describe('InvokeEndpointWithResponseStream', { timeout: 4 * TEST_TIMEOUT_MS }, (
       })(),
       (e) => {
         assert.equal(e.name, 'ModelStreamError');
-        assert.equal(e.ErrorCode, 'ModelStreamError');
+        assert.equal(e.ErrorCode, 'StreamBroken');
         assert.match(e.Message ?? e.message, /primary/);
         return true;
       },

@@ -304,7 +304,7 @@ Test(eventstream, model_stream_error_is_an_exception_with_message_and_error_code
 	struct frame f;
 	json_t *o;
 
-	eventstream_model_stream_error(out, "Model exited mid-stream", "ModelStreamError");
+	eventstream_model_stream_error(out, "Model exited mid-stream", "StreamBroken");
 	cr_assert_eq(decode(contents(out), evbuffer_get_length(out), &f), evbuffer_get_length(out));
 	cr_assert_eq(f.n_headers, 3);
 	cr_assert_str_eq(header(&f, ":message-type"), "exception");
@@ -314,7 +314,7 @@ Test(eventstream, model_stream_error_is_an_exception_with_message_and_error_code
 	cr_assert_not_null(o, "%s", err.text);
 	cr_assert_str_eq(json_string_value(json_object_get(o, "Message")),
 	                 "Model exited mid-stream");
-	cr_assert_str_eq(json_string_value(json_object_get(o, "ErrorCode")), "ModelStreamError");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "ErrorCode")), "StreamBroken");
 	cr_assert_eq(json_object_size(o), 2);
 	json_decref(o);
 	evbuffer_free(out);

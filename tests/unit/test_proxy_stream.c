@@ -246,7 +246,7 @@ Test(proxy_stream, a_container_that_breaks_mid_stream_ends_it_with_model_stream_
 	client_hear(c, &heard, 200);
 	decode(&heard, &payloads, &kinds);
 	cr_assert_str_eq(kinds.data, "PayloadPart ModelStreamError ");
-	cr_assert(strstr(payloads.data, "\"ErrorCode\":\"ModelStreamError\""), "%s", payloads.data);
+	cr_assert(strstr(payloads.data, "\"ErrorCode\":\"StreamBroken\""), "%s", payloads.data);
 	cr_assert(memmem(heard.data, heard.len, "\r\n0\r\n\r\n", 7), "the stream did not end");
 	buf_reset(&heard);
 	buf_reset(&payloads);
