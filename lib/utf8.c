@@ -79,6 +79,20 @@ char *utf8_sanitize(const char *s, size_t n, size_t max)
 	char *out = xmalloc(cap + 1);
 	size_t o = 0, i = 0;
 	while (i < n) {
+		/* ASCII runs, the whole of nearly every header, go in one copy. */
+		size_t run = 0;
+		while (i + run < n && (unsigned char)s[i + run] - 1u < 0x7fu)
+			run++;
+		if (run > 0) {
+			if (run > cap - o)
+				run = cap - o;
+			memcpy(out + o, s + i, run);
+			o += run;
+			i += run;
+			if (o == cap)
+				break;
+			continue;
+		}
 		uint32_t cp = 0;
 		size_t len = utf8_decode(s + i, n - i, &cp);
 		const char *piece = s + i;
