@@ -547,6 +547,10 @@ static int canonical_uri(struct buf *b, const char *path)
 	if (!path || !*path)
 		return buf_append(b, "/", 1);
 	size_t len = strlen(path);
+	/* Nothing to normalise (no empty, "." or ".." segment), as in nearly
+	 * every request: the path is its own canonical form, encoded. */
+	if (path[0] == '/' && !strstr(path, "//") && !strstr(path, "/."))
+		return uri_encode(b, path, len, true);
 	/* Segment starts and lengths: at most one per two bytes, plus one. */
 	size_t max = len / 2 + 1, n = 0;
 	_cleanup_free_ const char **seg = xcalloc(max, sizeof(*seg));
@@ -1213,17 +1217,19 @@ static void sign(const char *secret, const char iso[17], const char *region, con
 {
 	char canon_hash[65];
 	auth_sha256_hex(canon, canon_len, canon_hash);
-	char sts[256];
-	int n = snprintf(sts, sizeof(sts), AUTH_ALGORITHM "\n%s\n%.8s/%s/%s/" AUTH_TERMINATOR "\n%s",
-	                 iso, iso, region, service, canon_hash);
-	_cleanup_free_ char *long_sts = NULL;
-	if (n < 0 || (size_t)n >= sizeof(sts))
-		long_sts = xasprintf(AUTH_ALGORITHM "\n%s\n%.8s/%s/%s/" AUTH_TERMINATOR "\n%s", iso,
-		                     iso, region, service, canon_hash);
-	const char *string_to_sign = long_sts ? long_sts : sts;
+	/* Pieces appended, not printed: this runs on every call. */
+	struct buf sts = {0};
+	char date[10] = {0};
+	memcpy(date, iso, 8); /* the scope's date, then its "/" */
+	date[8] = '/';
+	const char *const pieces[] = {AUTH_ALGORITHM "\n", iso, "\n", date, region, "/", service,
+	                              "/" AUTH_TERMINATOR "\n", canon_hash};
+	for (size_t i = 0; i < ELEMENTSOF(pieces); i++)
+		buf_append(&sts, pieces[i], strlen(pieces[i]));
 	unsigned char key[32];
 	derive(secret, iso, region, service, key);
-	hmac_sha256(key, 32, string_to_sign, strlen(string_to_sign), mac);
+	hmac_sha256(key, 32, sts.data, sts.len, mac);
+	free(sts.data);
 	OPENSSL_cleanse(key, sizeof(key));
 }
 
