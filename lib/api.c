@@ -304,9 +304,7 @@ static void api_request_cb(struct httpd_request *req, void *arg)
 		bool stream = slash && strcmp(slash, "/invocations-response-stream") == 0;
 		if (slash > name && (invoke || stream)) {
 			_cleanup_free_ char *n = xstrndup(name, (size_t)(slash - name));
-			/* Both are authorized as sagemaker:InvokeEndpoint, as
-			 * SageMaker's API reference says of the streaming one. */
-			if (!api_auth_allow_invoke(a, key, n, "InvokeEndpoint", request_id, &denied)) {
+			if (!api_auth_allow_invoke(a, key, n, request_id, &denied)) {
 				api_send_error(req, shape, &denied, request_id);
 				return;
 			}

@@ -290,7 +290,7 @@ bool api_auth_allow_operation(struct api *a, const struct auth_key *key, const c
 }
 
 bool api_auth_allow_invoke(struct api *a, const struct auth_key *key, const char *endpoint,
-                           const char *operation, const char *request_id, struct aws_error *err)
+                           const char *request_id, struct aws_error *err)
 {
 	if (!key)
 		return true;
@@ -298,8 +298,7 @@ bool api_auth_allow_invoke(struct api *a, const struct auth_key *key, const char
 	size_t n = api_auth_named(a, "endpoint", endpoint, resources);
 	/* The runtime's REST-JSON answers it with 403, as it does every
 	 * authentication refusal. */
-	_cleanup_free_ char *action = xasprintf("sagemaker:%s", operation);
-	bool ok = api_auth_allow(key, action, resources, n, request_id, 403, err);
+	bool ok = api_auth_allow(key, "sagemaker:InvokeEndpoint", resources, n, request_id, 403, err);
 	free(resources[0]);
 	free(resources[1]);
 	return ok;

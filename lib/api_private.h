@@ -83,10 +83,11 @@ bool api_auth_verify(struct api *a, struct httpd_request *req, enum api_shape sh
  * AccessDeniedException. */
 bool api_auth_allow_operation(struct api *a, const struct auth_key *key, const char *operation,
 			      json_t *input, const char *request_id, struct aws_error *err);
-/* The same for a runtime operation (InvokeEndpoint,
- * InvokeEndpointWithResponseStream) on endpoint, and for GET /metrics. */
+/* The same for the runtime's operations on endpoint, which SageMaker
+ * authorizes as sagemaker:InvokeEndpoint (streaming included), and for
+ * GET /metrics. */
 bool api_auth_allow_invoke(struct api *a, const struct auth_key *key, const char *endpoint,
-			   const char *operation, const char *request_id, struct aws_error *err);
+			   const char *request_id, struct aws_error *err);
 bool api_auth_allow_metrics(struct api *a, const struct auth_key *key, const char *request_id,
 			    struct aws_error *err);
 
