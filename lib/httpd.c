@@ -468,7 +468,15 @@ bool httpd_stream_write(struct httpd_request *req, struct evbuffer *data)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	if (req->stream_chunked)
 		evbuffer_add_printf(out, "%zx\r\n", n);
-	evbuffer_add_buffer(out, data);
+	/* Copied, not moved: a piece is often a few bytes left in a chain the
+	 * size of a socket read, and a slow client's output would hold that
+	 * whole chain for each of its pieces (a MiB and more per stream where
+	 * HTTPD_STREAM_HIGH means 128 KiB). */
+	while (evbuffer_get_length(data) > 0) {
+		size_t k = evbuffer_get_contiguous_space(data);
+		evbuffer_add(out, evbuffer_pullup(data, (ev_ssize_t)k), k);
+		evbuffer_drain(data, k);
+	}
 	if (req->stream_chunked)
 		evbuffer_add(out, "\r\n", 2);
 	bufferevent_enable(c->bev, EV_WRITE);

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -751,6 +752,63 @@ Test(httpd, a_slow_reader_makes_the_writer_wait_and_is_told_when_it_drained)
 	_cleanup_free_ char *all = hear(fd, (size_t)(writes + 1) * sizeof(piece), NULL);
 	turn(20);
 	cr_assert_eq(stream_drained, 1);
+	httpd_stream_end(req);
+	close(fd);
+}
+
+/* The bytes libevent holds, counted through its allocator hooks. */
+static long long libevent_held;
+
+static void *counting_malloc(size_t n)
+{
+	void *p = malloc(n);
+	if (p)
+		libevent_held += (long long)malloc_usable_size(p);
+	return p;
+}
+
+static void *counting_realloc(void *old, size_t n)
+{
+	long long had = old ? (long long)malloc_usable_size(old) : 0;
+	void *p = realloc(old, n);
+	if (p)
+		libevent_held += (long long)malloc_usable_size(p) - had;
+	return p;
+}
+
+static void counting_free(void *p)
+{
+	if (p)
+		libevent_held -= (long long)malloc_usable_size(p);
+	free(p);
+}
+
+Test(httpd, a_slow_readers_small_pieces_cost_their_bytes_not_the_chains_they_came_in)
+{
+	/* A model's pieces are often a few bytes left in a buffer chain made
+	 * for a whole socket read; what waits for a slow client must be
+	 * bounded by its bytes, as HTTPD_STREAM_HIGH means. */
+	teardown();
+	event_set_mem_functions(counting_malloc, counting_realloc, counting_free);
+	start(limits());
+	int fd;
+	struct httpd_request *req = held_request("POST /s HTTP/1.1\r\nHost: h\r\n\r\n", &fd);
+	cr_assert_eq(httpd_stream_begin(req, 200, on_stream, NULL), 0);
+	long long before = libevent_held;
+	int writes = 0;
+	bool more = true;
+	while (more && writes < 100000) {
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_expand(b, 4096); /* a chain the size of a read */
+		evbuffer_add(b, "token 1 ", 8);
+		more = httpd_stream_write(req, b);
+		evbuffer_free(b);
+		writes++;
+	}
+	cr_assert_not(more, "the writer was never told to wait");
+	long long kept = libevent_held - before;
+	cr_assert_lt(kept, 4 * HTTPD_STREAM_HIGH,
+	             "%d pieces of 8 bytes hold %lld bytes of libevent's memory", writes, kept);
 	httpd_stream_end(req);
 	close(fd);
 }
