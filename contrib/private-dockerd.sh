@@ -15,6 +15,26 @@
 #   private-dockerd.sh restart DIR kill it if it runs, then start it again on
 #                                  the same DIR and print the socket path
 #
+# Options, before the command:
+#   --netns NAME   (start, restart) run dockerd inside the existing network
+#                  namespace NAME (/run/netns/NAME, as `ip netns add` makes);
+#                  restart and a later start reuse the one recorded in
+#                  DIR/netns.  The engine then keeps its default bridge and
+#                  iptables rules: both belong to the namespace, so engines
+#                  in different namespaces never meet.  Only the network
+#                  namespace changes (nsenter --net, not `ip netns exec`,
+#                  which remounts /sys and so hides the cgroup mounts dockerd
+#                  needs); its mounts stay visible for stop to undo.  /sys
+#                  still shows the host's links, so the engine cannot tune
+#                  bridges of its own through it (overlay networks log
+#                  "enabling default vlan on bridge br0 failed"; bridge and
+#                  host-mode ports are unaffected).
+#   --sigkill      (kill) SIGKILL the dockerd at once, as a crash would, and
+#                  leave its containers (and their ports) running; a later
+#                  restart or stop sweeps what is left.  It returns once the
+#                  pid is gone (reaped), so that a start right after it does
+#                  not find dockerd's pid file still claimed.
+#
 # Layout: DIR/data (data root), DIR/exec (exec root, containerd's socket),
 # DIR/docker.sock, DIR/dockerd.pid, DIR/dockerd.log.
 #
@@ -40,7 +60,7 @@ start_timeout_s=60
 stop_timeout_s=20
 
 usage() {
-	echo "usage: $0 start|stop|kill|restart DIR" >&2
+	echo "usage: $0 [--netns NAME] [--sigkill] start|stop|kill|restart DIR" >&2
 	exit 2
 }
 
@@ -123,6 +143,7 @@ drop_bridge() {
 
 cmd_start() {
 	local dir=$1 sock pid other i
+	local netns_cmd=()
 
 	dir=$(realpath -m -- "$dir")
 	sock=$dir/docker.sock
@@ -138,7 +159,15 @@ cmd_start() {
 	fi
 	mkdir -p -- "$dir/data" "$dir/exec"
 	local net_args=()
-	if bridge=$(make_bridge "$dir"); then
+	if [ -z "$netns" ] && [ -s "$dir/netns" ]; then
+		netns=$(cat "$dir/netns")
+	fi
+	if [ -n "$netns" ]; then
+		[ -e "/run/netns/$netns" ] ||
+			die "network namespace $netns does not exist (ip netns add $netns)"
+		echo "$netns" >"$dir/netns"
+		netns_cmd=(nsenter "--net=/run/netns/$netns" --)
+	elif bridge=$(make_bridge "$dir"); then
 		# Its own bridge and subnet, and no iptables rules: several private
 		# engines can run side by side without giving two containers one IP.
 		net_args=(--bridge="$bridge" --iptables=false)
@@ -148,7 +177,7 @@ cmd_start() {
 			echo "$0: warning: another dockerd is running (pid $other); they share docker0 and its iptables chains" >&2
 	fi
 	# shellcheck disable=SC2086 # PRIVATE_DOCKERD_ARGS is a word list
-	setsid "$dockerd" --data-root "$dir/data" --exec-root "$dir/exec" \
+	"${netns_cmd[@]}" setsid "$dockerd" --data-root "$dir/data" --exec-root "$dir/exec" \
 		--pidfile "$dir/dockerd.pid" -H "unix://$sock" \
 		"${net_args[@]}" ${PRIVATE_DOCKERD_ARGS:-} \
 		</dev/null >>"$dir/dockerd.log" 2>&1 &
@@ -180,6 +209,16 @@ cmd_kill() {
 	if [ -s "$dir/dockerd.pid" ] && is_our_dockerd "$(cat "$dir/dockerd.pid")" "$dir"; then
 		pid=$(cat "$dir/dockerd.pid")
 	fi
+	[ -n "$pid" ] || [ "$sigkill" = 0 ] || return 0
+	if [ -n "$pid" ] && [ "$sigkill" = 1 ]; then
+		# A crash: no SIGTERM, no sweep of containerd or the containers.
+		kill -KILL "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || return 0
+			sleep 0.1
+		done
+		die "dockerd $pid is still there 5 s after SIGKILL"
+	fi
 	if [ -n "$pid" ]; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < stop_timeout_s * 10; i++)); do
@@ -207,6 +246,7 @@ cmd_kill() {
 }
 
 cmd_restart() {
+	sigkill=0
 	cmd_kill "$1"
 	cmd_start "$1"
 }
@@ -269,6 +309,21 @@ cmd_stop() {
 	rm -rf --one-file-system -- "$dir"
 }
 
+netns=
+sigkill=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--netns)
+		{ [ $# -ge 2 ] && [ -n "$2" ]; } || usage
+		netns=$2
+		shift 2
+		;;
+	--netns=?*) netns=${1#*=}; shift ;;
+	--sigkill) sigkill=1; shift ;;
+	-*) usage ;;
+	*) break ;;
+	esac
+done
 [ $# -eq 2 ] || usage
 [ -n "$2" ] || usage
 case $1 in

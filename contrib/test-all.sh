@@ -44,6 +44,15 @@ mkdir -p "$build/main"
 (cd "$build/main" && "$src/configure" --enable-werror >/dev/null &&
 	make -j"$jobs" >/dev/null &&
 	make -j"$jobs" check VERBOSE=1) || { cat "$build/main/tests/test-suite.log" 2>/dev/null | tail -200; exit 1; }
+
+echo "== multi-node Swarm cluster (tests/swarm)"
+swarm_rc=0
+(cd "$build/main" && ENDPOINTD_SWARM_TIMEOUT=300 timeout 420 make -C tests check-swarm) \
+	>"$build/main/tests/run-swarm-tests.log" 2>&1 || swarm_rc=$?
+tail -n 30 "$build/main/tests/run-swarm-tests.log"
+if [ "$swarm_rc" -ne 0 ] && ! grep -q '^run-swarm-tests: SKIP' "$build/main/tests/run-swarm-tests.log"; then
+	exit 1
+fi
 count_results "$build/main" "default build"
 
 echo "== distcheck (Docker suites run in the builds above)"
