@@ -1,0 +1,755 @@
+/*
+ * The Swarm API client on the Engine's own replies, kept in tests/data/swarm/
+ * (captured from docker.io 28.2 in a single-node swarm; see README there):
+ * the parsers are fed the files and hostile variants of them; the
+ * asynchronous operations talk to a fake engine (evhttp on a Unix socket)
+ * that answers with the same files.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "docker.h"
+#include "httpc.h"
+#include "swarm.h"
+#include "util.h"
+
+/* Reads tests/data/swarm/<name>. */
+static char *fixture(const char *name, size_t *ret_len)
+{
+	_cleanup_free_ char *path = xasprintf("%s/swarm/%s", TEST_DATA_DIR, name);
+	struct buf b = {0};
+	char chunk[4096];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+
+	cr_assert_not_null(f, "cannot open %s", path);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	if (ret_len)
+		*ret_len = b.len;
+	return buf_steal(&b);
+}
+
+/* Parses a JSON text as a list parser would be fed it. */
+#define PARSE_STR(fn, s, ret, n) fn((s), strlen(s), (ret), (n))
+
+/* Parsers. */
+
+Test(swarm_parse, info_of_a_manager_gives_its_node_id_and_address)
+{
+	size_t len;
+	_cleanup_free_ char *json = fixture("info.json", &len);
+	struct swarm_info info;
+
+	cr_assert_eq(swarm_parse_info(json, len, &info), 0);
+	cr_assert(info.active);
+	cr_assert(info.manager);
+	cr_assert_str_eq(info.node_id, "wj8rwgyspjnii9pl8ba80lbm8");
+	cr_assert_str_eq(info.node_addr, "127.0.0.1");
+	cr_assert_null(info.error);
+	swarm_info_clear(&info);
+}
+
+Test(swarm_parse, info_of_an_engine_outside_a_swarm_is_inactive_and_no_manager)
+{
+	const char *json = "{\"Swarm\":{\"NodeID\":\"\",\"NodeAddr\":\"\",\"LocalNodeState\":"
+	                   "\"inactive\",\"ControlAvailable\":false,\"Error\":\"\"}}";
+	struct swarm_info info;
+
+	cr_assert_eq(swarm_parse_info(json, strlen(json), &info), 0);
+	cr_assert_not(info.active);
+	cr_assert_not(info.manager);
+	cr_assert_null(info.node_id);
+	swarm_info_clear(&info);
+}
+
+Test(swarm_parse, info_with_wrong_types_is_refused_and_leaves_ret_alone)
+{
+	static const char *const bad[] = {
+	    "[]",
+	    "{}",
+	    "{\"Swarm\":[]}",
+	    "{\"Swarm\":{\"LocalNodeState\":7}}",
+	    "{\"Swarm\":{\"LocalNodeState\":\"active\"}}", /* active without a NodeID */
+	    "{\"Swarm\":{\"LocalNodeState\":\"active\",\"NodeID\":\"x\",\"ControlAvailable\":\"yes\"}}",
+	    "{\"Swarm\":{\"LocalNodeState\":\"active\",\"NodeID\":{}}}",
+	};
+	struct swarm_info info = {.node_id = (char *)"untouched"};
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cr_assert_eq(swarm_parse_info(bad[i], strlen(bad[i]), &info), -EINVAL, "%s", bad[i]);
+		cr_assert_str_eq(info.node_id, "untouched");
+	}
+}
+
+Test(swarm_parse, nodes_give_state_address_labels_resources_and_gpus)
+{
+	size_t len, n;
+	_cleanup_free_ char *json = fixture("nodes.json", &len);
+	struct swarm_node *nodes;
+
+	cr_assert_eq(swarm_parse_nodes(json, len, &nodes, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(nodes[0].id, "wj8rwgyspjnii9pl8ba80lbm8");
+	cr_assert_str_eq(nodes[0].hostname, "vm");
+	cr_assert_str_eq(nodes[0].role, "manager");
+	cr_assert_str_eq(nodes[0].state, "ready");
+	cr_assert_str_eq(nodes[0].availability, "active");
+	cr_assert_str_eq(nodes[0].addr, "127.0.0.1");
+	cr_assert_str_eq(json_string_value(json_object_get(nodes[0].labels, "gpu")), "h100");
+	cr_assert_eq(nodes[0].nano_cpus, 2000000000);
+	cr_assert_gt(nodes[0].memory_bytes, 0);
+	cr_assert_eq(nodes[0].gpus, 2, "two named NVIDIA-GPU resources");
+	swarm_node_clear(&nodes[0]);
+	free(nodes);
+}
+
+Test(swarm_parse, discrete_gpu_resources_count_their_value_and_other_kinds_do_not_count)
+{
+	const char *json =
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\"},"
+	    "\"Description\":{\"Resources\":{\"GenericResources\":["
+	    "{\"DiscreteResourceSpec\":{\"Kind\":\"NVIDIA-GPU\",\"Value\":4}},"
+	    "{\"DiscreteResourceSpec\":{\"Kind\":\"SSD\",\"Value\":2}},"
+	    "{\"NamedResourceSpec\":{\"Kind\":\"NVIDIA-GPU\",\"Value\":\"gpu9\"}}]}}}]";
+	struct swarm_node *nodes;
+	size_t n;
+
+	cr_assert_eq(PARSE_STR(swarm_parse_nodes, json, &nodes, &n), 0);
+	cr_assert_eq(nodes[0].gpus, 5);
+	cr_assert_null(nodes[0].addr);
+	swarm_node_clear(&nodes[0]);
+	free(nodes);
+}
+
+Test(swarm_parse, a_node_list_with_one_bad_entry_is_refused_whole)
+{
+	static const char *const bad[] = {
+	    "{}",
+	    "[7]",
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"}}]", /* no Status */
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\",\"Labels\":{\"a\":1}},"
+	    "\"Status\":{\"State\":\"ready\"}}]",
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\"},"
+	    "\"Description\":{\"Resources\":{\"NanoCPUs\":-1}}}]",
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\"},"
+	    "\"Description\":{\"Resources\":{\"GenericResources\":[{\"DiscreteResourceSpec\":"
+	    "{\"Kind\":\"NVIDIA-GPU\",\"Value\":1e9}}]}}}]",
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\","
+	    "\"Addr\":\"a\\u0000b\"}}]",
+	};
+	struct swarm_node *nodes = NULL;
+	size_t n = 99;
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cr_assert_eq(PARSE_STR(swarm_parse_nodes, bad[i], &nodes, &n), -EINVAL, "%s",
+		             bad[i]);
+		cr_assert_null(nodes);
+		cr_assert_eq(n, 99);
+	}
+}
+
+Test(swarm_parse, service_gives_id_version_labels_replicas_and_spec)
+{
+	size_t len;
+	_cleanup_free_ char *json = fixture("service-inspect.json", &len);
+	struct swarm_service s;
+
+	cr_assert_eq(swarm_parse_service(json, len, &s), 0);
+	cr_assert_str_eq(s.id, "sbafssvvrxgv4i51lg3qm2aop");
+	cr_assert_str_eq(s.name, "endpointd_fixture_ep_v");
+	cr_assert_gt(s.version, 0);
+	cr_assert_eq(s.replicas, 2);
+	cr_assert_str_eq(json_string_value(json_object_get(s.labels, "io.endpointd.owner")),
+	                 "fixture");
+	cr_assert_not_null(json_object_get(s.spec, "TaskTemplate"));
+	swarm_service_clear(&s);
+}
+
+Test(swarm_parse, service_list_gives_every_service)
+{
+	size_t len, n;
+	_cleanup_free_ char *json = fixture("services.json", &len);
+	struct swarm_service *ss;
+
+	cr_assert_eq(swarm_parse_services(json, len, &ss, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(ss[0].name, "endpointd_fixture_ep_v");
+	swarm_service_clear(&ss[0]);
+	free(ss);
+}
+
+Test(swarm_parse, a_service_without_a_spec_or_with_a_negative_replica_count_is_refused)
+{
+	static const char *const bad[] = {
+	    "{\"ID\":\"s\"}",
+	    "{\"ID\":\"s\",\"Spec\":{}}",
+	    "{\"ID\":\"s\",\"Spec\":{\"Name\":\"n\",\"Mode\":{\"Replicated\":{\"Replicas\":-1}}}}",
+	    "{\"ID\":\"s\",\"Version\":{\"Index\":\"3\"},\"Spec\":{\"Name\":\"n\"}}",
+	};
+	struct swarm_service s = {.id = (char *)"untouched"};
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cr_assert_eq(swarm_parse_service(bad[i], strlen(bad[i]), &s), -EINVAL, "%s", bad[i]);
+		cr_assert_str_eq(s.id, "untouched");
+	}
+}
+
+Test(swarm_parse, running_tasks_give_slot_node_container_and_one_host_port_each)
+{
+	size_t len, n;
+	_cleanup_free_ char *json = fixture("tasks-running.json", &len);
+	struct swarm_task *ts;
+
+	cr_assert_eq(swarm_parse_tasks(json, len, &ts, &n), 0);
+	cr_assert_eq(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_str_eq(ts[i].state, "running");
+		cr_assert_str_eq(ts[i].desired_state, "running");
+		cr_assert_str_eq(ts[i].node_id, "wj8rwgyspjnii9pl8ba80lbm8");
+		cr_assert_str_eq(ts[i].service_id, "sbafssvvrxgv4i51lg3qm2aop");
+		cr_assert_not_null(ts[i].container_id);
+		cr_assert_eq(ts[i].n_ports, 1, "the IPv4 and IPv6 entries are one port");
+		cr_assert_gt(ts[i].timestamp, 0);
+		cr_assert_eq(ts[i].exit_code, 0);
+		cr_assert_null(ts[i].err);
+	}
+	cr_assert_eq(ts[0].slot, 2);
+	cr_assert_eq(swarm_task_published_port(&ts[0], 8080), 32769);
+	cr_assert_eq(swarm_task_published_port(&ts[1], 8080), 32768);
+	cr_assert_eq(swarm_task_published_port(&ts[1], 9090), 0);
+	for (size_t i = 0; i < n; i++)
+		swarm_task_clear(&ts[i]);
+	free(ts);
+}
+
+Test(swarm_parse, a_task_that_cannot_be_placed_says_why_in_err)
+{
+	size_t len, n;
+	_cleanup_free_ char *json = fixture("tasks-pending.json", &len);
+	struct swarm_task *ts;
+
+	cr_assert_eq(swarm_parse_tasks(json, len, &ts, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(ts[0].state, "pending");
+	cr_assert_str_eq(ts[0].err, "no suitable node (insufficient resources on 1 node)");
+	cr_assert_null(ts[0].node_id);
+	cr_assert_null(ts[0].container_id);
+	cr_assert_eq(ts[0].n_ports, 0);
+	for (size_t i = 0; i < n; i++)
+		swarm_task_clear(&ts[i]);
+	free(ts);
+}
+
+Test(swarm_parse, tasks_after_scaling_keep_the_shut_down_one_with_its_desired_state)
+{
+	size_t len, n, shutdown = 0;
+	_cleanup_free_ char *json = fixture("tasks-after-scaling.json", &len);
+	struct swarm_task *ts;
+
+	cr_assert_eq(swarm_parse_tasks(json, len, &ts, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		shutdown += !strcmp(ts[i].desired_state, "shutdown");
+		swarm_task_clear(&ts[i]);
+	}
+	free(ts);
+	cr_assert_eq(shutdown, 1);
+}
+
+Test(swarm_parse, task_ports_in_ingress_mode_or_over_udp_are_not_host_ports)
+{
+	const char *json =
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":{\"State\":"
+	    "\"running\",\"PortStatus\":{\"Ports\":["
+	    "{\"Protocol\":\"tcp\",\"TargetPort\":8080,\"PublishedPort\":30000,\"PublishMode\":"
+	    "\"ingress\"},"
+	    "{\"Protocol\":\"udp\",\"TargetPort\":8080,\"PublishedPort\":30001,\"PublishMode\":"
+	    "\"host\"},"
+	    "{\"Protocol\":\"tcp\",\"TargetPort\":8080,\"PublishedPort\":0,\"PublishMode\":"
+	    "\"host\"}]}}}]";
+	struct swarm_task *ts;
+	size_t n;
+
+	cr_assert_eq(PARSE_STR(swarm_parse_tasks, json, &ts, &n), 0);
+	cr_assert_eq(ts[0].n_ports, 0);
+	cr_assert_eq(ts[0].exit_code, -1, "no ContainerStatus: no exit code");
+	swarm_task_clear(&ts[0]);
+	free(ts);
+}
+
+Test(swarm_parse, hostile_task_lists_are_refused_whole)
+{
+	static const char *const bad[] = {
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\"}]", /* no Status */
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":{}}]",
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Slot\":-1,"
+	    "\"Status\":{\"State\":\"running\"}}]",
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":{\"State\":"
+	    "\"running\",\"PortStatus\":{\"Ports\":[{\"TargetPort\":70000,\"PublishedPort\":1,"
+	    "\"PublishMode\":\"host\"}]}}}]",
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":{\"State\":"
+	    "\"running\",\"PortStatus\":{\"Ports\":{}}}}]",
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":{\"State\":"
+	    "\"running\",\"Err\":[]}}]",
+	    "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":{\"State\":"
+	    "\"running\",\"ContainerStatus\":{\"ExitCode\":1.5}}}]",
+	};
+	struct swarm_task *ts = NULL;
+	size_t n = 99;
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cr_assert_eq(PARSE_STR(swarm_parse_tasks, bad[i], &ts, &n), -EINVAL, "%s", bad[i]);
+		cr_assert_null(ts);
+		cr_assert_eq(n, 99);
+	}
+}
+
+Test(swarm_parse, too_many_ports_on_a_task_or_too_long_a_string_is_refused)
+{
+	struct buf b = {0};
+	struct swarm_task *ts = NULL;
+	size_t n = 0;
+	_cleanup_free_ char *big = xcalloc(SWARM_MAX_STRING + 2, 1);
+
+	buf_printf(&b, "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":"
+	               "{\"State\":\"running\",\"PortStatus\":{\"Ports\":[");
+	for (int i = 0; i <= SWARM_MAX_PORTS; i++)
+		buf_printf(&b, "%s{\"TargetPort\":%d,\"PublishedPort\":%d,\"PublishMode\":\"host\"}",
+		           i ? "," : "", 1 + i, 1000 + i);
+	buf_printf(&b, "]}}}]");
+	cr_assert_eq(swarm_parse_tasks(b.data, b.len, &ts, &n), -EINVAL);
+	buf_reset(&b);
+
+	memset(big, 'x', SWARM_MAX_STRING + 1);
+	buf_printf(&b, "[{\"ID\":\"%s\",\"ServiceID\":\"s\",\"DesiredState\":\"running\","
+	               "\"Status\":{\"State\":\"running\"}}]",
+	           big);
+	cr_assert_eq(swarm_parse_tasks(b.data, b.len, &ts, &n), -EINVAL);
+	buf_reset(&b);
+	cr_assert_null(ts);
+}
+
+/* The operations, against a fake engine. */
+
+static struct event_base *base;
+static struct evhttp *engine;
+static struct httpc *hc;
+static struct docker *dk;
+static char sockdir[64];
+static char sockpath[100];
+static char *seen[32]; /* "METHOD uri" of each request */
+static size_t n_seen;
+static char *seen_body;
+static bool stale_once; /* answer the first update "out of sequence" */
+
+static void reply(struct evhttp_request *req, int code, const char *body, size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	evbuffer_add(out, body, len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "application/json");
+	evhttp_send_reply(req, code, "X", out);
+	evbuffer_free(out);
+}
+
+static void reply_fixture(struct evhttp_request *req, int code, const char *name)
+{
+	size_t len;
+	_cleanup_free_ char *body = fixture(name, &len);
+
+	reply(req, code, body, len);
+}
+
+#define REPLY_STR(req, code, s) reply((req), (code), (s), strlen(s))
+
+static void on_engine(struct evhttp_request *req, void *arg)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *p = uri + strlen("/v1.41");
+
+	(void)arg;
+	if (n_seen < ELEMENTSOF(seen))
+		seen[n_seen++] = xasprintf("%s %s", cmd == EVHTTP_REQ_GET    ? "GET"
+		                                    : cmd == EVHTTP_REQ_POST ? "POST"
+		                                                             : "DELETE",
+		                           uri);
+	if (evbuffer_get_length(in)) {
+		free(seen_body);
+		seen_body =
+		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
+	}
+	if (!strcmp(uri, "/_ping"))
+		return REPLY_STR(req, 200, "OK");
+	if (!strcmp(uri, "/version"))
+		return REPLY_STR(req, 200, "{\"ApiVersion\":\"1.50\",\"MinAPIVersion\":\"1.24\"}");
+	if (!str_has_prefix(uri, "/v1.41/"))
+		return REPLY_STR(req, 400, "{\"message\":\"client version not pinned\"}");
+	if (!strcmp(p, "/info"))
+		return reply_fixture(req, 200, "info.json");
+	if (!strcmp(p, "/nodes"))
+		return reply_fixture(req, 200, "nodes.json");
+	if (!strcmp(p, "/services/create"))
+		return strstr(seen_body ? seen_body : "", "\"taken\"")
+		           ? reply_fixture(req, 409, "error-service-exists.json")
+		           : reply_fixture(req, 201, "service-create.json");
+	if (str_has_prefix(p, "/services?filters="))
+		return reply_fixture(req, 200, "services.json");
+	if (!strcmp(p, "/services/garbage"))
+		return REPLY_STR(req, 200, "{\"ID\":7}");
+	if (str_has_prefix(p, "/services/nope"))
+		return reply_fixture(req, 404, "error-no-such-service.json");
+	if (str_has_prefix(p, "/services/sbafssvvrxgv4i51lg3qm2aop/update")) {
+		if (stale_once) {
+			stale_once = false;
+			return reply_fixture(req, 500, "error-update-out-of-sequence.json");
+		}
+		return reply_fixture(req, 200, "service-update.json");
+	}
+	if (!strcmp(p, "/services/sbafssvvrxgv4i51lg3qm2aop") && cmd == EVHTTP_REQ_GET)
+		return reply_fixture(req, 200, "service-inspect.json");
+	if (str_has_prefix(p, "/services/") && cmd == EVHTTP_REQ_DELETE)
+		return REPLY_STR(req, 200, "");
+	if (str_has_prefix(p, "/events?filters="))
+		return reply_fixture(req, 200, "events.jsonl");
+	if (str_has_prefix(p, "/tasks"))
+		return reply_fixture(req, 200,
+		                     strstr(p, "big") ? "tasks-pending.json" : "tasks-running.json");
+	REPLY_STR(req, 404, "{\"message\":\"page not found\"}");
+}
+
+static void engine_setup(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct evconnlistener *l;
+
+	snprintf(sockdir, sizeof(sockdir), "/tmp/swarm-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(sockdir));
+	snprintf(sockpath, sizeof(sockpath), "%s/docker.sock", sockdir);
+	base = event_base_new();
+	engine = evhttp_new(base);
+	evhttp_set_gencb(engine, on_engine, NULL);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
+	l = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1,
+	                            (struct sockaddr *)&sun, sizeof(sun));
+	cr_assert_not_null(l);
+	cr_assert_not_null(evhttp_bind_listener(engine, l));
+	hc = httpc_new(base);
+	dk = docker_new(base, hc, sockpath, NULL, NULL);
+}
+
+static void engine_teardown(void)
+{
+	dk = docker_free(dk);
+	hc = httpc_free(hc);
+	evhttp_free(engine);
+	event_base_free(base);
+	for (size_t i = 0; i < n_seen; i++)
+		free(seen[i]);
+	free(seen_body);
+	unlink(sockpath);
+	rmdir(sockdir);
+}
+
+TestSuite(swarm_client, .init = engine_setup, .fini = engine_teardown, .timeout = 30);
+
+static bool seen_request(const char *what)
+{
+	for (size_t i = 0; i < n_seen; i++)
+		if (!strcmp(seen[i], what))
+			return true;
+	return false;
+}
+
+static void run_until(const int *count, int want)
+{
+	uint64_t deadline = now_monotonic_ms() + 10000;
+
+	while (*count < want && now_monotonic_ms() < deadline) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/* What each kind of callback got. */
+struct got {
+	int calls;
+	int err;
+	char message[512];
+	char text[512];
+	size_t n;
+};
+
+static void got_result(struct got *g, const struct docker_result *r)
+{
+	g->calls++;
+	g->err = r->err;
+	snprintf(g->message, sizeof(g->message), "%s", r->message ? r->message : "");
+	cr_assert(r->err ? r->message != NULL : r->message == NULL, "message iff error");
+}
+
+static void on_done(const struct docker_result *r, void *userdata)
+{
+	got_result(userdata, r);
+}
+
+static void on_info(const struct docker_result *r, const struct swarm_info *info, void *userdata)
+{
+	struct got *g = userdata;
+
+	got_result(g, r);
+	if (info)
+		snprintf(g->text, sizeof(g->text), "%s %d", info->node_id, info->manager);
+}
+
+static void on_nodes(const struct docker_result *r, const struct swarm_node *nodes, size_t n,
+                     void *userdata)
+{
+	struct got *g = userdata;
+
+	got_result(g, r);
+	g->n = n;
+	if (n)
+		snprintf(g->text, sizeof(g->text), "%s %u", nodes[0].addr, nodes[0].gpus);
+}
+
+static void on_create(const struct docker_result *r, const char *id, void *userdata)
+{
+	struct got *g = userdata;
+
+	got_result(g, r);
+	snprintf(g->text, sizeof(g->text), "%s", id ? id : "");
+}
+
+static void on_services(const struct docker_result *r, const struct swarm_service *ss, size_t n,
+                        void *userdata)
+{
+	struct got *g = userdata;
+
+	got_result(g, r);
+	g->n = n;
+	if (n)
+		snprintf(g->text, sizeof(g->text), "%s", ss[0].name);
+}
+
+static void on_service(const struct docker_result *r, const struct swarm_service *s,
+                       void *userdata)
+{
+	struct got *g = userdata;
+
+	got_result(g, r);
+	snprintf(g->text, sizeof(g->text), "%s", s ? s->name : "(none)");
+}
+
+static void on_tasks(const struct docker_result *r, const struct swarm_task *ts, size_t n,
+                     void *userdata)
+{
+	struct got *g = userdata;
+
+	got_result(g, r);
+	g->n = n;
+	if (n)
+		snprintf(g->text, sizeof(g->text), "%s %u", ts[0].state,
+		         swarm_task_published_port(&ts[0], 8080));
+}
+
+Test(swarm_client, info_is_read_on_the_pinned_version)
+{
+	struct got g = {0};
+
+	swarm_info(dk, on_info, &g);
+	cr_assert_eq(g.calls, 0, "never from inside the call");
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_str_eq(g.text, "wj8rwgyspjnii9pl8ba80lbm8 1");
+	cr_assert(seen_request("GET /v1.41/info"));
+}
+
+Test(swarm_client, nodes_are_listed_with_their_address_and_gpus)
+{
+	struct got g = {0};
+
+	swarm_node_list(dk, on_nodes, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_eq(g.n, 1);
+	cr_assert_str_eq(g.text, "127.0.0.1 2");
+}
+
+Test(swarm_client, create_sends_the_spec_and_gives_the_new_id)
+{
+	struct got g = {0};
+	json_t *spec = json_pack("{s:s}", "Name", "fresh");
+
+	swarm_service_create(dk, spec, on_create, &g);
+	json_decref(spec);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_str_eq(g.text, "sbafssvvrxgv4i51lg3qm2aop");
+	cr_assert_str_eq(seen_body, "{\"Name\":\"fresh\"}");
+}
+
+Test(swarm_client, create_of_a_name_in_use_is_eexist_with_the_engines_words)
+{
+	struct got g = {0};
+	json_t *spec = json_pack("{s:s}", "Name", "taken");
+
+	swarm_service_create(dk, spec, on_create, &g);
+	json_decref(spec);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, -EEXIST);
+	cr_assert(strstr(g.message, "already exists"), "%s", g.message);
+	cr_assert_str_eq(g.text, "");
+}
+
+Test(swarm_client, services_are_listed_by_label)
+{
+	struct got g = {0};
+
+	swarm_service_list(dk, "io.endpointd.owner=fixture", on_services, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_eq(g.n, 1);
+	cr_assert(seen_request("GET /v1.41/services?filters="
+	                       "%7B%22label%22%3A%5B%22io.endpointd.owner%3Dfixture%22%5D%7D"));
+}
+
+Test(swarm_client, inspect_of_a_missing_service_is_enoent)
+{
+	struct got g = {0};
+
+	swarm_service_inspect(dk, "nope", on_service, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, -ENOENT);
+	cr_assert_str_eq(g.message, "service nope not found");
+	cr_assert_str_eq(g.text, "(none)");
+}
+
+Test(swarm_client, a_reply_that_does_not_parse_fails_with_eio)
+{
+	struct got g = {0};
+
+	swarm_service_inspect(dk, "garbage", on_service, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, -EIO);
+	cr_assert(strstr(g.message, "cannot parse the service"), "%s", g.message);
+}
+
+Test(swarm_client, scale_inspects_then_updates_at_the_version_read)
+{
+	struct got g = {0};
+
+	swarm_service_scale(dk, "sbafssvvrxgv4i51lg3qm2aop", 5, on_done, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert(seen_request("GET /v1.41/services/sbafssvvrxgv4i51lg3qm2aop"));
+	cr_assert(seen_request("POST /v1.41/services/sbafssvvrxgv4i51lg3qm2aop/update?version=38"),
+	          "%s", n_seen > 2 ? seen[n_seen - 1] : "");
+	cr_assert(strstr(seen_body, "\"Replicas\":5"), "%s", seen_body);
+	cr_assert(strstr(seen_body, "\"Name\":\"endpointd_fixture_ep_v\""), "%s", seen_body);
+}
+
+Test(swarm_client, an_update_at_a_stale_version_is_estale)
+{
+	struct got g = {0};
+	json_t *spec = json_pack("{s:s}", "Name", "endpointd_fixture_ep_v");
+
+	stale_once = true;
+	swarm_service_update(dk, "sbafssvvrxgv4i51lg3qm2aop", 3, spec, on_done, &g);
+	json_decref(spec);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, -ESTALE);
+	cr_assert(strstr(g.message, "update out of sequence"), "%s", g.message);
+}
+
+Test(swarm_client, removing_a_service_that_is_gone_succeeds)
+{
+	struct got g1 = {0}, g2 = {0};
+
+	swarm_service_remove(dk, "nope", on_done, &g1);
+	swarm_service_remove(dk, "sbafssvvrxgv4i51lg3qm2aop", on_done, &g2);
+	run_until(&g1.calls, 1);
+	run_until(&g2.calls, 1);
+	cr_assert_eq(g1.err, 0, "%s", g1.message);
+	cr_assert_eq(g2.err, 0, "%s", g2.message);
+	cr_assert(seen_request("DELETE /v1.41/services/nope"));
+}
+
+Test(swarm_client, tasks_are_listed_by_service_label_and_desired_state)
+{
+	struct got g = {0};
+	struct swarm_task_filter f = {
+	    .service = "big", .label = "io.endpointd.owner=fixture", .desired_state = "running"};
+
+	swarm_task_list(dk, &f, on_tasks, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_eq(g.n, 2);
+	cr_assert_str_eq(g.text, "pending 0");
+	cr_assert(seen_request("GET /v1.41/tasks?filters="
+	                       "%7B%22desired-state%22%3A%5B%22running%22%5D%2C%22label%22%3A%5B%"
+	                       "22io.endpointd.owner%3Dfixture%22%5D%2C%22service%22%3A%5B%22big%"
+	                       "22%5D%7D"));
+}
+
+struct watch_log {
+	int connects, services, nodes, replica_updates;
+};
+
+static void on_event(const struct docker_event *ev, bool ended, void *userdata)
+{
+	struct watch_log *w = userdata;
+
+	if (ended)
+		return;
+	if (!ev) {
+		w->connects++;
+		return;
+	}
+	w->services += !strcmp(ev->type, "service");
+	w->nodes += !strcmp(ev->type, "node");
+	w->replica_updates += json_object_get(ev->attributes, "replicas.new") != NULL;
+}
+
+Test(swarm_client, service_and_node_events_are_watched_on_one_stream)
+{
+	struct watch_log w = {0};
+
+	swarm_events_watch(dk, on_event, &w);
+	run_until(&w.nodes, 1);
+	cr_assert_eq(w.services, 4);
+	cr_assert_eq(w.nodes, 1);
+	cr_assert_eq(w.replica_updates, 1);
+	cr_assert_geq(w.connects, 1);
+	cr_assert(seen_request("GET /v1.41/events?filters="
+	                       "%7B%22type%22%3A%5B%22service%22%2C%22node%22%5D%7D"));
+}
+
+Test(swarm_client, free_completes_every_swarm_operation_once_with_ecanceled)
+{
+	struct got g1 = {0}, g2 = {0}, g3 = {0};
+
+	swarm_info(dk, on_info, &g1);
+	swarm_task_list(dk, NULL, on_tasks, &g2);
+	swarm_service_scale(dk, "sbafssvvrxgv4i51lg3qm2aop", 1, on_done, &g3);
+	dk = docker_free(dk);
+	cr_assert_eq(g1.calls, 1);
+	cr_assert_eq(g1.err, -ECANCELED);
+	cr_assert_eq(g2.calls, 1);
+	cr_assert_eq(g2.err, -ECANCELED);
+	cr_assert_eq(g3.calls, 1);
+	cr_assert_eq(g3.err, -ECANCELED);
+	cr_assert_eq(httpc_active(hc), 0);
+}
