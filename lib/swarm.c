@@ -1,6 +1,7 @@
 /*
  * The Engine's Swarm API: operations on lib/docker.c's machinery (through
- * docker_private.h) and the pure parsers of their replies.
+ * docker_private.h), the pure parsers of their replies, and the service spec
+ * of a production variant.
  *
  * DESIGN
  *
@@ -22,7 +23,8 @@
  * try again); removing a service that is gone already succeeds, as removing a
  * container does.
  *
- * Map: parsing helpers, the parsers, the operations, clearing.
+ * Map: parsing helpers, the parsers, the operations, the service spec,
+ * clearing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -739,6 +741,100 @@ void swarm_events_watch(struct docker *d, docker_event_fn cb, void *userdata)
 	static const char *const types[] = {"service", "node", NULL};
 
 	docker_events_watch_types(d, types, NULL, cb, userdata);
+}
+
+/* --- the service spec ----------------------------------------------------- */
+
+/* Copies src[key] to dst[as] when it is there. */
+static void swarm_copy(json_t *dst, const char *as, const json_t *src, const char *key)
+{
+	json_t *v = json_object_get(src, key);
+
+	if (v)
+		json_object_set_new(dst, as, json_deep_copy(v));
+}
+
+/* The labels that name one instance, not the variant's service. */
+static bool swarm_label_is_instances(const char *key)
+{
+	return !strcmp(key, DOCKER_LABEL_PREFIX "slot") ||
+	       !strcmp(key, DOCKER_LABEL_PREFIX "generation") ||
+	       !strcmp(key, DOCKER_LABEL_PREFIX "gpus");
+}
+
+/* Limits and Reservations: the instance type's CPUs and memory are both (a
+ * task gets what it was placed for, no more), the GPUs are reserved. */
+static json_t *swarm_resources(const struct swarm_service_params *p)
+{
+	json_t *limits = json_object(), *reservations = json_object();
+
+	if (p->cpus > 0) {
+		json_int_t nano = (json_int_t)(p->cpus * 1e9);
+
+		json_object_set_new(limits, "NanoCPUs", json_integer(nano));
+		json_object_set_new(reservations, "NanoCPUs", json_integer(nano));
+	}
+	if (p->memory > 0) {
+		json_object_set_new(limits, "MemoryBytes", json_integer((json_int_t)p->memory));
+		json_object_set_new(reservations, "MemoryBytes", json_integer((json_int_t)p->memory));
+	}
+	if (p->gpus > 0)
+		json_object_set_new(reservations, "GenericResources",
+		                    json_pack("[{s:{s:s, s:I}}]", "DiscreteResourceSpec", "Kind",
+		                              SWARM_GPU_RESOURCE, "Value", (json_int_t)p->gpus));
+	return json_pack("{s:o, s:o}", "Limits", limits, "Reservations", reservations);
+}
+
+json_t *swarm_service_spec(const json_t *cs, const struct swarm_service_params *p,
+                           const char **ret_why)
+{
+	const json_t *host = json_object_get(cs, "HostConfig");
+	const char *image = json_string_value(json_object_get(cs, "Image"));
+	const char *net = json_string_value(json_object_get(host, "NetworkMode"));
+	bool isolated = net && !strcmp(net, "none");
+	json_t *labels = json_object(), *container, *task, *endpoint, *v;
+	const char *k;
+
+	if (!image) {
+		*ret_why = "the container spec has no Image";
+		json_decref(labels);
+		return NULL;
+	}
+	container = json_pack("{s:s}", "Image", image);
+	/* Cmd follows the image's entrypoint, as Args does. */
+	swarm_copy(container, "Args", cs, "Cmd");
+	swarm_copy(container, "Env", cs, "Env");
+	swarm_copy(container, "Hostname", cs, "Hostname");
+	swarm_copy(container, "Labels", cs, "Labels");
+	swarm_copy(container, "Mounts", host, "Mounts");
+	json_object_foreach((json_t *)json_object_get(cs, "Labels"), k, v)
+		if (!swarm_label_is_instances(k))
+			json_object_set_new(labels, k, json_deep_copy(v));
+
+	/* Condition "none": a task that ends stays ended, and endpointd
+	 * decides what replaces it, as it does for containers. */
+	task = json_pack("{s:o, s:o, s:{s:s}}", "ContainerSpec", container, "Resources",
+	                 swarm_resources(p), "RestartPolicy", "Condition", "none");
+	if (p->n_constraints) {
+		json_t *c = json_array();
+
+		for (size_t i = 0; i < p->n_constraints; i++)
+			json_array_append_new(c, json_string(p->constraints[i]));
+		json_object_set_new(task, "Placement", json_pack("{s:o}", "Constraints", c));
+	}
+	if (isolated)
+		json_object_set_new(task, "Networks", json_pack("[{s:s}]", "Target", "none"));
+
+	/* dnsrr, not a virtual IP, and host-mode ports: each task is reached
+	 * on its own node, never through the routing mesh. */
+	endpoint = json_pack("{s:s}", "Mode", "dnsrr");
+	if (p->port && !isolated)
+		json_object_set_new(endpoint, "Ports",
+		                    json_pack("[{s:s, s:i, s:s}]", "Protocol", "tcp", "TargetPort",
+		                              (int)p->port, "PublishMode", "host"));
+	return json_pack("{s:s, s:o, s:o, s:{s:{s:I}}, s:o}", "Name", p->name, "Labels", labels,
+	                 "TaskTemplate", task, "Mode", "Replicated", "Replicas",
+	                 (json_int_t)p->replicas, "EndpointSpec", endpoint);
 }
 
 /* --- clearing ------------------------------------------------------------- */

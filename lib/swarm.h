@@ -140,6 +140,27 @@ uint16_t swarm_task_published_port(const struct swarm_task *t, uint16_t target);
 /* spec with Mode.Replicated.Replicas set (a new reference). */
 json_t *swarm_spec_with_replicas(const json_t *spec, uint64_t replicas);
 
+/*
+ * The service for a production variant: what instance_container_spec() made
+ * for one of its containers (image, Cmd, Env, Labels, Hostname, Mounts,
+ * network isolation) with the scheduling of the instance type.
+ */
+struct swarm_service_params {
+	const char *name;
+	uint64_t replicas;
+	double cpus;     /* reservation and limit; 0 = none */
+	uint64_t memory; /* bytes, reservation and limit; 0 = none */
+	unsigned gpus;   /* NVIDIA-GPU generic resources reserved */
+	const char *const *constraints; /* Placement.Constraints */
+	size_t n_constraints;
+	uint16_t port; /* the container's port published in host mode; 0 = none */
+};
+/* The POST /services/create body, or NULL (and *ret_why) when the container
+ * spec lacks an Image.  The service's labels are the container's, less those
+ * that name one instance (slot, generation, host GPUs). */
+json_t *swarm_service_spec(const json_t *container_spec, const struct swarm_service_params *p,
+                           const char **ret_why);
+
 void swarm_info_clear(struct swarm_info *info);
 void swarm_node_clear(struct swarm_node *n);
 void swarm_service_clear(struct swarm_service *s);

@@ -3,7 +3,7 @@
  * (captured from docker.io 28.2 in a single-node swarm; see README there):
  * the parsers are fed the files and hostile variants of them; the
  * asynchronous operations talk to a fake engine (evhttp on a Unix socket)
- * that answers with the same files.
+ * that answers with the same files.  Also the service spec of a variant.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -337,6 +337,141 @@ Test(swarm_parse, too_many_ports_on_a_task_or_too_long_a_string_is_refused)
 	cr_assert_eq(swarm_parse_tasks(b.data, b.len, &ts, &n), -EINVAL);
 	buf_reset(&b);
 	cr_assert_null(ts);
+}
+
+/* The service spec. */
+
+/* A container spec as instance_container_spec() makes one. */
+static json_t *container_spec(bool isolated)
+{
+	json_t *cs = json_pack(
+	    "{s:s, s:[s], s:[s,s], s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:[{s:s, s:s, s:s, s:b}]}}",
+	    "Image", "endpointd-demo-model:latest", "Cmd", "serve", "Env",
+	    "SAGEMAKER_BIND_TO_PORT=8080", "NVIDIA_VISIBLE_DEVICES=void", "Hostname", "model",
+	    "Labels", "io.endpointd.managed", "true", "io.endpointd.endpoint", "ep",
+	    "io.endpointd.slot", "0", "io.endpointd.generation", "3", "io.endpointd.gpus",
+	    "GPU-1", "HostConfig", "Mounts", "Type", "bind", "Source", "/srv/model", "Target",
+	    "/opt/ml/model", "ReadOnly", 1);
+
+	if (isolated)
+		json_object_set_new(json_object_get(cs, "HostConfig"), "NetworkMode",
+		                    json_string("none"));
+	return cs;
+}
+
+Test(swarm_spec, a_variant_becomes_a_replicated_service_with_a_host_mode_port)
+{
+	static const char *const constraints[] = {"node.labels.gpu==h100"};
+	json_t *cs = container_spec(false);
+	struct swarm_service_params p = {
+	    .name = "endpointd_fixture_ep_v", .replicas = 2, .cpus = 0.5, .memory = 268435456,
+	    .gpus = 1, .constraints = constraints, .n_constraints = 1, .port = 8080};
+	const char *why = NULL;
+	json_t *spec = swarm_service_spec(cs, &p, &why);
+	size_t len;
+	_cleanup_free_ char *want_text = fixture("service-create-request.json", &len);
+	json_t *want = json_loads(want_text, 0, NULL);
+	json_t *task = json_object_get(spec, "TaskTemplate");
+
+	cr_assert_not_null(spec);
+	/* What the Engine took in the capture, field by field. */
+	cr_assert(json_equal(json_object_get(spec, "Mode"), json_object_get(want, "Mode")));
+	cr_assert(json_equal(json_object_get(spec, "EndpointSpec"),
+	                     json_object_get(want, "EndpointSpec")));
+	cr_assert(json_equal(json_object_get(task, "Resources"),
+	                     json_object_get(json_object_get(want, "TaskTemplate"), "Resources")));
+	cr_assert(json_equal(json_object_get(task, "RestartPolicy"),
+	                     json_object_get(json_object_get(want, "TaskTemplate"), "RestartPolicy")));
+	cr_assert(json_equal(json_object_get(task, "Placement"),
+	                     json_object_get(json_object_get(want, "TaskTemplate"), "Placement")));
+	json_decref(want);
+	json_decref(spec);
+	json_decref(cs);
+}
+
+Test(swarm_spec, the_container_spec_carries_over_and_instance_labels_stay_off_the_service)
+{
+	json_t *cs = container_spec(false);
+	struct swarm_service_params p = {.name = "s", .replicas = 1, .port = 8080};
+	const char *why = NULL;
+	json_t *spec = swarm_service_spec(cs, &p, &why);
+	json_t *c = json_object_get(json_object_get(spec, "TaskTemplate"), "ContainerSpec");
+	json_t *labels = json_object_get(spec, "Labels");
+
+	cr_assert_str_eq(json_string_value(json_object_get(c, "Image")),
+	                 "endpointd-demo-model:latest");
+	cr_assert(json_equal(json_object_get(c, "Args"), json_object_get(cs, "Cmd")));
+	cr_assert(json_equal(json_object_get(c, "Env"), json_object_get(cs, "Env")));
+	cr_assert(json_equal(json_object_get(c, "Labels"), json_object_get(cs, "Labels")));
+	cr_assert(json_equal(json_object_get(c, "Mounts"),
+	                     json_object_get(json_object_get(cs, "HostConfig"), "Mounts")));
+	cr_assert_str_eq(json_string_value(json_object_get(c, "Hostname")), "model");
+	cr_assert_str_eq(json_string_value(json_object_get(labels, "io.endpointd.endpoint")), "ep");
+	cr_assert_null(json_object_get(labels, "io.endpointd.slot"));
+	cr_assert_null(json_object_get(labels, "io.endpointd.generation"));
+	cr_assert_null(json_object_get(labels, "io.endpointd.gpus"));
+	json_decref(spec);
+	json_decref(cs);
+}
+
+Test(swarm_spec, an_instance_type_without_limits_or_gpus_reserves_nothing)
+{
+	json_t *cs = container_spec(false);
+	struct swarm_service_params p = {.name = "s", .replicas = 3, .port = 8080};
+	const char *why = NULL;
+	json_t *spec = swarm_service_spec(cs, &p, &why);
+	json_t *res = json_object_get(json_object_get(spec, "TaskTemplate"), "Resources");
+
+	cr_assert_eq(json_object_size(json_object_get(res, "Limits")), 0);
+	cr_assert_eq(json_object_size(json_object_get(res, "Reservations")), 0);
+	cr_assert_null(json_object_get(json_object_get(spec, "TaskTemplate"), "Placement"));
+	json_decref(spec);
+	json_decref(cs);
+}
+
+Test(swarm_spec, a_network_isolated_model_gets_no_network_and_no_port)
+{
+	json_t *cs = container_spec(true);
+	struct swarm_service_params p = {.name = "s", .replicas = 1, .port = 8080};
+	const char *why = NULL;
+	json_t *spec = swarm_service_spec(cs, &p, &why);
+	json_t *task = json_object_get(spec, "TaskTemplate");
+
+	cr_assert_null(json_object_get(json_object_get(spec, "EndpointSpec"), "Ports"));
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(json_object_get(task, "Networks"), 0),
+	                                      "Target")),
+	    "none");
+	json_decref(spec);
+	json_decref(cs);
+}
+
+Test(swarm_spec, a_container_spec_without_an_image_makes_no_service)
+{
+	json_t *cs = json_object();
+	struct swarm_service_params p = {.name = "s", .replicas = 1};
+	const char *why = NULL;
+
+	cr_assert_null(swarm_service_spec(cs, &p, &why));
+	cr_assert_not_null(why);
+	json_decref(cs);
+}
+
+Test(swarm_spec, replicas_change_in_a_copy_of_the_spec)
+{
+	json_t *spec = json_pack("{s:s, s:{s:{s:i}}}", "Name", "s", "Mode", "Replicated",
+	                         "Replicas", 2);
+	json_t *scaled = swarm_spec_with_replicas(spec, 5);
+
+	cr_assert_eq(json_integer_value(json_object_get(
+	                 json_object_get(json_object_get(scaled, "Mode"), "Replicated"), "Replicas")),
+	             5);
+	cr_assert_eq(json_integer_value(json_object_get(
+	                 json_object_get(json_object_get(spec, "Mode"), "Replicated"), "Replicas")),
+	             2);
+	cr_assert_str_eq(json_string_value(json_object_get(scaled, "Name")), "s");
+	json_decref(scaled);
+	json_decref(spec);
 }
 
 /* The operations, against a fake engine. */
