@@ -23,8 +23,8 @@
  * try again); removing a service that is gone already succeeds, as removing a
  * container does.
  *
- * Map: parsing helpers, the parsers, the operations, the service spec,
- * clearing.
+ * Map: parsing helpers, the parsers, the operations, the service spec, the
+ * constraint check, clearing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -835,6 +835,89 @@ json_t *swarm_service_spec(const json_t *cs, const struct swarm_service_params *
 	return json_pack("{s:s, s:o, s:o, s:{s:{s:I}}, s:o}", "Name", p->name, "Labels", labels,
 	                 "TaskTemplate", task, "Mode", "Replicated", "Replicas",
 	                 (json_int_t)p->replicas, "EndpointSpec", endpoint);
+}
+
+/* --- placement constraints ------------------------------------------------ */
+
+/* The attributes Swarm places on, and the prefixes of label attributes. */
+static const char *const swarm_constraint_keys[] = {
+    "node.id", "node.hostname", "node.role", "node.platform.os", "node.platform.arch", NULL,
+};
+static const char *const swarm_constraint_label_prefixes[] = {
+    "node.labels.", "engine.labels.", NULL,
+};
+
+/* Whether s[0..n) is a label name: letters, digits, '.', '-', '_'. */
+static bool swarm_is_label_name(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", s[i]))
+			return false;
+	return true;
+}
+
+int swarm_constraint_check(const char *s, const char **ret_why)
+{
+	const char *op = strstr(s, "==") ?: strstr(s, "!=");
+	const char *key = s, *value, *end;
+	size_t klen;
+	bool known = false;
+
+	if (strlen(s) > 255) {
+		*ret_why = "is longer than 255 characters";
+		return -EINVAL;
+	}
+	if (!op) {
+		*ret_why = "has no == or !=";
+		return -EINVAL;
+	}
+	while (*key == ' ')
+		key++;
+	klen = (size_t)(op - key);
+	while (klen && key[klen - 1] == ' ')
+		klen--;
+	for (size_t i = 0; swarm_constraint_keys[i]; i++)
+		if (klen == strlen(swarm_constraint_keys[i]) &&
+		    !strncmp(key, swarm_constraint_keys[i], klen))
+			known = true;
+	for (size_t i = 0; !known && swarm_constraint_label_prefixes[i]; i++) {
+		size_t plen = strlen(swarm_constraint_label_prefixes[i]);
+
+		if (klen > plen && !strncmp(key, swarm_constraint_label_prefixes[i], plen) &&
+		    swarm_is_label_name(key + plen, klen - plen))
+			known = true;
+	}
+	if (!known) {
+		*ret_why = "does not name node.id, node.hostname, node.role, node.platform.os, "
+		           "node.platform.arch, node.labels.<name> or engine.labels.<name>";
+		return -EINVAL;
+	}
+	value = op + 2;
+	while (*value == ' ')
+		value++;
+	end = value + strlen(value);
+	while (end > value && end[-1] == ' ')
+		end--;
+	if (end == value) {
+		*ret_why = "has no value after its operator";
+		return -EINVAL;
+	}
+	if (strstr(value, "==") || strstr(value, "!=")) {
+		*ret_why = "has more than one operator";
+		return -EINVAL;
+	}
+	/* Swarm's own set: what its expression parser takes in a value. */
+	for (const char *c = value; c < end; c++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+		            ":-_. *()?+[]\\^$|/",
+		            *c)) {
+			*ret_why = "has a character Swarm does not take in a value (letters, digits "
+			           "and :-_.*()?+[]\\^$|/ only)";
+			return -EINVAL;
+		}
+	return 0;
 }
 
 /* --- clearing ------------------------------------------------------------- */

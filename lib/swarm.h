@@ -28,6 +28,7 @@
 #define SWARM_MAX_PORTS 64
 #define SWARM_MAX_LABELS 256
 #define SWARM_MAX_STRING 4096
+#define SWARM_MAX_CONSTRAINTS 32
 
 /* GET /info's Swarm section. */
 struct swarm_info {
@@ -160,6 +161,9 @@ struct swarm_service_params {
  * that name one instance (slot, generation, host GPUs). */
 json_t *swarm_service_spec(const json_t *container_spec, const struct swarm_service_params *p,
                            const char **ret_why);
+/* Whether s is a placement constraint Swarm takes ("node.labels.gpu==h100",
+ * "node.role!=manager"): 0, or -EINVAL with *ret_why saying what is wrong. */
+int swarm_constraint_check(const char *s, const char **ret_why);
 
 void swarm_info_clear(struct swarm_info *info);
 void swarm_node_clear(struct swarm_node *n);

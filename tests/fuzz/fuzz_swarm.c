@@ -1,6 +1,7 @@
 /*
  * The Engine's Swarm replies (lib/swarm.c): GET /info, /nodes, /services,
- * /services/{id} and /tasks.  Every field of what parses is read, so that a bad pointer or
+ * /services/{id}, /tasks, and placement constraints as the daemon config
+ * gives them.  Every field of what parses is read, so that a bad pointer or
  * a string without its NUL shows; a service that parses must build a spec
  * with another replica count.
  *
@@ -53,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - 1;
 	volatile size_t sink = 0;
 
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0: {
 		struct swarm_info info;
 		if (swarm_parse_info(p, len, &info) == 0) {
@@ -107,6 +108,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			free(ts);
 		}
+		break;
+	}
+	case 5: {
+		char *s = malloc(len + 1);
+		const char *why = NULL;
+		memcpy(s, p, len);
+		s[len] = '\0';
+		if (swarm_constraint_check(s, &why) < 0)
+			sink += strlen(why);
+		free(s);
 		break;
 	}
 	}

@@ -3,7 +3,8 @@
  * (captured from docker.io 28.2 in a single-node swarm; see README there):
  * the parsers are fed the files and hostile variants of them; the
  * asynchronous operations talk to a fake engine (evhttp on a Unix socket)
- * that answers with the same files.  Also the service spec of a variant.
+ * that answers with the same files.  Also the service spec of a variant and
+ * the placement constraint check.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -472,6 +473,41 @@ Test(swarm_spec, replicas_change_in_a_copy_of_the_spec)
 	cr_assert_str_eq(json_string_value(json_object_get(scaled, "Name")), "s");
 	json_decref(scaled);
 	json_decref(spec);
+}
+
+/* Constraints. */
+
+Test(swarm_constraint, swarms_own_attributes_and_labels_are_taken)
+{
+	static const char *const good[] = {
+	    "node.labels.gpu==h100", "node.role!=manager", "node.hostname == gpu-1",
+	    "engine.labels.zone==eu-west-1a", "node.platform.arch==x86_64", "node.id==abc123",
+	};
+	const char *why = NULL;
+
+	for (size_t i = 0; i < ELEMENTSOF(good); i++)
+		cr_assert_eq(swarm_constraint_check(good[i], &why), 0, "%s: %s", good[i], why);
+}
+
+Test(swarm_constraint, what_swarm_would_refuse_is_refused_with_the_reason)
+{
+	static const struct {
+		const char *s, *why;
+	} bad[] = {
+	    {"node.labels.gpu", "no == or !="},
+	    {"node.labels.gpu=h100", "no == or !="},
+	    {"node.colour==red", "does not name"},
+	    {"node.labels.==h100", "does not name"},
+	    {"node.labels.gpu==", "no value"},
+	    {"node.labels.gpu==h100;rm", "character"},
+	    {"node.labels.gpu==a==b", "more than one operator"},
+	};
+	const char *why = NULL;
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cr_assert_eq(swarm_constraint_check(bad[i].s, &why), -EINVAL, "%s", bad[i].s);
+		cr_assert(strstr(why, bad[i].why), "%s: %s", bad[i].s, why);
+	}
 }
 
 /* The operations, against a fake engine. */
