@@ -1,0 +1,146 @@
+/*
+ * The Swarm backend of the endpoint manager (docker.mode swarm): what a
+ * variant's service is called and asks for, and what its tasks mean for
+ * its instances.  The pure part comes first; the manager does not call it
+ * yet (the daemon refuses swarm mode until it does).
+ *
+ * DESIGN
+ *
+ * On one Engine each instance is a container that endpoint.c creates,
+ * starts, inspects, health-checks and removes by itself; in swarm mode each
+ * variant (of each fleet) is one replicated service, and its instances are
+ * the service's tasks.  The calls map as follows:
+ *
+ *   one Engine (endpoint.c …)            swarm mode (lib/swarm.c)
+ *   image inspect / pull (provision)     none: each node pulls; a node that
+ *                                        cannot fails its task ("rejected",
+ *                                        Err says why)
+ *   container create + start, per slot   one service create per variant,
+ *                                        replicas = instance count
+ *                                        (swarm_service_spec() of the slot-0
+ *                                        container spec)
+ *   inspect for the host port            task list: Status.PortStatus's
+ *                                        host-mode port, at the Status.Addr
+ *                                        of the task's node (node list)
+ *   events: die, oom, destroy            no task events exist: the task list,
+ *                                        polled while tasks change and again
+ *                                        on every service or node event
+ *                                        (swarm_events_watch)
+ *   container remove + create            the task ended and stays ended
+ *   (replace a dead instance)            (restart policy none); how endpointd
+ *                                        asks for one new task of one slot is
+ *                                        open: a ForceUpdate replaces every
+ *                                        task, a scale down and up the last
+ *                                        slot's (see the closing questions)
+ *   scale (UpdateEndpointWeights…,       swarm_service_scale()
+ *   instance count)
+ *   a new fleet (UpdateEndpoint)         a new service; the old one removed
+ *                                        once traffic has moved
+ *   reconcile: list containers by label  list services and tasks by label;
+ *                                        adopt what matches, remove services
+ *                                        that belong to nothing
+ *   logs for FailureReason               the task's Err / Message
+ *   GPUs by UUID (endpoint_gpu.c)        NVIDIA-GPU generic resources:
+ *                                        Swarm picks the node and the GPUs
+ *   admission: free GPUs on this host    the nodes' advertised resources: a
+ *                                        type no node can ever hold is
+ *                                        ResourceLimitExceeded at once
+ *
+ * An instance is the task of its slot (Task.Slot, 1-based) whose desired
+ * state is running; tasks of the slot that Swarm is retiring are the
+ * previous generation.  endpoint_swarm_task_state() says which instance
+ * state a task stands for; health checks and the proxy stay as they are,
+ * with the instance's address and port taken from its task.  A task that
+ * waits with the scheduler's Err (no node has the resources, no node meets
+ * the constraints) fails a Creating endpoint with that Err as its
+ * FailureReason once the startup timeout is spent.
+ *
+ * Open: replacing one instance without touching the others (above); model
+ * data and the dialer's directory are bind mounts of this host's paths,
+ * which exist on other nodes only if the operator shares them; the nvidia
+ * runtime must be told to honour DOCKER_RESOURCE_NVIDIA-GPU on each node.
+ */
+#define _GNU_SOURCE
+#include "endpoint.h"
+#include "endpoint_private.h"
+
+#include <string.h>
+
+#include "swarm.h"
+#include "util.h"
+
+/* The Swarm task states, in the order a task moves through them, and the
+ * instance state each stands for while the task is wanted. */
+static const struct {
+	const char *task;
+	enum instance_state instance;
+} endpoint_swarm_states[] = {
+    {"new", INSTANCE_CREATING},      {"allocated", INSTANCE_CREATING},
+    {"pending", INSTANCE_CREATING},  {"assigned", INSTANCE_CREATING},
+    {"accepted", INSTANCE_CREATING}, {"preparing", INSTANCE_CREATING},
+    {"ready", INSTANCE_CREATING},    {"starting", INSTANCE_STARTING},
+    {"running", INSTANCE_PROBING},   {"complete", INSTANCE_FAILED},
+    {"shutdown", INSTANCE_FAILED},   {"failed", INSTANCE_FAILED},
+    {"rejected", INSTANCE_FAILED},   {"remove", INSTANCE_FAILED},
+    {"orphaned", INSTANCE_FAILED},
+};
+
+/* A running task is only probing: endpointd's own pings make it healthy.
+ * A task Swarm no longer wants (desired state not running) is no instance
+ * any more; a state this list does not know is a failure, not a guess. */
+enum instance_state endpoint_swarm_task_state(const struct swarm_task *t)
+{
+	if (strcmp(t->desired_state, "running") != 0)
+		return INSTANCE_GONE;
+	for (size_t i = 0; i < ELEMENTSOF(endpoint_swarm_states); i++)
+		if (strcmp(t->state, endpoint_swarm_states[i].task) == 0)
+			return endpoint_swarm_states[i].instance;
+	return INSTANCE_FAILED;
+}
+
+/* Whether the scheduler said it cannot place t (it waits with an Err). */
+bool endpoint_swarm_task_unplaced(const struct swarm_task *t)
+{
+	return t->err && strcmp(t->state, "pending") == 0;
+}
+
+/* Why t failed or waits, for FailureReason: the scheduler's or the
+ * Engine's own words. */
+const char *endpoint_swarm_task_reason(const struct swarm_task *t)
+{
+	return t->err ? t->err : t->message ? t->message : t->state;
+}
+
+/*
+ * A variant's service name.  Swarm takes at most 63 characters (a DNS
+ * label), and an endpoint and a variant name may each be 63: the name is
+ * the owner and a hash of the rest, and the labels, as for containers, say
+ * whose a service is.
+ */
+char *endpoint_swarm_service_name(const char *owner, const char *endpoint, const char *variant,
+                                  unsigned fleet)
+{
+	_cleanup_free_ char *e = str_tolower(endpoint), *v = str_tolower(variant);
+	_cleanup_free_ char *key = xasprintf("%s/%s/%u", e, v, fleet);
+	uint64_t h = hash_fnv1a(key, strlen(key), HASH_FNV1A_INIT);
+
+	return xasprintf("endpointd_%.8s_%016llx", owner, (unsigned long long)h);
+}
+
+/* What the instance type of cv asks of Swarm for its service. */
+void endpoint_swarm_service_params(const struct config_variant *cv, const char *name,
+                                   unsigned replicas, struct swarm_service_params *ret)
+{
+	const struct config_instance_type *type = cv->type;
+
+	*ret = (struct swarm_service_params){
+	    .name = name,
+	    .replicas = replicas,
+	    .cpus = type->cpus,
+	    .memory = type->memory,
+	    .gpus = type->gpus,
+	    .constraints = (const char *const *)type->constraints,
+	    .n_constraints = type->n_constraints,
+	    .port = cv->model->enable_network_isolation ? 0 : 8080,
+	};
+}
