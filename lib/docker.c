@@ -1090,8 +1090,8 @@ void docker_image_pull(struct docker *d, const char *image, docker_done_fn cb, v
 	docker_op_submit(op);
 }
 
-void docker_request(struct docker *d, const char *method, char *path, char *body,
-                    docker_raw_fn cb, void *userdata)
+void docker_request(struct docker *d, const char *method, char *path, char *body, docker_raw_fn cb,
+                    void *userdata)
 {
 	struct docker_op *op = docker_op_new(d, DOCKER_OP_RAW, method, path, userdata);
 

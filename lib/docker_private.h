@@ -17,8 +17,8 @@ typedef void (*docker_raw_fn)(const struct docker_result *r, const char *body, s
 
 /* method path (after the version prefix, escaped by the caller) with body
  * (JSON, or NULL); both are stolen.  cb is called once, from the loop. */
-void docker_request(struct docker *d, const char *method, char *path, char *body,
-                    docker_raw_fn cb, void *userdata);
+void docker_request(struct docker *d, const char *method, char *path, char *body, docker_raw_fn cb,
+                    void *userdata);
 /* docker_events_watch() for the event types listed (NULL-ended). */
 void docker_events_watch_types(struct docker *d, const char *const *types, const char *label,
                                docker_event_fn cb, void *userdata);

@@ -92,7 +92,8 @@ static int swarm_get_labels(json_t *obj, const char *key, json_t **ret)
 	if (swarm_get_obj(obj, key, &labels) < 0 || json_object_size(labels) > SWARM_MAX_LABELS)
 		return -EINVAL;
 	copy = json_object();
-	json_object_foreach(labels, k, v) {
+	json_object_foreach(labels, k, v)
+	{
 		if (!json_is_string(v) || json_string_length(v) > SWARM_MAX_STRING ||
 		    strlen(k) > SWARM_MAX_STRING) {
 			json_decref(copy);
@@ -110,8 +111,7 @@ typedef void (*swarm_clear_fn)(void *p);
 /* A JSON array of at most max entries, each parsed by one into an array of
  * size-byte elements; one bad entry refuses the whole list. */
 static int swarm_parse_list(const char *json, size_t len, size_t max, size_t size,
-                            swarm_parse_one_fn one, swarm_clear_fn clear, void **ret,
-                            size_t *ret_n)
+                            swarm_parse_one_fn one, swarm_clear_fn clear, void **ret, size_t *ret_n)
 {
 	json_t *arr = json_loadb(json, len, 0, NULL);
 	size_t n = json_array_size(arr);
@@ -290,8 +290,8 @@ static void swarm_service_clear_one(void *p)
 int swarm_parse_services(const char *json, size_t len, struct swarm_service **ret, size_t *ret_n)
 {
 	return swarm_parse_list(json, len, SWARM_MAX_SERVICES, sizeof(**ret),
-	                        swarm_parse_service_json, swarm_service_clear_one,
-	                        (void **)ret, ret_n);
+	                        swarm_parse_service_json, swarm_service_clear_one, (void **)ret,
+	                        ret_n);
 }
 
 /* Status.PortStatus.Ports: the host-mode TCP ones, each once (the Engine
@@ -432,8 +432,8 @@ static void swarm_call_send(struct swarm_call *c, const char *method, char *path
 }
 
 /* Calls the caller's callback once, with what was parsed or nothing. */
-static void swarm_call_complete(struct swarm_call *c, const struct docker_result *r,
-                                const void *a, size_t n)
+static void swarm_call_complete(struct swarm_call *c, const struct docker_result *r, const void *a,
+                                size_t n)
 {
 	switch (c->kind) {
 	case SWARM_CALL_INFO:
@@ -633,8 +633,7 @@ void swarm_service_create(struct docker *d, json_t *spec, docker_create_fn cb, v
 	swarm_call_send(c, "POST", xstrdup("/services/create"), swarm_body(spec));
 }
 
-void swarm_service_list(struct docker *d, const char *label, swarm_services_fn cb,
-                        void *userdata)
+void swarm_service_list(struct docker *d, const char *label, swarm_services_fn cb, void *userdata)
 {
 	struct swarm_call *c = swarm_call_new(d, SWARM_CALL_SERVICES, userdata);
 	json_t *f = json_pack("{s:[s]}", "label", label ? label : "");
@@ -661,9 +660,10 @@ static void swarm_call_send_update(struct swarm_call *c, const char *id, uint64_
 	_cleanup_free_ char *e = docker_escape(id);
 
 	c->kind = SWARM_CALL_UPDATE;
-	swarm_call_send(c, "POST",
-	                xasprintf("/services/%s/update?version=%llu", e, (unsigned long long)version),
-	                swarm_body(spec));
+	swarm_call_send(
+	    c, "POST",
+	    xasprintf("/services/%s/update?version=%llu", e, (unsigned long long)version),
+	    swarm_body(spec));
 }
 
 void swarm_service_update(struct docker *d, const char *id, uint64_t version, json_t *spec,
@@ -776,7 +776,8 @@ static json_t *swarm_resources(const struct swarm_service_params *p)
 	}
 	if (p->memory > 0) {
 		json_object_set_new(limits, "MemoryBytes", json_integer((json_int_t)p->memory));
-		json_object_set_new(reservations, "MemoryBytes", json_integer((json_int_t)p->memory));
+		json_object_set_new(reservations, "MemoryBytes",
+		                    json_integer((json_int_t)p->memory));
 	}
 	if (p->gpus > 0)
 		json_object_set_new(reservations, "GenericResources",
@@ -807,9 +808,9 @@ json_t *swarm_service_spec(const json_t *cs, const struct swarm_service_params *
 	swarm_copy(container, "Hostname", cs, "Hostname");
 	swarm_copy(container, "Labels", cs, "Labels");
 	swarm_copy(container, "Mounts", host, "Mounts");
-	json_object_foreach((json_t *)json_object_get(cs, "Labels"), k, v)
-		if (!swarm_label_is_instances(k))
-			json_object_set_new(labels, k, json_deep_copy(v));
+	json_object_foreach((json_t *)json_object_get(cs, "Labels"), k,
+	                    v) if (!swarm_label_is_instances(k))
+	    json_object_set_new(labels, k, json_deep_copy(v));
 
 	/* Condition "none": a task that ends stays ended, and endpointd
 	 * decides what replaces it, as it does for containers. */
@@ -844,7 +845,9 @@ static const char *const swarm_constraint_keys[] = {
     "node.id", "node.hostname", "node.role", "node.platform.os", "node.platform.arch", NULL,
 };
 static const char *const swarm_constraint_label_prefixes[] = {
-    "node.labels.", "engine.labels.", NULL,
+    "node.labels.",
+    "engine.labels.",
+    NULL,
 };
 
 /* Whether s[0..n) is a label name: letters, digits, '.', '-', '_'. */
@@ -853,7 +856,8 @@ static bool swarm_is_label_name(const char *s, size_t n)
 	if (n == 0)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", s[i]))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_",
+		            s[i]))
 			return false;
 	return true;
 }
@@ -913,8 +917,9 @@ int swarm_constraint_check(const char *s, const char **ret_why)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 		            ":-_. *()?+[]\\^$|/",
 		            *c)) {
-			*ret_why = "has a character Swarm does not take in a value (letters, digits "
-			           "and :-_.*()?+[]\\^$|/ only)";
+			*ret_why =
+			    "has a character Swarm does not take in a value (letters, digits "
+			    "and :-_.*()?+[]\\^$|/ only)";
 			return -EINVAL;
 		}
 	return 0;

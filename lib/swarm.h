@@ -56,8 +56,8 @@ struct swarm_node {
 struct swarm_service {
 	char *id;
 	char *name;
-	uint64_t version; /* Version.Index, for update */
-	json_t *labels;   /* Spec.Labels, strings only; owned */
+	uint64_t version;  /* Version.Index, for update */
+	json_t *labels;    /* Spec.Labels, strings only; owned */
 	uint64_t replicas; /* Spec.Mode.Replicated.Replicas; 0 when not replicated */
 	json_t *spec;      /* Spec as the Engine holds it, for update; owned */
 };
@@ -72,13 +72,13 @@ struct swarm_task {
 	char *service_id;
 	char *node_id; /* NULL until it is placed */
 	unsigned slot;
-	char *state;         /* Status.State: new … pending … running, complete, failed, rejected … */
-	char *desired_state; /* running, shutdown, … */
-	char *message;       /* Status.Message; NULL when none */
-	char *err;           /* Status.Err: why it failed or waits ("no suitable node …") */
-	char *container_id;  /* NULL until it has a container */
-	double timestamp;    /* Status.Timestamp, epoch seconds; 0 when unknown */
-	int exit_code;       /* ContainerStatus.ExitCode; -1 when absent */
+	char *state;              /* Status.State: new … pending … running, failed … */
+	char *desired_state;      /* running, shutdown, … */
+	char *message;            /* Status.Message; NULL when none */
+	char *err;                /* Status.Err: why it failed or waits ("no suitable node …") */
+	char *container_id;       /* NULL until it has a container */
+	double timestamp;         /* Status.Timestamp, epoch seconds; 0 when unknown */
+	int exit_code;            /* ContainerStatus.ExitCode; -1 when absent */
 	struct swarm_port *ports; /* host-mode ports of Status.PortStatus */
 	size_t n_ports;
 };
@@ -109,8 +109,7 @@ void swarm_node_list(struct docker *d, swarm_nodes_fn cb, void *userdata);
  * the new service's ID (docker_create_fn).  A name in use: -EEXIST. */
 void swarm_service_create(struct docker *d, json_t *spec, docker_create_fn cb, void *userdata);
 /* GET /services?filters={"label":[label]} (label NULL: every service). */
-void swarm_service_list(struct docker *d, const char *label, swarm_services_fn cb,
-                        void *userdata);
+void swarm_service_list(struct docker *d, const char *label, swarm_services_fn cb, void *userdata);
 /* GET /services/{id}; 404 -> -ENOENT. */
 void swarm_service_inspect(struct docker *d, const char *id, swarm_service_fn cb, void *userdata);
 /* POST /services/{id}/update?version=N with spec (not stolen).  A version
@@ -149,9 +148,9 @@ json_t *swarm_spec_with_replicas(const json_t *spec, uint64_t replicas);
 struct swarm_service_params {
 	const char *name;
 	uint64_t replicas;
-	double cpus;     /* reservation and limit; 0 = none */
-	uint64_t memory; /* bytes, reservation and limit; 0 = none */
-	unsigned gpus;   /* NVIDIA-GPU generic resources reserved */
+	double cpus;                    /* reservation and limit; 0 = none */
+	uint64_t memory;                /* bytes, reservation and limit; 0 = none */
+	unsigned gpus;                  /* NVIDIA-GPU generic resources reserved */
 	const char *const *constraints; /* Placement.Constraints */
 	size_t n_constraints;
 	uint16_t port; /* the container's port published in host mode; 0 = none */

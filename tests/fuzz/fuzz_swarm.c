@@ -71,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < n; i++) {
 				sink += strlen(ns[i].id) + len0(ns[i].hostname) + len0(ns[i].role) +
 				        strlen(ns[i].state) + strlen(ns[i].availability) +
-				        len0(ns[i].addr) + json_object_size(ns[i].labels) + ns[i].gpus;
+				        len0(ns[i].addr) + json_object_size(ns[i].labels) +
+				        ns[i].gpus;
 				swarm_node_clear(&ns[i]);
 			}
 			free(ns);

@@ -82,13 +82,15 @@ Test(swarm_parse, info_with_wrong_types_is_refused_and_leaves_ret_alone)
 	    "{\"Swarm\":[]}",
 	    "{\"Swarm\":{\"LocalNodeState\":7}}",
 	    "{\"Swarm\":{\"LocalNodeState\":\"active\"}}", /* active without a NodeID */
-	    "{\"Swarm\":{\"LocalNodeState\":\"active\",\"NodeID\":\"x\",\"ControlAvailable\":\"yes\"}}",
+	    "{\"Swarm\":{\"LocalNodeState\":\"active\",\"NodeID\":\"x\",\"ControlAvailable\":"
+	    "\"yes\"}}",
 	    "{\"Swarm\":{\"LocalNodeState\":\"active\",\"NodeID\":{}}}",
 	};
 	struct swarm_info info = {.node_id = (char *)"untouched"};
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		cr_assert_eq(swarm_parse_info(bad[i], strlen(bad[i]), &info), -EINVAL, "%s", bad[i]);
+		cr_assert_eq(swarm_parse_info(bad[i], strlen(bad[i]), &info), -EINVAL, "%s",
+		             bad[i]);
 		cr_assert_str_eq(info.node_id, "untouched");
 	}
 }
@@ -118,7 +120,8 @@ Test(swarm_parse, nodes_give_state_address_labels_resources_and_gpus)
 Test(swarm_parse, discrete_gpu_resources_count_their_value_and_other_kinds_do_not_count)
 {
 	const char *json =
-	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\"},"
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":"
+	    "\"ready\"},"
 	    "\"Description\":{\"Resources\":{\"GenericResources\":["
 	    "{\"DiscreteResourceSpec\":{\"Kind\":\"NVIDIA-GPU\",\"Value\":4}},"
 	    "{\"DiscreteResourceSpec\":{\"Kind\":\"SSD\",\"Value\":2}},"
@@ -141,12 +144,15 @@ Test(swarm_parse, a_node_list_with_one_bad_entry_is_refused_whole)
 	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"}}]", /* no Status */
 	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\",\"Labels\":{\"a\":1}},"
 	    "\"Status\":{\"State\":\"ready\"}}]",
-	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\"},"
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":"
+	    "\"ready\"},"
 	    "\"Description\":{\"Resources\":{\"NanoCPUs\":-1}}}]",
-	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\"},"
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":"
+	    "\"ready\"},"
 	    "\"Description\":{\"Resources\":{\"GenericResources\":[{\"DiscreteResourceSpec\":"
 	    "{\"Kind\":\"NVIDIA-GPU\",\"Value\":1e9}}]}}}]",
-	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":\"ready\","
+	    "[{\"ID\":\"n1\",\"Spec\":{\"Availability\":\"active\"},\"Status\":{\"State\":"
+	    "\"ready\","
 	    "\"Addr\":\"a\\u0000b\"}}]",
 	};
 	struct swarm_node *nodes = NULL;
@@ -201,7 +207,8 @@ Test(swarm_parse, a_service_without_a_spec_or_with_a_negative_replica_count_is_r
 	struct swarm_service s = {.id = (char *)"untouched"};
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		cr_assert_eq(swarm_parse_service(bad[i], strlen(bad[i]), &s), -EINVAL, "%s", bad[i]);
+		cr_assert_eq(swarm_parse_service(bad[i], strlen(bad[i]), &s), -EINVAL, "%s",
+		             bad[i]);
 		cr_assert_str_eq(s.id, "untouched");
 	}
 }
@@ -325,15 +332,17 @@ Test(swarm_parse, too_many_ports_on_a_task_or_too_long_a_string_is_refused)
 	buf_printf(&b, "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\",\"Status\":"
 	               "{\"State\":\"running\",\"PortStatus\":{\"Ports\":[");
 	for (int i = 0; i <= SWARM_MAX_PORTS; i++)
-		buf_printf(&b, "%s{\"TargetPort\":%d,\"PublishedPort\":%d,\"PublishMode\":\"host\"}",
+		buf_printf(&b,
+		           "%s{\"TargetPort\":%d,\"PublishedPort\":%d,\"PublishMode\":\"host\"}",
 		           i ? "," : "", 1 + i, 1000 + i);
 	buf_printf(&b, "]}}}]");
 	cr_assert_eq(swarm_parse_tasks(b.data, b.len, &ts, &n), -EINVAL);
 	buf_reset(&b);
 
 	memset(big, 'x', SWARM_MAX_STRING + 1);
-	buf_printf(&b, "[{\"ID\":\"%s\",\"ServiceID\":\"s\",\"DesiredState\":\"running\","
-	               "\"Status\":{\"State\":\"running\"}}]",
+	buf_printf(&b,
+	           "[{\"ID\":\"%s\",\"ServiceID\":\"s\",\"DesiredState\":\"running\","
+	           "\"Status\":{\"State\":\"running\"}}]",
 	           big);
 	cr_assert_eq(swarm_parse_tasks(b.data, b.len, &ts, &n), -EINVAL);
 	buf_reset(&b);
@@ -350,8 +359,8 @@ static json_t *container_spec(bool isolated)
 	    "Image", "endpointd-demo-model:latest", "Cmd", "serve", "Env",
 	    "SAGEMAKER_BIND_TO_PORT=8080", "NVIDIA_VISIBLE_DEVICES=void", "Hostname", "model",
 	    "Labels", "io.endpointd.managed", "true", "io.endpointd.endpoint", "ep",
-	    "io.endpointd.slot", "0", "io.endpointd.generation", "3", "io.endpointd.gpus",
-	    "GPU-1", "HostConfig", "Mounts", "Type", "bind", "Source", "/srv/model", "Target",
+	    "io.endpointd.slot", "0", "io.endpointd.generation", "3", "io.endpointd.gpus", "GPU-1",
+	    "HostConfig", "Mounts", "Type", "bind", "Source", "/srv/model", "Target",
 	    "/opt/ml/model", "ReadOnly", 1);
 
 	if (isolated)
@@ -364,9 +373,14 @@ Test(swarm_spec, a_variant_becomes_a_replicated_service_with_a_host_mode_port)
 {
 	static const char *const constraints[] = {"node.labels.gpu==h100"};
 	json_t *cs = container_spec(false);
-	struct swarm_service_params p = {
-	    .name = "endpointd_fixture_ep_v", .replicas = 2, .cpus = 0.5, .memory = 268435456,
-	    .gpus = 1, .constraints = constraints, .n_constraints = 1, .port = 8080};
+	struct swarm_service_params p = {.name = "endpointd_fixture_ep_v",
+	                                 .replicas = 2,
+	                                 .cpus = 0.5,
+	                                 .memory = 268435456,
+	                                 .gpus = 1,
+	                                 .constraints = constraints,
+	                                 .n_constraints = 1,
+	                                 .port = 8080};
 	const char *why = NULL;
 	json_t *spec = swarm_service_spec(cs, &p, &why);
 	size_t len;
@@ -381,8 +395,9 @@ Test(swarm_spec, a_variant_becomes_a_replicated_service_with_a_host_mode_port)
 	                     json_object_get(want, "EndpointSpec")));
 	cr_assert(json_equal(json_object_get(task, "Resources"),
 	                     json_object_get(json_object_get(want, "TaskTemplate"), "Resources")));
-	cr_assert(json_equal(json_object_get(task, "RestartPolicy"),
-	                     json_object_get(json_object_get(want, "TaskTemplate"), "RestartPolicy")));
+	cr_assert(
+	    json_equal(json_object_get(task, "RestartPolicy"),
+	               json_object_get(json_object_get(want, "TaskTemplate"), "RestartPolicy")));
 	cr_assert(json_equal(json_object_get(task, "Placement"),
 	                     json_object_get(json_object_get(want, "TaskTemplate"), "Placement")));
 	json_decref(want);
@@ -439,10 +454,9 @@ Test(swarm_spec, a_network_isolated_model_gets_no_network_and_no_port)
 	json_t *task = json_object_get(spec, "TaskTemplate");
 
 	cr_assert_null(json_object_get(json_object_get(spec, "EndpointSpec"), "Ports"));
-	cr_assert_str_eq(
-	    json_string_value(json_object_get(json_array_get(json_object_get(task, "Networks"), 0),
-	                                      "Target")),
-	    "none");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(task, "Networks"), 0), "Target")),
+	                 "none");
 	json_decref(spec);
 	json_decref(cs);
 }
@@ -460,13 +474,14 @@ Test(swarm_spec, a_container_spec_without_an_image_makes_no_service)
 
 Test(swarm_spec, replicas_change_in_a_copy_of_the_spec)
 {
-	json_t *spec = json_pack("{s:s, s:{s:{s:i}}}", "Name", "s", "Mode", "Replicated",
-	                         "Replicas", 2);
+	json_t *spec =
+	    json_pack("{s:s, s:{s:{s:i}}}", "Name", "s", "Mode", "Replicated", "Replicas", 2);
 	json_t *scaled = swarm_spec_with_replicas(spec, 5);
 
-	cr_assert_eq(json_integer_value(json_object_get(
-	                 json_object_get(json_object_get(scaled, "Mode"), "Replicated"), "Replicas")),
-	             5);
+	cr_assert_eq(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(scaled, "Mode"), "Replicated"), "Replicas")),
+	    5);
 	cr_assert_eq(json_integer_value(json_object_get(
 	                 json_object_get(json_object_get(spec, "Mode"), "Replicated"), "Replicas")),
 	             2);
@@ -480,8 +495,9 @@ Test(swarm_spec, replicas_change_in_a_copy_of_the_spec)
 Test(swarm_constraint, swarms_own_attributes_and_labels_are_taken)
 {
 	static const char *const good[] = {
-	    "node.labels.gpu==h100", "node.role!=manager", "node.hostname == gpu-1",
-	    "engine.labels.zone==eu-west-1a", "node.platform.arch==x86_64", "node.id==abc123",
+	    "node.labels.gpu==h100",      "node.role!=manager",
+	    "node.hostname == gpu-1",     "engine.labels.zone==eu-west-1a",
+	    "node.platform.arch==x86_64", "node.id==abc123",
 	};
 	const char *why = NULL;
 
@@ -553,9 +569,10 @@ static void on_engine(struct evhttp_request *req, void *arg)
 
 	(void)arg;
 	if (n_seen < ELEMENTSOF(seen))
-		seen[n_seen++] = xasprintf("%s %s", cmd == EVHTTP_REQ_GET    ? "GET"
-		                                    : cmd == EVHTTP_REQ_POST ? "POST"
-		                                                             : "DELETE",
+		seen[n_seen++] = xasprintf("%s %s",
+		                           cmd == EVHTTP_REQ_GET    ? "GET"
+		                           : cmd == EVHTTP_REQ_POST ? "POST"
+		                                                    : "DELETE",
 		                           uri);
 	if (evbuffer_get_length(in)) {
 		free(seen_body);
@@ -596,8 +613,8 @@ static void on_engine(struct evhttp_request *req, void *arg)
 	if (str_has_prefix(p, "/events?filters="))
 		return reply_fixture(req, 200, "events.jsonl");
 	if (str_has_prefix(p, "/tasks"))
-		return reply_fixture(req, 200,
-		                     strstr(p, "big") ? "tasks-pending.json" : "tasks-running.json");
+		return reply_fixture(
+		    req, 200, strstr(p, "big") ? "tasks-pending.json" : "tasks-running.json");
 	REPLY_STR(req, 404, "{\"message\":\"page not found\"}");
 }
 
@@ -715,8 +732,7 @@ static void on_services(const struct docker_result *r, const struct swarm_servic
 		snprintf(g->text, sizeof(g->text), "%s", ss[0].name);
 }
 
-static void on_service(const struct docker_result *r, const struct swarm_service *s,
-                       void *userdata)
+static void on_service(const struct docker_result *r, const struct swarm_service *s, void *userdata)
 {
 	struct got *g = userdata;
 
