@@ -19,25 +19,14 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "fake_engine.h"
 #include "httpc.h"
 #include "util.h"
 
 /* Reads tests/data/docker/<name>. */
 static char *fixture(const char *name, size_t *ret_len)
 {
-	_cleanup_free_ char *path = xasprintf("%s/docker/%s", TEST_DATA_DIR, name);
-	struct buf b = {0};
-	char chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-
-	cr_assert_not_null(f, "cannot open %s", path);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	fclose(f);
-	if (ret_len)
-		*ret_len = b.len;
-	return buf_steal(&b);
+	return fake_engine_fixture("docker", name, ret_len);
 }
 
 /* Line n (1-based) of a fixture. */
@@ -593,13 +582,7 @@ static void dribble(struct evhttp_request *req, int code, char *data, size_t len
 
 static void reply(struct evhttp_request *req, int code, const char *body, size_t len)
 {
-	struct evbuffer *out = evbuffer_new();
-
-	evbuffer_add(out, body, len);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "application/json");
-	evhttp_send_reply(req, code, "X", out);
-	evbuffer_free(out);
+	fake_engine_reply(req, code, body, len);
 }
 
 static void reply_str(struct evhttp_request *req, int code, const char *body)
@@ -733,14 +716,7 @@ static void on_engine(struct evhttp_request *req, void *arg)
 /* Starts the fake engine's listener on sockpath. */
 static void engine_listen(void)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct evconnlistener *l;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
-	l = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1,
-	                            (struct sockaddr *)&sun, sizeof(sun));
-	cr_assert_not_null(l);
-	cr_assert_not_null(evhttp_bind_listener(engine, l));
+	fake_engine_listen(base, engine, sockpath);
 }
 
 static void engine_setup(void)
@@ -785,12 +761,7 @@ static bool seen_request(const char *what)
 /* Runs the loop until *count reaches want, or for at most ms. */
 static void run_until_or(const int *count, int want, uint64_t ms)
 {
-	uint64_t deadline = now_monotonic_ms() + ms;
-
-	while (*count < want && now_monotonic_ms() < deadline) {
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		usleep(1000);
-	}
+	fake_engine_run_until(base, count, want, ms);
 }
 
 static void run_until(const int *count, int want)

@@ -4,31 +4,23 @@
  * variant's service is called, and what its instance type asks of Swarm.
  */
 #include <criterion/criterion.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
 #include "endpoint.h"
 #include "endpoint_private.h"
+#include "fake_engine.h"
 #include "swarm.h"
 #include "util.h"
 
 /* The tasks of tests/data/swarm/<name>; *ret_n of them. */
 static struct swarm_task *tasks(const char *name, size_t *ret_n)
 {
-	_cleanup_free_ char *path = xasprintf("%s/swarm/%s", TEST_DATA_DIR, name);
-	struct buf b = {0};
-	char chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
+	size_t len;
+	_cleanup_free_ char *json = fake_engine_fixture("swarm", name, &len);
 	struct swarm_task *ts;
 
-	cr_assert_not_null(f, "cannot open %s", path);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	fclose(f);
-	cr_assert_eq(swarm_parse_tasks(b.data, b.len, &ts, ret_n), 0);
-	buf_reset(&b);
+	cr_assert_eq(swarm_parse_tasks(json, len, &ts, ret_n), 0);
 	return ts;
 }
 

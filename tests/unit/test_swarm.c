@@ -11,14 +11,12 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "docker.h"
+#include "fake_engine.h"
 #include "httpc.h"
 #include "swarm.h"
 #include "util.h"
@@ -26,19 +24,7 @@
 /* Reads tests/data/swarm/<name>. */
 static char *fixture(const char *name, size_t *ret_len)
 {
-	_cleanup_free_ char *path = xasprintf("%s/swarm/%s", TEST_DATA_DIR, name);
-	struct buf b = {0};
-	char chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-
-	cr_assert_not_null(f, "cannot open %s", path);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	fclose(f);
-	if (ret_len)
-		*ret_len = b.len;
-	return buf_steal(&b);
+	return fake_engine_fixture("swarm", name, ret_len);
 }
 
 /* Parses a JSON text as a list parser would be fed it. */
@@ -539,26 +525,15 @@ static size_t n_seen;
 static char *seen_body;
 static bool stale_once; /* answer the first update "out of sequence" */
 
-static void reply(struct evhttp_request *req, int code, const char *body, size_t len)
-{
-	struct evbuffer *out = evbuffer_new();
-
-	evbuffer_add(out, body, len);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "application/json");
-	evhttp_send_reply(req, code, "X", out);
-	evbuffer_free(out);
-}
-
 static void reply_fixture(struct evhttp_request *req, int code, const char *name)
 {
 	size_t len;
 	_cleanup_free_ char *body = fixture(name, &len);
 
-	reply(req, code, body, len);
+	fake_engine_reply(req, code, body, len);
 }
 
-#define REPLY_STR(req, code, s) reply((req), (code), (s), strlen(s))
+#define REPLY_STR(req, code, s) fake_engine_reply((req), (code), (s), strlen(s))
 
 static void on_engine(struct evhttp_request *req, void *arg)
 {
@@ -620,20 +595,13 @@ static void on_engine(struct evhttp_request *req, void *arg)
 
 static void engine_setup(void)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct evconnlistener *l;
-
 	snprintf(sockdir, sizeof(sockdir), "/tmp/swarm-test-XXXXXX");
 	cr_assert_not_null(mkdtemp(sockdir));
 	snprintf(sockpath, sizeof(sockpath), "%s/docker.sock", sockdir);
 	base = event_base_new();
 	engine = evhttp_new(base);
 	evhttp_set_gencb(engine, on_engine, NULL);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
-	l = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1,
-	                            (struct sockaddr *)&sun, sizeof(sun));
-	cr_assert_not_null(l);
-	cr_assert_not_null(evhttp_bind_listener(engine, l));
+	fake_engine_listen(base, engine, sockpath);
 	hc = httpc_new(base);
 	dk = docker_new(base, hc, sockpath, NULL, NULL);
 }
@@ -663,12 +631,7 @@ static bool seen_request(const char *what)
 
 static void run_until(const int *count, int want)
 {
-	uint64_t deadline = now_monotonic_ms() + 10000;
-
-	while (*count < want && now_monotonic_ms() < deadline) {
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		usleep(1000);
-	}
+	fake_engine_run_until(base, count, want, 10000);
 }
 
 /* What each kind of callback got. */
