@@ -209,6 +209,7 @@ static int swarm_count_gpus(json_t *list, unsigned *ret)
 	return 0;
 }
 
+/* One entry of GET /nodes: its id, state, address, labels and resources. */
 static int swarm_parse_node_json(json_t *obj, void *p)
 {
 	struct swarm_node *ret = p, n = {0};
@@ -236,6 +237,7 @@ bad:
 	return -EINVAL;
 }
 
+/* swarm_node_clear() for swarm_parse_list(). */
 static void swarm_node_clear_one(void *p)
 {
 	swarm_node_clear(p);
@@ -247,6 +249,7 @@ int swarm_parse_nodes(const char *json, size_t len, struct swarm_node **ret, siz
 	                        swarm_node_clear_one, (void **)ret, ret_n);
 }
 
+/* A service of GET /services or /services/{id}, with its spec kept for update. */
 static int swarm_parse_service_json(json_t *obj, void *p)
 {
 	struct swarm_service *ret = p, s = {0};
@@ -282,6 +285,7 @@ int swarm_parse_service(const char *json, size_t len, struct swarm_service *ret)
 	return r;
 }
 
+/* swarm_service_clear() for swarm_parse_list(). */
 static void swarm_service_clear_one(void *p)
 {
 	swarm_service_clear(p);
@@ -328,6 +332,7 @@ static int swarm_parse_task_ports(json_t *status, struct swarm_task *t)
 	return 0;
 }
 
+/* One entry of GET /tasks: where it runs, its state, why it waits or failed. */
 static int swarm_parse_task_json(json_t *obj, void *p)
 {
 	struct swarm_task *ret = p, t = {.exit_code = -1};
@@ -360,6 +365,7 @@ bad:
 	return -EINVAL;
 }
 
+/* swarm_task_clear() for swarm_parse_list(). */
 static void swarm_task_clear_one(void *p)
 {
 	swarm_task_clear(p);
@@ -415,6 +421,7 @@ struct swarm_call {
 static void swarm_call_done(const struct docker_result *r, const char *body, size_t len,
                             void *userdata);
 
+/* A call of kind for userdata; its callback is set by the caller. */
 static struct swarm_call *swarm_call_new(struct docker *d, enum swarm_call_kind kind,
                                          void *userdata)
 {
@@ -426,6 +433,7 @@ static struct swarm_call *swarm_call_new(struct docker *d, enum swarm_call_kind 
 	return c;
 }
 
+/* Runs c's request on docker.c's machinery; path and body are stolen. */
 static void swarm_call_send(struct swarm_call *c, const char *method, char *path, char *body)
 {
 	docker_request(c->d, method, path, body, swarm_call_done, c);

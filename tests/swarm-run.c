@@ -33,6 +33,7 @@ struct run {
 	int status;    /* the exit status once done; -1 while running */
 };
 
+/* Ends the run with status, once. */
 static void run_done(struct run *r, int status)
 {
 	if (r->status >= 0)
@@ -51,6 +52,7 @@ static bool run_failed(struct run *r, const struct docker_result *res, const cha
 	return true;
 }
 
+/* The service's tasks: all running, one unplaced, or poll again. */
 static void on_tasks(const struct docker_result *res, const struct swarm_task *ts, size_t n,
                      void *userdata)
 {
@@ -99,6 +101,7 @@ static void on_nodes(const struct docker_result *res, const struct swarm_node *n
 	swarm_task_list(r->d, &f, on_tasks, r);
 }
 
+/* The poll timer: read the nodes, then the tasks. */
 static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct run *r = arg;
@@ -108,6 +111,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	swarm_node_list(r->d, on_nodes, r);
 }
 
+/* The service exists: follow its tasks. */
 static void on_create(const struct docker_result *res, const char *id, void *userdata)
 {
 	struct run *r = userdata;
@@ -120,6 +124,7 @@ static void on_create(const struct docker_result *res, const char *id, void *use
 	on_poll(-1, 0, r);
 }
 
+/* The service is gone (or was already). */
 static void on_removed(const struct docker_result *res, void *userdata)
 {
 	struct run *r = userdata;
@@ -128,6 +133,7 @@ static void on_removed(const struct docker_result *res, void *userdata)
 		run_done(r, 0);
 }
 
+/* Sixty seconds without an outcome. */
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
