@@ -27,11 +27,14 @@
  *                                        on every service or node event
  *                                        (swarm_events_watch)
  *   container remove + create            the task ended and stays ended
- *   (replace a dead instance)            (restart policy none); how endpointd
- *                                        asks for one new task of one slot is
- *                                        open: a ForceUpdate replaces every
- *                                        task, a scale down and up the last
- *                                        slot's (see the closing questions)
+ *   (replace a dead instance)            (restart policy none, desired state
+ *                                        shutdown); a scale down by the dead
+ *                                        slots then up again gives those
+ *                                        slots new tasks and leaves the
+ *                                        running ones alone (Swarm drops dead
+ *                                        slots first), where a ForceUpdate
+ *                                        would replace every task and an
+ *                                        update with the same spec none
  *   scale (UpdateEndpointWeights…,       swarm_service_scale()
  *   instance count)
  *   a new fleet (UpdateEndpoint)         a new service; the old one removed
@@ -46,16 +49,18 @@
  *                                        type no node can ever hold is
  *                                        ResourceLimitExceeded at once
  *
- * An instance is the task of its slot (Task.Slot, 1-based) whose desired
- * state is running; tasks of the slot that Swarm is retiring are the
- * previous generation.  endpoint_swarm_task_state() says which instance
- * state a task stands for; health checks and the proxy stay as they are,
- * with the instance's address and port taken from its task.  A task that
+ * An instance is the newest task of its slot (Task.Slot, 1-based): the one
+ * whose desired state is running, else the last one to end (a failed task
+ * is left with desired state shutdown and no successor); older tasks of the
+ * slot are previous generations.  endpoint_swarm_task_state() says which
+ * instance state a task stands for; health checks and the proxy stay as
+ * they are, with the instance's address and port taken from its task.  A task that
  * waits with the scheduler's Err (no node has the resources, no node meets
  * the constraints) fails a Creating endpoint with that Err as its
  * FailureReason once the startup timeout is spent.
  *
- * Open: replacing one instance without touching the others (above); model
+ * Open: whether scaling down drops the dead slots first on every node and
+ * release, as it does on one node with docker.io 28.2; model
  * data and the dialer's directory are bind mounts of this host's paths,
  * which exist on other nodes only if the operator shares them; the nvidia
  * runtime must be told to honour DOCKER_RESOURCE_NVIDIA-GPU on each node.
@@ -85,11 +90,23 @@ static const struct {
     {"orphaned", INSTANCE_FAILED},
 };
 
-/* A running task is only probing: endpointd's own pings make it healthy.
- * A task Swarm no longer wants (desired state not running) is no instance
- * any more; a state this list does not know is a failure, not a guess. */
+/* The states a task ends in because it failed, whatever Swarm wants of it
+ * since (it sets a failed task's desired state to shutdown). */
+static bool endpoint_swarm_task_failed(const char *state)
+{
+	return !strcmp(state, "failed") || !strcmp(state, "rejected") ||
+	       !strcmp(state, "orphaned") || !strcmp(state, "complete");
+}
+
+/* A running task is only probing: endpointd's own pings make it healthy.  A
+ * task that ended by failing is a failed instance, even once Swarm has
+ * given up on it; one Swarm is retiring (desired state not running) is no
+ * instance any more; a state this list does not know is a failure, not a
+ * guess. */
 enum instance_state endpoint_swarm_task_state(const struct swarm_task *t)
 {
+	if (endpoint_swarm_task_failed(t->state))
+		return INSTANCE_FAILED;
 	if (strcmp(t->desired_state, "running") != 0)
 		return INSTANCE_GONE;
 	for (size_t i = 0; i < ELEMENTSOF(endpoint_swarm_states); i++)

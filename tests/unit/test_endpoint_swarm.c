@@ -55,15 +55,33 @@ Test(endpoint_swarm, a_task_the_scheduler_cannot_place_is_creating_and_unplaced_
 	tasks_free(ts, n);
 }
 
+Test(endpoint_swarm, a_killed_task_is_a_failed_instance_though_swarm_no_longer_wants_it)
+{
+	size_t n;
+	struct swarm_task *ts = tasks("tasks-killed.json", &n);
+
+	cr_assert_eq(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		bool killed = ts[i].slot == 2;
+
+		cr_assert_eq(endpoint_swarm_task_state(&ts[i]),
+		             killed ? INSTANCE_FAILED : INSTANCE_PROBING, "slot %u", ts[i].slot);
+		if (killed)
+			cr_assert_str_eq(endpoint_swarm_task_reason(&ts[i]),
+			                 "task: non-zero exit (137)");
+	}
+	tasks_free(ts, n);
+}
+
 Test(endpoint_swarm, a_task_swarm_is_retiring_is_no_instance)
 {
-	size_t n, gone = 0;
-	struct swarm_task *ts = tasks("tasks-after-scaling.json", &n);
+	struct swarm_task running = {.state = (char *)"running",
+	                             .desired_state = (char *)"shutdown"};
+	struct swarm_task stopped = {.state = (char *)"shutdown",
+	                             .desired_state = (char *)"shutdown"};
 
-	for (size_t i = 0; i < n; i++)
-		gone += endpoint_swarm_task_state(&ts[i]) == INSTANCE_GONE;
-	cr_assert_eq(gone, 1);
-	tasks_free(ts, n);
+	cr_assert_eq(endpoint_swarm_task_state(&running), INSTANCE_GONE);
+	cr_assert_eq(endpoint_swarm_task_state(&stopped), INSTANCE_GONE);
 }
 
 Test(endpoint_swarm, ended_and_unknown_task_states_are_failures)
