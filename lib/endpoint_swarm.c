@@ -29,12 +29,15 @@
  *   container remove + create            the task ended and stays ended
  *   (replace a dead instance)            (restart policy none, desired state
  *                                        shutdown); a scale down by the dead
- *                                        slots then up again gives those
- *                                        slots new tasks and leaves the
- *                                        running ones alone (Swarm drops dead
- *                                        slots first), where a ForceUpdate
- *                                        would replace every task and an
- *                                        update with the same spec none
+ *                                        slots, then, once their tasks are
+ *                                        gone from the task list, up again
+ *                                        gives those slots new tasks and
+ *                                        leaves the running ones alone (Swarm
+ *                                        drops dead slots first); scaling up
+ *                                        sooner leaves the slot empty until
+ *                                        the next update.  A ForceUpdate
+ *                                        would replace every task, an update
+ *                                        with the same spec none
  *   scale (UpdateEndpointWeights…,       swarm_service_scale()
  *   instance count)
  *   a new fleet (UpdateEndpoint)         a new service; the old one removed

@@ -9,7 +9,13 @@
  *       prints "service ID", then "running SLOT ADDR PORT" for each task once
  *       all run (exit 0), or "unplaced STATE ERR" for a task that waits or
  *       failed (exit 3); exit 1 on any other error, 2 on a 60 s timeout
+ *   swarm-run SOCKET wait NAME REPLICAS
+ *       the same for a service that exists, from "running …" on
+ *   swarm-run SOCKET scale NAME REPLICAS
  *   swarm-run SOCKET remove NAME
+ *
+ * "running" lines end with the task's ID, so that a caller can tell a task
+ * that was kept from one that replaced it.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -79,9 +85,9 @@ static void on_tasks(const struct docker_result *res, const struct swarm_task *t
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		printf("running %u %s %u\n", ts[i].slot,
+		printf("running %u %s %u %s\n", ts[i].slot,
 		       json_string_value(json_object_get(r->addrs, ts[i].node_id)),
-		       swarm_task_published_port(&ts[i], 8080));
+		       swarm_task_published_port(&ts[i], 8080), ts[i].id);
 	run_done(r, 0);
 }
 
@@ -124,12 +130,12 @@ static void on_create(const struct docker_result *res, const char *id, void *use
 	on_poll(-1, 0, r);
 }
 
-/* The service is gone (or was already). */
+/* The service is gone (or was already), or scaled. */
 static void on_removed(const struct docker_result *res, void *userdata)
 {
 	struct run *r = userdata;
 
-	if (!run_failed(r, res, "service remove"))
+	if (!run_failed(r, res, "service remove or scale"))
 		run_done(r, 0);
 }
 
@@ -183,10 +189,14 @@ int main(int argc, char **argv)
 	struct httpc *h;
 	struct event *timeout;
 
-	if (argc < 4 || (strcmp(argv[2], "create") == 0 && argc < 7) ||
-	    (strcmp(argv[2], "create") != 0 && strcmp(argv[2], "remove") != 0)) {
+	bool create = argc >= 7 && strcmp(argv[2], "create") == 0;
+	bool counted = argc == 5 && (strcmp(argv[2], "wait") == 0 || strcmp(argv[2], "scale") == 0);
+	bool remove = argc == 4 && strcmp(argv[2], "remove") == 0;
+
+	if (!create && !counted && !remove) {
 		fprintf(stderr, "usage: swarm-run SOCKET create NAME IMAGE REPLICAS GPUS "
-		                "[CONSTRAINT...] | SOCKET remove NAME\n");
+		                "[CONSTRAINT...] | wait NAME REPLICAS | scale NAME REPLICAS | "
+		                "remove NAME\n");
 		return 1;
 	}
 	r.base = event_base_new();
@@ -196,10 +206,17 @@ int main(int argc, char **argv)
 	r.addrs = json_object();
 	timeout = evtimer_new(r.base, on_timeout, &r);
 	evtimer_add(timeout, &limit);
-	if (strcmp(argv[2], "remove") == 0)
+	if (remove) {
 		swarm_service_remove(r.d, argv[3], on_removed, &r);
-	else if (run_create(&r, argc, argv) < 0)
+	} else if (strcmp(argv[2], "scale") == 0) {
+		swarm_service_scale(r.d, argv[3], strtoul(argv[4], NULL, 10), on_removed, &r);
+	} else if (strcmp(argv[2], "wait") == 0) {
+		r.service_id = xstrdup(argv[3]);
+		r.replicas = (unsigned)strtoul(argv[4], NULL, 10);
+		on_poll(-1, 0, &r);
+	} else if (run_create(&r, argc, argv) < 0) {
 		r.status = 1;
+	}
 	if (r.status < 0)
 		event_base_dispatch(r.base);
 	event_free(timeout);

@@ -105,6 +105,12 @@ def _running(out):
             if w and w[0] == "running"]
 
 
+def _task_ids(out):
+    """{slot: task id} of swarm-run's "running" lines."""
+    return {int(w[1]): w[4] for w in (line.split() for line in out.splitlines())
+            if w and w[0] == "running"}
+
+
 def _get(addr, port, method, path, body=None):
     """One request to a task, retried while its server starts."""
     deadline = time.time() + 30
@@ -158,3 +164,45 @@ def test_a_constraint_no_node_meets_leaves_the_task_unplaced_with_the_schedulers
     run = service("endpointd_t_a100", 1, 0, "node.labels.gpu==a100")
     assert run.returncode == 3, run.stderr + run.stdout
     assert "scheduling constraints not satisfied" in run.stdout
+
+
+def test_a_dead_instance_is_replaced_alone_by_scaling_down_and_up_again(swarm_sock, service):
+    name = "endpointd_t_replace"
+    run = service(name, 3, 0)
+    assert run.returncode == 0, run.stderr + run.stdout
+    before = _task_ids(run.stdout)
+    assert sorted(before) == [1, 2, 3]
+
+    dead = _docker(swarm_sock, "ps", "-q", "--filter", f"name={name}.2.").stdout.split()
+    assert len(dead) == 1
+    _docker(swarm_sock, "kill", dead[0])
+    deadline = time.time() + 30
+    while True:
+        wanted = _docker(swarm_sock, "service", "ps", "-q", "--filter", "desired-state=running",
+                         name).stdout.split()
+        if len(wanted) == 2:
+            break
+        assert time.time() < deadline, "the killed task is still wanted"
+        time.sleep(0.25)
+    # Restart policy none: nothing replaces it on its own.
+    time.sleep(2)
+    assert len(_docker(swarm_sock, "service", "ps", "-q", "--filter", "desired-state=running",
+                       name).stdout.split()) == 2
+
+    scale = _swarm_run(swarm_sock, "scale", name, "2")
+    assert scale.returncode == 0, scale.stderr
+    # Scaling up before the dead slot's tasks are gone leaves the slot empty:
+    # Swarm still counts it, then deletes it without a new task.
+    deadline = time.time() + 30
+    while f"{name}.2" in _docker(swarm_sock, "service", "ps", "--format", "{{.Name}}",
+                                 name).stdout.split():
+        assert time.time() < deadline, "the dead slot is never dropped"
+        time.sleep(0.25)
+    scale = _swarm_run(swarm_sock, "scale", name, "3")
+    assert scale.returncode == 0, scale.stderr
+    wait = _swarm_run(swarm_sock, "wait", name, "3")
+    assert wait.returncode == 0, wait.stderr + wait.stdout
+    after = _task_ids(wait.stdout)
+    assert sorted(after) == [1, 2, 3]
+    assert after[1] == before[1] and after[3] == before[3], "the running tasks were kept"
+    assert after[2] != before[2], "the dead slot has a new task"
