@@ -199,5 +199,8 @@ char *endpoint_swarm_service_name(const char *owner, const char *endpoint, const
 				  unsigned fleet);
 void endpoint_swarm_service_params(const struct config_variant *cv, const char *name,
 				   unsigned replicas, struct swarm_service_params *ret);
+struct swarm_node;
+bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
+			      const struct config_instance_type *t);
 
 #endif

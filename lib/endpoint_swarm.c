@@ -51,6 +51,7 @@
  *   admission: free GPUs on this host    the nodes' advertised resources: a
  *                                        type no node can ever hold is
  *                                        ResourceLimitExceeded at once
+ *                                        (endpoint_swarm_type_fits)
  *
  * An instance is the newest task of its slot (Task.Slot, 1-based): the one
  * whose desired state is running, else the last one to end (a failed task
@@ -163,4 +164,35 @@ void endpoint_swarm_service_params(const struct config_variant *cv, const char *
 	    .n_constraints = type->n_constraints,
 	    .port = cv->model->enable_network_isolation ? 0 : 8080,
 	};
+}
+
+/* Whether node n could hold one instance of type t, were it empty. */
+static bool endpoint_swarm_node_holds(const struct swarm_node *n,
+                                      const struct config_instance_type *t)
+{
+	if (t->cpus > 0 && (double)n->nano_cpus < t->cpus * 1e9)
+		return false;
+	if (t->memory > 0 && (uint64_t)n->memory_bytes < t->memory)
+		return false;
+	if (n->gpus < t->gpus)
+		return false;
+	for (size_t i = 0; i < t->n_constraints; i++)
+		if (!swarm_node_meets(n, t->constraints[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Admission: whether some node of the swarm could ever hold an instance of
+ * t, by what the nodes advertise (whatever runs on them now, and whether
+ * they are up: a node that is down may come back).  One that none could is
+ * ResourceLimitExceeded at once rather than a task pending for ever.
+ */
+bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
+                              const struct config_instance_type *t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (endpoint_swarm_node_holds(&nodes[i], t))
+			return true;
+	return false;
 }

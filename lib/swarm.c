@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "docker_private.h"
 #include "swarm.h"
@@ -931,6 +932,56 @@ int swarm_constraint_check(const char *s, const char **ret_why)
 			return -EINVAL;
 		}
 	return 0;
+}
+
+/* What node n has for a constraint's attribute key[0..klen); *ret_known is
+ * false for those /nodes does not give here (engine labels, platform). */
+static const char *swarm_node_attribute(const struct swarm_node *n, const char *key, size_t klen,
+                                        bool *ret_known)
+{
+	static const char labels[] = "node.labels.";
+	_cleanup_free_ char *k = xstrndup(key, klen);
+
+	*ret_known = true;
+	if (!strcmp(k, "node.id"))
+		return n->id;
+	if (!strcmp(k, "node.hostname"))
+		return n->hostname;
+	if (!strcmp(k, "node.role"))
+		return n->role;
+	if (str_has_prefix(k, labels))
+		return json_string_value(json_object_get(n->labels, k + strlen(labels)));
+	*ret_known = false;
+	return NULL;
+}
+
+bool swarm_node_meets(const struct swarm_node *n, const char *constraint)
+{
+	const char *eq = strstr(constraint, "=="), *ne = strstr(constraint, "!=");
+	const char *op = eq && (!ne || eq < ne) ? eq : ne;
+	const char *key = constraint, *value, *have;
+	size_t klen, vlen;
+	bool known;
+
+	if (!op)
+		return false;
+	while (*key == ' ')
+		key++;
+	klen = (size_t)(op - key);
+	while (klen && key[klen - 1] == ' ')
+		klen--;
+	value = op + 2;
+	while (*value == ' ')
+		value++;
+	vlen = strlen(value);
+	while (vlen && value[vlen - 1] == ' ')
+		vlen--;
+	have = swarm_node_attribute(n, key, klen, &known);
+	if (!known)
+		return true;
+	/* As Swarm matches: case-insensitively; a missing label equals nothing. */
+	bool same = have && strlen(have) == vlen && !strncasecmp(have, value, vlen);
+	return op == eq ? same : !same;
 }
 
 /* --- clearing ------------------------------------------------------------- */

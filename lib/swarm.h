@@ -163,6 +163,9 @@ json_t *swarm_service_spec(const json_t *container_spec, const struct swarm_serv
 /* Whether s is a placement constraint Swarm takes ("node.labels.gpu==h100",
  * "node.role!=manager"): 0, or -EINVAL with *ret_why saying what is wrong. */
 int swarm_constraint_check(const char *s, const char **ret_why);
+/* Whether node n meets constraint (one swarm_constraint_check() took), as
+ * far as /nodes tells: engine labels and platform are taken as met. */
+bool swarm_node_meets(const struct swarm_node *n, const char *constraint);
 
 void swarm_info_clear(struct swarm_info *info);
 void swarm_node_clear(struct swarm_node *n);

@@ -116,8 +116,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *why = NULL;
 		memcpy(s, p, len);
 		s[len] = '\0';
-		if (swarm_constraint_check(s, &why) < 0)
+		if (swarm_constraint_check(s, &why) < 0) {
 			sink += strlen(why);
+		} else {
+			/* What a node is matched on, for a constraint that passed. */
+			json_t *labels = json_pack("{s:s}", "gpu", "h100");
+			struct swarm_node n = {.id = (char *)"n1",
+			                       .hostname = (char *)"gpu-1",
+			                       .role = (char *)"worker",
+			                       .labels = labels};
+			sink += swarm_node_meets(&n, s);
+			json_decref(labels);
+		}
 		free(s);
 		break;
 	}

@@ -156,3 +156,47 @@ Test(endpoint_swarm, the_instance_type_gives_the_services_resources_constraints_
 	cr_assert_eq(p.port, 0, "a network-isolated model publishes no port");
 	config_unref(c);
 }
+
+/* The node of tests/data/swarm/nodes.json: 2 CPUs, ~23.5 GiB, 2 GPUs, gpu=h100. */
+static struct swarm_node *nodes(size_t *ret_n)
+{
+	size_t len;
+	_cleanup_free_ char *json = fake_engine_fixture("swarm", "nodes.json", &len);
+	struct swarm_node *ns;
+
+	cr_assert_eq(swarm_parse_nodes(json, len, &ns, ret_n), 0);
+	return ns;
+}
+
+Test(endpoint_swarm, admission_takes_a_type_some_node_could_hold_and_refuses_one_none_could)
+{
+	static const char *const h100[] = {"node.labels.gpu==h100"};
+	static const char *const a100[] = {"node.labels.gpu==a100"};
+	static const struct {
+		struct config_instance_type t;
+		bool fits;
+	} cases[] = {
+	    {{.name = (char *)"none"}, true},
+	    {{.name = (char *)"fits",
+	      .cpus = 2,
+	      .memory = 1ULL << 30,
+	      .gpus = 2,
+	      .constraints = (char **)h100,
+	      .n_constraints = 1},
+	     true},
+	    {{.name = (char *)"cpus", .cpus = 2.5}, false},
+	    {{.name = (char *)"memory", .memory = 64ULL << 30}, false},
+	    {{.name = (char *)"gpus", .gpus = 3}, false},
+	    {{.name = (char *)"label", .constraints = (char **)a100, .n_constraints = 1}, false},
+	};
+	size_t n;
+	struct swarm_node *ns = nodes(&n);
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+		cr_assert_eq(endpoint_swarm_type_fits(ns, n, &cases[i].t), cases[i].fits, "%s",
+		             cases[i].t.name);
+	cr_assert_not(endpoint_swarm_type_fits(ns, 0, &cases[0].t), "a swarm with no node");
+	for (size_t i = 0; i < n; i++)
+		swarm_node_clear(&ns[i]);
+	free(ns);
+}

@@ -512,6 +512,36 @@ Test(swarm_constraint, what_swarm_would_refuse_is_refused_with_the_reason)
 	}
 }
 
+Test(swarm_constraint, a_node_meets_what_its_id_hostname_role_and_labels_say)
+{
+	size_t len, n;
+	_cleanup_free_ char *json = fixture("nodes.json", &len);
+	struct swarm_node *nodes;
+	static const char *const met[] = {
+	    "node.labels.gpu==h100",
+	    "node.labels.gpu == H100",
+	    "node.labels.zone==a",
+	    "node.labels.rack!=r1",
+	    "node.role==manager",
+	    "node.hostname!=gpu-2",
+	    "node.id==wj8rwgyspjnii9pl8ba80lbm8",
+	    "engine.labels.any==thing",
+	    "node.platform.os==linux",
+	};
+	static const char *const unmet[] = {
+	    "node.labels.gpu==a100", "node.labels.gpu!=h100", "node.labels.zone!=a",
+	    "node.labels.rack==r1",  "node.role==worker",     "node.hostname==gpu-2",
+	};
+
+	cr_assert_eq(swarm_parse_nodes(json, len, &nodes, &n), 0);
+	for (size_t i = 0; i < ELEMENTSOF(met); i++)
+		cr_assert(swarm_node_meets(&nodes[0], met[i]), "%s", met[i]);
+	for (size_t i = 0; i < ELEMENTSOF(unmet); i++)
+		cr_assert_not(swarm_node_meets(&nodes[0], unmet[i]), "%s", unmet[i]);
+	swarm_node_clear(&nodes[0]);
+	free(nodes);
+}
+
 /* The operations, against a fake engine. */
 
 static struct event_base *base;
