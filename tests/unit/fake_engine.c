@@ -10,11 +10,16 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "util.h"
+
+static char *seen[64]; /* "METHOD uri" of each request */
+static size_t n_seen;
+static char *seen_body;
 
 char *fake_engine_fixture(const char *dir, const char *name, size_t *ret_len)
 {
@@ -64,4 +69,54 @@ void fake_engine_run_until(struct event_base *base, const int *count, int want, 
 		event_base_loop(base, EVLOOP_NONBLOCK);
 		usleep(1000);
 	}
+}
+
+/* The method of req as it is written in a request line. */
+static const char *fake_engine_method(const struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	default:
+		return "OTHER";
+	}
+}
+
+void fake_engine_record(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+
+	if (n_seen < ELEMENTSOF(seen))
+		seen[n_seen++] =
+		    xasprintf("%s %s", fake_engine_method(req), evhttp_request_get_uri(req));
+	if (evbuffer_get_length(in)) {
+		free(seen_body);
+		seen_body =
+		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
+	}
+}
+
+bool fake_engine_seen(const char *what)
+{
+	for (size_t i = 0; i < n_seen; i++)
+		if (!strcmp(seen[i], what))
+			return true;
+	return false;
+}
+
+const char *fake_engine_last_body(void)
+{
+	return seen_body;
+}
+
+void fake_engine_forget(void)
+{
+	for (size_t i = 0; i < n_seen; i++)
+		free(seen[i]);
+	n_seen = 0;
+	seen_body = (free(seen_body), NULL);
 }

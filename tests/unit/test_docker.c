@@ -522,9 +522,6 @@ static struct docker *dk;
 static char sockdir[64];
 static char sockpath[100];
 static const char *engine_api = "1.41";
-static char *seen[64]; /* "METHOD uri" of each request */
-static size_t n_seen;
-static char *seen_body;
 static int n_event_streams;
 
 /* Sends body in pieces of `piece` bytes, 2 ms apart, as a chunked reply. */
@@ -598,36 +595,14 @@ static void reply_fixture(struct evhttp_request *req, int code, const char *name
 	reply(req, code, body, len);
 }
 
-static const char *method_name(enum evhttp_cmd_type t)
-{
-	switch (t) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	default:
-		return "OTHER";
-	}
-}
-
 static void on_engine(struct evhttp_request *req, void *arg)
 {
 	const char *uri = evhttp_request_get_uri(req);
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	_cleanup_free_ char *prefix = xasprintf("/v%s/", engine_api);
 	const char *p;
 
 	(void)arg;
-	if (n_seen < ELEMENTSOF(seen))
-		seen[n_seen++] =
-		    xasprintf("%s %s", method_name(evhttp_request_get_command(req)), uri);
-	if (evbuffer_get_length(in)) {
-		free(seen_body);
-		seen_body =
-		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
-	}
+	fake_engine_record(req);
 	if (!strcmp(uri, "/_ping"))
 		return reply_str(req, 200, "OK");
 	if (!strcmp(uri, "/version")) {
@@ -741,9 +716,7 @@ static void engine_teardown(void)
 	}
 	evhttp_free(engine);
 	event_base_free(base);
-	for (size_t i = 0; i < n_seen; i++)
-		free(seen[i]);
-	free(seen_body);
+	fake_engine_forget();
 	unlink(sockpath);
 	rmdir(sockdir);
 }
@@ -752,10 +725,7 @@ TestSuite(docker_client, .init = engine_setup, .fini = engine_teardown, .timeout
 
 static bool seen_request(const char *what)
 {
-	for (size_t i = 0; i < n_seen; i++)
-		if (!strcmp(seen[i], what))
-			return true;
-	return false;
+	return fake_engine_seen(what);
 }
 
 /* Runs the loop until *count reaches want, or for at most ms. */
@@ -958,7 +928,8 @@ Test(docker_client, create_sends_the_spec_and_escaped_name_and_returns_the_id)
 	cr_assert_eq(g.status, 201);
 	cr_assert_str_eq(g.text, "0123abcd");
 	cr_assert(seen_request("POST /v1.41/containers/create?name=a%20b%26c"));
-	cr_assert_str_eq(seen_body, "{\"Image\":\"fixture-prog:latest\",\"Cmd\":[\"serve\"]}");
+	cr_assert_str_eq(fake_engine_last_body(),
+	                 "{\"Image\":\"fixture-prog:latest\",\"Cmd\":[\"serve\"]}");
 }
 
 Test(docker_client, exec_create_passes_env_beside_the_command_not_in_it)
@@ -973,9 +944,10 @@ Test(docker_client, exec_create_passes_env_beside_the_command_not_in_it)
 	cr_assert_eq(g.err, 0, "%s", g.message);
 	cr_assert_str_eq(g.text, "e1ec");
 	cr_assert(seen_request("POST /v1.41/containers/running/exec"));
-	cr_assert_str_eq(seen_body, "{\"Cmd\":[\"/bin/dialer\",\"sock\"],\"AttachStdin\":false,"
-	                            "\"AttachStdout\":false,\"AttachStderr\":false,\"Tty\":false,"
-	                            "\"Env\":[\"TOKEN=0f\",\"B=x y\"]}");
+	cr_assert_str_eq(fake_engine_last_body(),
+	                 "{\"Cmd\":[\"/bin/dialer\",\"sock\"],\"AttachStdin\":false,"
+	                 "\"AttachStdout\":false,\"AttachStderr\":false,\"Tty\":false,"
+	                 "\"Env\":[\"TOKEN=0f\",\"B=x y\"]}");
 }
 
 Test(docker_client, exec_create_without_env_sends_no_env)
@@ -987,7 +959,7 @@ Test(docker_client, exec_create_without_env_sends_no_env)
 	docker_exec_create(dk, "running", argv, NULL, on_create, &g);
 	run_until(&g.calls, 1);
 	cr_assert_eq(g.err, 0, "%s", g.message);
-	cr_assert_null(strstr(seen_body, "Env"), "%s", seen_body);
+	cr_assert_null(strstr(fake_engine_last_body(), "Env"), "%s", fake_engine_last_body());
 }
 
 Test(docker_client, create_with_a_taken_name_is_eexist_with_the_engines_message)

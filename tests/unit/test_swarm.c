@@ -550,9 +550,6 @@ static struct httpc *hc;
 static struct docker *dk;
 static char sockdir[64];
 static char sockpath[100];
-static char *seen[32]; /* "METHOD uri" of each request */
-static size_t n_seen;
-static char *seen_body;
 static bool stale_once; /* answer the first update "out of sequence" */
 
 static void reply_fixture(struct evhttp_request *req, int code, const char *name)
@@ -568,22 +565,11 @@ static void reply_fixture(struct evhttp_request *req, int code, const char *name
 static void on_engine(struct evhttp_request *req, void *arg)
 {
 	const char *uri = evhttp_request_get_uri(req);
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const char *p = uri + strlen("/v1.41");
 
 	(void)arg;
-	if (n_seen < ELEMENTSOF(seen))
-		seen[n_seen++] = xasprintf("%s %s",
-		                           cmd == EVHTTP_REQ_GET    ? "GET"
-		                           : cmd == EVHTTP_REQ_POST ? "POST"
-		                                                    : "DELETE",
-		                           uri);
-	if (evbuffer_get_length(in)) {
-		free(seen_body);
-		seen_body =
-		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
-	}
+	fake_engine_record(req);
 	if (!strcmp(uri, "/_ping"))
 		return REPLY_STR(req, 200, "OK");
 	if (!strcmp(uri, "/version"))
@@ -595,7 +581,7 @@ static void on_engine(struct evhttp_request *req, void *arg)
 	if (!strcmp(p, "/nodes"))
 		return reply_fixture(req, 200, "nodes.json");
 	if (!strcmp(p, "/services/create"))
-		return strstr(seen_body ? seen_body : "", "\"taken\"")
+		return strstr(fake_engine_last_body() ? fake_engine_last_body() : "", "\"taken\"")
 		           ? reply_fixture(req, 409, "error-service-exists.json")
 		           : reply_fixture(req, 201, "service-create.json");
 	if (str_has_prefix(p, "/services?filters="))
@@ -642,9 +628,7 @@ static void engine_teardown(void)
 	hc = httpc_free(hc);
 	evhttp_free(engine);
 	event_base_free(base);
-	for (size_t i = 0; i < n_seen; i++)
-		free(seen[i]);
-	free(seen_body);
+	fake_engine_forget();
 	unlink(sockpath);
 	rmdir(sockdir);
 }
@@ -653,10 +637,7 @@ TestSuite(swarm_client, .init = engine_setup, .fini = engine_teardown, .timeout 
 
 static bool seen_request(const char *what)
 {
-	for (size_t i = 0; i < n_seen; i++)
-		if (!strcmp(seen[i], what))
-			return true;
-	return false;
+	return fake_engine_seen(what);
 }
 
 static void run_until(const int *count, int want)
@@ -778,7 +759,7 @@ Test(swarm_client, create_sends_the_spec_and_gives_the_new_id)
 	run_until(&g.calls, 1);
 	cr_assert_eq(g.err, 0, "%s", g.message);
 	cr_assert_str_eq(g.text, "sbafssvvrxgv4i51lg3qm2aop");
-	cr_assert_str_eq(seen_body, "{\"Name\":\"fresh\"}");
+	cr_assert_str_eq(fake_engine_last_body(), "{\"Name\":\"fresh\"}");
 }
 
 Test(swarm_client, create_of_a_name_in_use_is_eexist_with_the_engines_words)
@@ -835,10 +816,10 @@ Test(swarm_client, scale_inspects_then_updates_at_the_version_read)
 	run_until(&g.calls, 1);
 	cr_assert_eq(g.err, 0, "%s", g.message);
 	cr_assert(seen_request("GET /v1.41/services/sbafssvvrxgv4i51lg3qm2aop"));
-	cr_assert(seen_request("POST /v1.41/services/sbafssvvrxgv4i51lg3qm2aop/update?version=38"),
-	          "%s", n_seen > 2 ? seen[n_seen - 1] : "");
-	cr_assert(strstr(seen_body, "\"Replicas\":5"), "%s", seen_body);
-	cr_assert(strstr(seen_body, "\"Name\":\"endpointd_fixture_ep_v\""), "%s", seen_body);
+	const char *body = fake_engine_last_body();
+	cr_assert(seen_request("POST /v1.41/services/sbafssvvrxgv4i51lg3qm2aop/update?version=38"));
+	cr_assert(strstr(body, "\"Replicas\":5"), "%s", body);
+	cr_assert(strstr(body, "\"Name\":\"endpointd_fixture_ep_v\""), "%s", body);
 }
 
 Test(swarm_client, an_update_at_a_stale_version_is_estale)
