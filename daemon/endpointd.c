@@ -421,6 +421,11 @@ static char *daemon_reload_refusal(const struct config *old, const struct config
 		return xasprintf("state_dir changed from %s to %s: the journal cannot move "
 				 "while endpointd runs; restart it instead",
 				 old->state_dir, new_config->state_dir);
+	/* Containers and services are not each other's: a change of backend
+	 * would orphan every instance. */
+	if (old->docker_mode != new_config->docker_mode)
+		return xasprintf("docker mode changed: the instances of one mode cannot be "
+				 "adopted by the other; restart endpointd instead");
 	return NULL;
 }
 
@@ -952,7 +957,16 @@ int main(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (d.config->docker_mode == CONFIG_DOCKER_SWARM) {
+		/* The Swarm API client is there; the backend that runs
+		 * variants as services is not yet. */
+		fprintf(stderr, "endpointd: %s: docker mode swarm is not available in this "
+			"version; use mode engine\n",
+			d.config_path);
+		config_unref(d.config);
+		return 1;
+	}
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "endpointd: libcurl failed to initialise\n");
 		return 1;
 	}

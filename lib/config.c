@@ -49,6 +49,7 @@
 #include "config_yaml.h"
 #include "log.h"
 #include "names.h"
+#include "swarm.h"
 #include "util.h"
 
 #define CONFIG_MAX_INCLUDE_DEPTH 4
@@ -376,10 +377,27 @@ static int config_parse_account_id(struct config_loader *ld, const struct cy_nod
 	return 0;
 }
 
+/* docker.mode: "engine" (containers on one Engine) or "swarm" (services). */
+static int config_parse_docker_mode(struct config_loader *ld, const struct cy_node *n)
+{
+	int r = cy_expect(&ld->ctx, n, CY_SCALAR, "docker mode");
+
+	if (r < 0)
+		return r;
+	if (strcmp(n->value, "engine") == 0)
+		ld->c->docker_mode = CONFIG_DOCKER_ENGINE;
+	else if (strcmp(n->value, "swarm") == 0)
+		ld->c->docker_mode = CONFIG_DOCKER_SWARM;
+	else
+		return cy_fail(&ld->ctx, n, "docker mode must be engine or swarm, not \"%s\"",
+		               n->value);
+	return 0;
+}
+
 static int config_parse_docker(struct config_loader *ld, const struct cy_node *n)
 {
-	static const char *const keys[] = {"socket", NULL};
-	const struct cy_node *socket;
+	static const char *const keys[] = {"socket", "mode", NULL};
+	const struct cy_node *socket, *mode;
 	int r;
 
 	if (cy_is_null(n))
@@ -389,6 +407,9 @@ static int config_parse_docker(struct config_loader *ld, const struct cy_node *n
 		return r;
 	r = cy_check_keys(&ld->ctx, n, "docker", keys, NULL);
 	if (r < 0)
+		return r;
+	mode = cy_map_get(n, "mode");
+	if (mode && (r = config_parse_docker_mode(ld, mode)) < 0)
 		return r;
 	socket = cy_map_get(n, "socket");
 	if (socket == NULL)
@@ -419,11 +440,40 @@ static int config_parse_memory(struct config_loader *ld, const struct cy_node *n
 	return 0;
 }
 
-/* One instance_types entry: key is the name, value {cpus, memory, gpus}. */
+/* An instance type's constraints: a list of Swarm placement constraints,
+ * each checked here so that a typo fails at load, not at the first create. */
+static int config_parse_constraints(struct config_loader *ld, const struct cy_node *n,
+                                    struct config_instance_type *t)
+{
+	_cleanup_free_ char *what = xasprintf("constraints of instance type %s", t->name);
+	int r = cy_expect(&ld->ctx, n, CY_SEQUENCE, what);
+
+	if (r < 0)
+		return r;
+	if (n->n_items > SWARM_MAX_CONSTRAINTS)
+		return cy_fail(&ld->ctx, n, "more than %u %s", SWARM_MAX_CONSTRAINTS, what);
+	t->constraints = xcalloc(n->n_items + 1, sizeof(*t->constraints));
+	for (size_t i = 0; i < n->n_items; i++) {
+		const char *why = NULL;
+
+		r = cy_get_string(&ld->ctx, n->items[i], what, &t->constraints[t->n_constraints]);
+		if (r < 0)
+			return r;
+		t->n_constraints++;
+		if (swarm_constraint_check(t->constraints[i], &why) < 0)
+			return cy_fail(&ld->ctx, n->items[i],
+			               "placement constraint \"%s\" of instance type %s %s",
+			               t->constraints[i], t->name, why);
+	}
+	return 0;
+}
+
+/* One instance_types entry: key is the name, value {cpus, memory, gpus,
+ * constraints}. */
 static int config_parse_instance_type(struct config_loader *ld, const struct cy_node *key,
                                       const struct cy_node *n)
 {
-	static const char *const keys[] = {"cpus", "memory", "gpus", NULL};
+	static const char *const keys[] = {"cpus", "memory", "gpus", "constraints", NULL};
 	struct config *c = ld->c;
 	struct config_instance_type *t;
 	_cleanup_free_ char *what = NULL;
@@ -471,6 +521,11 @@ static int config_parse_instance_type(struct config_loader *ld, const struct cy_
 	}
 	if ((v = cy_map_get(n, "gpus")) != NULL) {
 		r = cy_get_uint(&ld->ctx, v, "gpus", 0, CONFIG_MAX_GPUS, &t->gpus);
+		if (r < 0)
+			return r;
+	}
+	if ((v = cy_map_get(n, "constraints")) != NULL && !cy_is_null(v)) {
+		r = config_parse_constraints(ld, v, t);
 		if (r < 0)
 			return r;
 	}
@@ -1074,8 +1129,10 @@ static struct config *config_free(struct config *c)
 	free(c->auth_credentials);
 	strv_free(c->model_data.roots, c->model_data.n_roots);
 	strv_free(c->model_data.url_prefixes, c->model_data.n_url_prefixes);
-	for (size_t i = 0; i < c->n_instance_types; i++)
+	for (size_t i = 0; i < c->n_instance_types; i++) {
 		free(c->instance_types[i].name);
+		strv_free(c->instance_types[i].constraints, c->instance_types[i].n_constraints);
+	}
 	free(c->instance_types);
 
 	config_resources_free(c);

@@ -72,11 +72,21 @@ struct config_listen {
 	struct config_tls *tls; /* NULL: plain HTTP */
 };
 
+/* docker.mode: one Engine's containers, or a Swarm's services. */
+enum config_docker_mode {
+	CONFIG_DOCKER_ENGINE,
+	CONFIG_DOCKER_SWARM,
+};
+
 struct config_instance_type {
 	char *name;          /* ml.m5.large */
 	double cpus;         /* 0 = no CPU limit */
 	uint64_t memory;     /* bytes; 0 = no memory limit */
 	unsigned gpus;
+	/* Swarm placement constraints ("node.labels.gpu==h100"), checked;
+	 * swarm mode only. */
+	char **constraints;
+	size_t n_constraints;
 	struct config_origin origin;
 };
 
@@ -215,6 +225,7 @@ struct config {
 	char *region;
 	char *account_id;
 	char *docker_socket; /* path; DOCKER_HOST=unix://… overrides at load */
+	enum config_docker_mode docker_mode; /* docker.mode; default engine */
 	struct config_instance_type *instance_types;
 	size_t n_instance_types;
 	unsigned max_endpoints;

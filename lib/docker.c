@@ -20,6 +20,10 @@
  *  - events: one endless stream per watch, split on newlines, reconnected
  *    with backoff (250 ms doubling to 5 s) whenever it ends.
  *
+ * docker_request() and docker_events_watch_types() (docker_private.h) lend
+ * the same machinery to lib/swarm.c: a plain request's reply is handed over
+ * whole, to be parsed there, and a watch may ask for other event types.
+ *
  * Callers may call docker_free() from inside any of our callbacks.  Frames
  * of ours that run user code hold d->busy; docker_free() then completes
  * everything at once and leaves the final free to the last frame out.
@@ -36,6 +40,7 @@
 #include <sys/queue.h>
 
 #include "docker.h"
+#include "docker_private.h"
 #include "httpc.h"
 #include "log.h"
 #include "utf8.h"
@@ -85,6 +90,7 @@ enum docker_op_kind {
 	DOCKER_OP_IMAGE_INSPECT,
 	DOCKER_OP_PULL,
 	DOCKER_OP_EXEC_INSPECT,
+	DOCKER_OP_RAW, /* docker_request(): the body goes to the caller as it is */
 };
 
 /* One operation.  Owned by its struct docker; httpc holds it as userdata
@@ -108,6 +114,7 @@ struct docker_op {
 		docker_logs_fn logs;
 		docker_image_fn image;
 		docker_pid_fn pid;
+		docker_raw_fn raw;
 	} cb;
 	void *userdata;
 	struct httpc_call *call;
@@ -126,6 +133,7 @@ struct docker_watch {
 	struct docker *d;
 	TAILQ_ENTRY(docker_watch) entry;
 	char *label;
+	json_t *types; /* the "type" filter: ["container"], or the caller's */
 	docker_event_fn cb;
 	void *userdata;
 	struct httpc_call *call;
@@ -411,6 +419,9 @@ static void docker_op_complete(struct docker_op *op, const struct docker_result 
 	case DOCKER_OP_EXEC_INSPECT:
 		op->cb.pid(r, a ? *(const long *)a : 0, op->userdata);
 		break;
+	case DOCKER_OP_RAW:
+		op->cb.raw(r, a, n, op->userdata);
+		break;
 	}
 	docker_op_free(op);
 }
@@ -567,6 +578,9 @@ static void docker_op_done(const struct httpc_response *hr, void *userdata)
 		break;
 	case DOCKER_OP_EXEC_INSPECT:
 		docker_op_reply_exec_inspect(op, &r, hr);
+		break;
+	case DOCKER_OP_RAW:
+		docker_op_complete(op, &r, hr->body ? hr->body : "", hr->body_len);
 		break;
 	case DOCKER_OP_LOGS:
 		text = docker_demux_finish(&op->demux);
@@ -830,6 +844,7 @@ static void docker_destroy(struct docker *d)
 		buf_reset(&w->lines.partial);
 		buf_reset(&w->error_body);
 		free(w->label);
+		json_decref(w->types);
 		free(w);
 	}
 	event_free(d->later);
@@ -878,7 +893,7 @@ struct docker *docker_free(struct docker *d)
 /* The operations. */
 
 /* A copy of s escaped for a URL path segment or query value. */
-static char *docker_escape(const char *s)
+char *docker_escape(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
 	char *r;
@@ -1003,14 +1018,14 @@ void docker_container_inspect(struct docker *d, const char *id, docker_inspect_f
 	docker_op_submit(op);
 }
 
-/* The filters query value: {"type":[type],"label":[label]}, escaped. */
-static char *docker_filters(const char *type, const char *label)
+/* The filters query value: {"type":types,"label":[label]}, escaped. */
+static char *docker_filters(json_t *types, const char *label)
 {
 	json_t *f = json_object();
 	char *s, *e;
 
-	if (type)
-		json_object_set_new(f, "type", json_pack("[s]", type));
+	if (types)
+		json_object_set(f, "type", types);
 	if (label)
 		json_object_set_new(f, "label", json_pack("[s]", label));
 	s = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1072,6 +1087,16 @@ void docker_image_pull(struct docker *d, const char *image, docker_done_fn cb, v
 	op->cb.done = cb;
 	op->stream = true;
 	op->timeout_ms = DOCKER_PULL_TIMEOUT_MS;
+	docker_op_submit(op);
+}
+
+void docker_request(struct docker *d, const char *method, char *path, char *body, docker_raw_fn cb,
+                    void *userdata)
+{
+	struct docker_op *op = docker_op_new(d, DOCKER_OP_RAW, method, path, userdata);
+
+	op->cb.raw = cb;
+	op->body = body;
 	docker_op_submit(op);
 }
 
@@ -1162,7 +1187,7 @@ static bool docker_watch_data(const char *data, size_t len, void *userdata)
 static void docker_watch_connect(struct docker_watch *w)
 {
 	struct docker *d = w->d;
-	_cleanup_free_ char *f = docker_filters("container", w->label);
+	_cleanup_free_ char *f = docker_filters(w->types, w->label);
 	_cleanup_free_ char *url = NULL;
 	struct httpc_request req = {
 	    .url = NULL,
@@ -1188,6 +1213,14 @@ static void docker_watch_connect(struct docker_watch *w)
 
 void docker_events_watch(struct docker *d, const char *label, docker_event_fn cb, void *userdata)
 {
+	static const char *const container[] = {"container", NULL};
+
+	docker_events_watch_types(d, container, label, cb, userdata);
+}
+
+void docker_events_watch_types(struct docker *d, const char *const *types, const char *label,
+                               docker_event_fn cb, void *userdata)
+{
 	struct docker_watch *w;
 
 	if (d->dead) {
@@ -1198,6 +1231,9 @@ void docker_events_watch(struct docker *d, const char *label, docker_event_fn cb
 
 	w->d = d;
 	w->label = xstrdup(label);
+	w->types = json_array();
+	for (size_t i = 0; types[i]; i++)
+		json_array_append_new(w->types, json_string(types[i]));
 	w->cb = cb;
 	w->userdata = userdata;
 	w->backoff_ms = DOCKER_BACKOFF_MIN_MS;

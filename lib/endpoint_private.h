@@ -189,4 +189,18 @@ void endpoint_manager_resync_timer_cb(evutil_socket_t fd, short what, void *arg)
 void endpoint_manager_event_cb(const struct docker_event *ev, bool ended, void *userdata);
 void endpoint_manager_trim_model_cache(struct endpoint_manager *m);
 
+/* The Swarm backend (endpoint_swarm.c). */
+struct swarm_task;
+struct swarm_service_params;
+enum instance_state endpoint_swarm_task_state(const struct swarm_task *t);
+bool endpoint_swarm_task_unplaced(const struct swarm_task *t);
+const char *endpoint_swarm_task_reason(const struct swarm_task *t);
+char *endpoint_swarm_service_name(const char *owner, const char *endpoint, const char *variant,
+				  unsigned fleet);
+void endpoint_swarm_service_params(const struct config_variant *cv, const char *name,
+				   unsigned replicas, struct swarm_service_params *ret);
+struct swarm_node;
+bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
+			      const struct config_instance_type *t);
+
 #endif

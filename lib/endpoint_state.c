@@ -80,6 +80,12 @@ static json_t *endpoint_state_instance_type(const struct config_instance_type *t
 		json_object_set_new(o, "memory", json_integer((json_int_t)t->memory));
 	if (t->gpus > 0)
 		json_object_set_new(o, "gpus", json_integer(t->gpus));
+	if (t->n_constraints > 0) {
+		json_t *c = json_array();
+		for (size_t i = 0; i < t->n_constraints; i++)
+			json_array_append_new(c, json_string(t->constraints[i]));
+		json_object_set_new(o, "constraints", c);
+	}
 	return o;
 }
 

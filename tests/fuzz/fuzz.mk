@@ -28,6 +28,7 @@ FUZZ_CI_SECONDS ?= 10
 
 HARNESSES = docker upstream config_daemon config_resource journal api invoke httpreq dialer engine auth
 HARNESSES += awsconfig
+HARNESSES += swarm
 LIB_SRCS := $(wildcard $(top_srcdir)/lib/*.c)
 LIB_OBJS := $(patsubst $(top_srcdir)/lib/%.c,obj/lib/%.o,$(LIB_SRCS))
 BINS := $(patsubst %,fuzz_%,$(HARNESSES))

@@ -318,6 +318,35 @@ Test(config, full_file_parses_daemon_scalars)
 	config_unref(c);
 }
 
+Test(config, docker_mode_is_engine_unless_swarm_is_asked_for)
+{
+	struct config *c = load_file_ok(GOOD_DIR "/full.yaml");
+
+	cr_assert_eq(c->docker_mode, CONFIG_DOCKER_ENGINE);
+	config_unref(c);
+	c = load_file_ok(GOOD_DIR "/swarm.yaml");
+	cr_assert_eq(c->docker_mode, CONFIG_DOCKER_SWARM);
+	cr_assert_str_eq(c->docker_socket, "/run/docker.sock");
+	config_unref(c);
+}
+
+Test(config, instance_types_carry_their_placement_constraints)
+{
+	struct config *c = load_file_ok(GOOD_DIR "/swarm.yaml");
+	const struct config_instance_type *g = config_find_instance_type(c, "ml.g5.xlarge");
+	const struct config_instance_type *m = config_find_instance_type(c, "ml.m5.large");
+	const struct config_instance_type *t = config_find_instance_type(c, "ml.t2.medium");
+
+	cr_assert_eq(g->n_constraints, 2);
+	cr_assert_str_eq(g->constraints[0], "node.labels.gpu==h100");
+	cr_assert_str_eq(g->constraints[1], "node.platform.arch == x86_64");
+	cr_assert_eq(g->gpus, 1);
+	cr_assert_eq(m->n_constraints, 1);
+	cr_assert_str_eq(m->constraints[0], "node.role!=manager");
+	cr_assert_eq(t->n_constraints, 0);
+	config_unref(c);
+}
+
 Test(config, full_file_parses_docker_socket)
 {
 	struct config *c;

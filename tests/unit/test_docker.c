@@ -19,25 +19,14 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "fake_engine.h"
 #include "httpc.h"
 #include "util.h"
 
 /* Reads tests/data/docker/<name>. */
 static char *fixture(const char *name, size_t *ret_len)
 {
-	_cleanup_free_ char *path = xasprintf("%s/docker/%s", TEST_DATA_DIR, name);
-	struct buf b = {0};
-	char chunk[4096];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-
-	cr_assert_not_null(f, "cannot open %s", path);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	fclose(f);
-	if (ret_len)
-		*ret_len = b.len;
-	return buf_steal(&b);
+	return fake_engine_fixture("docker", name, ret_len);
 }
 
 /* Line n (1-based) of a fixture. */
@@ -533,9 +522,6 @@ static struct docker *dk;
 static char sockdir[64];
 static char sockpath[100];
 static const char *engine_api = "1.41";
-static char *seen[64]; /* "METHOD uri" of each request */
-static size_t n_seen;
-static char *seen_body;
 static int n_event_streams;
 
 /* Sends body in pieces of `piece` bytes, 2 ms apart, as a chunked reply. */
@@ -593,13 +579,7 @@ static void dribble(struct evhttp_request *req, int code, char *data, size_t len
 
 static void reply(struct evhttp_request *req, int code, const char *body, size_t len)
 {
-	struct evbuffer *out = evbuffer_new();
-
-	evbuffer_add(out, body, len);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "application/json");
-	evhttp_send_reply(req, code, "X", out);
-	evbuffer_free(out);
+	fake_engine_reply(req, code, body, len);
 }
 
 static void reply_str(struct evhttp_request *req, int code, const char *body)
@@ -615,36 +595,14 @@ static void reply_fixture(struct evhttp_request *req, int code, const char *name
 	reply(req, code, body, len);
 }
 
-static const char *method_name(enum evhttp_cmd_type t)
-{
-	switch (t) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	default:
-		return "OTHER";
-	}
-}
-
 static void on_engine(struct evhttp_request *req, void *arg)
 {
 	const char *uri = evhttp_request_get_uri(req);
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	_cleanup_free_ char *prefix = xasprintf("/v%s/", engine_api);
 	const char *p;
 
 	(void)arg;
-	if (n_seen < ELEMENTSOF(seen))
-		seen[n_seen++] =
-		    xasprintf("%s %s", method_name(evhttp_request_get_command(req)), uri);
-	if (evbuffer_get_length(in)) {
-		free(seen_body);
-		seen_body =
-		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
-	}
+	fake_engine_record(req);
 	if (!strcmp(uri, "/_ping"))
 		return reply_str(req, 200, "OK");
 	if (!strcmp(uri, "/version")) {
@@ -733,14 +691,7 @@ static void on_engine(struct evhttp_request *req, void *arg)
 /* Starts the fake engine's listener on sockpath. */
 static void engine_listen(void)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct evconnlistener *l;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
-	l = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1,
-	                            (struct sockaddr *)&sun, sizeof(sun));
-	cr_assert_not_null(l);
-	cr_assert_not_null(evhttp_bind_listener(engine, l));
+	fake_engine_listen(base, engine, sockpath);
 }
 
 static void engine_setup(void)
@@ -765,9 +716,7 @@ static void engine_teardown(void)
 	}
 	evhttp_free(engine);
 	event_base_free(base);
-	for (size_t i = 0; i < n_seen; i++)
-		free(seen[i]);
-	free(seen_body);
+	fake_engine_forget();
 	unlink(sockpath);
 	rmdir(sockdir);
 }
@@ -776,21 +725,13 @@ TestSuite(docker_client, .init = engine_setup, .fini = engine_teardown, .timeout
 
 static bool seen_request(const char *what)
 {
-	for (size_t i = 0; i < n_seen; i++)
-		if (!strcmp(seen[i], what))
-			return true;
-	return false;
+	return fake_engine_seen(what);
 }
 
 /* Runs the loop until *count reaches want, or for at most ms. */
 static void run_until_or(const int *count, int want, uint64_t ms)
 {
-	uint64_t deadline = now_monotonic_ms() + ms;
-
-	while (*count < want && now_monotonic_ms() < deadline) {
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		usleep(1000);
-	}
+	fake_engine_run_until(base, count, want, ms);
 }
 
 static void run_until(const int *count, int want)
@@ -987,7 +928,8 @@ Test(docker_client, create_sends_the_spec_and_escaped_name_and_returns_the_id)
 	cr_assert_eq(g.status, 201);
 	cr_assert_str_eq(g.text, "0123abcd");
 	cr_assert(seen_request("POST /v1.41/containers/create?name=a%20b%26c"));
-	cr_assert_str_eq(seen_body, "{\"Image\":\"fixture-prog:latest\",\"Cmd\":[\"serve\"]}");
+	cr_assert_str_eq(fake_engine_last_body(),
+	                 "{\"Image\":\"fixture-prog:latest\",\"Cmd\":[\"serve\"]}");
 }
 
 Test(docker_client, exec_create_passes_env_beside_the_command_not_in_it)
@@ -1002,9 +944,10 @@ Test(docker_client, exec_create_passes_env_beside_the_command_not_in_it)
 	cr_assert_eq(g.err, 0, "%s", g.message);
 	cr_assert_str_eq(g.text, "e1ec");
 	cr_assert(seen_request("POST /v1.41/containers/running/exec"));
-	cr_assert_str_eq(seen_body, "{\"Cmd\":[\"/bin/dialer\",\"sock\"],\"AttachStdin\":false,"
-	                            "\"AttachStdout\":false,\"AttachStderr\":false,\"Tty\":false,"
-	                            "\"Env\":[\"TOKEN=0f\",\"B=x y\"]}");
+	cr_assert_str_eq(fake_engine_last_body(),
+	                 "{\"Cmd\":[\"/bin/dialer\",\"sock\"],\"AttachStdin\":false,"
+	                 "\"AttachStdout\":false,\"AttachStderr\":false,\"Tty\":false,"
+	                 "\"Env\":[\"TOKEN=0f\",\"B=x y\"]}");
 }
 
 Test(docker_client, exec_create_without_env_sends_no_env)
@@ -1016,7 +959,7 @@ Test(docker_client, exec_create_without_env_sends_no_env)
 	docker_exec_create(dk, "running", argv, NULL, on_create, &g);
 	run_until(&g.calls, 1);
 	cr_assert_eq(g.err, 0, "%s", g.message);
-	cr_assert_null(strstr(seen_body, "Env"), "%s", seen_body);
+	cr_assert_null(strstr(fake_engine_last_body(), "Env"), "%s", fake_engine_last_body());
 }
 
 Test(docker_client, create_with_a_taken_name_is_eexist_with_the_engines_message)

@@ -14,7 +14,7 @@ static const char *const source =
 	"account_id: \"012345678901\"\n"
 	"instance_types:\n"
 	"  ml.small: { cpus: 0.25, memory: 300MiB }\n"
-	"  ml.gpu: { cpus: 4, memory: 16GiB, gpus: 2 }\n"
+	"  ml.gpu: { cpus: 4, memory: 16GiB, gpus: 2, constraints: [ \"node.labels.gpu==h100\" ] }\n"
 	"  ml.unused: { cpus: 1, memory: 1GiB }\n"
 	"Models:\n"
 	"  - ModelName: m1\n"
@@ -67,6 +67,9 @@ Test(endpoint_state, config_document_reads_back_every_variant_field)
 		cr_assert_float_eq(y->type->cpus, x->type->cpus, 1e-9);
 		cr_assert_eq(y->type->memory, x->type->memory);
 		cr_assert_eq(y->type->gpus, x->type->gpus);
+		cr_assert_eq(y->type->n_constraints, x->type->n_constraints);
+		for (size_t j = 0; j < x->type->n_constraints; j++)
+			cr_assert_str_eq(y->type->constraints[j], x->type->constraints[j]);
 	}
 	config_unref(src);
 	config_unref(back);
