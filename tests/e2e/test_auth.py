@@ -32,7 +32,7 @@ import urllib.parse
 
 import pytest
 
-from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, wait_until
+from endpointd_harness import ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, js_modules, wait_until
 
 boto3 = pytest.importorskip("boto3")
 botocore_auth = pytest.importorskip("botocore.auth")
@@ -561,9 +561,7 @@ def test_cli_with_a_clock_20_minutes_behind_is_refused_as_expired(auth_daemon, i
 def test_js_sdk_signs_and_is_checked(auth_daemon, in_service, tmp_path, aws_env):
     if not os.access(NODE, os.X_OK):
         pytest.skip(f"{NODE} is not installed")
-    modules = os.path.join(os.path.abspath(os.environ.get("ENDPOINTD_JS_DIR", JS_DIR)), "node_modules")
-    if not os.path.isdir(os.path.join(modules, "@aws-sdk", "client-sagemaker")):
-        pytest.skip(f"no AWS SDK for JavaScript in {modules} (tests/e2e/test_js_sdk.py installs it)")
+    modules = js_modules()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NODE_"))}
     env.update(aws_env)
     env.update({

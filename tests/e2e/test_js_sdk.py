@@ -12,23 +12,14 @@ tree: the source tree may be read-only) once per lock file.  Without
 /usr/bin/node and /usr/bin/npm these tests skip (apt-get install nodejs npm).
 """
 
-import filecmp
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from endpointd_harness import ACCOUNT, REGION, env_setting, unique_name
+from endpointd_harness import ACCOUNT, JS_SRC, NODE, NPM, REGION, env_setting, js_modules as install_js, unique_name
 
-NODE = "/usr/bin/node"
-NPM = "/usr/bin/npm"
-JS_SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "js"))
 JS_TESTS = sorted(f for f in os.listdir(JS_SRC) if f.endswith(".test.js"))
-LOCK = "package-lock.json"
-# Where the lock file that the installed node_modules came from is kept.
-INSTALLED_LOCK = ".installed-package-lock.json"
-NPM_TIMEOUT_S = 300
 # Each file's tests bound themselves (60 s each, waiters less); this bounds
 # a node that hangs outside them.
 NODE_TIMEOUT_S = 240
@@ -39,33 +30,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _installed(dest):
-    """Whether dest/node_modules came from the lock file as it is now."""
-    stamp = os.path.join(dest, INSTALLED_LOCK)
-    return (os.path.isdir(os.path.join(dest, "node_modules")) and os.path.exists(stamp)
-            and filecmp.cmp(os.path.join(JS_SRC, LOCK), stamp, shallow=False))
-
-
 @pytest.fixture(scope="session")
 def js_modules():
     """The node_modules directory that tests/js's lock file describes."""
-    dest = os.path.abspath(env_setting("ENDPOINTD_JS_DIR"))
-    if _installed(dest):
-        return os.path.join(dest, "node_modules")
-    os.makedirs(dest, exist_ok=True)
-    if not os.path.samefile(dest, JS_SRC):
-        for f in ("package.json", LOCK):
-            shutil.copyfile(os.path.join(JS_SRC, f), os.path.join(dest, f))
-    cmd = [NPM, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefer-offline",
-           "--update-notifier=false"]
-    try:
-        p = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{' '.join(cmd)} in {dest} took more than {NPM_TIMEOUT_S} s", pytrace=False)
-    if p.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} in {dest} -> {p.returncode}\n{p.stdout}\n{p.stderr}", pytrace=False)
-    shutil.copyfile(os.path.join(JS_SRC, LOCK), os.path.join(dest, INSTALLED_LOCK))
-    return os.path.join(dest, "node_modules")
+    return install_js()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ Both tests/integration/conftest.py and tests/e2e/conftest.py register this
 module as one plugin, so the whole session shares one daemon.
 """
 
+import filecmp
 import http.client
 import io
 import json
@@ -89,6 +90,52 @@ def env_setting(name):
     if not value:
         pytest.skip(f"{name} is not set (run these suites through tests/run-docker-tests)")
     return value
+
+
+# ---------------------------------------------------------------------------
+# The AWS SDK for JavaScript v3, as tests/js/package-lock.json pins it
+
+NODE = "/usr/bin/node"
+NPM = "/usr/bin/npm"
+JS_SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "js"))
+JS_LOCK = "package-lock.json"
+# Where the lock file that the installed node_modules came from is kept.
+JS_INSTALLED_LOCK = ".installed-package-lock.json"
+NPM_TIMEOUT_S = 300
+
+
+def _js_installed(dest):
+    """Whether dest/node_modules came from the lock file as it is now."""
+    stamp = os.path.join(dest, JS_INSTALLED_LOCK)
+    return (os.path.isdir(os.path.join(dest, "node_modules")) and os.path.exists(stamp)
+            and filecmp.cmp(os.path.join(JS_SRC, JS_LOCK), stamp, shallow=False))
+
+
+def js_modules():
+    """The node_modules directory the lock file describes, installed with
+    `npm ci` into $ENDPOINTD_JS_DIR (tests/run-docker-tests puts it in the
+    build tree: the source tree may be read-only) the first time any test
+    asks, whichever it is.  Skips without /usr/bin/node and /usr/bin/npm
+    (apt-get install nodejs npm)."""
+    if not (os.access(NODE, os.X_OK) and os.access(NPM, os.X_OK)):
+        pytest.skip(f"{NODE} or {NPM} is not installed (apt-get install nodejs npm)")
+    dest = os.path.abspath(env_setting("ENDPOINTD_JS_DIR"))
+    if _js_installed(dest):
+        return os.path.join(dest, "node_modules")
+    os.makedirs(dest, exist_ok=True)
+    if not os.path.samefile(dest, JS_SRC):
+        for f in ("package.json", JS_LOCK):
+            shutil.copyfile(os.path.join(JS_SRC, f), os.path.join(dest, f))
+    cmd = [NPM, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--prefer-offline",
+           "--update-notifier=false"]
+    try:
+        p = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(cmd)} in {dest} took more than {NPM_TIMEOUT_S} s", pytrace=False)
+    if p.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} in {dest} -> {p.returncode}\n{p.stdout}\n{p.stderr}", pytrace=False)
+    shutil.copyfile(os.path.join(JS_SRC, JS_LOCK), os.path.join(dest, JS_INSTALLED_LOCK))
+    return os.path.join(dest, "node_modules")
 
 
 # ---------------------------------------------------------------------------

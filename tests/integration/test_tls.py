@@ -41,7 +41,7 @@ import warnings
 
 import pytest
 
-from endpointd_harness import (ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, daemon_env,
+from endpointd_harness import (ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, daemon_env, js_modules,
                                free_port, wait_until, write_config)
 
 boto3 = pytest.importorskip("boto3")
@@ -432,10 +432,7 @@ def test_js_sdk_with_its_own_agent_works_over_tls(auth_daemon, auth_endpoint, pk
                                                   aws_env):
     if not os.access(NODE, os.X_OK):
         pytest.skip(f"{NODE} is not installed")
-    modules = os.path.join(os.path.abspath(os.environ.get("ENDPOINTD_JS_DIR", JS_DIR)),
-                           "node_modules")
-    if not os.path.isdir(os.path.join(modules, "@smithy", "node-http-handler")):
-        pytest.skip(f"no AWS SDK for JavaScript in {modules} (tests/e2e/test_js_sdk.py installs it)")
+    modules = js_modules()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NODE_"))}
     env.update(aws_env)
     env.update({
