@@ -70,6 +70,13 @@ struct endpoint_manager {
 	size_t n_gpus;
 	struct gpu_use *gpu_use;
 	char *gpu_error; /* why there are none */
+	/* Swarm mode (endpoint_swarm.c): the services' tasks, polled. */
+	bool swarm;
+	struct event *swarm_poll;   /* the next listing of nodes and tasks */
+	bool swarm_listing;         /* one is running */
+	bool swarm_again;           /* list once more when it ends */
+	struct swarm_node *swarm_nodes; /* the last node list; NULL before one */
+	size_t n_swarm_nodes;
 };
 
 /*
@@ -202,5 +209,12 @@ void endpoint_swarm_service_params(const struct config_variant *cv, const char *
 struct swarm_node;
 bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
 			      const struct config_instance_type *t);
+void endpoint_swarm_start(struct endpoint_manager *m);
+void endpoint_swarm_free(struct endpoint_manager *m);
+int endpoint_swarm_admit(const struct endpoint_manager *m,
+			 const struct config_endpoint_config *ecfg);
+void endpoint_swarm_launch(struct instance *inst);
+void endpoint_swarm_teardown(struct instance *inst);
+void endpoint_swarm_variant_gone(struct endpoint *ep, struct variant *v);
 
 #endif
