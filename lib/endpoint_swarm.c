@@ -517,7 +517,8 @@ static void endpoint_swarm_instance_task(struct instance *inst, const struct swa
 			endpoint_swarm_task_ended(inst, t, node->state);
 			return;
 		}
-		if (!inst->task_id)
+		/* A task on a node that is not ready is not adopted. */
+		if (!inst->task_id && endpoint_swarm_node_up(node))
 			endpoint_swarm_task_runs(inst, t);
 		if (inst->state == INSTANCE_CREATING)
 			endpoint_swarm_past_deadline(inst, t);
