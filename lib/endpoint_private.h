@@ -75,6 +75,7 @@ struct endpoint_manager {
 	struct event *swarm_poll;   /* the next listing of nodes and tasks */
 	bool swarm_listing;         /* one is running */
 	bool swarm_again;           /* list once more when it ends */
+	bool swarm_services_due;    /* list services too: after a (re)connection */
 	struct swarm_node *swarm_nodes; /* the last node list; NULL before one */
 	size_t n_swarm_nodes;
 };

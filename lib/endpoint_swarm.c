@@ -80,10 +80,19 @@
  * and comes back once their tasks are gone from the list.  Each launch or
  * listing brings the service in line (created with the replicas its slots
  * want; scaled when that count changed); one operation per service at a
- * time.  The first listing after a start counts as the sync that restored
- * endpoints wait for.
+ * time.
  *
- * Open: restored endpoints do not yet adopt their services; scaling a
+ * Reconcile: the first listing after a start, and the first after each
+ * reconnection of the event stream, lists this daemon's services (by its
+ * owner label) before the tasks.  A service is a variant's by the name it
+ * would be given (owner, endpoint, variant, fleet): a live endpoint adopts
+ * it, a Deleting or Failed one removes it, and one that belongs to no
+ * endpoint is removed.  Restored slots of a variant with a service wait
+ * for their tasks (adopted by the task listing that follows, pinged, then
+ * in rotation); those of a variant without one launch.  That first listing
+ * counts as the sync that restored endpoints wait for.
+ *
+ * Open: scaling a
  * serving variant down lets Swarm pick the tasks that go, which may not be
  * the slots endpointd retires; an instance that fails its pings while its
  * task still runs is probed again on that same task (the API has no call
@@ -237,6 +246,16 @@ bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
 
 static void endpoint_swarm_list(struct endpoint_manager *m);
 static void endpoint_swarm_variant_sync(struct variant *v);
+static void endpoint_swarm_remove_service(struct endpoint *ep, const char *id);
+
+/* An orphan service was removed (or could not be: the next listing after a
+ * reconnection tries again). */
+static void endpoint_swarm_orphan_removed_cb(const struct docker_result *r, void *userdata)
+{
+	if (r->err && r->err != -ECANCELED)
+		log_warning("removing a service that belongs to no endpoint: %s",
+		            r->message ? r->message : strerror(-r->err));
+}
 
 /* Timer: list the nodes and tasks again. */
 static void endpoint_swarm_poll_cb(evutil_socket_t fd, short what, void *arg)
@@ -270,8 +289,10 @@ static void endpoint_swarm_event_cb(const struct docker_event *ev, bool ended, v
 
 	if (ended || m->shutting_down)
 		return;
-	if (!ev)
+	if (!ev) {
 		m->engine_epoch++;
+		m->swarm_services_due = true;
+	}
 	endpoint_swarm_list(m);
 }
 
@@ -279,6 +300,7 @@ static void endpoint_swarm_event_cb(const struct docker_event *ev, bool ended, v
 void endpoint_swarm_start(struct endpoint_manager *m)
 {
 	m->swarm_poll = evtimer_new(m->base, endpoint_swarm_poll_cb, m);
+	m->swarm_services_due = true;
 	swarm_events_watch(m->docker, endpoint_swarm_event_cb, m);
 	endpoint_swarm_list(m);
 }
@@ -594,6 +616,117 @@ static void endpoint_swarm_tasks_cb(const struct docker_result *r, const struct 
 	}
 }
 
+/* Whether s is v's service, by the name it would be given. */
+static bool endpoint_swarm_is_variants(const struct swarm_service *s, const struct variant *v)
+{
+	struct endpoint *ep = v->endpoint;
+	_cleanup_free_ char *name =
+	    endpoint_swarm_service_name(ep->manager->owner, ep->name, v->name, v->fleet->id);
+
+	return !strcmp(s->name, name);
+}
+
+/* Match ep with this daemon's services: a live endpoint adopts those of its
+ * variants, a deleted or failed one removes them; restored slots start
+ * again (their service's tasks are adopted by the task listing that
+ * follows), or launch when their variant has no service. */
+static void endpoint_swarm_reconcile(struct endpoint *ep, const struct swarm_service *ss, size_t n,
+                                     bool *claimed)
+{
+	bool gone = ep->state == ENDPOINT_DELETING || ep->state == ENDPOINT_FAILED;
+	uint64_t now = now_monotonic_ms();
+	struct fleet *f;
+
+	for (size_t q = 0; (f = endpoint_fleet_nth(ep, q)); q++)
+		for (size_t i = 0; i < f->n_variants; i++) {
+			struct variant *v = &f->variants[i];
+
+			for (size_t k = 0; k < n; k++) {
+				if (claimed[k] || !endpoint_swarm_is_variants(&ss[k], v))
+					continue;
+				claimed[k] = true;
+				if (gone || v->service_removed) {
+					endpoint_swarm_remove_service(ep, ss[k].id);
+				} else if (!v->service_id && !v->service_busy) {
+					log_endpoint(LOG_INFO, ep->name,
+					             "endpoint %s: variant %s: adopting service %s",
+					             ep->name, v->name, ss[k].name);
+					v->service_id = xstrdup(ss[k].id);
+					v->service_replicas = ss[k].replicas;
+				}
+			}
+			for (size_t j = 0; j < v->n_instances; j++) {
+				struct instance *inst = v->instances[j];
+
+				if (!inst->restored)
+					continue;
+				inst->restored = false;
+				inst->state = INSTANCE_GONE;
+				if (gone || !instance_wanted(inst) || !endpoint_wants_instances(ep))
+					continue;
+				if (v->service_id) {
+					inst->state = INSTANCE_CREATING;
+					inst->started_ms = now;
+					inst->deadline_ms =
+					    now + (uint64_t)v->cv->startup_timeout_s * 1000;
+				} else {
+					instance_start(inst);
+				}
+			}
+		}
+	endpoint_persist(ep);
+	if (gone) {
+		endpoint_maybe_drop(ep);
+		return;
+	}
+	endpoint_sweep_retired(ep);
+	endpoint_maybe_in_service(ep);
+}
+
+/* This daemon's services are listed: matched with the endpoints, those
+ * that belong to none removed; then the tasks. */
+static void endpoint_swarm_services_cb(const struct docker_result *r,
+                                       const struct swarm_service *ss, size_t n, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+	_cleanup_free_ struct endpoint **eps = NULL;
+	_cleanup_free_ bool *claimed = NULL;
+	size_t n_eps;
+
+	if (r->err == -ECANCELED || m->shutting_down) {
+		m->swarm_listing = false;
+		return;
+	}
+	if (r->err) {
+		m->swarm_listing = false;
+		log_warning("listing the swarm's services: %s; trying again in %d ms",
+		            r->message ? r->message : strerror(-r->err), ENDPOINT_RETRY_MS);
+		endpoint_swarm_list_later(m, ENDPOINT_RETRY_MS);
+		return;
+	}
+	m->swarm_services_due = false;
+	claimed = xcalloc(n ? n : 1, sizeof(*claimed));
+	n_eps = endpoint_list(m, &eps);
+	for (size_t i = 0; i < n_eps; i++)
+		endpoint_ref(eps[i]);
+	for (size_t i = 0; i < n_eps; i++) {
+		if (eps[i]->registered)
+			endpoint_swarm_reconcile(eps[i], ss, n, claimed);
+		endpoint_unref(eps[i]);
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *owner =
+		    json_string_value(json_object_get(ss[k].labels, ENDPOINT_LABEL_OWNER));
+
+		if (claimed[k] || !owner || strcmp(owner, m->owner) != 0)
+			continue;
+		log_notice("removing service %s (%.12s): it belongs to no endpoint", ss[k].name,
+		           ss[k].id);
+		swarm_service_remove(m->docker, ss[k].id, endpoint_swarm_orphan_removed_cb, NULL);
+	}
+	swarm_task_list(m->docker, NULL, endpoint_swarm_tasks_cb, m);
+}
+
 /* The nodes are listed (kept for addresses and admission): now the tasks. */
 static void endpoint_swarm_nodes_cb(const struct docker_result *r, const struct swarm_node *nodes,
                                     size_t n, void *userdata)
@@ -616,7 +749,10 @@ static void endpoint_swarm_nodes_cb(const struct docker_result *r, const struct 
 	for (size_t i = 0; i < n; i++)
 		endpoint_swarm_node_copy(&m->swarm_nodes[i], &nodes[i]);
 	m->n_swarm_nodes = n;
-	swarm_task_list(m->docker, NULL, endpoint_swarm_tasks_cb, m);
+	if (m->swarm_services_due)
+		swarm_service_list(m->docker, m->owner_label, endpoint_swarm_services_cb, m);
+	else
+		swarm_task_list(m->docker, NULL, endpoint_swarm_tasks_cb, m);
 }
 
 /* List the nodes, then the tasks (one listing at a time). */

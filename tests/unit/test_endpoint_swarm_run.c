@@ -20,6 +20,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,14 @@ static void on_engine(struct evhttp_request *req, void *arg)
 		                               : cmd == EVHTTP_REQ_GET  ? "GET"
 		                                                        : "POST",
 		                               p);
+	if (!strcmp(p, "/services") || str_has_prefix(p, "/services?")) {
+		json_t *list = json_array();
+
+		for (size_t i = 0; i < n_services; i++)
+			if (!services[i].removed)
+				json_array_append_new(list, fake_service_json(&services[i]));
+		return reply_json(req, 200, list);
+	}
 	if (!strcmp(p, "/services/create")) {
 		_cleanup_free_ char *body =
 		    xstrndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
@@ -327,6 +336,8 @@ static void setup(void)
 	socklen_t sl = sizeof(ss);
 	char *error = NULL;
 
+	/* The fake answers clients that a restart closed, as the daemon does. */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/endpoint-swarm-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(sockpath, sizeof(sockpath), "%s/docker.sock", dir);
@@ -408,6 +419,11 @@ static bool is_gone(void *arg)
 static bool service_removed(void *arg)
 {
 	return n_services > 0 && services[0].removed;
+}
+
+static bool is_removed(void *arg)
+{
+	return ((struct fake_service *)arg)->removed;
 }
 
 static bool synced(void *arg)
@@ -540,4 +556,60 @@ Test(endpoint_swarm_run, an_instance_type_no_node_can_hold_is_refused_at_once)
 	cr_assert(run_until(synced, NULL));
 	cr_assert_eq(endpoint_create(manager, "ep", "gpu8", NULL, 0, &ep), -ERANGE);
 	cr_assert_eq(endpoint_create(manager, "ep", "gpu", NULL, 0, &ep), 0);
+}
+
+/* The daemon restarts: a manager of the same owner, from ep's record. */
+static struct endpoint *restart_with(struct endpoint *ep)
+{
+	json_t *rec = endpoint_to_json(ep);
+	char *error = NULL;
+	struct endpoint *again;
+
+	endpoint_manager_shutdown(manager);
+	dk = docker_free(dk);
+	hc = httpc_free(hc);
+	manager = endpoint_manager_free(manager);
+	if (event_stream)
+		evhttp_send_reply_end(event_stream);
+	event_stream = NULL;
+	hc = httpc_new(base);
+	dk = docker_new(base, hc, sockpath, NULL, NULL);
+	manager = endpoint_manager_new(base, hc, dk, config, NULL, OWNER);
+	cr_assert_eq(endpoint_manager_restore(manager, rec, &error), 0, "%s", error);
+	json_decref(rec);
+	endpoint_manager_start(manager);
+	again = endpoint_find(manager, "ep");
+	cr_assert_not_null(again);
+	return again;
+}
+
+Test(endpoint_swarm_run, after_a_restart_the_endpoint_adopts_its_service_and_its_running_tasks)
+{
+	struct endpoint *ep = create_in_service("ep", "pair");
+
+	ep = restart_with(ep);
+	cr_assert(run_until(two_healthy, ep), "healthy: %zu", first_variant(ep)->n_healthy);
+	cr_assert_eq(log_count("POST /services/create"), 1, "no second service");
+	cr_assert_eq(log_count("POST /services/svc0/update"), 0, "no task replaced");
+	cr_assert_str_eq(first_variant(ep)->service_id, "svc0");
+	cr_assert_str_eq(first_variant(ep)->instances[0]->task_id, "task0");
+	cr_assert_eq(ep->state, ENDPOINT_IN_SERVICE);
+}
+
+Test(endpoint_swarm_run, after_a_restart_a_service_of_ours_that_belongs_to_no_endpoint_is_removed)
+{
+	struct endpoint *ep = create_in_service("ep", "pair");
+	struct fake_service *orphan = &services[n_services];
+
+	*orphan = (struct fake_service){.name = xstrdup("endpointd_01234567_0000000000000000"),
+	                                .spec = json_pack("{s:s, s:{s:s}, s:{s:{s:i}}}", "Name",
+	                                                  "endpointd_01234567_0000000000000000",
+	                                                  "Labels", ENDPOINT_LABEL_OWNER, OWNER,
+	                                                  "Mode", "Replicated", "Replicas", 1),
+	                                .version = 1};
+	snprintf(orphan->id, sizeof(orphan->id), "svc%zu", n_services++);
+	restart_with(ep);
+	cr_assert(run_until(synced, NULL));
+	cr_assert(run_until(is_removed, orphan), "the orphan service stays");
+	cr_assert(!services[0].removed, "the endpoint's own service stays");
 }
