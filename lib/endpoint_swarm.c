@@ -1081,4 +1081,6 @@ void endpoint_swarm_teardown(struct instance *inst)
 	inst->dead_task_id = NULL;
 	inst->host_port = 0;
 	inst->state = INSTANCE_GONE;
+	/* A slot retired by a scale-down: the replica count follows. */
+	endpoint_swarm_variant_sync(inst->variant);
 }

@@ -613,3 +613,31 @@ Test(endpoint_swarm_run, after_a_restart_a_service_of_ours_that_belongs_to_no_en
 	cr_assert(run_until(is_removed, orphan), "the orphan service stays");
 	cr_assert(!services[0].removed, "the endpoint's own service stays");
 }
+
+static bool three_healthy(void *arg)
+{
+	return first_variant(arg)->n_healthy == 3;
+}
+
+Test(endpoint_swarm_run, scaling_a_variant_up_scales_its_service)
+{
+	struct endpoint *ep = create_in_service("ep", "pair");
+	struct endpoint_capacity c = {.variant = "AllTraffic", .has_count = true, .count = 3};
+	const char *bad = NULL;
+
+	cr_assert_eq(endpoint_update_capacities(ep, &c, 1, &bad), 0);
+	cr_assert(run_until(three_healthy, ep), "healthy: %zu", first_variant(ep)->n_healthy);
+	cr_assert_eq(services[0].replicas, 3);
+	cr_assert_eq(log_count("POST /services/create"), 1);
+}
+
+Test(endpoint_swarm_run, a_gpu_type_scales_by_the_nodes_gpus_not_this_hosts)
+{
+	struct endpoint *ep = create_in_service("ep", "gpu");
+	struct endpoint_capacity c = {.variant = "AllTraffic", .has_count = true, .count = 2};
+	const char *bad = NULL;
+
+	/* This host has no GPU; the node has two. */
+	cr_assert_eq(endpoint_update_capacities(ep, &c, 1, &bad), 0);
+	cr_assert(run_until(two_healthy, ep), "healthy: %zu", first_variant(ep)->n_healthy);
+}
