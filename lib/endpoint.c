@@ -358,10 +358,6 @@ void endpoint_remove_container(struct endpoint *ep, const char *id, const char *
 void instance_teardown(struct instance *inst)
 {
 	struct endpoint *ep = inst->variant->endpoint;
-	if (ep->manager->swarm) {
-		endpoint_swarm_teardown(inst);
-		return;
-	}
 	inst->generation++;
 	inst->health = health_check_free(inst->health);
 	if (inst->relaunch)
@@ -371,6 +367,10 @@ void instance_teardown(struct instance *inst)
 	inst->draining = false;
 	if (inst->state == INSTANCE_HEALTHY)
 		variant_unlist_healthy(inst);
+	if (ep->manager->swarm) {
+		endpoint_swarm_teardown(inst);
+		return;
+	}
 	if (inst->container_id) {
 		endpoint_remove_container(ep, inst->container_id, inst->container_name);
 		instance_drain_gpus(inst, inst->container_name);

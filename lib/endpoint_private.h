@@ -140,6 +140,7 @@ unsigned endpoint_container_fleet(const struct docker_container *c);
 bool endpoint_container_is_instances(const struct instance *inst, const struct docker_container *c);
 void endpoint_remove_container(struct endpoint *ep, const char *id, const char *name);
 void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms);
+void endpoint_timer_sooner(struct event *ev, unsigned delay_ms);
 void endpoint_wake_gpu_waiters(struct endpoint_manager *m);
 void endpoint_maybe_drop(struct endpoint *ep);
 void endpoint_maybe_in_service(struct endpoint *ep);

@@ -266,20 +266,8 @@ static void endpoint_swarm_poll_cb(evutil_socket_t fd, short what, void *arg)
 /* List again in delay_ms (the earliest asked for wins). */
 static void endpoint_swarm_list_later(struct endpoint_manager *m, unsigned delay_ms)
 {
-	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
-	struct timeval left;
-
-	if (!m->swarm_poll || m->shutting_down)
-		return;
-	if (evtimer_pending(m->swarm_poll, &left)) {
-		struct timeval now, want;
-
-		evutil_gettimeofday(&now, NULL);
-		evutil_timeradd(&now, &tv, &want);
-		if (evutil_timercmp(&left, &want, <=))
-			return;
-	}
-	evtimer_add(m->swarm_poll, &tv);
+	if (m->swarm_poll && !m->shutting_down)
+		endpoint_timer_sooner(m->swarm_poll, delay_ms);
 }
 
 /* A service or node changed, or the stream (re)connected: list now. */
@@ -1060,19 +1048,10 @@ void endpoint_swarm_launch(struct instance *inst)
 	endpoint_swarm_list_later(m, 250);
 }
 
-/* Swarm mode's teardown of a slot: its task is the service's to end (scaled
- * away, or removed with the service); stale listings see the generation. */
+/* Swarm mode's end of instance_teardown(): the task is the service's to end
+ * (scaled away, or removed with the service). */
 void endpoint_swarm_teardown(struct instance *inst)
 {
-	inst->generation++;
-	inst->health = health_check_free(inst->health);
-	if (inst->relaunch)
-		evtimer_del(inst->relaunch);
-	if (inst->drain)
-		evtimer_del(inst->drain);
-	inst->draining = false;
-	if (inst->state == INSTANCE_HEALTHY)
-		variant_unlist_healthy(inst);
 	free(inst->task_id);
 	inst->task_id = NULL;
 	free(inst->host_addr);

@@ -392,12 +392,7 @@ static void teardown(void)
 /* Run the loop until pred(arg) holds, for at most 10 s. */
 static bool run_until(bool (*pred)(void *), void *arg)
 {
-	uint64_t deadline = now_monotonic_ms() + 10000;
-
-	while (!pred(arg) && now_monotonic_ms() < deadline) {
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		usleep(500);
-	}
+	fake_engine_run_until_true(base, pred, arg, 10000);
 	return pred(arg);
 }
 
