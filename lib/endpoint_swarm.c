@@ -71,13 +71,16 @@
  * service ID and with instances by slot, once a second while endpoints
  * exist and at once on a service or node event or a launch.  A task that
  * runs, on a node with an IPv4 Status.Addr and a host-mode port in its
- * PortStatus, gets endpointd's startup pings there; a task that ended, left
- * the list or whose node is no longer ready takes its instance out of
- * rotation at once (a node that went down leaves its tasks "running", with
- * containers that may still answer pings: the node's state decides, not
- * the pings).  Replacement: instance_replace() as on one host; the slot
- * keeps the dead task's ID, the replica count drops by the slots so held
- * and comes back once their tasks are gone from the list.  Each launch or
+ * PortStatus, gets endpointd's startup pings there; a task that ended or
+ * left the list takes its instance out of rotation at once and is
+ * replaced: instance_replace() as on one host; the slot keeps the dead
+ * task's ID, the replica count drops by the slots so held and comes back
+ * once their tasks are gone from the list.  A task whose node is not ready,
+ * or that Swarm wants stopped while it still says "running" (a node that
+ * went down leaves it so, with a container that may still answer pings),
+ * leaves the rotation at once too but is held, not replaced, until it is
+ * over or its node is back: scaling down while it still looks running made
+ * Swarm drop the healthy task of another node instead.  Each launch or
  * listing brings the service in line (created with the replicas its slots
  * want; scaled when that count changed); one operation per service at a
  * time.
@@ -92,7 +95,9 @@
  * in rotation); those of a variant without one launch.  That first listing
  * counts as the sync that restored endpoints wait for.
  *
- * Open: scaling a
+ * Open: replacing an instance whose node stays down (its task is not over
+ * while the node cannot report; the scale-down above cannot pick it);
+ * scaling a
  * serving variant down lets Swarm pick the tasks that go, which may not be
  * the slots endpointd retires; an instance that fails its pings while its
  * task still runs is probed again on that same task (the API has no call
@@ -452,6 +457,46 @@ static void endpoint_swarm_task_ended(struct instance *inst, const struct swarm_
 	}
 }
 
+/* Whether t is over: its container has stopped, or never was. */
+static bool endpoint_swarm_task_over(const struct swarm_task *t)
+{
+	static const char *const over[] = {"complete", "shutdown", "failed",
+	                                   "rejected", "remove",   "orphaned"};
+
+	for (size_t i = 0; i < ELEMENTSOF(over); i++)
+		if (!strcmp(t->state, over[i]))
+			return true;
+	return false;
+}
+
+/*
+ * inst's task may still run but cannot be trusted (its node is not ready,
+ * or Swarm wants it stopped while it still says "running", as a node that
+ * went down leaves it): out of rotation now, and held (state STARTING)
+ * until the task is over or its node is back.  Not replaced yet: scaling
+ * down while such a task still looks running may make Swarm drop a healthy
+ * task instead of it.
+ */
+static void endpoint_swarm_task_held(struct instance *inst, const struct swarm_task *t,
+                                     const char *why)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+
+	if (inst->state == INSTANCE_STARTING)
+		return;
+	if (ep->state == ENDPOINT_CREATING) {
+		endpoint_swarm_task_ended(inst, t, why);
+		return;
+	}
+	log_instance(LOG_WARNING, inst,
+	             "endpoint %s: variant %s instance %u out of rotation: task %.12s %s", ep->name,
+	             inst->variant->name, inst->slot, t->id, why);
+	inst->health = health_check_free(inst->health);
+	if (inst->state == INSTANCE_HEALTHY)
+		variant_unlist_healthy(inst);
+	inst->state = INSTANCE_STARTING;
+}
+
 /* A Creating endpoint whose instance has not run by its deadline fails with
  * what its task says (the scheduler's reason for a task it cannot place). */
 static bool endpoint_swarm_past_deadline(struct instance *inst, const struct swarm_task *t)
@@ -524,7 +569,14 @@ static void endpoint_swarm_instance_task(struct instance *inst, const struct swa
 	case INSTANCE_PROBING:
 		node = endpoint_swarm_node(m, t->node_id);
 		if (inst->task_id && node && !endpoint_swarm_node_up(node)) {
-			endpoint_swarm_task_ended(inst, t, node->state);
+			endpoint_swarm_task_held(inst, t, node->state);
+			return;
+		}
+		if (inst->task_id && inst->state == INSTANCE_STARTING) {
+			/* Its node is back and Swarm still wants the task. */
+			inst->state = INSTANCE_PROBING;
+			inst->started_ms = now_monotonic_ms();
+			inst->health = instance_health_startup(inst, ENDPOINT_RECHECK_TIMEOUT_MS);
 			return;
 		}
 		/* A task on a node that is not ready is not adopted. */
@@ -533,8 +585,15 @@ static void endpoint_swarm_instance_task(struct instance *inst, const struct swa
 		if (inst->state == INSTANCE_CREATING)
 			endpoint_swarm_past_deadline(inst, t);
 		return;
-	case INSTANCE_FAILED:
 	case INSTANCE_GONE:
+		if (inst->task_id && !endpoint_swarm_task_over(t) &&
+		    inst->variant->endpoint->state != ENDPOINT_CREATING) {
+			endpoint_swarm_task_held(inst, t, "no longer wanted by Swarm");
+			return;
+		}
+		endpoint_swarm_task_ended(inst, t, NULL);
+		return;
+	case INSTANCE_FAILED:
 		endpoint_swarm_task_ended(inst, t, NULL);
 		return;
 	default:
