@@ -957,15 +957,6 @@ int main(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 
-	if (d.config->docker_mode == CONFIG_DOCKER_SWARM) {
-		/* The Swarm API client is there; the backend that runs
-		 * variants as services is not yet. */
-		fprintf(stderr, "endpointd: %s: docker mode swarm is not available in this "
-			"version; use mode engine\n",
-			d.config_path);
-		config_unref(d.config);
-		return 1;
-	}
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "endpointd: libcurl failed to initialise\n");
 		return 1;

@@ -26,7 +26,8 @@ int api_no_endpoint(struct api *a, const char *name, struct aws_error *err)
  * The refusals CreateEndpoint and UpdateEndpoint share, of an endpoint
  * config that is not there or cannot run here now (endpoint_create(),
  * endpoint_update()): true with err set for -ENOENT, -EDQUOT, -ENXIO,
- * -ENETUNREACH and -ENODEV, false for any other res.
+ * -ENETUNREACH, -ENODEV, -ERANGE and -EPROTONOSUPPORT (swarm mode), false
+ * for any other res.
  */
 bool api_endpoint_config_refusal(struct api *a, int res, const char *config_name,
 				 struct aws_error *err)
@@ -75,6 +76,22 @@ bool api_endpoint_config_refusal(struct api *a, int res, const char *config_name
 			      "its container has no network and is reached only through "
 			      "endpointd-dialer, which this host does not run (container_dialer is "
 			      "none in the daemon config).",
+			      config_name);
+		return true;
+	}
+	if (res == -ERANGE) {
+		aws_error_set(err, 400, "ResourceLimitExceeded",
+			      "Endpoint configuration %s asks for an instance type that no node of "
+			      "the swarm can hold (by the CPUs, memory, NVIDIA-GPU generic resources "
+			      "and labels its nodes advertise).",
+			      config_name);
+		return true;
+	}
+	if (res == -EPROTONOSUPPORT) {
+		aws_error_set(err, 400, "ValidationException",
+			      "Endpoint configuration %s has a model with EnableNetworkIsolation, "
+			      "which docker mode swarm does not run: its container would be "
+			      "reachable only from the node it runs on.",
 			      config_name);
 		return true;
 	}

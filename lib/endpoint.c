@@ -367,6 +367,10 @@ void instance_teardown(struct instance *inst)
 	inst->draining = false;
 	if (inst->state == INSTANCE_HEALTHY)
 		variant_unlist_healthy(inst);
+	if (ep->manager->swarm) {
+		endpoint_swarm_teardown(inst);
+		return;
+	}
 	if (inst->container_id) {
 		endpoint_remove_container(ep, inst->container_id, inst->container_name);
 		instance_drain_gpus(inst, inst->container_name);
@@ -398,6 +402,10 @@ static void endpoint_teardown(struct endpoint *ep)
 				instance_teardown(v->instances[j]);
 		}
 	endpoint_persist(ep);
+	if (ep->manager->swarm)
+		for (size_t k = 0; (f = endpoint_fleet_nth(ep, k)); k++)
+			for (size_t i = 0; i < f->n_variants; i++)
+				endpoint_swarm_variant_gone(ep, &f->variants[i]);
 }
 
 /* Drop a Deleting endpoint once nothing of it is left running. */
@@ -732,8 +740,8 @@ struct health_check *instance_health_startup(struct instance *inst, uint64_t tim
 	if (instance_isolated(inst))
 		return health_check_startup_dialed(m->base, m->upstream, &inst->dialer, timeout_ms,
 						   instance_startup_cb, inst);
-	return health_check_startup(m->base, m->httpc, inst->host_port, timeout_ms,
-				    instance_startup_cb, inst);
+	return health_check_startup_at(m->base, m->httpc, inst->host_addr, inst->host_port,
+				       timeout_ms, instance_startup_cb, inst);
 }
 
 /* Steady pings for inst, the same way. */
@@ -743,7 +751,8 @@ struct health_check *instance_health_steady(struct instance *inst)
 	if (instance_isolated(inst))
 		return health_check_steady_dialed(m->base, m->upstream, &inst->dialer,
 						  instance_steady_cb, inst);
-	return health_check_steady(m->base, m->httpc, inst->host_port, instance_steady_cb, inst);
+	return health_check_steady_at(m->base, m->httpc, inst->host_addr, inst->host_port,
+				      instance_steady_cb, inst);
 }
 
 /* Out of rotation now; back in when a ping passes, replaced when none does. */
@@ -1117,6 +1126,10 @@ void instance_launch(struct instance *inst)
 	struct variant *v = inst->variant;
 	struct endpoint *ep = v->endpoint;
 	struct endpoint_manager *m = ep->manager;
+	if (m->swarm) {
+		endpoint_swarm_launch(inst);
+		return;
+	}
 	free(inst->container_name);
 	inst->container_name =
 		endpoint_container_name(m->owner, ep->name, v->name, v->fleet->id, inst->slot,
@@ -1236,8 +1249,13 @@ int endpoint_create(struct endpoint_manager *m, const char *name, const char *co
 	if (m->n_instances + want > m->config->max_instances)
 		return -EDQUOT;
 	size_t gpus = endpoint_config_gpus(ecfg);
-	if (gpus > 0 && gpus > endpoint_manager_free_gpus(m))
+	if (m->swarm) {
+		int r = endpoint_swarm_admit(m, ecfg);
+		if (r < 0)
+			return r;
+	} else if (gpus > 0 && gpus > endpoint_manager_free_gpus(m)) {
 		return -ENODEV;
+	}
 
 	struct endpoint *ep = endpoint_alloc(m, name, m->config, ecfg);
 	if (tagset_add(&ep->tags, tags, n_tags) < 0) {
@@ -1289,12 +1307,17 @@ struct endpoint_manager *endpoint_manager_new(struct event_base *base, struct ht
 	m->by_container = strmap_new();
 	m->resync_timer = evtimer_new(base, endpoint_manager_resync_timer_cb, m);
 	m->upstream = upstream_new(base);
+	m->swarm = config->docker_mode == CONFIG_DOCKER_SWARM;
 	return m;
 }
 
 /* Begin watching the Engine; the first connection matches restored endpoints. */
 void endpoint_manager_start(struct endpoint_manager *m)
 {
+	if (m->swarm) {
+		endpoint_swarm_start(m);
+		return;
+	}
 	docker_events_watch(m->docker, m->owner_label, endpoint_manager_event_cb, m);
 }
 
@@ -1339,6 +1362,8 @@ void endpoint_manager_shutdown(struct endpoint_manager *m)
 	m->shutting_down = true;
 	m->journal = NULL;
 	evtimer_del(m->resync_timer);
+	if (m->swarm_poll)
+		evtimer_del(m->swarm_poll);
 	strmap_foreach(m->by_name, endpoint_manager_quiesce_one, NULL);
 }
 
@@ -1358,6 +1383,7 @@ struct endpoint_manager *endpoint_manager_free(struct endpoint_manager *m)
 	strmap_free(m->by_name);
 	strmap_free(m->by_container);
 	event_free(m->resync_timer);
+	endpoint_swarm_free(m);
 	config_unref(m->config);
 	free(m->owner);
 	free(m->owner_label);

@@ -109,6 +109,13 @@ struct instance {
 	bool draining;
 	uint64_t drain_deadline_ms;
 	struct event *drain; /* polls for its last call, NULL until first needed */
+	/* Swarm mode: the task that is this instance, and where it answers
+	 * (its node's address); NULL until it runs there. */
+	char *task_id;
+	char *host_addr; /* NULL: 127.0.0.1 */
+	/* Its task ended: the slot waits for the service to drop it before
+	 * it scales up again for a new one. */
+	char *dead_task_id;
 };
 
 struct variant {
@@ -135,6 +142,11 @@ struct variant {
 	/* Instances that take traffic: the proxy reads this. */
 	struct instance **healthy;
 	size_t n_healthy;
+	/* Swarm mode: the service that runs its instances as tasks. */
+	char *service_id;     /* NULL until created */
+	bool service_busy;    /* a create or scale is in flight */
+	bool service_removed; /* its removal was asked for: never again */
+	uint64_t service_replicas; /* the replica count last asked for */
 };
 
 /*

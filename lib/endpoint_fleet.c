@@ -91,6 +91,9 @@ struct fleet *fleet_free(struct fleet *f)
 				event_free(inst->drain);
 			free(inst->container_name);
 			free(inst->container_id);
+			free(inst->task_id);
+			free(inst->host_addr);
+			free(inst->dead_task_id);
 			free(inst);
 		}
 		if (v->retry)
@@ -100,6 +103,7 @@ struct fleet *fleet_free(struct fleet *f)
 		free(v->name);
 		free(v->resolved_image);
 		free(v->model_dir);
+		free(v->service_id);
 	}
 	free(f->variants);
 	free(f->config_name);
@@ -304,6 +308,9 @@ void endpoint_sweep_retired(struct endpoint *ep)
 			continue;
 		}
 		m->n_instances -= endpoint_fleet_slots(f);
+		if (m->swarm)
+			for (size_t i = 0; i < f->n_variants; i++)
+				endpoint_swarm_variant_gone(ep, &f->variants[i]);
 		ep->retired[k] = ep->retired[--ep->n_retired];
 		log_endpoint(LOG_INFO, ep->name, "endpoint %s: fleet of config %s gone", ep->name,
 			     f->config_name);

@@ -70,6 +70,14 @@ struct endpoint_manager {
 	size_t n_gpus;
 	struct gpu_use *gpu_use;
 	char *gpu_error; /* why there are none */
+	/* Swarm mode (endpoint_swarm.c): the services' tasks, polled. */
+	bool swarm;
+	struct event *swarm_poll;   /* the next listing of nodes and tasks */
+	bool swarm_listing;         /* one is running */
+	bool swarm_again;           /* list once more when it ends */
+	bool swarm_services_due;    /* list services too: after a (re)connection */
+	struct swarm_node *swarm_nodes; /* the last node list; NULL before one */
+	size_t n_swarm_nodes;
 };
 
 /*
@@ -132,6 +140,7 @@ unsigned endpoint_container_fleet(const struct docker_container *c);
 bool endpoint_container_is_instances(const struct instance *inst, const struct docker_container *c);
 void endpoint_remove_container(struct endpoint *ep, const char *id, const char *name);
 void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms);
+void endpoint_timer_sooner(struct event *ev, unsigned delay_ms);
 void endpoint_wake_gpu_waiters(struct endpoint_manager *m);
 void endpoint_maybe_drop(struct endpoint *ep);
 void endpoint_maybe_in_service(struct endpoint *ep);
@@ -202,5 +211,12 @@ void endpoint_swarm_service_params(const struct config_variant *cv, const char *
 struct swarm_node;
 bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
 			      const struct config_instance_type *t);
+void endpoint_swarm_start(struct endpoint_manager *m);
+void endpoint_swarm_free(struct endpoint_manager *m);
+int endpoint_swarm_admit(const struct endpoint_manager *m,
+			 const struct config_endpoint_config *ecfg);
+void endpoint_swarm_launch(struct instance *inst);
+void endpoint_swarm_teardown(struct instance *inst);
+void endpoint_swarm_variant_gone(struct endpoint *ep, struct variant *v);
 
 #endif

@@ -474,19 +474,26 @@ void endpoint_manager_resync_timer_cb(evutil_socket_t fd, short what, void *arg)
 	endpoint_manager_resync(arg);
 }
 
-/* Run the resync again in delay_ms (the earliest asked for wins). */
-void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms)
+/* Fire timer ev in delay_ms, unless it is due sooner already (the earliest
+ * asked for wins). */
+void endpoint_timer_sooner(struct event *ev, unsigned delay_ms)
 {
 	struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
 	struct timeval left;
-	if (evtimer_pending(m->resync_timer, &left)) {
+	if (evtimer_pending(ev, &left)) {
 		struct timeval now, want;
 		evutil_gettimeofday(&now, NULL);
 		evutil_timeradd(&now, &tv, &want);
 		if (evutil_timercmp(&left, &want, <=))
 			return;
 	}
-	evtimer_add(m->resync_timer, &tv);
+	evtimer_add(ev, &tv);
+}
+
+/* Run the resync again in delay_ms (the earliest asked for wins). */
+void endpoint_manager_resync_later(struct endpoint_manager *m, unsigned delay_ms)
+{
+	endpoint_timer_sooner(m->resync_timer, delay_ms);
 }
 
 /*

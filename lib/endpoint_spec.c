@@ -125,7 +125,9 @@ json_t *instance_container_spec(struct instance *inst)
 	json_t *mounts = json_array();
 	if (v->model_dir)
 		json_array_append_new(mounts, instance_bind_mount(v->model_dir, "/opt/ml/model"));
-	const char *dialer = ep->manager->config->container_dialer;
+	/* In swarm mode a task may run on another node, where no dialer of
+	 * this daemon's can reach it (isolated models are refused there). */
+	const char *dialer = ep->manager->swarm ? NULL : ep->manager->config->container_dialer;
 	if (dialer) {
 		_cleanup_free_ char *dir = instance_dialer_dir(inst);
 		json_array_append_new(mounts, instance_bind_mount(dialer, DIALER_CONTAINER_BIN));

@@ -1,8 +1,9 @@
 /*
  * The Swarm backend of the endpoint manager (docker.mode swarm): what a
  * variant's service is called and asks for, and what its tasks mean for
- * its instances.  The pure part comes first; the manager does not call it
- * yet (the daemon refuses swarm mode until it does).
+ * its instances.  The pure part comes first, then the manager's side:
+ * services created, scaled and removed, tasks listed and matched with
+ * instances.
  *
  * DESIGN
  *
@@ -12,9 +13,11 @@
  * the service's tasks.  The calls map as follows:
  *
  *   one Engine (endpoint.c …)            swarm mode (lib/swarm.c)
- *   image inspect / pull (provision)     none: each node pulls; a node that
- *                                        cannot fails its task ("rejected",
- *                                        Err says why)
+ *   image inspect / pull (provision)     kept on the manager's Engine (it
+ *                                        checks the image exists before a
+ *                                        service is made); each node pulls
+ *                                        for itself, and one that cannot
+ *                                        fails its task ("rejected", Err)
  *   container create + start, per slot   one service create per variant,
  *                                        replicas = instance count
  *                                        (swarm_service_spec() of the slot-0
@@ -58,23 +61,65 @@
  * is left with desired state shutdown and no successor); older tasks of the
  * slot are previous generations.  endpoint_swarm_task_state() says which
  * instance state a task stands for; health checks and the proxy stay as
- * they are, with the instance's address and port taken from its task.  A task that
- * waits with the scheduler's Err (no node has the resources, no node meets
+ * they are, with the instance's address and port taken from its task.  A
+ * task that waits with the scheduler's Err (no node has the resources, no node meets
  * the constraints) fails a Creating endpoint with that Err as its
  * FailureReason once the startup timeout is spent.
  *
- * Open: whether scaling down drops the dead slots first on every node and
- * release, as it does on one node with docker.io 28.2; model
- * data and the dialer's directory are bind mounts of this host's paths,
- * which exist on other nodes only if the operator shares them; the nvidia
- * runtime must be told to honour DOCKER_RESOURCE_NVIDIA-GPU on each node.
+ * The manager lists the nodes (addresses, states, advertised resources,
+ * kept for admission) and then every task, matched with variants by
+ * service ID and with instances by slot, once a second while endpoints
+ * exist and at once on a service or node event or a launch.  A task that
+ * runs, on a node with an IPv4 Status.Addr and a host-mode port in its
+ * PortStatus, gets endpointd's startup pings there; a task that ended or
+ * left the list takes its instance out of rotation at once and is
+ * replaced: instance_replace() as on one host; the slot keeps the dead
+ * task's ID, the replica count drops by the slots so held and comes back
+ * once their tasks are gone from the list.  A task whose node is not ready,
+ * or that Swarm wants stopped while it still says "running" (a node that
+ * went down leaves it so, with a container that may still answer pings),
+ * leaves the rotation at once too but is held, not replaced, until it is
+ * over or its node is back: scaling down while it still looks running made
+ * Swarm drop the healthy task of another node instead.  Each launch or
+ * listing brings the service in line (created with the replicas its slots
+ * want; scaled when that count changed); one operation per service at a
+ * time.
+ *
+ * Reconcile: the first listing after a start, and the first after each
+ * reconnection of the event stream, lists this daemon's services (by its
+ * owner label) before the tasks.  A service is a variant's by the name it
+ * would be given (owner, endpoint, variant, fleet): a live endpoint adopts
+ * it, a Deleting or Failed one removes it, and one that belongs to no
+ * endpoint is removed.  Restored slots of a variant with a service wait
+ * for their tasks (adopted by the task listing that follows, pinged, then
+ * in rotation); those of a variant without one launch.  That first listing
+ * counts as the sync that restored endpoints wait for.
+ *
+ * Open: replacing an instance whose node stays down (its task is not over
+ * while the node cannot report; the scale-down above cannot pick it);
+ * scaling a
+ * serving variant down lets Swarm pick the tasks that go, which may not be
+ * the slots endpointd retires; an instance that fails its pings while its
+ * task still runs is probed again on that same task (the API has no call
+ * that ends one task); whether scaling down drops the dead slots first on
+ * every node and release, as it does on one node with docker.io 28.2;
+ * model data is a bind mount of this host's path, which exists on other
+ * nodes only if the operator shares it (the dialer's mounts are left out:
+ * models without a network are refused in swarm mode); the nvidia runtime
+ * must be told to honour DOCKER_RESOURCE_NVIDIA-GPU on each node.
  */
 #define _GNU_SOURCE
 #include "endpoint.h"
 #include "endpoint_private.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
 #include <string.h>
 
+#include "health.h"
+#include "journal.h"
+#include "log.h"
 #include "swarm.h"
 #include "util.h"
 
@@ -195,4 +240,885 @@ bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
 		if (endpoint_swarm_node_holds(&nodes[i], t))
 			return true;
 	return false;
+}
+
+/* --- the manager's side: services and their tasks ------------------------ */
+
+/* How often the tasks are listed while endpoints exist (no task events). */
+#define ENDPOINT_SWARM_POLL_MS 1000
+#define ENDPOINT_SWARM_PING_FAILED_MSG                                                             \
+	"The primary container for production variant %s did not pass the ping health check."
+
+static void endpoint_swarm_list(struct endpoint_manager *m);
+static void endpoint_swarm_variant_sync(struct variant *v);
+static void endpoint_swarm_remove_service(struct endpoint *ep, const char *id);
+
+/* An orphan service was removed (or could not be: the next listing after a
+ * reconnection tries again). */
+static void endpoint_swarm_orphan_removed_cb(const struct docker_result *r, void *userdata)
+{
+	if (r->err && r->err != -ECANCELED)
+		log_warning("removing a service that belongs to no endpoint: %s",
+		            r->message ? r->message : strerror(-r->err));
+}
+
+/* Timer: list the nodes and tasks again. */
+static void endpoint_swarm_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	endpoint_swarm_list(arg);
+}
+
+/* List again in delay_ms (the earliest asked for wins). */
+static void endpoint_swarm_list_later(struct endpoint_manager *m, unsigned delay_ms)
+{
+	if (m->swarm_poll && !m->shutting_down)
+		endpoint_timer_sooner(m->swarm_poll, delay_ms);
+}
+
+/* A service or node changed, or the stream (re)connected: list now. */
+static void endpoint_swarm_event_cb(const struct docker_event *ev, bool ended, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+
+	if (ended || m->shutting_down)
+		return;
+	if (!ev) {
+		m->engine_epoch++;
+		m->swarm_services_due = true;
+	}
+	endpoint_swarm_list(m);
+}
+
+/* Swarm mode: follow services and nodes; the tasks are listed at once. */
+void endpoint_swarm_start(struct endpoint_manager *m)
+{
+	m->swarm_poll = evtimer_new(m->base, endpoint_swarm_poll_cb, m);
+	m->swarm_services_due = true;
+	swarm_events_watch(m->docker, endpoint_swarm_event_cb, m);
+	endpoint_swarm_list(m);
+}
+
+/* Forget the last node list. */
+static void endpoint_swarm_forget_nodes(struct endpoint_manager *m)
+{
+	for (size_t i = 0; i < m->n_swarm_nodes; i++)
+		swarm_node_clear(&m->swarm_nodes[i]);
+	free(m->swarm_nodes);
+	m->swarm_nodes = NULL;
+	m->n_swarm_nodes = 0;
+}
+
+/* The manager goes: its timer and node list with it. */
+void endpoint_swarm_free(struct endpoint_manager *m)
+{
+	if (m->swarm_poll)
+		event_free(m->swarm_poll);
+	m->swarm_poll = NULL;
+	endpoint_swarm_forget_nodes(m);
+}
+
+/* A copy of n that the manager keeps past the callback. */
+static void endpoint_swarm_node_copy(struct swarm_node *dst, const struct swarm_node *n)
+{
+	*dst = *n;
+	dst->id = xstrdup(n->id);
+	dst->hostname = n->hostname ? xstrdup(n->hostname) : NULL;
+	dst->role = n->role ? xstrdup(n->role) : NULL;
+	dst->state = n->state ? xstrdup(n->state) : NULL;
+	dst->availability = n->availability ? xstrdup(n->availability) : NULL;
+	dst->addr = n->addr ? xstrdup(n->addr) : NULL;
+	dst->labels = n->labels ? json_incref(n->labels) : NULL;
+}
+
+/* The node of id in the last list, or NULL. */
+static const struct swarm_node *endpoint_swarm_node(const struct endpoint_manager *m,
+                                                    const char *id)
+{
+	for (size_t i = 0; id && i < m->n_swarm_nodes; i++)
+		if (!strcmp(m->swarm_nodes[i].id, id))
+			return &m->swarm_nodes[i];
+	return NULL;
+}
+
+/*
+ * Where a task on node n answers: its Status.Addr, when that is an IPv4
+ * address (health checks and the data plane dial literal addresses; a name
+ * or anything else from the Engine is not dialled).  NULL when none.
+ */
+static const char *endpoint_swarm_node_addr(const struct swarm_node *n)
+{
+	struct in_addr a;
+
+	if (!n || !n->addr || inet_pton(AF_INET, n->addr, &a) != 1)
+		return NULL;
+	return n->addr;
+}
+
+/* Whether a task on node n can serve: the node is up. */
+static bool endpoint_swarm_node_up(const struct swarm_node *n)
+{
+	return n && n->state && !strcmp(n->state, "ready");
+}
+
+/*
+ * Admission in swarm mode: a model without a network is not reachable on
+ * another node (its dialer is an exec into a local container), and an
+ * instance type that no node of the last listing could hold never runs.
+ * Before the first listing nothing is refused: the scheduler says why.
+ */
+int endpoint_swarm_admit(const struct endpoint_manager *m,
+                         const struct config_endpoint_config *ecfg)
+{
+	for (size_t i = 0; i < ecfg->n_variants; i++) {
+		const struct config_variant *cv = &ecfg->variants[i];
+
+		if (cv->model->enable_network_isolation)
+			return -EPROTONOSUPPORT;
+		if (m->swarm_nodes &&
+		    !endpoint_swarm_type_fits(m->swarm_nodes, m->n_swarm_nodes, cv->type))
+			return -ERANGE;
+	}
+	return 0;
+}
+
+/* The newest task of inst's slot in ts (of its variant's service), or NULL:
+ * the one Swarm wants running, else the one that changed last. */
+static const struct swarm_task *endpoint_swarm_slot_task(const struct instance *inst,
+                                                         const struct swarm_task *ts, size_t n)
+{
+	const char *service = inst->variant->service_id;
+	const struct swarm_task *best = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct swarm_task *t = &ts[i];
+		bool wanted, best_wanted;
+
+		if (!t->service_id || strcmp(t->service_id, service) || t->slot != inst->slot + 1)
+			continue;
+		if (!best) {
+			best = t;
+			continue;
+		}
+		wanted = !strcmp(t->desired_state, "running");
+		best_wanted = !strcmp(best->desired_state, "running");
+		if (wanted > best_wanted ||
+		    (wanted == best_wanted && t->timestamp > best->timestamp))
+			best = t;
+	}
+	return best;
+}
+
+/* Whether any task of the slot of inst is still listed. */
+static bool endpoint_swarm_slot_listed(const struct instance *inst, const struct swarm_task *ts,
+                                       size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ts[i].service_id && !strcmp(ts[i].service_id, inst->variant->service_id) &&
+		    ts[i].slot == inst->slot + 1)
+			return true;
+	return false;
+}
+
+/* inst's task ended, or its node went: out of rotation now.  A Creating
+ * endpoint fails with why; a serving one gets a new task in the slot. */
+static void endpoint_swarm_task_ended(struct instance *inst, const struct swarm_task *t,
+                                      const char *node_why)
+{
+	struct variant *v = inst->variant;
+	struct endpoint *ep = v->endpoint;
+	_cleanup_free_ char *reason = NULL, *why = NULL, *id = xstrdup(t->id);
+
+	if (node_why) {
+		reason = xasprintf("The task of production variant %s is on a node that is %s.",
+		                   v->name, node_why);
+		why = xasprintf("lost its node (%s)", node_why);
+	} else if (!strcmp(t->state, "failed") && t->exit_code >= 0) {
+		reason =
+		    xasprintf(ENDPOINT_SWARM_PING_FAILED_MSG " The container exited with code %d.",
+		              v->name, t->exit_code);
+		why = xasprintf("exited with code %d", t->exit_code);
+	} else {
+		reason = xasprintf("The task of production variant %s ended (%s): %s.", v->name,
+		                   t->state, endpoint_swarm_task_reason(t));
+		why = xasprintf("ended (%s: %s)", t->state, endpoint_swarm_task_reason(t));
+	}
+	inst->health = health_check_free(inst->health);
+	if (inst->state == INSTANCE_HEALTHY)
+		variant_unlist_healthy(inst);
+	if (ep->state == ENDPOINT_CREATING) {
+		inst->state = INSTANCE_FAILED;
+		endpoint_fail(ep, inst, NULL, reason);
+	} else if (endpoint_update_failed(ep, inst, v, NULL, reason)) {
+		inst->state = INSTANCE_FAILED;
+	} else {
+		instance_replace(inst, why);
+		/* The slot is scaled away with this task, then back. */
+		inst->dead_task_id = TAKE_PTR(id);
+	}
+}
+
+/* Whether t is over: its container has stopped, or never was. */
+static bool endpoint_swarm_task_over(const struct swarm_task *t)
+{
+	static const char *const over[] = {"complete", "shutdown", "failed",
+	                                   "rejected", "remove",   "orphaned"};
+
+	for (size_t i = 0; i < ELEMENTSOF(over); i++)
+		if (!strcmp(t->state, over[i]))
+			return true;
+	return false;
+}
+
+/*
+ * inst's task may still run but cannot be trusted (its node is not ready,
+ * or Swarm wants it stopped while it still says "running", as a node that
+ * went down leaves it): out of rotation now, and held (state STARTING)
+ * until the task is over or its node is back.  Not replaced yet: scaling
+ * down while such a task still looks running may make Swarm drop a healthy
+ * task instead of it.
+ */
+static void endpoint_swarm_task_held(struct instance *inst, const struct swarm_task *t,
+                                     const char *why)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+
+	if (inst->state == INSTANCE_STARTING)
+		return;
+	if (ep->state == ENDPOINT_CREATING) {
+		endpoint_swarm_task_ended(inst, t, why);
+		return;
+	}
+	log_instance(LOG_WARNING, inst,
+	             "endpoint %s: variant %s instance %u out of rotation: task %.12s %s", ep->name,
+	             inst->variant->name, inst->slot, t->id, why);
+	inst->health = health_check_free(inst->health);
+	if (inst->state == INSTANCE_HEALTHY)
+		variant_unlist_healthy(inst);
+	inst->state = INSTANCE_STARTING;
+}
+
+/* A Creating endpoint whose instance has not run by its deadline fails with
+ * what its task says (the scheduler's reason for a task it cannot place). */
+static bool endpoint_swarm_past_deadline(struct instance *inst, const struct swarm_task *t)
+{
+	struct endpoint *ep = inst->variant->endpoint;
+	_cleanup_free_ char *reason = NULL;
+
+	if (ep->state != ENDPOINT_CREATING || !inst->deadline_ms ||
+	    now_monotonic_ms() < inst->deadline_ms)
+		return false;
+	reason = xasprintf("The container of production variant %s could not be started within "
+	                   "%u seconds: %s",
+	                   inst->variant->name, inst->variant->cv->startup_timeout_s,
+	                   t ? endpoint_swarm_task_reason(t) : "no task was created for it");
+	inst->state = INSTANCE_FAILED;
+	endpoint_fail(ep, inst, NULL, reason);
+	return true;
+}
+
+/* t is running: where it answers, then the startup pings. */
+static void endpoint_swarm_task_runs(struct instance *inst, const struct swarm_task *t)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	const struct swarm_node *node = endpoint_swarm_node(m, t->node_id);
+	const char *addr = endpoint_swarm_node_addr(node);
+	uint16_t port = swarm_task_published_port(t, 8080);
+
+	if (!addr || !port)
+		return; /* not told yet: the next listing may say */
+	free(inst->task_id);
+	inst->task_id = xstrdup(t->id);
+	free(inst->host_addr);
+	inst->host_addr = xstrdup(addr);
+	inst->host_port = port;
+	inst->state = INSTANCE_PROBING;
+	log_instance(LOG_INFO, inst, "endpoint %s: variant %s instance %u: task %.12s at %s:%u",
+	             inst->variant->endpoint->name, inst->variant->name, inst->slot, t->id, addr,
+	             (unsigned)port);
+	inst->health =
+	    instance_health_startup(inst, (uint64_t)inst->variant->cv->startup_timeout_s * 1000);
+}
+
+/* What the listing says of inst's slot: its task t (NULL: none yet). */
+static void endpoint_swarm_instance_task(struct instance *inst, const struct swarm_task *t)
+{
+	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	const struct swarm_node *node;
+
+	if (!instance_wanted(inst) || inst->draining)
+		return;
+	if (inst->state != INSTANCE_CREATING && inst->state != INSTANCE_STARTING &&
+	    inst->state != INSTANCE_PROBING && inst->state != INSTANCE_HEALTHY)
+		return;
+	if (t && inst->dead_task_id && !strcmp(t->id, inst->dead_task_id))
+		t = NULL; /* the slot's dead task, waiting to be scaled away */
+	if (inst->task_id && (!t || strcmp(t->id, inst->task_id) != 0)) {
+		/* Its task left the list or was followed by another. */
+		char state[] = "remove";
+		struct swarm_task gone = {
+		    .id = inst->task_id, .state = state, .desired_state = state, .exit_code = -1};
+
+		endpoint_swarm_task_ended(inst, &gone, NULL);
+		return;
+	}
+	if (!t) {
+		endpoint_swarm_past_deadline(inst, NULL);
+		return;
+	}
+	switch (endpoint_swarm_task_state(t)) {
+	case INSTANCE_PROBING:
+		node = endpoint_swarm_node(m, t->node_id);
+		if (inst->task_id && node && !endpoint_swarm_node_up(node)) {
+			endpoint_swarm_task_held(inst, t, node->state);
+			return;
+		}
+		if (inst->task_id && inst->state == INSTANCE_STARTING) {
+			/* Its node is back and Swarm still wants the task. */
+			inst->state = INSTANCE_PROBING;
+			inst->started_ms = now_monotonic_ms();
+			inst->health = instance_health_startup(inst, ENDPOINT_RECHECK_TIMEOUT_MS);
+			return;
+		}
+		/* A task on a node that is not ready is not adopted. */
+		if (!inst->task_id && endpoint_swarm_node_up(node))
+			endpoint_swarm_task_runs(inst, t);
+		if (inst->state == INSTANCE_CREATING)
+			endpoint_swarm_past_deadline(inst, t);
+		return;
+	case INSTANCE_GONE:
+		if (inst->task_id && !endpoint_swarm_task_over(t) &&
+		    inst->variant->endpoint->state != ENDPOINT_CREATING) {
+			endpoint_swarm_task_held(inst, t, "no longer wanted by Swarm");
+			return;
+		}
+		endpoint_swarm_task_ended(inst, t, NULL);
+		return;
+	case INSTANCE_FAILED:
+		endpoint_swarm_task_ended(inst, t, NULL);
+		return;
+	default:
+		endpoint_swarm_past_deadline(inst, t);
+		return;
+	}
+}
+
+/* The listing, for the instances of v. */
+static void endpoint_swarm_variant_tasks(struct variant *v, const struct swarm_task *ts, size_t n)
+{
+	if (!v->service_id)
+		return;
+	for (size_t j = 0; j < v->n_instances; j++) {
+		struct instance *inst = v->instances[j];
+
+		if (inst->dead_task_id && !endpoint_swarm_slot_listed(inst, ts, n)) {
+			free(inst->dead_task_id);
+			inst->dead_task_id = NULL;
+		}
+	}
+	for (size_t j = 0; j < v->n_instances && v->service_id; j++)
+		endpoint_swarm_instance_task(v->instances[j],
+		                             endpoint_swarm_slot_task(v->instances[j], ts, n));
+	endpoint_swarm_variant_sync(v);
+}
+
+/* The tasks are listed: what each means for the instances of each service. */
+static void endpoint_swarm_tasks_cb(const struct docker_result *r, const struct swarm_task *ts,
+                                    size_t n, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+	_cleanup_free_ struct endpoint **eps = NULL;
+	size_t n_eps;
+
+	m->swarm_listing = false;
+	if (r->err == -ECANCELED || m->shutting_down)
+		return;
+	if (r->err) {
+		log_warning("listing the swarm's tasks: %s; trying again in %d ms",
+		            r->message ? r->message : strerror(-r->err), ENDPOINT_RETRY_MS);
+		endpoint_swarm_list_later(m, ENDPOINT_RETRY_MS);
+		return;
+	}
+	n_eps = endpoint_list(m, &eps);
+	for (size_t i = 0; i < n_eps; i++)
+		endpoint_ref(eps[i]);
+	for (size_t i = 0; i < n_eps; i++) {
+		struct fleet *f;
+
+		for (size_t k = 0; eps[i]->registered && (f = endpoint_fleet_nth(eps[i], k)); k++)
+			for (size_t l = 0; l < f->n_variants; l++)
+				endpoint_swarm_variant_tasks(&f->variants[l], ts, n);
+		endpoint_unref(eps[i]);
+	}
+	if (!m->synced) {
+		m->synced = true;
+		if (m->synced_cb)
+			m->synced_cb(m->synced_data);
+		m->synced_cb = NULL;
+	}
+	if (m->swarm_again) {
+		m->swarm_again = false;
+		endpoint_swarm_list(m);
+	} else if (n_eps > 0) {
+		endpoint_swarm_list_later(m, ENDPOINT_SWARM_POLL_MS);
+	}
+}
+
+/* Whether s is v's service, by the name it would be given. */
+static bool endpoint_swarm_is_variants(const struct swarm_service *s, const struct variant *v)
+{
+	struct endpoint *ep = v->endpoint;
+	_cleanup_free_ char *name =
+	    endpoint_swarm_service_name(ep->manager->owner, ep->name, v->name, v->fleet->id);
+
+	return !strcmp(s->name, name);
+}
+
+/* Match ep with this daemon's services: a live endpoint adopts those of its
+ * variants, a deleted or failed one removes them; restored slots start
+ * again (their service's tasks are adopted by the task listing that
+ * follows), or launch when their variant has no service. */
+static void endpoint_swarm_reconcile(struct endpoint *ep, const struct swarm_service *ss, size_t n,
+                                     bool *claimed)
+{
+	bool gone = ep->state == ENDPOINT_DELETING || ep->state == ENDPOINT_FAILED;
+	uint64_t now = now_monotonic_ms();
+	struct fleet *f;
+
+	for (size_t q = 0; (f = endpoint_fleet_nth(ep, q)); q++)
+		for (size_t i = 0; i < f->n_variants; i++) {
+			struct variant *v = &f->variants[i];
+
+			for (size_t k = 0; k < n; k++) {
+				if (claimed[k] || !endpoint_swarm_is_variants(&ss[k], v))
+					continue;
+				claimed[k] = true;
+				if (gone || v->service_removed) {
+					endpoint_swarm_remove_service(ep, ss[k].id);
+				} else if (!v->service_id && !v->service_busy) {
+					log_endpoint(LOG_INFO, ep->name,
+					             "endpoint %s: variant %s: adopting service %s",
+					             ep->name, v->name, ss[k].name);
+					v->service_id = xstrdup(ss[k].id);
+					v->service_replicas = ss[k].replicas;
+				}
+			}
+			for (size_t j = 0; j < v->n_instances; j++) {
+				struct instance *inst = v->instances[j];
+
+				if (!inst->restored)
+					continue;
+				inst->restored = false;
+				inst->state = INSTANCE_GONE;
+				if (gone || !instance_wanted(inst) || !endpoint_wants_instances(ep))
+					continue;
+				if (v->service_id) {
+					inst->state = INSTANCE_CREATING;
+					inst->started_ms = now;
+					inst->deadline_ms =
+					    now + (uint64_t)v->cv->startup_timeout_s * 1000;
+				} else {
+					instance_start(inst);
+				}
+			}
+		}
+	endpoint_persist(ep);
+	if (gone) {
+		endpoint_maybe_drop(ep);
+		return;
+	}
+	endpoint_sweep_retired(ep);
+	endpoint_maybe_in_service(ep);
+}
+
+/* This daemon's services are listed: matched with the endpoints, those
+ * that belong to none removed; then the tasks. */
+static void endpoint_swarm_services_cb(const struct docker_result *r,
+                                       const struct swarm_service *ss, size_t n, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+	_cleanup_free_ struct endpoint **eps = NULL;
+	_cleanup_free_ bool *claimed = NULL;
+	size_t n_eps;
+
+	if (r->err == -ECANCELED || m->shutting_down) {
+		m->swarm_listing = false;
+		return;
+	}
+	if (r->err) {
+		m->swarm_listing = false;
+		log_warning("listing the swarm's services: %s; trying again in %d ms",
+		            r->message ? r->message : strerror(-r->err), ENDPOINT_RETRY_MS);
+		endpoint_swarm_list_later(m, ENDPOINT_RETRY_MS);
+		return;
+	}
+	m->swarm_services_due = false;
+	claimed = xcalloc(n ? n : 1, sizeof(*claimed));
+	n_eps = endpoint_list(m, &eps);
+	for (size_t i = 0; i < n_eps; i++)
+		endpoint_ref(eps[i]);
+	for (size_t i = 0; i < n_eps; i++) {
+		if (eps[i]->registered)
+			endpoint_swarm_reconcile(eps[i], ss, n, claimed);
+		endpoint_unref(eps[i]);
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *owner =
+		    json_string_value(json_object_get(ss[k].labels, ENDPOINT_LABEL_OWNER));
+
+		if (claimed[k] || !owner || strcmp(owner, m->owner) != 0)
+			continue;
+		log_notice("removing service %s (%.12s): it belongs to no endpoint", ss[k].name,
+		           ss[k].id);
+		swarm_service_remove(m->docker, ss[k].id, endpoint_swarm_orphan_removed_cb, NULL);
+	}
+	swarm_task_list(m->docker, NULL, endpoint_swarm_tasks_cb, m);
+}
+
+/* The nodes are listed (kept for addresses and admission): now the tasks. */
+static void endpoint_swarm_nodes_cb(const struct docker_result *r, const struct swarm_node *nodes,
+                                    size_t n, void *userdata)
+{
+	struct endpoint_manager *m = userdata;
+
+	if (r->err == -ECANCELED || m->shutting_down) {
+		m->swarm_listing = false;
+		return;
+	}
+	if (r->err) {
+		m->swarm_listing = false;
+		log_warning("listing the swarm's nodes: %s; trying again in %d ms",
+		            r->message ? r->message : strerror(-r->err), ENDPOINT_RETRY_MS);
+		endpoint_swarm_list_later(m, ENDPOINT_RETRY_MS);
+		return;
+	}
+	endpoint_swarm_forget_nodes(m);
+	m->swarm_nodes = xcalloc(n ? n : 1, sizeof(*m->swarm_nodes));
+	for (size_t i = 0; i < n; i++)
+		endpoint_swarm_node_copy(&m->swarm_nodes[i], &nodes[i]);
+	m->n_swarm_nodes = n;
+	if (m->swarm_services_due)
+		swarm_service_list(m->docker, m->owner_label, endpoint_swarm_services_cb, m);
+	else
+		swarm_task_list(m->docker, NULL, endpoint_swarm_tasks_cb, m);
+}
+
+/* List the nodes, then the tasks (one listing at a time). */
+static void endpoint_swarm_list(struct endpoint_manager *m)
+{
+	if (m->shutting_down)
+		return;
+	if (m->swarm_listing) {
+		m->swarm_again = true;
+		return;
+	}
+	m->swarm_listing = true;
+	swarm_node_list(m->docker, endpoint_swarm_nodes_cb, m);
+}
+
+/* The replica count v's service should have: its wanted slots, less those
+ * whose dead task Swarm has not dropped yet. */
+static uint64_t endpoint_swarm_replicas(const struct variant *v)
+{
+	uint64_t n = 0;
+
+	for (size_t j = 0; j < v->n_wanted && j < v->n_instances; j++)
+		n += !v->instances[j]->dead_task_id;
+	return n;
+}
+
+/* The service was removed (or was gone already). */
+static void endpoint_swarm_removed_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+
+	if (r->err && r->err != -ECANCELED)
+		log_endpoint(LOG_WARNING, op->ep->name, "endpoint %s: removing service %s: %s",
+		             op->ep->name, op->container_id,
+		             r->message ? r->message : strerror(-r->err));
+	op_free(op);
+}
+
+/* What made the service go is on disk: remove it. */
+static void endpoint_swarm_remove_durable_cb(void *userdata)
+{
+	struct op *op = userdata;
+	struct endpoint_manager *m = op->ep->manager;
+
+	if (!m || m->shutting_down) {
+		op_free(op);
+		return;
+	}
+	log_endpoint(LOG_INFO, op->ep->name, "endpoint %s: removing service %s", op->ep->name,
+	             op->container_id);
+	swarm_service_remove(m->docker, op->container_id, endpoint_swarm_removed_cb, op);
+}
+
+/* Remove service id on ep's account, after a journal barrier (as
+ * containers are). */
+static void endpoint_swarm_remove_service(struct endpoint *ep, const char *id)
+{
+	struct endpoint_manager *m = ep->manager;
+	struct op *op = op_new(ep, NULL, NULL);
+
+	op->container_id = xstrdup(id);
+	if (m->journal)
+		journal_barrier(m->journal, endpoint_swarm_remove_durable_cb, op);
+	else
+		endpoint_swarm_remove_durable_cb(op);
+}
+
+/* v's instances all went (its endpoint is deleted or failed, its fleet
+ * retired): its service goes; one being created goes once it is. */
+void endpoint_swarm_variant_gone(struct endpoint *ep, struct variant *v)
+{
+	v->service_removed = true;
+	if (!v->service_id)
+		return;
+	endpoint_swarm_remove_service(ep, v->service_id);
+	free(v->service_id);
+	v->service_id = NULL;
+}
+
+/* Scaled (or not: the next listing tries again). */
+static void endpoint_swarm_scaled_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+
+	v->service_busy = false;
+	if (r->err && r->err != -ECANCELED) {
+		log_endpoint(LOG_WARNING, op->ep->name, "endpoint %s: scaling service %s: %s",
+		             op->ep->name, v->service_id ? v->service_id : "",
+		             r->message ? r->message : strerror(-r->err));
+		v->service_replicas = UINT64_MAX;
+	}
+	if (op_current(op) && op->ep->manager)
+		endpoint_swarm_list_later(op->ep->manager, 250);
+	op_free(op);
+}
+
+/* Each launched instance of a Creating variant fails with reason. */
+static void endpoint_swarm_variant_failed(struct variant *v, const char *reason)
+{
+	struct endpoint *ep = v->endpoint;
+
+	for (size_t j = 0; j < v->n_instances; j++) {
+		struct instance *inst = v->instances[j];
+
+		if (inst->state != INSTANCE_CREATING)
+			continue;
+		if (ep->state == ENDPOINT_CREATING) {
+			inst->state = INSTANCE_FAILED;
+			endpoint_fail(ep, inst, NULL, reason);
+			return;
+		}
+	}
+	log_endpoint(LOG_WARNING, ep->name, "endpoint %s: %s", ep->name, reason);
+}
+
+static void endpoint_swarm_create(struct variant *v, struct instance *inst, bool may_retry);
+
+/* A service of that name was ours and is removed: create again. */
+static void endpoint_swarm_conflict_removed_cb(const struct docker_result *r, void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+
+	v->service_busy = false;
+	if (op_current(op) && !v->service_removed && !v->service_id)
+		endpoint_swarm_create(v, v->instances[0], false);
+	op_free(op);
+}
+
+/* The name was taken: by a service of this daemon for the same variant
+ * (left over by a crash), removed; by anyone else's, never touched. */
+static void endpoint_swarm_conflict_cb(const struct docker_result *r, const struct swarm_service *s,
+                                       void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+	struct endpoint_manager *m = op->ep->manager;
+	const char *owner =
+	    s ? json_string_value(json_object_get(s->labels, ENDPOINT_LABEL_OWNER)) : NULL;
+	_cleanup_free_ char *reason = NULL;
+
+	if (!op_current(op) || v->service_removed) {
+		v->service_busy = false;
+		op_free(op);
+		return;
+	}
+	if (!r->err && owner && !strcmp(owner, m->owner)) {
+		log_endpoint(LOG_INFO, op->ep->name, "endpoint %s: service %s exists; replacing it",
+		             op->ep->name, op->container_name);
+		swarm_service_remove(m->docker, s->id, endpoint_swarm_conflict_removed_cb, op);
+		return;
+	}
+	v->service_busy = false;
+	reason = xasprintf("Failed to create the service of production variant %s: the name %s "
+	                   "is taken by a service that endpointd did not create for it.",
+	                   v->name, op->container_name);
+	endpoint_swarm_variant_failed(v, reason);
+	op_free(op);
+}
+
+/* The service is created: its tasks show in the next listings. */
+static void endpoint_swarm_created_cb(const struct docker_result *r, const char *id, void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+	struct endpoint *ep = op->ep;
+	struct endpoint_manager *m = ep->manager;
+	_cleanup_free_ char *reason = NULL;
+
+	if (!r->err && id && (v->service_removed || !op_current(op))) {
+		/* Nobody wants it any more. */
+		v->service_busy = false;
+		if (m && !m->shutting_down)
+			endpoint_swarm_remove_service(ep, id);
+		op_free(op);
+		return;
+	}
+	if (!op_current(op) || v->service_removed) {
+		v->service_busy = false;
+		op_free(op);
+		return;
+	}
+	if (r->err == -EEXIST && op->may_retry) {
+		swarm_service_inspect(m->docker, op->container_name, endpoint_swarm_conflict_cb,
+		                      op);
+		return;
+	}
+	v->service_busy = false;
+	if (!r->err && id) {
+		v->service_id = xstrdup(id);
+		log_endpoint(LOG_INFO, ep->name,
+		             "endpoint %s: variant %s: service %s (%.12s), %llu "
+		             "replicas",
+		             ep->name, v->name, op->container_name, id,
+		             (unsigned long long)v->service_replicas);
+		endpoint_swarm_list_later(m, 250);
+	} else if (engine_unreachable(r) || r->status >= 500) {
+		/* The next listing tries again; the deadline bounds it. */
+		log_endpoint(LOG_WARNING, ep->name, "endpoint %s: creating service %s: %s",
+		             ep->name, op->container_name,
+		             r->message ? r->message : strerror(-r->err));
+		endpoint_swarm_list_later(m, ENDPOINT_RETRY_MS);
+	} else {
+		reason = xasprintf("Failed to create the service of production variant %s: %s",
+		                   v->name, r->message ? r->message : strerror(-r->err));
+		endpoint_swarm_variant_failed(v, reason);
+	}
+	op_free(op);
+}
+
+/* The intent is on disk: create the service. */
+static void endpoint_swarm_intent_durable_cb(void *userdata)
+{
+	struct op *op = userdata;
+	struct variant *v = op->variant;
+
+	if (!op_current(op) || v->service_removed) {
+		v->service_busy = false;
+		op_free(op);
+		return;
+	}
+	swarm_service_create(op->ep->manager->docker, op->spec, endpoint_swarm_created_cb, op);
+}
+
+/* Create v's service from what inst's container would be. */
+static void endpoint_swarm_create(struct variant *v, struct instance *inst, bool may_retry)
+{
+	struct endpoint *ep = v->endpoint;
+	struct endpoint_manager *m = ep->manager;
+	struct swarm_service_params p;
+	_cleanup_free_ char *name =
+	    endpoint_swarm_service_name(m->owner, ep->name, v->name, v->fleet->id);
+	uint64_t replicas = endpoint_swarm_replicas(v);
+	json_t *cs = instance_container_spec(inst);
+	const char *why = NULL;
+	json_t *spec;
+	struct op *op;
+
+	endpoint_swarm_service_params(v->cv, name, replicas, &p);
+	spec = swarm_service_spec(cs, &p, &why);
+	json_decref(cs);
+	if (!spec) {
+		_cleanup_free_ char *reason = xasprintf(
+		    "Failed to create the service of production variant %s: %s", v->name, why);
+		endpoint_swarm_variant_failed(v, reason);
+		return;
+	}
+	op = op_new(ep, v, NULL);
+	op->spec = spec;
+	op->container_name = xstrdup(name);
+	op->may_retry = may_retry;
+	v->service_busy = true;
+	v->service_replicas = replicas;
+	if (m->journal) {
+		endpoint_persist(ep);
+		journal_barrier(m->journal, endpoint_swarm_intent_durable_cb, op);
+	} else {
+		endpoint_swarm_intent_durable_cb(op);
+	}
+}
+
+/* Bring v's service in line: created once an instance is launched, scaled
+ * to the replicas its slots want. */
+static void endpoint_swarm_variant_sync(struct variant *v)
+{
+	struct endpoint *ep = v->endpoint;
+	uint64_t want = endpoint_swarm_replicas(v);
+	struct op *op;
+	bool launched = false;
+
+	if (v->service_busy || v->service_removed || !endpoint_wants_instances(ep))
+		return;
+	for (size_t j = 0; j < v->n_wanted && j < v->n_instances; j++)
+		launched |= v->instances[j]->state == INSTANCE_CREATING;
+	if (!v->service_id) {
+		if (launched)
+			endpoint_swarm_create(v, v->instances[0], true);
+		return;
+	}
+	if (want == v->service_replicas)
+		return;
+	log_endpoint(LOG_INFO, ep->name, "endpoint %s: variant %s: scaling its service to %llu",
+	             ep->name, v->name, (unsigned long long)want);
+	op = op_new(ep, v, NULL);
+	v->service_busy = true;
+	v->service_replicas = want;
+	swarm_service_scale(ep->manager->docker, v->service_id, want, endpoint_swarm_scaled_cb, op);
+}
+
+/* Swarm mode's launch of a slot: its variant's service makes the task; the
+ * listings say when it runs, and where. */
+void endpoint_swarm_launch(struct instance *inst)
+{
+	struct variant *v = inst->variant;
+	struct endpoint_manager *m = v->endpoint->manager;
+	uint64_t now = now_monotonic_ms();
+
+	inst->state = INSTANCE_CREATING;
+	inst->started_ms = now;
+	inst->engine_epoch = m->engine_epoch;
+	if (!inst->deadline_ms)
+		inst->deadline_ms = now + (uint64_t)v->cv->startup_timeout_s * 1000;
+	endpoint_swarm_variant_sync(v);
+	endpoint_swarm_list_later(m, 250);
+}
+
+/* Swarm mode's end of instance_teardown(): the task is the service's to end
+ * (scaled away, or removed with the service). */
+void endpoint_swarm_teardown(struct instance *inst)
+{
+	free(inst->task_id);
+	inst->task_id = NULL;
+	free(inst->host_addr);
+	inst->host_addr = NULL;
+	free(inst->dead_task_id);
+	inst->dead_task_id = NULL;
+	inst->host_port = 0;
+	inst->state = INSTANCE_GONE;
+	/* A slot retired by a scale-down: the replica count follows. */
+	endpoint_swarm_variant_sync(inst->variant);
 }

@@ -272,6 +272,9 @@ static int endpoint_update_check_config(struct endpoint_manager *m,
 	for (size_t i = 0; i < ecfg->n_variants; i++)
 		if (ecfg->variants[i].model->enable_network_isolation && !m->config->container_dialer)
 			return -ENETUNREACH;
+	/* In swarm mode the nodes' resources decide, not this host's GPUs. */
+	if (m->swarm)
+		return endpoint_swarm_admit(m, ecfg);
 	return 0;
 }
 
@@ -341,7 +344,7 @@ int endpoint_update(struct endpoint *ep, const struct endpoint_update *u, const 
 		if (f->variants[i].cv->type)
 			gpus += variant_target(&f->variants[i], state.new_target, view.new_total) *
 				f->variants[i].cv->type->gpus;
-	if (gpus > endpoint_manager_free_gpus(m)) {
+	if (!m->swarm && gpus > endpoint_manager_free_gpus(m)) {
 		fleet_free(f);
 		deploy_state_clear(&state);
 		return -ENODEV;
@@ -401,7 +404,7 @@ int endpoint_update_capacities(struct endpoint *ep, const struct endpoint_capaci
 	}
 	if (m->n_instances + more_slots > m->config->max_instances)
 		return -EDQUOT;
-	if (more_gpus > 0 && more_gpus > endpoint_manager_free_gpus(m))
+	if (!m->swarm && more_gpus > 0 && more_gpus > endpoint_manager_free_gpus(m))
 		return -ENODEV;
 	for (size_t i = 0; i < n; i++)
 		if (c[i].has_weight)

@@ -162,14 +162,16 @@ static void health_check_probe(struct health_check *hc)
 
 /* Common constructor. */
 static struct health_check *health_check_new(struct event_base *base, struct httpc *h,
-					     uint16_t port, health_fn cb, void *userdata)
+					     const char *host, uint16_t port, health_fn cb,
+					     void *userdata)
 {
 	struct health_check *hc = xcalloc(1, sizeof(*hc));
 	hc->base = base;
 	hc->httpc = h;
 	hc->cb = cb;
 	hc->userdata = userdata;
-	snprintf(hc->url, sizeof(hc->url), "http://127.0.0.1:%u/ping", (unsigned)port);
+	snprintf(hc->url, sizeof(hc->url), "http://%s:%u/ping", host ? host : "127.0.0.1",
+		 (unsigned)port);
 	snprintf(hc->detail, sizeof(hc->detail), "no probe answered");
 	hc->timer = evtimer_new(base, health_check_timer_cb, hc);
 	return hc;
@@ -179,7 +181,15 @@ static struct health_check *health_check_new(struct event_base *base, struct htt
 struct health_check *health_check_startup(struct event_base *base, struct httpc *h, uint16_t port,
 					  uint64_t timeout_ms, health_fn cb, void *userdata)
 {
-	struct health_check *hc = health_check_new(base, h, port, cb, userdata);
+	return health_check_startup_at(base, h, NULL, port, timeout_ms, cb, userdata);
+}
+
+/* The same at host (a task's node). */
+struct health_check *health_check_startup_at(struct event_base *base, struct httpc *h,
+					     const char *host, uint16_t port, uint64_t timeout_ms,
+					     health_fn cb, void *userdata)
+{
+	struct health_check *hc = health_check_new(base, h, host, port, cb, userdata);
 	hc->deadline_ms = now_monotonic_ms() + timeout_ms;
 	hc->delay_ms = HEALTH_STARTUP_FIRST_MS;
 	health_check_schedule(hc, 0);
@@ -190,7 +200,15 @@ struct health_check *health_check_startup(struct event_base *base, struct httpc 
 struct health_check *health_check_steady(struct event_base *base, struct httpc *h, uint16_t port,
 					 health_fn cb, void *userdata)
 {
-	struct health_check *hc = health_check_new(base, h, port, cb, userdata);
+	return health_check_steady_at(base, h, NULL, port, cb, userdata);
+}
+
+/* The same at host (a task's node). */
+struct health_check *health_check_steady_at(struct event_base *base, struct httpc *h,
+					    const char *host, uint16_t port, health_fn cb,
+					    void *userdata)
+{
+	struct health_check *hc = health_check_new(base, h, host, port, cb, userdata);
 	hc->steady = true;
 	health_check_schedule(hc, HEALTH_STEADY_INTERVAL_MS);
 	return hc;

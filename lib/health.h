@@ -43,6 +43,13 @@ struct health_check *health_check_startup(struct event_base *base, struct httpc 
 /* Probe every HEALTH_STEADY_INTERVAL_MS; cb(HEALTH_FAILING) once, then it stops. */
 struct health_check *health_check_steady(struct event_base *base, struct httpc *h, uint16_t port,
 					 health_fn cb, void *userdata);
+/* The same at host, an IPv4 address (a task's node; NULL: 127.0.0.1). */
+struct health_check *health_check_startup_at(struct event_base *base, struct httpc *h,
+					     const char *host, uint16_t port, uint64_t timeout_ms,
+					     health_fn cb, void *userdata);
+struct health_check *health_check_steady_at(struct event_base *base, struct httpc *h,
+					    const char *host, uint16_t port, health_fn cb,
+					    void *userdata);
 /* The same, each probe over a connection from *dialer, read as the probe
  * starts (the owner's dialer may be replaced between probes; NULL while
  * none runs, and the probe fails as a refused connection).  dialer must

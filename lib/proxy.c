@@ -390,6 +390,7 @@ void proxy_forward(struct proxy_call *c)
 	bool isolated = model && model->enable_network_isolation;
 	struct upstream_request ur = {
 		.port = isolated ? DIALER_MODEL_PORT : c->inst->host_port,
+		.host = isolated ? NULL : c->inst->host_addr,
 		.dialer = c->inst->dialer,
 		.dialer_only = isolated,
 		.path = "/invocations",

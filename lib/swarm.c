@@ -815,11 +815,13 @@ json_t *swarm_service_spec(const json_t *cs, const struct swarm_service_params *
 	swarm_copy(container, "Args", cs, "Cmd");
 	swarm_copy(container, "Env", cs, "Env");
 	swarm_copy(container, "Hostname", cs, "Hostname");
-	swarm_copy(container, "Labels", cs, "Labels");
 	swarm_copy(container, "Mounts", host, "Mounts");
 	json_object_foreach((json_t *)json_object_get(cs, "Labels"), k,
 	                    v) if (!swarm_label_is_instances(k))
 	    json_object_set_new(labels, k, json_deep_copy(v));
+	/* The tasks' containers say whose they are as the service does; no
+	 * slot of the one container the spec was made for. */
+	json_object_set_new(container, "Labels", json_deep_copy(labels));
 
 	/* Condition "none": a task that ends stays ended, and endpointd
 	 * decides what replaces it, as it does for containers. */

@@ -45,6 +45,7 @@
 #define _GNU_SOURCE
 #include "upstream.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -86,11 +87,13 @@ enum upstream_parse {
 
 struct upstream_pool;
 
-/* One TCP connection to 127.0.0.1:port.  Owned by the upstream: in a pool's
+/* One TCP connection to addr:port (127.0.0.1 unless the request named a
+ * node's address).  Owned by the upstream: in a pool's
  * idle stack, or serving exactly one call (which points back at it). */
 struct upstream_conn {
 	struct upstream *u;
 	int fd;
+	uint32_t addr; /* network order */
 	uint16_t port;
 	bool connecting;
 	bool et;     /* edge-triggered: both events stay added for life */
@@ -109,8 +112,9 @@ struct upstream_conn {
 
 TAILQ_HEAD(upstream_conn_list, upstream_conn);
 
-/* The idle connections to one port, or from one dialer (dialer set). */
+/* The idle connections to one address and port, or from one dialer (dialer set). */
 struct upstream_pool {
+	uint32_t addr; /* network order */
 	uint16_t port;
 	const struct dialer *dialer;
 	struct upstream_conn_list idle;
@@ -127,6 +131,8 @@ struct upstream_call {
 	upstream_done_fn done;
 	void *userdata;
 
+	uint32_t addr;                  /* network order */
+	char host[INET_ADDRSTRLEN];     /* addr, for the Host header and messages */
 	uint16_t port;
 	struct dialer *dialer;          /* a reference, or NULL */
 	struct dialer_request *dialing; /* waiting for the dialer's socket */
@@ -182,17 +188,18 @@ static void upstream_call_send(struct upstream_call *c);
 /* The pool of port, or of dialer when it is set, made when make is set;
  * NULL when there is none.  A dialer's address cannot name another while
  * its pool lives: each idle connection in it holds a reference. */
-static struct upstream_pool *upstream_pool_get(struct upstream *u, uint16_t port,
+static struct upstream_pool *upstream_pool_get(struct upstream *u, uint32_t addr, uint16_t port,
                                                const struct dialer *dialer, bool make)
 {
-	size_t b = (port ^ ((uintptr_t)dialer >> 4)) % UPSTREAM_POOL_BUCKETS;
+	size_t b = (port ^ addr ^ ((uintptr_t)dialer >> 4)) % UPSTREAM_POOL_BUCKETS;
 	struct upstream_pool *p;
 	LIST_FOREACH(p, &u->buckets[b], entry)
-	if (p->port == port && p->dialer == dialer)
+	if (p->addr == addr && p->port == port && p->dialer == dialer)
 		return p;
 	if (!make)
 		return NULL;
 	p = xcalloc(1, sizeof(*p));
+	p->addr = addr;
 	p->port = port;
 	p->dialer = dialer;
 	TAILQ_INIT(&p->idle);
@@ -267,7 +274,7 @@ static void upstream_conn_idle(struct upstream_conn *conn)
 	struct upstream *u = conn->u;
 	if (u->n_idle >= UPSTREAM_MAX_IDLE)
 		upstream_conn_close(TAILQ_FIRST(&u->lru));
-	struct upstream_pool *p = upstream_pool_get(u, conn->port, conn->dialer, true);
+	struct upstream_pool *p = upstream_pool_get(u, conn->addr, conn->port, conn->dialer, true);
 	conn->call = NULL;
 	conn->served = true;
 	conn->pool = p;
@@ -280,11 +287,11 @@ static void upstream_conn_idle(struct upstream_conn *conn)
 	}
 }
 
-/* The newest idle connection to port (from dialer, when set), or NULL. */
-static struct upstream_conn *upstream_conn_take(struct upstream *u, uint16_t port,
+/* The newest idle connection to addr:port (from dialer, when set), or NULL. */
+static struct upstream_conn *upstream_conn_take(struct upstream *u, uint32_t addr, uint16_t port,
                                                 const struct dialer *dialer)
 {
-	struct upstream_pool *p = upstream_pool_get(u, port, dialer, false);
+	struct upstream_pool *p = upstream_pool_get(u, addr, port, dialer, false);
 	if (!p)
 		return NULL;
 	struct upstream_conn *conn = TAILQ_FIRST(&p->idle);
@@ -292,12 +299,13 @@ static struct upstream_conn *upstream_conn_take(struct upstream *u, uint16_t por
 	return conn;
 }
 
-/* A connection around fd, a socket connected or connecting to port. */
-static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint16_t port, int fd,
-                                                 bool connecting, bool passed)
+/* A connection around fd, a socket connected or connecting to addr:port. */
+static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint32_t addr, uint16_t port,
+                                                 int fd, bool connecting, bool passed)
 {
 	struct upstream_conn *conn = xcalloc(1, sizeof(*conn));
 	conn->u = u;
+	conn->addr = addr;
 	conn->passed = passed;
 	conn->fd = fd;
 	conn->port = port;
@@ -320,9 +328,10 @@ static struct upstream_conn *upstream_conn_adopt(struct upstream *u, uint16_t po
 	return conn;
 }
 
-/* A new connection to 127.0.0.1:port, connecting; NULL with -errno in
+/* A new connection to addr:port, connecting; NULL with -errno in
  * *ret_error (-ECONNREFUSED when loopback refused it at once). */
-static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t port, int *ret_error)
+static struct upstream_conn *upstream_conn_open(struct upstream *u, uint32_t addr, uint16_t port,
+                                                int *ret_error)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -334,7 +343,7 @@ static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t por
 	struct sockaddr_in sin = {
 	    .sin_family = AF_INET,
 	    .sin_port = htons(port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	    .sin_addr.s_addr = addr,
 	};
 	bool connecting = false;
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
@@ -345,7 +354,7 @@ static struct upstream_conn *upstream_conn_open(struct upstream *u, uint16_t por
 		}
 		connecting = true;
 	}
-	return upstream_conn_adopt(u, port, fd, connecting, false);
+	return upstream_conn_adopt(u, addr, port, fd, connecting, false);
 }
 
 /* --- the end of a call --------------------------------------------------- */
@@ -470,8 +479,8 @@ static bool upstream_call_write(struct upstream_call *c)
 		int e = (int)-n;
 		if (upstream_call_retry_stale(c))
 			return false;
-		upstream_call_fail(c, e == EPIPE ? -ECONNRESET : -e, "writing to 127.0.0.1:%u: %s",
-		                   c->port, strerror(e));
+		upstream_call_fail(c, e == EPIPE ? -ECONNRESET : -e, "writing to %s:%u: %s",
+		                   c->host, c->port, strerror(e));
 		return false;
 	}
 	upstream_conn_want_write(conn, false);
@@ -509,9 +518,9 @@ static void upstream_call_dialed(int fd, void *userdata)
 	if (fd < 0 && c->dialer_only) {
 		/* Nothing was sent, whatever kept the socket from coming. */
 		upstream_call_fail(c, -ECONNREFUSED,
-		                   "connecting to 127.0.0.1:%u through the container's "
+		                   "connecting to %s:%u through the container's "
 		                   "endpointd-dialer: %s",
-		                   c->port, strerror(-fd));
+		                   c->host, c->port, strerror(-fd));
 		return;
 	}
 	if (fd < 0) {
@@ -519,7 +528,7 @@ static void upstream_call_dialed(int fd, void *userdata)
 		upstream_call_send(c);
 		return;
 	}
-	c->conn = upstream_conn_adopt(c->u, c->port, fd, false, true);
+	c->conn = upstream_conn_adopt(c->u, c->addr, c->port, fd, false, true);
 	if (c->dialer_only)
 		c->conn->dialer = dialer_ref(c->dialer);
 	upstream_call_begin(c);
@@ -533,7 +542,8 @@ static void upstream_call_send(struct upstream_call *c)
 	int r = 0;
 	c->conn = c->retried || (c->dialer_only && !c->dialer)
 	              ? NULL
-	              : upstream_conn_take(c->u, c->port, c->dialer_only ? c->dialer : NULL);
+	              : upstream_conn_take(c->u, c->addr, c->port,
+	                                   c->dialer_only ? c->dialer : NULL);
 	if (!c->conn && c->dialer && !c->dial_failed) {
 		c->dialing = dialer_dial(c->dialer, upstream_call_dialed, c);
 		if (c->dialing) {
@@ -544,18 +554,18 @@ static void upstream_call_send(struct upstream_call *c)
 	if (!c->conn && c->dialer_only) {
 		c->pending_result = -ECONNREFUSED;
 		snprintf(c->error, sizeof(c->error),
-		         "connecting to 127.0.0.1:%u: the container's endpointd-dialer is not "
+		         "connecting to %s:%u: the container's endpointd-dialer is not "
 		         "running",
-		         c->port);
+		         c->host, c->port);
 		c->pending_error = c->error;
 		event_active(&c->timer, EV_TIMEOUT, 0);
 		return;
 	}
 	if (!c->conn)
-		c->conn = upstream_conn_open(c->u, c->port, &r);
+		c->conn = upstream_conn_open(c->u, c->addr, c->port, &r);
 	if (!c->conn) {
 		c->pending_result = r;
-		snprintf(c->error, sizeof(c->error), "connecting to 127.0.0.1:%u: %s", c->port,
+		snprintf(c->error, sizeof(c->error), "connecting to %s:%u: %s", c->host, c->port,
 		         strerror(-r));
 		c->pending_error = c->error;
 		event_active(&c->timer, EV_TIMEOUT, 0);
@@ -669,13 +679,13 @@ static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
 	    line[8] != ' ' || strspn(line + 9, "0123456789") != 3 ||
 	    (line[12] && line[12] != ' ') || !upstream_is_text(line, strlen(line))) {
 		snprintf(c->error, sizeof(c->error),
-		         "127.0.0.1:%u answered without an HTTP/1.x status line", c->port);
+		         "%s:%u answered without an HTTP/1.x status line", c->host, c->port);
 		return -EPROTO;
 	}
 	int status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
 	if (status < 100) {
 		snprintf(c->error, sizeof(c->error),
-		         "127.0.0.1:%u answered without an HTTP/1.x status line", c->port);
+		         "%s:%u answered without an HTTP/1.x status line", c->host, c->port);
 		return -EPROTO;
 	}
 	c->status = status;
@@ -687,12 +697,12 @@ static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
 		char *name, *value;
 		if (upstream_split_field(line, &name, &value) < 0) {
 			snprintf(c->error, sizeof(c->error),
-			         "127.0.0.1:%u sent a malformed header line", c->port);
+			         "%s:%u sent a malformed header line", c->host, c->port);
 			return -EPROTO;
 		}
 		if (c->n_headers == UPSTREAM_MAX_HEADERS) {
-			snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent over %d headers",
-			         c->port, UPSTREAM_MAX_HEADERS);
+			snprintf(c->error, sizeof(c->error), "%s:%u sent over %d headers",
+			         c->host, c->port, UPSTREAM_MAX_HEADERS);
 			return -EPROTO;
 		}
 		c->names[c->n_headers] = name;
@@ -701,7 +711,7 @@ static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
 			uint64_t n;
 			if (upstream_parse_length(value, &n) < 0 || (has_length && n != length)) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent a bad Content-Length", c->port);
+				         "%s:%u sent a bad Content-Length", c->host, c->port);
 				return -EPROTO;
 			}
 			has_length = true;
@@ -709,7 +719,7 @@ static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
 		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
 			if (has_te || strcasecmp(value, "chunked") != 0) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent Transfer-Encoding %.40s%s", c->port,
+				         "%s:%u sent Transfer-Encoding %.40s%s", c->host, c->port,
 				         value, has_te ? " twice" : "");
 				return -EPROTO;
 			}
@@ -722,8 +732,8 @@ static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
 		}
 	}
 	if (bad || !line) {
-		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent a line not ended by CRLF",
-		         c->port);
+		snprintf(c->error, sizeof(c->error), "%s:%u sent a line not ended by CRLF",
+		         c->host, c->port);
 		return -EPROTO;
 	}
 	if (has_te && has_length) {
@@ -731,18 +741,18 @@ static int upstream_parse_head(struct upstream_call *c, char *head, size_t len)
 		 * refuse it, and its connection is closed with the call. */
 		c->keep_alive = false;
 		snprintf(c->error, sizeof(c->error),
-		         "127.0.0.1:%u sent both Content-Length and Transfer-Encoding", c->port);
+		         "%s:%u sent both Content-Length and Transfer-Encoding", c->host, c->port);
 		return -EPROTO;
 	}
 	if (status == 101) {
-		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u switched protocols", c->port);
+		snprintf(c->error, sizeof(c->error), "%s:%u switched protocols", c->host, c->port);
 		return -EPROTO;
 	}
 	if (status < 200)
 		return 0; /* interim: the real answer follows */
 	if (has_length && length > c->max_response && !c->on_piece) {
-		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u answered with over %zu bytes",
-		         c->port, c->max_response);
+		snprintf(c->error, sizeof(c->error), "%s:%u answered with over %zu bytes",
+		         c->host, c->port, c->max_response);
 		return -E2BIG;
 	}
 	if (status == 204 || status == 304) {
@@ -798,8 +808,8 @@ static ssize_t upstream_take_body(struct upstream_call *c, struct evbuffer *in, 
 		if (n > room)
 			n = room;
 	} else if (have + n > c->max_response) {
-		snprintf(c->error, sizeof(c->error), "127.0.0.1:%u answered with over %zu bytes",
-		         c->port, c->max_response);
+		snprintf(c->error, sizeof(c->error), "%s:%u answered with over %zu bytes",
+		         c->host, c->port, c->max_response);
 		return -E2BIG;
 	}
 	evbuffer_remove_buffer(in, c->body, n);
@@ -819,7 +829,7 @@ static char *upstream_read_line(struct upstream_call *c, struct evbuffer *in, si
 	} else if (line || evbuffer_get_length(in) <= max + 2) {
 		return line;
 	}
-	snprintf(c->error, sizeof(c->error), "127.0.0.1:%u sent a %s line over %zu bytes", c->port,
+	snprintf(c->error, sizeof(c->error), "%s:%u sent a %s line over %zu bytes", c->host, c->port,
 	         what, max);
 	*ret_r = -EPROTO;
 	return NULL;
@@ -839,13 +849,13 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 				if (avail >= 5 && memcmp(evbuffer_pullup(in, 5), "HTTP/", 5) != 0) {
 					snprintf(
 					    c->error, sizeof(c->error),
-					    "127.0.0.1:%u answered without an HTTP/1.x status line",
-					    c->port);
+					    "%s:%u answered without an HTTP/1.x status line",
+					    c->host, c->port);
 					return -EPROTO;
 				}
 				if (avail > UPSTREAM_MAX_HEAD) {
 					snprintf(c->error, sizeof(c->error),
-					         "127.0.0.1:%u sent a head over %d bytes", c->port,
+					         "%s:%u sent a head over %d bytes", c->host, c->port,
 					         UPSTREAM_MAX_HEAD);
 					return -E2BIG;
 				}
@@ -854,7 +864,7 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			size_t len = (size_t)end.pos + 4;
 			if (len > UPSTREAM_MAX_HEAD) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent a head over %d bytes", c->port,
+				         "%s:%u sent a head over %d bytes", c->host, c->port,
 				         UPSTREAM_MAX_HEAD);
 				return -E2BIG;
 			}
@@ -895,12 +905,12 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			uint64_t n;
 			if (upstream_parse_chunk_size(line, len, &n) < 0) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent a bad chunk size", c->port);
+				         "%s:%u sent a bad chunk size", c->host, c->port);
 				return -EPROTO;
 			}
 			if (n > c->max_response && !c->on_piece) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u answered with over %zu bytes", c->port,
+				         "%s:%u answered with over %zu bytes", c->host, c->port,
 				         c->max_response);
 				return -E2BIG;
 			}
@@ -915,7 +925,7 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			evbuffer_remove(in, crlf, 2);
 			if (crlf[0] != '\r' || crlf[1] != '\n') {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent a chunk without its CRLF", c->port);
+				         "%s:%u sent a chunk without its CRLF", c->host, c->port);
 				return -EPROTO;
 			}
 			c->parse = UPSTREAM_PARSE_CHUNK_SIZE;
@@ -931,8 +941,8 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			if (c->trailer_bytes > UPSTREAM_MAX_HEAD ||
 			    (len && ++c->n_trailers > UPSTREAM_MAX_HEADERS)) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent trailers over %d bytes or %d fields",
-				         c->port, UPSTREAM_MAX_HEAD, UPSTREAM_MAX_HEADERS);
+				         "%s:%u sent trailers over %d bytes or %d fields",
+				         c->host, c->port, UPSTREAM_MAX_HEAD, UPSTREAM_MAX_HEADERS);
 				return -E2BIG;
 			}
 			if (len == 0) {
@@ -943,7 +953,7 @@ static int upstream_parse(struct upstream_call *c, struct evbuffer *in)
 			if (memchr(line, '\0', len) ||
 			    upstream_split_field(line, &name, &value) < 0) {
 				snprintf(c->error, sizeof(c->error),
-				         "127.0.0.1:%u sent a malformed trailer line", c->port);
+				         "%s:%u sent a malformed trailer line", c->host, c->port);
 				return -EPROTO;
 			}
 			break;
@@ -1085,10 +1095,10 @@ static void upstream_conn_readable(struct upstream_conn *conn, bool peer_closed)
 			return;
 		if (n == 0)
 			upstream_call_fail(
-			    c, -ECONNRESET, "127.0.0.1:%u closed the connection %s", c->port,
+			    c, -ECONNRESET, "%s:%u closed the connection %s", c->host, c->port,
 			    c->status ? "in the middle of its answer" : "without answering");
 		else
-			upstream_call_fail(c, (int)n, "reading from 127.0.0.1:%u: %s", c->port,
+			upstream_call_fail(c, (int)n, "reading from %s:%u: %s", c->host, c->port,
 			                   strerror((int)-n));
 		return;
 	}
@@ -1108,7 +1118,7 @@ static void upstream_conn_connected(struct upstream_conn *conn)
 		return;
 	conn->connecting = false;
 	if (err) {
-		upstream_call_fail(c, -err, "connecting to 127.0.0.1:%u: %s", c->port,
+		upstream_call_fail(c, -err, "connecting to %s:%u: %s", c->host, c->port,
 		                   strerror(err));
 		return;
 	}
@@ -1155,9 +1165,9 @@ static void upstream_call_timer(evutil_socket_t fd, short what, void *arg)
 	if (c->dialing && c->dialer_only) {
 		dialer_cancel(TAKE_PTR(c->dialing));
 		upstream_call_fail(c, -ETIMEDOUT,
-		                   "connecting to 127.0.0.1:%u through the container's "
+		                   "connecting to %s:%u through the container's "
 		                   "endpointd-dialer timed out after %u ms",
-		                   c->port, c->connect_timeout_ms);
+		                   c->host, c->port, c->connect_timeout_ms);
 		return;
 	}
 	if (c->dialing) {
@@ -1169,13 +1179,13 @@ static void upstream_call_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->conn && c->conn->connecting)
 		upstream_call_fail(c, -ETIMEDOUT,
-		                   "connecting to 127.0.0.1:%u timed out after %u ms", c->port,
+		                   "connecting to %s:%u timed out after %u ms", c->host, c->port,
 		                   c->connect_timeout_ms);
 	else if (c->idle_timeout_ms && now_monotonic_ms() < c->deadline_ms)
-		upstream_call_fail(c, -ETIMEDOUT, "127.0.0.1:%u sent nothing for %u ms", c->port,
+		upstream_call_fail(c, -ETIMEDOUT, "%s:%u sent nothing for %u ms", c->host, c->port,
 		                   c->idle_timeout_ms);
 	else
-		upstream_call_fail(c, -ETIMEDOUT, "127.0.0.1:%u did not answer in time", c->port);
+		upstream_call_fail(c, -ETIMEDOUT, "%s:%u did not answer in time", c->host, c->port);
 }
 
 /* --- the public API ------------------------------------------------------ */
@@ -1222,6 +1232,12 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
 	c->done = done;
 	c->userdata = userdata;
 	c->port = req->port;
+	/* A host that is no IPv4 address is loopback, as none is. */
+	struct in_addr in;
+	if (!req->host || inet_pton(AF_INET, req->host, &in) != 1)
+		in.s_addr = htonl(INADDR_LOOPBACK);
+	c->addr = in.s_addr;
+	inet_ntop(AF_INET, &in, c->host, sizeof(c->host));
 	c->dialer = req->dialer ? dialer_ref(req->dialer) : NULL;
 	c->dialer_only = req->dialer_only;
 	c->req_body = req->body;
@@ -1243,8 +1259,8 @@ struct upstream_call *upstream_start(struct upstream *u, const struct upstream_r
 		cap += strlen(req->headers[i]) + 2;
 	c->head = xmalloc(cap);
 	int n = snprintf(c->head, cap,
-	                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: %zu\r\n",
-	                 method, req->path, (unsigned)req->port, body_len);
+	                 "%s %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Length: %zu\r\n",
+	                 method, req->path, c->host, (unsigned)req->port, body_len);
 	char *end = c->head + n;
 	for (size_t i = 0; req->headers && req->headers[i]; i++)
 		end = stpcpy(stpcpy(end, req->headers[i]), "\r\n");

@@ -35,7 +35,8 @@ struct upstream_response;
 #define UPSTREAM_MAX_HEAD 65536
 
 struct upstream_request {
-	uint16_t port;               /* on 127.0.0.1: the pool's key */
+	uint16_t port;               /* on host: the pool's key with it */
+	const char *host;            /* an IPv4 address (a task's node); NULL: 127.0.0.1 */
 	struct dialer *dialer;       /* new connections from it while it answers; NULL = none */
 	/* Connections from dialer only, pooled by dialer (a container without a
 	 * network; port then only names the model server's port in the Host

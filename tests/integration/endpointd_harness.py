@@ -529,6 +529,24 @@ def _configs_yaml(names):
     return lines
 
 
+def endpoint_configs_yaml(configs, startup_timeout_s=STARTUP_TIMEOUT_S):
+    """An EndpointConfigs document (for Daemon's extra_yaml) of configs
+    [(name, model, instance count, instance type)], one AllTraffic variant
+    each."""
+    lines = ["EndpointConfigs:"]
+    for name, model, count, itype in configs:
+        lines += [
+            f"  - EndpointConfigName: {name}",
+            "    ProductionVariants:",
+            "      - VariantName: AllTraffic",
+            f"        ModelName: {model}",
+            f"        InitialInstanceCount: {count}",
+            f"        InstanceType: {itype}",
+            f"        ContainerStartupHealthCheckTimeoutInSeconds: {startup_timeout_s}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def _write_model_data(workdir):
     d = os.path.join(workdir, "model-dir")
     os.makedirs(d, exist_ok=True)  # again when a Daemon is restarted
@@ -543,11 +561,12 @@ def _write_model_data(workdir):
 
 
 def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_yaml=None,
-                 extra_instance_types=None):
+                 extra_instance_types=None, docker_mode=None):
     """The daemon config and its included file; extra_config lines go at the
     end of the main file (top-level keys), extra_instance_types ({name: flow
     mapping}) into its instance_types, extra_yaml (Models and
-    EndpointConfigs documents) into one more included file."""
+    EndpointConfigs documents) into one more included file; docker_mode (None:
+    the default, engine) goes into the docker key."""
     state_dir = os.path.join(workdir, "state")
     conf_d = os.path.join(workdir, "conf.d")
     os.makedirs(conf_d)
@@ -557,7 +576,8 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         f"include: [{_q(os.path.join(conf_d, '*.yaml'))}]",
         f"region: {REGION}",
         f'account_id: "{ACCOUNT}"',
-        f"docker: {{ socket: {_q(docker_sock)} }}",
+        f"docker: {{ socket: {_q(docker_sock)}"
+        + (f", mode: {docker_mode}" if docker_mode else "") + " }",
         "instance_types:",
         f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
         *(f"  {name}: {spec}" for name, spec in (extra_instance_types or {}).items()),
@@ -610,8 +630,9 @@ class Daemon:
     the process is gone: same work and state directory, a new port."""
 
     def __init__(self, binary, docker_sock, demo_image, extra_config=(), extra_yaml=None,
-                 extra_instance_types=None):
+                 extra_instance_types=None, docker_mode=None):
         self.binary = binary
+        self.docker_mode = docker_mode
         self.extra_config = tuple(extra_config)
         self.extra_yaml = extra_yaml
         self.extra_instance_types = dict(extra_instance_types or {})
@@ -630,7 +651,7 @@ class Daemon:
                 shutil.rmtree(os.path.join(self.workdir, "conf.d"), ignore_errors=True)
             self.config_path = write_config(self.workdir, self.port, self.docker_sock, self.demo_image,
                                             self.extra_config, self.extra_yaml,
-                                            self.extra_instance_types)
+                                            self.extra_instance_types, self.docker_mode)
             err = open(self.stderr_path, "ab")
             self.proc = subprocess.Popen(
                 [self.binary, "--config", self.config_path],

@@ -47,19 +47,9 @@ CPU_CONFIG = "demo-config"  # the harness's; no GPU
 
 
 def _gpu_configs_yaml():
-    lines = ["EndpointConfigs:"]
-    for name, count, itype in [(GPU_CONFIG, 1, GPU_TYPE), (GPU_PAIR_CONFIG, 2, GPU_TYPE),
-                               (TWO_GPU_CONFIG, 1, TWO_GPU_TYPE)]:
-        lines += [
-            f"  - EndpointConfigName: {name}",
-            "    ProductionVariants:",
-            "      - VariantName: AllTraffic",
-            "        ModelName: demo",
-            f"        InitialInstanceCount: {count}",
-            f"        InstanceType: {itype}",
-            f"        ContainerStartupHealthCheckTimeoutInSeconds: {h.STARTUP_TIMEOUT_S}",
-        ]
-    return "\n".join(lines) + "\n"
+    return h.endpoint_configs_yaml([(GPU_CONFIG, "demo", 1, GPU_TYPE),
+                                    (GPU_PAIR_CONFIG, "demo", 2, GPU_TYPE),
+                                    (TWO_GPU_CONFIG, "demo", 1, TWO_GPU_TYPE)])
 
 
 GPU_A = ("GPU-0a0a0a0a-1111-2222-3333-444444444444", "NVIDIA Fake H100 80GB HBM3", 80 * 1024**3)

@@ -8,6 +8,7 @@ service from swarm_service_spec() and reports where its tasks answer.
 Skipped when that dockerd cannot be started or cannot make a swarm.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -47,13 +48,14 @@ def _load_demo_image(sock):
     return build.returncode == 0
 
 
-@pytest.fixture(scope="module")
-def swarm_sock():
+@contextlib.contextmanager
+def single_node_swarm(prefix):
+    """The socket of a dockerd of its own in a fresh /tmp/<prefix>XXXXXX, with
+    two fake GPUs, its node labelled gpu=h100, made a swarm over 127.0.0.1
+    and given the demo image; stopped at the end.  Skips when it cannot."""
     if os.geteuid() != 0:
         pytest.skip("a dockerd of its own needs root")
-    if not os.access(SWARM_RUN, os.X_OK):
-        pytest.skip(f"{SWARM_RUN} is not built")
-    top = tempfile.mkdtemp(prefix="esw.", dir="/tmp")
+    top = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     env = dict(os.environ, PRIVATE_DOCKERD_ARGS="--node-generic-resource NVIDIA-GPU=gpu0 "
                                                  "--node-generic-resource NVIDIA-GPU=gpu1")
     start = subprocess.run([PRIVATE_DOCKERD, "start", top], capture_output=True, text=True,
@@ -73,6 +75,14 @@ def swarm_sock():
         yield sock
     finally:
         subprocess.run([PRIVATE_DOCKERD, "stop", top], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def swarm_sock():
+    if not os.access(SWARM_RUN, os.X_OK):
+        pytest.skip(f"{SWARM_RUN} is not built")
+    with single_node_swarm("esw.") as sock:
+        yield sock
 
 
 def _swarm_run(sock, *args):

@@ -71,6 +71,17 @@ void fake_engine_run_until(struct event_base *base, const int *count, int want, 
 	}
 }
 
+void fake_engine_run_until_true(struct event_base *base, bool (*pred)(void *), void *arg,
+                                uint64_t ms)
+{
+	uint64_t deadline = now_monotonic_ms() + ms;
+
+	while (!pred(arg) && now_monotonic_ms() < deadline) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(500);
+	}
+}
+
 /* The method of req as it is written in a request line. */
 static const char *fake_engine_method(const struct evhttp_request *req)
 {

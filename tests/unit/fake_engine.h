@@ -30,5 +30,8 @@ const char *fake_engine_last_body(void);
 void fake_engine_forget(void);
 /* Runs base until *count reaches want, or for at most ms. */
 void fake_engine_run_until(struct event_base *base, const int *count, int want, uint64_t ms);
+/* Runs base until pred(arg) holds, or for at most ms. */
+void fake_engine_run_until_true(struct event_base *base, bool (*pred)(void *), void *arg,
+                                uint64_t ms);
 
 #endif

@@ -391,7 +391,7 @@ Test(swarm_spec, a_variant_becomes_a_replicated_service_with_a_host_mode_port)
 	json_decref(cs);
 }
 
-Test(swarm_spec, the_container_spec_carries_over_and_instance_labels_stay_off_the_service)
+Test(swarm_spec, the_container_spec_carries_over_and_instance_labels_stay_off_the_service_and_its_tasks)
 {
 	json_t *cs = container_spec(false);
 	struct swarm_service_params p = {.name = "s", .replicas = 1, .port = 8080};
@@ -404,7 +404,7 @@ Test(swarm_spec, the_container_spec_carries_over_and_instance_labels_stay_off_th
 	                 "endpointd-demo-model:latest");
 	cr_assert(json_equal(json_object_get(c, "Args"), json_object_get(cs, "Cmd")));
 	cr_assert(json_equal(json_object_get(c, "Env"), json_object_get(cs, "Env")));
-	cr_assert(json_equal(json_object_get(c, "Labels"), json_object_get(cs, "Labels")));
+	cr_assert(json_equal(json_object_get(c, "Labels"), labels));
 	cr_assert(json_equal(json_object_get(c, "Mounts"),
 	                     json_object_get(json_object_get(cs, "HostConfig"), "Mounts")));
 	cr_assert_str_eq(json_string_value(json_object_get(c, "Hostname")), "model");

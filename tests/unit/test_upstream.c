@@ -1096,6 +1096,35 @@ Test(upstream, refused_port_fails_with_econnrefused)
 	cr_assert(res->has_error);
 }
 
+Test(upstream, a_call_to_a_host_address_goes_there_and_names_it_in_its_host_header)
+{
+	struct result *res = result_new();
+
+	/* The listener is on 127.0.0.1 only: 127.0.0.2 refuses the same port. */
+	upstream_start(client, &(struct upstream_request){.host = "127.0.0.2", .port = port,
+	                                                  .path = "/"},
+	               on_done, res);
+	run_until(&res->calls, 1);
+	cr_assert_eq(res->result, -ECONNREFUSED, "%d", res->result);
+	cr_assert(res->has_error);
+	cr_assert_eq(n_requests, 0);
+}
+
+Test(upstream, a_host_that_is_no_ipv4_address_is_loopback)
+{
+	struct result *res = result_new();
+	_cleanup_free_ char *host = NULL;
+
+	upstream_start(client, &(struct upstream_request){.host = "node-1", .port = port,
+	                                                  .path = "/"},
+	               on_done, res);
+	run_until(&res->calls, 1);
+	cr_assert_eq(n_requests, 1);
+	host = srv_header(requests[0].head, "Host");
+	cr_assert_not_null(host);
+	cr_assert(str_has_prefix(host, "127.0.0.1:"), "%s", host);
+}
+
 /* --- Completion --- */
 
 Test(upstream, done_is_not_called_inside_start_when_the_port_is_refused)
