@@ -113,9 +113,7 @@ struct instance {
 	 * (its node's address); NULL until it runs there. */
 	char *task_id;
 	char *host_addr; /* NULL: 127.0.0.1 */
-	/* Its task ended: the slot waits for the service to drop it before
-	 * it scales up again for a new one. */
-	char *dead_task_id;
+	unsigned task_slot; /* the service's slot (Task.Slot) it follows; 0: none yet */
 };
 
 struct variant {
@@ -147,6 +145,10 @@ struct variant {
 	bool service_busy;    /* a create or scale is in flight */
 	bool service_removed; /* its removal was asked for: never again */
 	uint64_t service_replicas; /* the replica count last asked for */
+	/* Its service's slots by the last listing (endpoint_swarm.c). */
+	unsigned slots_live, slots_lost, slots_dead, slots_leaving;
+	bool slots_drop_exact; /* dropping the dead ones would drop nothing else */
+	bool slots_counted;    /* by a listing since its service was made or adopted */
 };
 
 /*

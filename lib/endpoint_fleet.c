@@ -93,7 +93,6 @@ struct fleet *fleet_free(struct fleet *f)
 			free(inst->container_id);
 			free(inst->task_id);
 			free(inst->host_addr);
-			free(inst->dead_task_id);
 			free(inst);
 		}
 		if (v->retry)

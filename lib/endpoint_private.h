@@ -211,6 +211,23 @@ void endpoint_swarm_service_params(const struct config_variant *cv, const char *
 struct swarm_node;
 bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
 			      const struct config_instance_type *t);
+/* One slot of a variant's service in a listing: its newest task, and what
+ * that is to endpointd. */
+enum endpoint_swarm_slot_kind {
+	SWARM_SLOT_LIVE,    /* wanted, on a node that is up: placed, starting or running */
+	SWARM_SLOT_LOST,    /* not over, but its node is not ready or Swarm stops it */
+	SWARM_SLOT_DEAD,    /* over: it stays one of the service's slots until dropped */
+	SWARM_SLOT_LEAVING, /* being scaled away (desired state remove) */
+};
+struct endpoint_swarm_slot {
+	unsigned slot;
+	const char *node_id; /* NULL: not assigned */
+	bool running;        /* Status.State is running, whatever Swarm wants */
+	enum endpoint_swarm_slot_kind kind;
+	const struct swarm_task *task;
+	struct instance *owner;
+};
+bool endpoint_swarm_drop_is_exact(const struct endpoint_swarm_slot *slots, size_t n);
 void endpoint_swarm_start(struct endpoint_manager *m);
 void endpoint_swarm_free(struct endpoint_manager *m);
 int endpoint_swarm_admit(const struct endpoint_manager *m,

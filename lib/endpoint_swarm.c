@@ -30,17 +30,14 @@
  *                                        on every service or node event
  *                                        (swarm_events_watch)
  *   container remove + create            the task ended and stays ended
- *   (replace a dead instance)            (restart policy none, desired state
- *                                        shutdown); a scale down by the dead
- *                                        slots, then, once their tasks are
- *                                        gone from the task list, up again
- *                                        gives those slots new tasks and
- *                                        leaves the running ones alone (Swarm
- *                                        drops dead slots first); scaling up
- *                                        sooner leaves the slot empty until
- *                                        the next update.  A ForceUpdate
- *                                        would replace every task, an update
- *                                        with the same spec none
+ *   (replace a dead instance)            (restart policy none); its slot
+ *                                        stays one of the service's until
+ *                                        the service is scaled down by it
+ *                                        (endpoint_swarm_replicas); a new
+ *                                        task in a new slot replaces it.
+ *                                        ForceUpdate would replace every
+ *                                        task, an update with the same spec
+ *                                        none
  *   scale (UpdateEndpointWeights…,       swarm_service_scale()
  *   instance count)
  *   a new fleet (UpdateEndpoint)         a new service; the old one removed
@@ -56,34 +53,38 @@
  *                                        ResourceLimitExceeded at once
  *                                        (endpoint_swarm_type_fits)
  *
- * An instance is the newest task of its slot (Task.Slot, 1-based): the one
- * whose desired state is running, else the last one to end (a failed task
- * is left with desired state shutdown and no successor); older tasks of the
- * slot are previous generations.  endpoint_swarm_task_state() says which
- * instance state a task stands for; health checks and the proxy stay as
- * they are, with the instance's address and port taken from its task.  A
- * task that waits with the scheduler's Err (no node has the resources, no node meets
- * the constraints) fails a Creating endpoint with that Err as its
- * FailureReason once the startup timeout is spent.
+ * An instance follows one slot of its service (Task.Slot), and is that
+ * slot's newest task: the one whose desired state is running, else the last
+ * one to change.  A new instance takes the slot of its own number when it is
+ * free, else any live slot that no instance follows, so that an instance
+ * replaced in a new slot, or restored after a restart, finds a task.
+ * endpoint_swarm_task_state() says which instance state a task stands for;
+ * health checks and the proxy stay as they are, with the instance's address
+ * and port taken from its task.  A task that waits with the scheduler's Err
+ * (no node has the resources, no node meets the constraints) fails a
+ * Creating endpoint with that Err as its FailureReason once the startup
+ * timeout is spent.
  *
  * The manager lists the nodes (addresses, states, advertised resources,
- * kept for admission) and then every task, matched with variants by
- * service ID and with instances by slot, once a second while endpoints
- * exist and at once on a service or node event or a launch.  A task that
- * runs, on a node with an IPv4 Status.Addr and a host-mode port in its
- * PortStatus, gets endpointd's startup pings there; a task that ended or
- * left the list takes its instance out of rotation at once and is
- * replaced: instance_replace() as on one host; the slot keeps the dead
- * task's ID, the replica count drops by the slots so held and comes back
- * once their tasks are gone from the list.  A task whose node is not ready,
- * or that Swarm wants stopped while it still says "running" (a node that
- * went down leaves it so, with a container that may still answer pings),
- * leaves the rotation at once too but is held, not replaced, until it is
- * over or its node is back: scaling down while it still looks running made
- * Swarm drop the healthy task of another node instead.  Each launch or
- * listing brings the service in line (created with the replicas its slots
- * want; scaled when that count changed); one operation per service at a
- * time.
+ * kept for admission) and then every task, once a second while endpoints
+ * exist and at once on a service or node event or a launch.  Each slot of a
+ * service is then live (wanted, on a node that is up), lost (not over, but
+ * its node is not ready, or Swarm wants it stopped: a node that went down
+ * leaves its tasks "running", with containers that may still answer
+ * pings), dead (over) or leaving (scaled away).  A live task that runs, on
+ * a node with an IPv4 Status.Addr and a host-mode port in its PortStatus,
+ * gets endpointd's startup pings there.  A task that is lost, dead, or gone
+ * from the list takes its instance out of rotation at once and
+ * instance_replace() gives it a new task, as on one host.  Swarm keeps a
+ * lost task's slot until the task is over and a dead task's slot until the
+ * service is scaled down by it, so the replica count is the wanted
+ * instances, plus the lost slots, plus the dead ones while dropping them
+ * would drop a live task instead (endpoint_swarm_drop_is_exact reads
+ * Swarm's own order); when it would not, the count first goes down to the
+ * slots that are not dead, and up again once they are gone.  Each launch
+ * or listing brings the service in line (created with the replicas its
+ * slots want; scaled when that count changed, not while slots are
+ * leaving); one operation per service at a time.
  *
  * Reconcile: the first listing after a start, and the first after each
  * reconnection of the event stream, lists this daemon's services (by its
@@ -95,18 +96,18 @@
  * in rotation); those of a variant without one launch.  That first listing
  * counts as the sync that restored endpoints wait for.
  *
- * Open: replacing an instance whose node stays down (its task is not over
- * while the node cannot report; the scale-down above cannot pick it);
- * scaling a
- * serving variant down lets Swarm pick the tasks that go, which may not be
- * the slots endpointd retires; an instance that fails its pings while its
- * task still runs is probed again on that same task (the API has no call
- * that ends one task); whether scaling down drops the dead slots first on
- * every node and release, as it does on one node with docker.io 28.2;
- * model data is a bind mount of this host's path, which exists on other
- * nodes only if the operator shares it (the dialer's mounts are left out:
- * models without a network are refused in swarm mode); the nvidia runtime
- * must be told to honour DOCKER_RESOURCE_NVIDIA-GPU on each node.
+ * Open: a dead slot that cannot be dropped without a live task stays in
+ * the service (listed, shut down) until a drop is exact or the service
+ * goes; scaling a serving variant down lets Swarm pick the tasks that go,
+ * which may not be the slots endpointd retires (an instance whose task is
+ * taken is replaced, and takes the retired slot's task); an instance that
+ * fails its pings while its task still runs is probed again on that same
+ * task (the API has no call that ends one task); a slot leaving from a node
+ * that is down holds the scaling until the node is back; model data is a
+ * bind mount of this host's path, which exists on other nodes only if the
+ * operator shares it (the dialer's mounts are left out: models without a
+ * network are refused in swarm mode); the nvidia runtime must be told to
+ * honour DOCKER_RESOURCE_NVIDIA-GPU on each node.
  */
 #define _GNU_SOURCE
 #include "endpoint.h"
@@ -115,6 +116,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <limits.h>
 #include <string.h>
 
 #include "health.h"
@@ -381,52 +383,154 @@ int endpoint_swarm_admit(const struct endpoint_manager *m,
 	return 0;
 }
 
-/* The newest task of inst's slot in ts (of its variant's service), or NULL:
- * the one Swarm wants running, else the one that changed last. */
-static const struct swarm_task *endpoint_swarm_slot_task(const struct instance *inst,
-                                                         const struct swarm_task *ts, size_t n)
+/* Whether t is over: its container has stopped, or never was. */
+static bool endpoint_swarm_task_over(const struct swarm_task *t)
 {
-	const char *service = inst->variant->service_id;
-	const struct swarm_task *best = NULL;
+	static const char *const over[] = {"complete", "shutdown", "failed",
+	                                   "rejected", "remove",   "orphaned"};
 
-	for (size_t i = 0; i < n; i++) {
-		const struct swarm_task *t = &ts[i];
-		bool wanted, best_wanted;
-
-		if (!t->service_id || strcmp(t->service_id, service) || t->slot != inst->slot + 1)
-			continue;
-		if (!best) {
-			best = t;
-			continue;
-		}
-		wanted = !strcmp(t->desired_state, "running");
-		best_wanted = !strcmp(best->desired_state, "running");
-		if (wanted > best_wanted ||
-		    (wanted == best_wanted && t->timestamp > best->timestamp))
-			best = t;
-	}
-	return best;
-}
-
-/* Whether any task of the slot of inst is still listed. */
-static bool endpoint_swarm_slot_listed(const struct instance *inst, const struct swarm_task *ts,
-                                       size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ts[i].service_id && !strcmp(ts[i].service_id, inst->variant->service_id) &&
-		    ts[i].slot == inst->slot + 1)
+	for (size_t i = 0; i < ELEMENTSOF(over); i++)
+		if (!strcmp(t->state, over[i]))
 			return true;
 	return false;
 }
 
+/* Whether t stands for its slot rather than best: the task Swarm wants
+ * running, else the one that changed last. */
+static bool endpoint_swarm_task_newer(const struct swarm_task *t, const struct swarm_task *best)
+{
+	bool wanted = !strcmp(t->desired_state, "running");
+	bool best_wanted = !strcmp(best->desired_state, "running");
+
+	return wanted > best_wanted || (wanted == best_wanted && t->timestamp > best->timestamp);
+}
+
+/* What a slot whose newest task is t is to endpointd. */
+static enum endpoint_swarm_slot_kind endpoint_swarm_slot_kind(const struct endpoint_manager *m,
+                                                              const struct swarm_task *t)
+{
+	const struct swarm_node *node = endpoint_swarm_node(m, t->node_id);
+
+	if (!strcmp(t->desired_state, "remove"))
+		return SWARM_SLOT_LEAVING;
+	if (endpoint_swarm_task_over(t))
+		return SWARM_SLOT_DEAD;
+	if ((node && !endpoint_swarm_node_up(node)) || strcmp(t->desired_state, "running") != 0)
+		return SWARM_SLOT_LOST;
+	return SWARM_SLOT_LIVE;
+}
+
+/* The slots of v's service in the listing ts, in *ret; how many. */
+static size_t endpoint_swarm_slots(const struct endpoint_manager *m, const struct variant *v,
+                                   const struct swarm_task *ts, size_t n,
+                                   struct endpoint_swarm_slot **ret)
+{
+	struct endpoint_swarm_slot *slots = xcalloc(n ? n : 1, sizeof(*slots));
+	size_t n_slots = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct swarm_task *t = &ts[i];
+		size_t k = 0;
+
+		if (!t->service_id || strcmp(t->service_id, v->service_id) != 0 || !t->slot)
+			continue;
+		while (k < n_slots && slots[k].slot != t->slot)
+			k++;
+		if (k == n_slots)
+			slots[n_slots++] = (struct endpoint_swarm_slot){.slot = t->slot, .task = t};
+		else if (endpoint_swarm_task_newer(t, slots[k].task))
+			slots[k].task = t;
+	}
+	for (size_t k = 0; k < n_slots; k++) {
+		slots[k].node_id = slots[k].task->node_id;
+		slots[k].running = !strcmp(slots[k].task->state, "running");
+		slots[k].kind = endpoint_swarm_slot_kind(m, slots[k].task);
+	}
+	*ret = slots;
+	return n_slots;
+}
+
+/* The slot numbered slot, or NULL. */
+static struct endpoint_swarm_slot *endpoint_swarm_slot_of(struct endpoint_swarm_slot *slots,
+                                                          size_t n, unsigned slot)
+{
+	for (size_t k = 0; slot && k < n; k++)
+		if (slots[k].slot == slot)
+			return &slots[k];
+	return NULL;
+}
+
+/* Whether Swarm keeps slot a before slot b when it scales down, before it
+ * looks at nodes: one whose task runs first, then the lower number. */
+static bool endpoint_swarm_kept_before(const struct endpoint_swarm_slot *a,
+                                       const struct endpoint_swarm_slot *b)
+{
+	if (a->running != b->running)
+		return a->running;
+	return a->slot < b->slot;
+}
+
+/*
+ * Whether scaling a service with these slots down by as many slots as are
+ * dead would drop the dead ones and no other.  Swarm's orchestrator keeps
+ * slots in this order and drops from the end: it ranks them (running
+ * first, then by number), counts each as the first, second … of the
+ * service on its node, and sorts them by that count, slots with no node
+ * last, ties kept in rank (a stable sort, as Go's is on short lists).  A
+ * dead slot alone on its node is kept before a live one that is the second
+ * on its own: then the drop would take a live task, and is not made.
+ */
+bool endpoint_swarm_drop_is_exact(const struct endpoint_swarm_slot *slots, size_t n)
+{
+	_cleanup_free_ const struct endpoint_swarm_slot **order = xcalloc(n ? n : 1, sizeof(*order));
+	_cleanup_free_ unsigned *count = xcalloc(n ? n : 1, sizeof(*count));
+	size_t dead = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		order[i] = &slots[i];
+		dead += slots[i].kind == SWARM_SLOT_DEAD;
+		for (size_t j = i; j > 0 && endpoint_swarm_kept_before(order[j], order[j - 1]); j--) {
+			const struct endpoint_swarm_slot *x = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	}
+	if (!dead)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		count[i] = UINT_MAX; /* no node: last */
+		if (!order[i]->node_id)
+			continue;
+		count[i] = 0;
+		for (size_t j = 0; j <= i; j++)
+			count[i] += order[j]->node_id && !strcmp(order[j]->node_id, order[i]->node_id);
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && count[j] < count[j - 1]; j--) {
+			const struct endpoint_swarm_slot *x = order[j];
+			unsigned c = count[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+			count[j] = count[j - 1];
+			count[j - 1] = c;
+		}
+	for (size_t i = n - dead; i < n; i++)
+		if (order[i]->kind != SWARM_SLOT_DEAD)
+			return false;
+	return true;
+}
+
 /* inst's task ended, or its node went: out of rotation now.  A Creating
- * endpoint fails with why; a serving one gets a new task in the slot. */
+ * endpoint fails with why; a serving one gets a new task (the replica
+ * count follows its service's slots: endpoint_swarm_replicas). */
 static void endpoint_swarm_task_ended(struct instance *inst, const struct swarm_task *t,
                                       const char *node_why)
 {
 	struct variant *v = inst->variant;
 	struct endpoint *ep = v->endpoint;
-	_cleanup_free_ char *reason = NULL, *why = NULL, *id = xstrdup(t->id);
+	_cleanup_free_ char *reason = NULL, *why = NULL;
 
 	if (node_why) {
 		reason = xasprintf("The task of production variant %s is on a node that is %s.",
@@ -452,49 +556,7 @@ static void endpoint_swarm_task_ended(struct instance *inst, const struct swarm_
 		inst->state = INSTANCE_FAILED;
 	} else {
 		instance_replace(inst, why);
-		/* The slot is scaled away with this task, then back. */
-		inst->dead_task_id = TAKE_PTR(id);
 	}
-}
-
-/* Whether t is over: its container has stopped, or never was. */
-static bool endpoint_swarm_task_over(const struct swarm_task *t)
-{
-	static const char *const over[] = {"complete", "shutdown", "failed",
-	                                   "rejected", "remove",   "orphaned"};
-
-	for (size_t i = 0; i < ELEMENTSOF(over); i++)
-		if (!strcmp(t->state, over[i]))
-			return true;
-	return false;
-}
-
-/*
- * inst's task may still run but cannot be trusted (its node is not ready,
- * or Swarm wants it stopped while it still says "running", as a node that
- * went down leaves it): out of rotation now, and held (state STARTING)
- * until the task is over or its node is back.  Not replaced yet: scaling
- * down while such a task still looks running may make Swarm drop a healthy
- * task instead of it.
- */
-static void endpoint_swarm_task_held(struct instance *inst, const struct swarm_task *t,
-                                     const char *why)
-{
-	struct endpoint *ep = inst->variant->endpoint;
-
-	if (inst->state == INSTANCE_STARTING)
-		return;
-	if (ep->state == ENDPOINT_CREATING) {
-		endpoint_swarm_task_ended(inst, t, why);
-		return;
-	}
-	log_instance(LOG_WARNING, inst,
-	             "endpoint %s: variant %s instance %u out of rotation: task %.12s %s", ep->name,
-	             inst->variant->name, inst->slot, t->id, why);
-	inst->health = health_check_free(inst->health);
-	if (inst->state == INSTANCE_HEALTHY)
-		variant_unlist_healthy(inst);
-	inst->state = INSTANCE_STARTING;
 }
 
 /* A Creating endpoint whose instance has not run by its deadline fails with
@@ -532,26 +594,32 @@ static void endpoint_swarm_task_runs(struct instance *inst, const struct swarm_t
 	inst->host_addr = xstrdup(addr);
 	inst->host_port = port;
 	inst->state = INSTANCE_PROBING;
-	log_instance(LOG_INFO, inst, "endpoint %s: variant %s instance %u: task %.12s at %s:%u",
-	             inst->variant->endpoint->name, inst->variant->name, inst->slot, t->id, addr,
-	             (unsigned)port);
+	log_instance(LOG_INFO, inst,
+	             "endpoint %s: variant %s instance %u: task %.12s (slot %u) at %s:%u",
+	             inst->variant->endpoint->name, inst->variant->name, inst->slot, t->id, t->slot,
+	             addr, (unsigned)port);
 	inst->health =
 	    instance_health_startup(inst, (uint64_t)inst->variant->cv->startup_timeout_s * 1000);
 }
 
-/* What the listing says of inst's slot: its task t (NULL: none yet). */
-static void endpoint_swarm_instance_task(struct instance *inst, const struct swarm_task *t)
+/*
+ * What the listing says of inst: s is the slot it follows (NULL: none yet,
+ * or it left the list).  A task that is lost (its node is not ready, or
+ * Swarm stops it while it may still run: a node that went down leaves it
+ * "running", with a container that may still answer pings) or over takes
+ * the instance out of rotation at once, and a new task replaces it.
+ */
+static void endpoint_swarm_instance_task(struct instance *inst, const struct endpoint_swarm_slot *s)
 {
 	struct endpoint_manager *m = inst->variant->endpoint->manager;
+	const struct swarm_task *t = s ? s->task : NULL;
 	const struct swarm_node *node;
 
 	if (!instance_wanted(inst) || inst->draining)
 		return;
-	if (inst->state != INSTANCE_CREATING && inst->state != INSTANCE_STARTING &&
-	    inst->state != INSTANCE_PROBING && inst->state != INSTANCE_HEALTHY)
+	if (inst->state != INSTANCE_CREATING && inst->state != INSTANCE_PROBING &&
+	    inst->state != INSTANCE_HEALTHY)
 		return;
-	if (t && inst->dead_task_id && !strcmp(t->id, inst->dead_task_id))
-		t = NULL; /* the slot's dead task, waiting to be scaled away */
 	if (inst->task_id && (!t || strcmp(t->id, inst->task_id) != 0)) {
 		/* Its task left the list or was followed by another. */
 		char state[] = "remove";
@@ -562,62 +630,119 @@ static void endpoint_swarm_instance_task(struct instance *inst, const struct swa
 		return;
 	}
 	if (!t) {
+		inst->task_slot = 0;
 		endpoint_swarm_past_deadline(inst, NULL);
 		return;
 	}
-	switch (endpoint_swarm_task_state(t)) {
-	case INSTANCE_PROBING:
-		node = endpoint_swarm_node(m, t->node_id);
-		if (inst->task_id && node && !endpoint_swarm_node_up(node)) {
-			endpoint_swarm_task_held(inst, t, node->state);
-			return;
-		}
-		if (inst->task_id && inst->state == INSTANCE_STARTING) {
-			/* Its node is back and Swarm still wants the task. */
-			inst->state = INSTANCE_PROBING;
-			inst->started_ms = now_monotonic_ms();
-			inst->health = instance_health_startup(inst, ENDPOINT_RECHECK_TIMEOUT_MS);
-			return;
-		}
-		/* A task on a node that is not ready is not adopted. */
-		if (!inst->task_id && endpoint_swarm_node_up(node))
-			endpoint_swarm_task_runs(inst, t);
-		if (inst->state == INSTANCE_CREATING)
+	switch (s->kind) {
+	case SWARM_SLOT_LOST:
+	case SWARM_SLOT_LEAVING:
+		if (!inst->task_id) {
+			/* It never ran here: another slot will do. */
+			inst->task_slot = 0;
 			endpoint_swarm_past_deadline(inst, t);
-		return;
-	case INSTANCE_GONE:
-		if (inst->task_id && !endpoint_swarm_task_over(t) &&
-		    inst->variant->endpoint->state != ENDPOINT_CREATING) {
-			endpoint_swarm_task_held(inst, t, "no longer wanted by Swarm");
 			return;
 		}
+		node = endpoint_swarm_node(m, t->node_id);
+		endpoint_swarm_task_ended(inst, t,
+		                          node && !endpoint_swarm_node_up(node)
+		                              ? node->state
+		                              : "stopping it (no longer wanted by Swarm)");
+		return;
+	case SWARM_SLOT_DEAD:
 		endpoint_swarm_task_ended(inst, t, NULL);
 		return;
-	case INSTANCE_FAILED:
-		endpoint_swarm_task_ended(inst, t, NULL);
-		return;
-	default:
+	case SWARM_SLOT_LIVE:
+		break;
+	}
+	if (!inst->task_id && endpoint_swarm_task_state(t) == INSTANCE_PROBING)
+		endpoint_swarm_task_runs(inst, t);
+	if (inst->state == INSTANCE_CREATING)
 		endpoint_swarm_past_deadline(inst, t);
-		return;
+}
+
+/* inst follows no slot: it takes its own slot number when no instance
+ * follows that slot and it is live (or, in a Creating endpoint, dead: its
+ * failure is the endpoint's); with any, the first live slot no instance
+ * follows. */
+static void endpoint_swarm_claim(struct instance *inst, struct endpoint_swarm_slot *slots,
+                                 size_t n, bool any)
+{
+	bool creating = inst->variant->endpoint->state == ENDPOINT_CREATING;
+
+	for (size_t k = 0; k < n; k++) {
+		struct endpoint_swarm_slot *s = &slots[k];
+
+		if (s->owner || (!any && s->slot != inst->slot + 1))
+			continue;
+		if (s->kind == SWARM_SLOT_LIVE ||
+		    (!any && creating && s->kind == SWARM_SLOT_DEAD)) {
+			s->owner = inst;
+			inst->task_slot = s->slot;
+			return;
+		}
 	}
 }
 
-/* The listing, for the instances of v. */
+/* How many of v's slots are of each kind, for its replica count. */
+static void endpoint_swarm_count_slots(struct variant *v, const struct endpoint_swarm_slot *slots,
+                                       size_t n)
+{
+	v->slots_live = v->slots_lost = v->slots_dead = v->slots_leaving = 0;
+	for (size_t k = 0; k < n; k++)
+		switch (slots[k].kind) {
+		case SWARM_SLOT_LIVE:
+			v->slots_live++;
+			break;
+		case SWARM_SLOT_LOST:
+			v->slots_lost++;
+			break;
+		case SWARM_SLOT_DEAD:
+			v->slots_dead++;
+			break;
+		case SWARM_SLOT_LEAVING:
+			v->slots_leaving++;
+			break;
+		}
+	v->slots_drop_exact = endpoint_swarm_drop_is_exact(slots, n);
+	v->slots_counted = true;
+}
+
+/* The listing, for the instances of v: each keeps the slot it follows;
+ * those that follow none take one; then what each slot's task says. */
 static void endpoint_swarm_variant_tasks(struct variant *v, const struct swarm_task *ts, size_t n)
 {
+	_cleanup_free_ struct endpoint_swarm_slot *slots = NULL;
+	size_t n_slots;
+
 	if (!v->service_id)
 		return;
+	n_slots = endpoint_swarm_slots(v->endpoint->manager, v, ts, n, &slots);
+	/* First: a replacement's teardown scales by these counts. */
+	endpoint_swarm_count_slots(v, slots, n_slots);
 	for (size_t j = 0; j < v->n_instances; j++) {
 		struct instance *inst = v->instances[j];
+		struct endpoint_swarm_slot *s = endpoint_swarm_slot_of(slots, n_slots, inst->task_slot);
 
-		if (inst->dead_task_id && !endpoint_swarm_slot_listed(inst, ts, n)) {
-			free(inst->dead_task_id);
-			inst->dead_task_id = NULL;
-		}
+		if (s && !s->owner)
+			s->owner = inst;
+		else if (s && !inst->task_id)
+			inst->task_slot = 0;
 	}
-	for (size_t j = 0; j < v->n_instances && v->service_id; j++)
-		endpoint_swarm_instance_task(v->instances[j],
-		                             endpoint_swarm_slot_task(v->instances[j], ts, n));
+	for (int any = 0; any < 2; any++)
+		for (size_t j = 0; j < v->n_instances; j++) {
+			struct instance *inst = v->instances[j];
+
+			if (!inst->task_slot && inst->state == INSTANCE_CREATING &&
+			    instance_wanted(inst) && !inst->draining)
+				endpoint_swarm_claim(inst, slots, n_slots, any);
+		}
+	for (size_t j = 0; j < v->n_instances && v->service_id; j++) {
+		struct instance *inst = v->instances[j];
+
+		endpoint_swarm_instance_task(inst,
+		                             endpoint_swarm_slot_of(slots, n_slots, inst->task_slot));
+	}
 	endpoint_swarm_variant_sync(v);
 }
 
@@ -815,15 +940,23 @@ static void endpoint_swarm_list(struct endpoint_manager *m)
 	swarm_node_list(m->docker, endpoint_swarm_nodes_cb, m);
 }
 
-/* The replica count v's service should have: its wanted slots, less those
- * whose dead task Swarm has not dropped yet. */
+/*
+ * The replica count v's service should have: a slot for each wanted
+ * instance and each lost task (Swarm keeps its slot until it is over, and
+ * a new task replaces it only in a new slot).  Dead slots stay in the
+ * service (restart policy none) until it is scaled down by them: first
+ * down to the slots that are not dead, when that drops those and no other
+ * (endpoint_swarm_drop_is_exact); once they are gone, up again.  When the
+ * drop would take a live task instead, the dead slots are kept, and their
+ * instances get new slots.
+ */
 static uint64_t endpoint_swarm_replicas(const struct variant *v)
 {
-	uint64_t n = 0;
+	uint64_t wanted = v->n_wanted < v->n_instances ? v->n_wanted : v->n_instances;
 
-	for (size_t j = 0; j < v->n_wanted && j < v->n_instances; j++)
-		n += !v->instances[j]->dead_task_id;
-	return n;
+	if (v->slots_dead && v->slots_drop_exact)
+		return (uint64_t)v->slots_live + v->slots_lost;
+	return wanted + v->slots_lost + v->slots_dead;
 }
 
 /* The service was removed (or was gone already). */
@@ -991,6 +1124,8 @@ static void endpoint_swarm_created_cb(const struct docker_result *r, const char 
 	v->service_busy = false;
 	if (!r->err && id) {
 		v->service_id = xstrdup(id);
+		v->slots_live = v->slots_lost = v->slots_dead = v->slots_leaving = 0;
+		v->slots_counted = true;
 		log_endpoint(LOG_INFO, ep->name,
 		             "endpoint %s: variant %s: service %s (%.12s), %llu "
 		             "replicas",
@@ -1080,7 +1215,8 @@ static void endpoint_swarm_variant_sync(struct variant *v)
 			endpoint_swarm_create(v, v->instances[0], true);
 		return;
 	}
-	if (want == v->service_replicas)
+	/* Not before its slots are counted, nor while Swarm drops slots. */
+	if (!v->slots_counted || v->slots_leaving || want == v->service_replicas)
 		return;
 	log_endpoint(LOG_INFO, ep->name, "endpoint %s: variant %s: scaling its service to %llu",
 	             ep->name, v->name, (unsigned long long)want);
@@ -1115,8 +1251,7 @@ void endpoint_swarm_teardown(struct instance *inst)
 	inst->task_id = NULL;
 	free(inst->host_addr);
 	inst->host_addr = NULL;
-	free(inst->dead_task_id);
-	inst->dead_task_id = NULL;
+	inst->task_slot = 0;
 	inst->host_port = 0;
 	inst->state = INSTANCE_GONE;
 	/* A slot retired by a scale-down: the replica count follows. */

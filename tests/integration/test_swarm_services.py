@@ -12,11 +12,15 @@ import contextlib
 import http.client
 import json
 import os
+import random
+import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
+
+import endpointd_harness as h
 
 TOP_SRCDIR = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), "..", ".."))
 TOP_BUILDDIR = os.environ.get("top_builddir", TOP_SRCDIR)
@@ -24,6 +28,19 @@ SWARM_RUN = os.environ.get("SWARM_RUN", os.path.join(TOP_BUILDDIR, "tests", "swa
 PRIVATE_DOCKERD = os.path.join(TOP_SRCDIR, "contrib", "private-dockerd.sh")
 DEMO_IMAGE = os.environ.get("DEMO_IMAGE", "endpointd-demo-model:latest")
 DOCKER = "/usr/bin/docker"
+
+
+def _free_udp_port():
+    """A UDP port no one holds, in the range Swarm takes for its data path."""
+    for _ in range(100):
+        port = random.randint(20000, 40000)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free UDP port in 20000-40000")
 
 
 def _docker(sock, *args, **kw):
@@ -65,7 +82,12 @@ def single_node_swarm(prefix):
         pytest.skip(f"cannot start a dockerd of its own: {start.stderr.strip()[-300:]}")
     sock = start.stdout.strip().splitlines()[-1]
     try:
-        init = _docker(sock, "swarm", "init", "--advertise-addr", "127.0.0.1")
+        # Its own ports on loopback: another swarm on this machine may hold
+        # the defaults (2377, and 4789 for the data path).
+        port = h.free_port()
+        init = _docker(sock, "swarm", "init", "--advertise-addr", f"127.0.0.1:{port}",
+                       "--listen-addr", f"127.0.0.1:{port}",
+                       "--data-path-port", str(_free_udp_port()))
         if init.returncode != 0:
             pytest.skip(f"dockerd cannot make a swarm: {init.stderr.strip()}")
         node = _docker(sock, "node", "ls", "-q").stdout.split()[0]

@@ -70,6 +70,15 @@ def _invoke(api, name):
     return r.status, (json.loads(r.body) if r.status == 200 else r.body)
 
 
+def _hostnames(api, name, calls):
+    seen = set()
+    for _ in range(calls):
+        status, body = _invoke(api, name)
+        assert status == 200, body
+        seen.add(body["hostname"])
+    return seen
+
+
 def test_tasks_on_other_nodes_are_invoked_and_a_killed_node_leaves_the_rotation(cluster, daemon):
     api = ApiClient("127.0.0.1", daemon.port)
     name = h.unique_name("mn")
@@ -79,24 +88,38 @@ def test_tasks_on_other_nodes_are_invoked_and_a_killed_node_leaves_the_rotation(
     log = daemon.log_tail(since, max_lines=1000)
     workers = [n for n in cluster.nodes if n.role != "manager"]
     assert any(f"at {n.address}:" in log for n in workers), log
-
-    hostnames = set()
-    for _ in range(20):
-        status, body = _invoke(api, name)
-        assert status == 200, body
-        hostnames.add(body["hostname"])
-    assert len(hostnames) == 2
+    assert len(_hostnames(api, name, 20)) == 2
 
     service = next(s for s in cluster.manager.ok("GET", "/services")
                    if s["Spec"]["Labels"].get("io.endpointd.endpoint") == name)
     running = [t for t in cluster.manager.tasks(service["ID"]) if t["DesiredState"] == "running"]
     victim = cluster.node_by_id(running[0]["NodeID"])
+    survivor = next(n for n in workers if n is not victim)
+    since = daemon.log_size()
     cluster.run("kill", str(victim.number))
     try:
         wait_until(lambda: _count(api, name) == 1, 60, interval=0.25,
                    what="the killed node's instance leaves the rotation")
-        for _ in range(10):
-            status, body = _invoke(api, name)
-            assert status == 200, body
+        _hostnames(api, name, 10)
+        # Swarm would not move the task (restart policy none): endpointd
+        # asks for a new one, which only the other worker can take.
+        wait_until(lambda: _count(api, name) == 2, 120, interval=0.5,
+                   what="a new task on the other worker replaces it")
+        log = daemon.log_tail(since, max_lines=1000)
+        assert "lost its node (down)" in log, log
+        assert f"at {survivor.address}:" in log, log
+        assert len(_hostnames(api, name, 20)) == 2
+        variant = api.describe(name)["ProductionVariants"][0]
+        assert variant["CurrentInstanceCount"] == 2 and variant["DesiredInstanceCount"] == 2
     finally:
         cluster.run("restart", str(victim.number), timeout=120)
+
+    # The node is back and stops its stale task; the endpoint keeps its two.
+    def stale_task_over():
+        tasks = cluster.manager.tasks(service["ID"])
+        return all(t["Status"]["State"] != "running" for t in tasks
+                   if t["NodeID"] == victim.id)
+    wait_until(stale_task_over, 120, interval=0.5, what="the returned node stops its stale task")
+    assert _count(api, name) == 2
+    assert len(_hostnames(api, name, 20)) == 2
+    assert api.describe(name)["EndpointStatus"] == "InService"

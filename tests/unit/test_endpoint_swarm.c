@@ -200,3 +200,36 @@ Test(endpoint_swarm, admission_takes_a_type_some_node_could_hold_and_refuses_one
 		swarm_node_clear(&ns[i]);
 	free(ns);
 }
+
+#define LIVE(n, node) {.slot = n, .node_id = node, .running = true, .kind = SWARM_SLOT_LIVE}
+#define DEAD(n, node) {.slot = n, .node_id = node, .running = false, .kind = SWARM_SLOT_DEAD}
+
+Test(endpoint_swarm, dropping_dead_slots_is_exact_when_swarm_would_drop_them_first)
+{
+	/* One node: the dead slot is the service's second on it. */
+	const struct endpoint_swarm_slot one_node[] = {DEAD(1, "a"), LIVE(2, "a")};
+	/* Each dead slot shares its node with a live one, which is kept first. */
+	const struct endpoint_swarm_slot shared[] = {LIVE(1, "a"), DEAD(2, "b"), LIVE(3, "b")};
+	/* The lost node came back: its dead slot and one live slot elsewhere. */
+	const struct endpoint_swarm_slot alone[] = {DEAD(1, "b"), LIVE(2, "a")};
+
+	cr_assert(endpoint_swarm_drop_is_exact(one_node, ELEMENTSOF(one_node)));
+	cr_assert(endpoint_swarm_drop_is_exact(shared, ELEMENTSOF(shared)));
+	cr_assert(endpoint_swarm_drop_is_exact(alone, ELEMENTSOF(alone)));
+}
+
+Test(endpoint_swarm, dropping_dead_slots_is_not_exact_when_swarm_would_drop_a_live_one)
+{
+	/* Alone on its node, the dead slot ranks with the first of node a and
+	 * before its second, which Swarm would drop. */
+	const struct endpoint_swarm_slot balanced[] = {LIVE(1, "a"), DEAD(2, "b"), LIVE(3, "a")};
+	/* A slot not placed yet has no node and goes first. */
+	const struct endpoint_swarm_slot unplaced[] = {
+	    LIVE(1, "a"), DEAD(2, "a"), {.slot = 3, .kind = SWARM_SLOT_LIVE}};
+	const struct endpoint_swarm_slot none_dead[] = {LIVE(1, "a"), LIVE(2, "b")};
+
+	cr_assert_not(endpoint_swarm_drop_is_exact(balanced, ELEMENTSOF(balanced)));
+	cr_assert_not(endpoint_swarm_drop_is_exact(unplaced, ELEMENTSOF(unplaced)));
+	cr_assert_not(endpoint_swarm_drop_is_exact(none_dead, ELEMENTSOF(none_dead)));
+	cr_assert_not(endpoint_swarm_drop_is_exact(NULL, 0));
+}

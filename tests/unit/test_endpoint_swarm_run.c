@@ -84,6 +84,7 @@ struct fake_task {
 	const char *desired;
 	const char *err;
 	int exit_code; /* -1: none */
+	const char *node;
 	bool removed;
 };
 
@@ -99,7 +100,9 @@ static struct fake_service services[16];
 static size_t n_services;
 static struct fake_task tasks[64];
 static size_t n_tasks;
-static const char *node_state = "ready";
+static const char *node_state = "ready";  /* node1's */
+static const char *node2_state = "ready";
+static bool two_nodes; /* node2 is in the swarm too */
 static bool unplaceable;     /* new tasks wait for resources no node has */
 static char *log_lines[256]; /* "METHOD path" of each swarm request */
 static size_t n_log;
@@ -110,14 +113,30 @@ static void reply(struct evhttp_request *req, int code, const char *body)
 	fake_engine_reply(req, code, body, strlen(body));
 }
 
-/* A task for slot of s, running unless the swarm cannot place it. */
+/* How many tasks of s that Swarm wants running are on node. */
+static unsigned fake_node_load(const struct fake_service *s, const char *node)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < n_tasks; i++)
+		n += tasks[i].service == s && !tasks[i].removed &&
+		     !strcmp(tasks[i].desired, "running") && !strcmp(tasks[i].node, node);
+	return n;
+}
+
+/* A task for slot of s, running unless the swarm cannot place it: on the
+ * ready node with the fewest of the service's tasks, node2 first. */
 static void fake_task_add(struct fake_service *s, unsigned slot)
 {
 	struct fake_task *t = &tasks[n_tasks];
+	bool on2 = two_nodes && !strcmp(node2_state, "ready") &&
+	           (strcmp(node_state, "ready") != 0 ||
+	            fake_node_load(s, "node2") <= fake_node_load(s, "node1"));
 
 	cr_assert_lt(n_tasks, ELEMENTSOF(tasks));
 	*t = (struct fake_task){.service = s, .slot = slot, .exit_code = -1, .desired = "running"};
 	snprintf(t->id, sizeof(t->id), "task%zu", n_tasks++);
+	t->node = on2 ? "node2" : "node1";
 	t->state = unplaceable ? "pending" : "running";
 	t->err = unplaceable ? UNPLACED : NULL;
 }
@@ -187,20 +206,30 @@ static json_t *fake_task_json(const struct fake_task *t)
 		    status, "ContainerStatus",
 		    json_pack("{s:s, s:i}", "ContainerID", "c0", "ExitCode", t->exit_code));
 	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:o}", "ID", t->id, "ServiceID", t->service->id,
-	                 "NodeID", "node1", "Slot", (int)t->slot, "DesiredState", t->desired,
+	                 "NodeID", t->node, "Slot", (int)t->slot, "DesiredState", t->desired,
 	                 "Status", status);
 }
 
-static json_t *fake_nodes_json(void)
+static json_t *fake_node_json(const char *id, const char *state)
 {
-	return json_pack("[{s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:{s:I, s:I, s:[{s:{s:s, "
-	                 "s:s}}, {s:{s:s, s:s}}]}}}]",
-	                 "ID", "node1", "Spec", "Role", "manager", "Availability", "active",
-	                 "Status", "State", node_state, "Addr", "127.0.0.1", "Description",
+	return json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:{s:I, s:I, s:[{s:{s:s, "
+	                 "s:s}}, {s:{s:s, s:s}}]}}}",
+	                 "ID", id, "Spec", "Role", "manager", "Availability", "active",
+	                 "Status", "State", state, "Addr", "127.0.0.1", "Description",
 	                 "Hostname", "n1", "Resources", "NanoCPUs", (json_int_t)4000000000,
 	                 "MemoryBytes", (json_int_t)8 << 30, "GenericResources",
 	                 "NamedResourceSpec", "Kind", "NVIDIA-GPU", "Value", "gpu0",
 	                 "NamedResourceSpec", "Kind", "NVIDIA-GPU", "Value", "gpu1");
+}
+
+static json_t *fake_nodes_json(void)
+{
+	json_t *list = json_array();
+
+	json_array_append_new(list, fake_node_json("node1", node_state));
+	if (two_nodes)
+		json_array_append_new(list, fake_node_json("node2", node2_state));
+	return list;
 }
 
 static void reply_json(struct evhttp_request *req, int code, json_t *o)
@@ -387,6 +416,8 @@ static void teardown(void)
 	for (size_t i = 0; i < n_log; i++)
 		free(log_lines[i]);
 	nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	node_state = node2_state = "ready";
+	two_nodes = false;
 }
 
 /* Run the loop until pred(arg) holds, for at most 10 s. */
@@ -542,6 +573,107 @@ Test(endpoint_swarm_run, a_node_that_goes_down_takes_its_instances_out_of_rotati
 	node_state = "down";
 	cr_assert(run_until(none_healthy, ep), "healthy: %zu", first_variant(ep)->n_healthy);
 	node_state = "ready";
+}
+
+/* The task of ep's instance j, in the fake's table. */
+static struct fake_task *task_of(struct endpoint *ep, size_t j)
+{
+	const char *id = first_variant(ep)->instances[j]->task_id;
+
+	for (size_t i = 0; id && i < n_tasks; i++)
+		if (!strcmp(tasks[i].id, id))
+			return &tasks[i];
+	return NULL;
+}
+
+/* Whether every instance of ep is healthy on a task of node1. */
+static bool all_healthy_on_node1(void *arg)
+{
+	struct variant *v = first_variant(arg);
+
+	for (size_t j = 0; j < v->n_wanted; j++) {
+		struct fake_task *t = task_of(arg, j);
+
+		if (v->instances[j]->state != INSTANCE_HEALTHY || !t || strcmp(t->node, "node1"))
+			return false;
+	}
+	return true;
+}
+
+/* Node2's dockerd dies: the node goes down, and Swarm stops wanting its
+ * tasks, which still say "running" (nothing reports on them). */
+static struct fake_task *lose_node2(void)
+{
+	struct fake_task *lost = NULL;
+
+	node2_state = "down";
+	for (size_t i = 0; i < n_tasks; i++)
+		if (!tasks[i].removed && !strcmp(tasks[i].node, "node2")) {
+			tasks[i].desired = "shutdown";
+			lost = &tasks[i];
+		}
+	return lost;
+}
+
+static bool dead_slot_counted(void *arg)
+{
+	return first_variant(arg)->slots_dead == 1;
+}
+
+Test(endpoint_swarm_run, a_task_on_a_lost_node_is_replaced_on_another_in_a_new_slot)
+{
+	struct endpoint *ep;
+	struct fake_task *lost;
+
+	two_nodes = true;
+	ep = create_in_service("ep", "pair");
+	cr_assert_str_eq(task_of(ep, 0)->node, "node2");
+	cr_assert_str_eq(task_of(ep, 1)->node, "node1");
+	lost = lose_node2();
+	cr_assert(run_until(all_healthy_on_node1, ep), "healthy: %zu",
+	          first_variant(ep)->n_healthy);
+	cr_assert_eq(services[0].replicas, 3, "the lost task keeps its slot: one more");
+	cr_assert_eq(task_of(ep, 0)->slot, 3);
+	cr_assert(!lost->removed);
+	cr_assert_eq(ep->state, ENDPOINT_IN_SERVICE);
+
+	/* The node is back and stops the task.  Scaling down by its slot would
+	 * make Swarm drop node1's second task instead: the dead slot stays. */
+	node2_state = "ready";
+	lost->state = "shutdown";
+	cr_assert(run_until(dead_slot_counted, ep));
+	cr_assert_eq(services[0].replicas, 3);
+	cr_assert(!lost->removed);
+	cr_assert(all_healthy_on_node1(ep));
+}
+
+static bool service_has_one_slot(void *arg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_tasks; i++)
+		n += !tasks[i].removed;
+	return services[0].replicas == 1 && n == 1;
+}
+
+Test(endpoint_swarm_run, once_a_lost_task_ends_its_slot_is_dropped_when_that_drops_no_live_task)
+{
+	struct endpoint *ep;
+	struct fake_task *lost;
+
+	two_nodes = true;
+	ep = create_in_service("ep", "gpu");
+	lost = lose_node2();
+	cr_assert_not_null(lost);
+	cr_assert(run_until(all_healthy_on_node1, ep));
+	cr_assert_eq(services[0].replicas, 2);
+
+	node2_state = "ready";
+	lost->state = "shutdown";
+	cr_assert(run_until(service_has_one_slot, ep), "replicas %u", services[0].replicas);
+	cr_assert(lost->removed);
+	cr_assert(all_healthy_on_node1(ep));
+	cr_assert_eq(ep->state, ENDPOINT_IN_SERVICE);
 }
 
 Test(endpoint_swarm_run, an_instance_type_no_node_can_hold_is_refused_at_once)
