@@ -12,6 +12,7 @@ started or cannot make a swarm.
 import json
 import os
 import shutil
+import threading
 
 import pytest
 
@@ -184,3 +185,40 @@ def test_after_a_restart_the_daemon_adopts_its_services_and_serves_from_the_same
     assert list(_services(swarm_sock, name)) == [service], "no second service"
     assert set(_running_tasks(swarm_sock, service)) == before, "no task was replaced"
 
+
+
+def _unless_updating(description):
+    return None if description["EndpointStatus"] == "Updating" else description
+
+
+def test_update_endpoint_runs_the_new_fleet_as_a_new_service_and_removes_the_old(
+        swarm_api, swarm_sock):
+    name = _create(swarm_api, "invoke-pair-config")
+    swarm_api.wait_in_service(name)
+    (old,) = _services(swarm_sock, name)
+    failures = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            r = invoke(swarm_api, name, b"{}", content_type="application/json")
+            if r.status != 200:
+                failures.append((r.status, r.body))
+
+    caller = threading.Thread(target=load)
+    caller.start()
+    try:
+        swarm_api.ok("UpdateEndpoint", {"EndpointName": name, "EndpointConfigName": "invoke-config"})
+        ep = h.wait_until(lambda: _unless_updating(swarm_api.describe(name)), 120,
+                          interval=0.25, what="the update to finish")
+    finally:
+        stop.set()
+        caller.join()
+    assert ep["EndpointStatus"] == "InService", ep
+    assert ep["EndpointConfigName"] == "invoke-config"
+    h.wait_until(lambda: old not in _services(swarm_sock, name), 60, interval=0.25,
+                 what="the old fleet's service is removed")
+    services = _services(swarm_sock, name)
+    assert list(services.values()) == ["1/1"], services
+    assert _instances(swarm_api, name, "AllTraffic")["CurrentInstanceCount"] == 1
+    assert not failures, failures[:3]
