@@ -788,6 +788,33 @@ static void endpoint_swarm_tasks_cb(const struct docker_result *r, const struct 
 	}
 }
 
+/* The tasks of this daemon's services, in one listing (none: an empty
+ * listing at once): other services' tasks are never read. */
+static void endpoint_swarm_list_tasks(struct endpoint_manager *m)
+{
+	_cleanup_free_ struct endpoint **eps = NULL;
+	_cleanup_free_ const char **ids = NULL;
+	size_t n_eps = endpoint_list(m, &eps), n = 0, cap = 0;
+	struct swarm_task_filter filter;
+	struct fleet *f;
+
+	for (size_t i = 0; i < n_eps; i++)
+		for (size_t k = 0; (f = endpoint_fleet_nth(eps[i], k)); k++)
+			for (size_t l = 0; l < f->n_variants; l++) {
+				if (!f->variants[l].service_id)
+					continue;
+				if (n == cap)
+					ids = xreallocarray(ids, cap = cap ? 2 * cap : 8, sizeof(*ids));
+				ids[n++] = f->variants[l].service_id;
+			}
+	if (!n) {
+		endpoint_swarm_tasks_cb(&(struct docker_result){0}, NULL, 0, m);
+		return;
+	}
+	filter = (struct swarm_task_filter){.services = ids, .n_services = n};
+	swarm_task_list(m->docker, &filter, endpoint_swarm_tasks_cb, m);
+}
+
 /* Whether s is v's service, by the name it would be given. */
 static bool endpoint_swarm_is_variants(const struct swarm_service *s, const struct variant *v)
 {
@@ -896,7 +923,7 @@ static void endpoint_swarm_services_cb(const struct docker_result *r,
 		           ss[k].id);
 		swarm_service_remove(m->docker, ss[k].id, endpoint_swarm_orphan_removed_cb, NULL);
 	}
-	swarm_task_list(m->docker, NULL, endpoint_swarm_tasks_cb, m);
+	endpoint_swarm_list_tasks(m);
 }
 
 /* The nodes are listed (kept for addresses and admission): now the tasks. */
@@ -924,7 +951,7 @@ static void endpoint_swarm_nodes_cb(const struct docker_result *r, const struct 
 	if (m->swarm_services_due)
 		swarm_service_list(m->docker, m->owner_label, endpoint_swarm_services_cb, m);
 	else
-		swarm_task_list(m->docker, NULL, endpoint_swarm_tasks_cb, m);
+		endpoint_swarm_list_tasks(m);
 }
 
 /* List the nodes, then the tasks (one listing at a time). */

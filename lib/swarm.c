@@ -732,8 +732,15 @@ void swarm_task_list(struct docker *d, const struct swarm_task_filter *f, swarm_
 	json_t *filters = json_object();
 	_cleanup_free_ char *q = NULL;
 
-	if (f && f->service)
-		json_object_set_new(filters, "service", json_pack("[s]", f->service));
+	if (f && (f->service || f->n_services)) {
+		json_t *ids = json_array();
+
+		if (f->service)
+			json_array_append_new(ids, json_string(f->service));
+		for (size_t i = 0; i < f->n_services; i++)
+			json_array_append_new(ids, json_string(f->services[i]));
+		json_object_set_new(filters, "service", ids);
+	}
 	if (f && f->label)
 		json_object_set_new(filters, "label", json_pack("[s]", f->label));
 	if (f && f->desired_state)

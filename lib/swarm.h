@@ -86,6 +86,8 @@ struct swarm_task {
 /* Which tasks GET /tasks lists; NULL fields do not filter. */
 struct swarm_task_filter {
 	const char *service;       /* id or name */
+	const char *const *services; /* or any of these n_services */
+	size_t n_services;
 	const char *label;         /* "k=v" or "k" */
 	const char *desired_state; /* running, shutdown, accepted */
 };

@@ -107,6 +107,7 @@ static bool unplaceable;     /* new tasks wait for resources no node has */
 static char *log_lines[256]; /* "METHOD path" of each swarm request */
 static size_t n_log;
 static struct evhttp_request *event_stream;
+static char *last_tasks_query; /* the path of the last GET /tasks */
 
 static void reply(struct evhttp_request *req, int code, const char *body)
 {
@@ -265,6 +266,9 @@ static void on_engine(struct evhttp_request *req, void *arg)
 	if (str_has_prefix(p, "/tasks")) {
 		json_t *list = json_array();
 
+		free(last_tasks_query);
+		last_tasks_query = xstrdup(p);
+
 		for (size_t i = 0; i < n_tasks; i++)
 			if (!tasks[i].removed && !tasks[i].service->removed)
 				json_array_append_new(list, fake_task_json(&tasks[i]));
@@ -418,6 +422,8 @@ static void teardown(void)
 	nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 	node_state = node2_state = "ready";
 	two_nodes = false;
+	free(last_tasks_query);
+	last_tasks_query = NULL;
 }
 
 /* Run the loop until pred(arg) holds, for at most 10 s. */
@@ -506,6 +512,14 @@ Test(endpoint_swarm_run, a_variant_is_one_service_whose_running_tasks_are_pinged
 	}
 	cr_assert_gt(pings_seen, 0);
 	cr_assert_eq(log_count("POST /containers"), 0, "no container is made in swarm mode");
+}
+
+Test(endpoint_swarm_run, only_the_tasks_of_the_endpoints_services_are_listed)
+{
+	create_in_service("ep", "pair");
+	cr_assert_not_null(last_tasks_query);
+	/* filters={"service":["svc0"]} */
+	cr_assert_str_eq(last_tasks_query, "/tasks?filters=%7B%22service%22%3A%5B%22svc0%22%5D%7D");
 }
 
 Test(endpoint_swarm_run, the_services_tasks_carry_no_slot_label_and_publish_8080_in_host_mode)

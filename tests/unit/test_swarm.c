@@ -865,6 +865,19 @@ Test(swarm_client, tasks_are_listed_by_service_label_and_desired_state)
 	                       "22%5D%7D"));
 }
 
+Test(swarm_client, tasks_are_listed_for_any_of_several_services)
+{
+	static const char *const ids[] = {"big", "small"};
+	struct got g = {0};
+	struct swarm_task_filter f = {.services = ids, .n_services = 2};
+
+	swarm_task_list(dk, &f, on_tasks, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert(seen_request("GET /v1.41/tasks?filters="
+	                       "%7B%22service%22%3A%5B%22big%22%2C%22small%22%5D%7D"));
+}
+
 struct watch_log {
 	int connects, services, nodes, replica_updates;
 };
