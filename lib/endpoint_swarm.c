@@ -66,8 +66,10 @@
  * timeout is spent.
  *
  * The manager lists the nodes (addresses, states, advertised resources,
- * kept for admission) and then every task, once a second while endpoints
- * exist and at once on a service or node event or a launch.  Each slot of a
+ * kept for admission) and then the tasks of its services, once a second
+ * while endpoints exist, sooner while a launched instance waits for its
+ * task (from 50 ms, half as long again each time), and at once on a
+ * service or node event.  Each slot of a
  * service is then live (wanted, on a node that is up), lost (not over, but
  * its node is not ready, or Swarm wants it stopped: a node that went down
  * leaves its tasks "running", with containers that may still answer
@@ -248,6 +250,9 @@ bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
 
 /* How often the tasks are listed while endpoints exist (no task events). */
 #define ENDPOINT_SWARM_POLL_MS 1000
+/* The first relisting while a task is awaited; each next is half as long
+ * again, up to the steady poll. */
+#define ENDPOINT_SWARM_SOON_MS 50
 #define ENDPOINT_SWARM_PING_FAILED_MSG                                                             \
 	"The primary container for production variant %s did not pass the ping health check."
 
@@ -746,6 +751,38 @@ static void endpoint_swarm_variant_tasks(struct variant *v, const struct swarm_t
 	endpoint_swarm_variant_sync(v);
 }
 
+/* Whether an instance of m waits for its task to run (it is launched and
+ * its service scaled or created). */
+static bool endpoint_swarm_awaited(struct endpoint_manager *m)
+{
+	_cleanup_free_ struct endpoint **eps = NULL;
+	size_t n_eps = endpoint_list(m, &eps);
+	struct fleet *f;
+
+	for (size_t i = 0; i < n_eps; i++)
+		for (size_t k = 0; (f = endpoint_fleet_nth(eps[i], k)); k++)
+			for (size_t l = 0; l < f->n_variants; l++)
+				for (size_t j = 0; j < f->variants[l].n_instances; j++)
+					if (f->variants[l].instances[j]->state == INSTANCE_CREATING)
+						return true;
+	return false;
+}
+
+/* When to list again: soon while a task is awaited (a task runs about half
+ * a second after its service asks for it, and is in service once listed),
+ * backing off to the steady poll. */
+static unsigned endpoint_swarm_next_ms(struct endpoint_manager *m)
+{
+	if (!endpoint_swarm_awaited(m)) {
+		m->swarm_soon_ms = 0;
+		return ENDPOINT_SWARM_POLL_MS;
+	}
+	m->swarm_soon_ms = m->swarm_soon_ms ? m->swarm_soon_ms * 3 / 2 : ENDPOINT_SWARM_SOON_MS;
+	if (m->swarm_soon_ms > ENDPOINT_SWARM_POLL_MS)
+		m->swarm_soon_ms = ENDPOINT_SWARM_POLL_MS;
+	return m->swarm_soon_ms;
+}
+
 /* The tasks are listed: what each means for the instances of each service. */
 static void endpoint_swarm_tasks_cb(const struct docker_result *r, const struct swarm_task *ts,
                                     size_t n, void *userdata)
@@ -784,7 +821,7 @@ static void endpoint_swarm_tasks_cb(const struct docker_result *r, const struct 
 		m->swarm_again = false;
 		endpoint_swarm_list(m);
 	} else if (n_eps > 0) {
-		endpoint_swarm_list_later(m, ENDPOINT_SWARM_POLL_MS);
+		endpoint_swarm_list_later(m, endpoint_swarm_next_ms(m));
 	}
 }
 
@@ -1052,8 +1089,10 @@ static void endpoint_swarm_scaled_cb(const struct docker_result *r, void *userda
 		             r->message ? r->message : strerror(-r->err));
 		v->service_replicas = UINT64_MAX;
 	}
-	if (op_current(op) && op->ep->manager)
-		endpoint_swarm_list_later(op->ep->manager, 250);
+	if (op_current(op) && op->ep->manager) {
+		op->ep->manager->swarm_soon_ms = 0;
+		endpoint_swarm_list_later(op->ep->manager, ENDPOINT_SWARM_SOON_MS);
+	}
 	op_free(op);
 }
 
@@ -1158,7 +1197,8 @@ static void endpoint_swarm_created_cb(const struct docker_result *r, const char 
 		             "replicas",
 		             ep->name, v->name, op->container_name, id,
 		             (unsigned long long)v->service_replicas);
-		endpoint_swarm_list_later(m, 250);
+		m->swarm_soon_ms = 0;
+		endpoint_swarm_list_later(m, ENDPOINT_SWARM_SOON_MS);
 	} else if (engine_unreachable(r) || r->status >= 500) {
 		/* The next listing tries again; the deadline bounds it. */
 		log_endpoint(LOG_WARNING, ep->name, "endpoint %s: creating service %s: %s",
@@ -1267,7 +1307,8 @@ void endpoint_swarm_launch(struct instance *inst)
 	if (!inst->deadline_ms)
 		inst->deadline_ms = now + (uint64_t)v->cv->startup_timeout_s * 1000;
 	endpoint_swarm_variant_sync(v);
-	endpoint_swarm_list_later(m, 250);
+	m->swarm_soon_ms = 0;
+	endpoint_swarm_list_later(m, ENDPOINT_SWARM_SOON_MS);
 }
 
 /* Swarm mode's end of instance_teardown(): the task is the service's to end
