@@ -77,6 +77,7 @@ struct endpoint_manager {
 	bool swarm_again;           /* list once more when it ends */
 	bool swarm_services_due;    /* list services too: after a (re)connection */
 	unsigned swarm_soon_ms;     /* the last quick relisting's delay; 0: none */
+	uint64_t swarm_soon_since;  /* when tasks were last asked for */
 	struct swarm_node *swarm_nodes; /* the last node list; NULL before one */
 	size_t n_swarm_nodes;
 };

@@ -68,8 +68,8 @@
  * The manager lists the nodes (addresses, states, advertised resources,
  * kept for admission) and then the tasks of its services, once a second
  * while endpoints exist, sooner while a launched instance waits for its
- * task (from 50 ms, half as long again each time), and at once on a
- * service or node event.  Each slot of a
+ * task (from 50 ms, half as long again each time, up to 100 ms for five
+ * seconds), and at once on a service or node event.  Each slot of a
  * service is then live (wanted, on a node that is up), lost (not over, but
  * its node is not ready, or Swarm wants it stopped: a node that went down
  * leaves its tasks "running", with containers that may still answer
@@ -251,8 +251,12 @@ bool endpoint_swarm_type_fits(const struct swarm_node *nodes, size_t n,
 /* How often the tasks are listed while endpoints exist (no task events). */
 #define ENDPOINT_SWARM_POLL_MS 1000
 /* The first relisting while a task is awaited; each next is half as long
- * again, up to the steady poll. */
+ * again, up to 100 ms for the first seconds (a task runs about half a
+ * second after its service asks for it), then up to the steady poll (a
+ * task the scheduler cannot place may wait for long). */
 #define ENDPOINT_SWARM_SOON_MS 50
+#define ENDPOINT_SWARM_SOON_MAX_MS 100
+#define ENDPOINT_SWARM_SOON_FOR_MS 5000
 #define ENDPOINT_SWARM_PING_FAILED_MSG                                                             \
 	"The primary container for production variant %s did not pass the ping health check."
 
@@ -751,6 +755,14 @@ static void endpoint_swarm_variant_tasks(struct variant *v, const struct swarm_t
 	endpoint_swarm_variant_sync(v);
 }
 
+/* Tasks were asked for: list soon, and keep listing soon for a while. */
+static void endpoint_swarm_list_soon(struct endpoint_manager *m)
+{
+	m->swarm_soon_ms = 0;
+	m->swarm_soon_since = now_monotonic_ms();
+	endpoint_swarm_list_later(m, ENDPOINT_SWARM_SOON_MS);
+}
+
 /* Whether an instance of m waits for its task to run (it is launched and
  * its service scaled or created). */
 static bool endpoint_swarm_awaited(struct endpoint_manager *m)
@@ -768,18 +780,20 @@ static bool endpoint_swarm_awaited(struct endpoint_manager *m)
 	return false;
 }
 
-/* When to list again: soon while a task is awaited (a task runs about half
- * a second after its service asks for it, and is in service once listed),
- * backing off to the steady poll. */
+/* When to list again: soon while a task is awaited, backing off. */
 static unsigned endpoint_swarm_next_ms(struct endpoint_manager *m)
 {
+	unsigned most = now_monotonic_ms() - m->swarm_soon_since < ENDPOINT_SWARM_SOON_FOR_MS
+	                    ? ENDPOINT_SWARM_SOON_MAX_MS
+	                    : ENDPOINT_SWARM_POLL_MS;
+
 	if (!endpoint_swarm_awaited(m)) {
 		m->swarm_soon_ms = 0;
 		return ENDPOINT_SWARM_POLL_MS;
 	}
 	m->swarm_soon_ms = m->swarm_soon_ms ? m->swarm_soon_ms * 3 / 2 : ENDPOINT_SWARM_SOON_MS;
-	if (m->swarm_soon_ms > ENDPOINT_SWARM_POLL_MS)
-		m->swarm_soon_ms = ENDPOINT_SWARM_POLL_MS;
+	if (m->swarm_soon_ms > most)
+		m->swarm_soon_ms = most;
 	return m->swarm_soon_ms;
 }
 
@@ -1090,8 +1104,7 @@ static void endpoint_swarm_scaled_cb(const struct docker_result *r, void *userda
 		v->service_replicas = UINT64_MAX;
 	}
 	if (op_current(op) && op->ep->manager) {
-		op->ep->manager->swarm_soon_ms = 0;
-		endpoint_swarm_list_later(op->ep->manager, ENDPOINT_SWARM_SOON_MS);
+		endpoint_swarm_list_soon(op->ep->manager);
 	}
 	op_free(op);
 }
@@ -1197,8 +1210,7 @@ static void endpoint_swarm_created_cb(const struct docker_result *r, const char 
 		             "replicas",
 		             ep->name, v->name, op->container_name, id,
 		             (unsigned long long)v->service_replicas);
-		m->swarm_soon_ms = 0;
-		endpoint_swarm_list_later(m, ENDPOINT_SWARM_SOON_MS);
+		endpoint_swarm_list_soon(m);
 	} else if (engine_unreachable(r) || r->status >= 500) {
 		/* The next listing tries again; the deadline bounds it. */
 		log_endpoint(LOG_WARNING, ep->name, "endpoint %s: creating service %s: %s",
@@ -1307,8 +1319,7 @@ void endpoint_swarm_launch(struct instance *inst)
 	if (!inst->deadline_ms)
 		inst->deadline_ms = now + (uint64_t)v->cv->startup_timeout_s * 1000;
 	endpoint_swarm_variant_sync(v);
-	m->swarm_soon_ms = 0;
-	endpoint_swarm_list_later(m, ENDPOINT_SWARM_SOON_MS);
+	endpoint_swarm_list_soon(m);
 }
 
 /* Swarm mode's end of instance_teardown(): the task is the service's to end
