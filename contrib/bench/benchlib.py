@@ -199,6 +199,72 @@ class EventWatcher:
         self.conn.close()
 
 
+def ping_until_200(port, poll, timeout, host="127.0.0.1"):
+    """Time (perf_counter) of the first GET /ping to host:port answering 200,
+    like the daemon's probe: connect timeout 250 ms, 2 s in all, a new
+    connection each try, every `poll` seconds; None on timeout."""
+    deadline = now() + timeout
+    for _ in range(int(timeout / poll) + 1):
+        c = http.client.HTTPConnection(host, port, timeout=0.25)
+        try:
+            c.connect()
+            c.sock.settimeout(2.0)
+            c.request("GET", "/ping")
+            r = c.getresponse()
+            r.read()
+            if r.status == 200:
+                return now()
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            c.close()
+        if now() > deadline:
+            return None
+        time.sleep(poll)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# wrk (Debian's /usr/bin/wrk) with invoke-post.lua
+
+INVOKE_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-post.lua")
+
+
+def run_wrk(wrk, url, connections, threads, duration, body_bytes, headers=None):
+    """Run wrk once with invoke-post.lua: its parsed INVOKE-RESULT line plus
+    rps, p50 and p99 (ms), errs (socket errors), non2xx and wrk's text.
+    headers ({name: value}) go on every request, but Content-Type and
+    Content-Length, which the script sets."""
+    cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+           "--timeout", "5s", "--latency", "-s", INVOKE_LUA]
+    for k, v in (headers or {}).items():
+        if k.lower() not in ("content-type", "content-length"):
+            cmd += ["-H", f"{k}: {v}"]
+    cmd += [url, "--", str(body_bytes)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if p.returncode != 0:
+        raise RuntimeError(f"wrk exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
+    res = None
+    for line in p.stdout.splitlines():
+        if line.startswith("INVOKE-RESULT "):
+            res = json.loads(line[len("INVOKE-RESULT "):])
+    if res is None:
+        raise RuntimeError(f"no INVOKE-RESULT line from wrk:\n{p.stdout}\n{p.stderr}")
+    # wrk's own text, as a cross-check of the Lua figures
+    res["non2xx_text"] = 0
+    for line in p.stdout.splitlines():
+        s = line.strip()
+        if s.startswith("Non-2xx or 3xx responses:"):
+            res["non2xx_text"] = int(s.split(":")[1])
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+    res["p50"] = res["p"]["50"] / 1000.0
+    res["p99"] = res["p"]["99"] / 1000.0
+    res["errs"] = sum(v for k, v in res["errors"].items() if k != "status")
+    res["non2xx"] = max(res["errors"]["status"], res["non2xx_text"])
+    res["text"] = p.stdout
+    return res
+
+
 # ---------------------------------------------------------------------------
 # The daemon's API
 
