@@ -46,7 +46,6 @@ except ImportError:
     bl.die("botocore is needed to sign (apt-get install python3-botocore)")
 
 TARGET_RATIO = 0.95
-LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-post.lua")
 REGION = "us-east-1"
 KEY_ID = "AKIDBENCH00000000001"
 SECRET = "bench/Secret+Key000000000000000000000001"
@@ -189,24 +188,7 @@ def wait_in_service(call, name, timeout=120.0):
 
 
 def run_wrk(a, url, headers, connections, threads, duration):
-    cmd = [a.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s",
-           "--latency", "-s", LUA]
-    for k, v in headers.items():
-        if k.lower() not in ("content-type", "content-length"):
-            cmd += ["-H", f"{k}: {v}"]
-    cmd += [url, "--", str(a.body_bytes)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-    if p.returncode != 0:
-        raise RuntimeError(f"wrk exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-    import json
-    for line in p.stdout.splitlines():
-        if line.startswith("INVOKE-RESULT "):
-            res = json.loads(line[len("INVOKE-RESULT "):])
-            res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
-            res["p50"] = res["p"]["50"] / 1000.0
-            res["p99"] = res["p"]["99"] / 1000.0
-            return res
-    raise RuntimeError(f"no INVOKE-RESULT line from wrk:\n{p.stdout}\n{p.stderr}")
+    return bl.run_wrk(a.wrk, url, connections, threads, duration, a.body_bytes, headers=headers)
 
 
 def cpu_seconds(pid):

@@ -150,6 +150,7 @@ class EventWatcher:
     def __init__(self, engine, max_seconds):
         self.engine = engine
         self.events = []  # (perf_counter time, action, container name, id)
+        self.endpoint_of = {}  # container id -> its io.endpointd.endpoint label
         self.lock = threading.Lock()
         # perf_counter = wall + offset
         self.offset = time.perf_counter() - time.time()
@@ -176,9 +177,12 @@ class EventWatcher:
                 except ValueError:
                     continue
                 t = e.get("timeNano", 0) / 1e9 + self.offset
-                name = (e.get("Actor") or {}).get("Attributes", {}).get("name", "")
+                attrs = (e.get("Actor") or {}).get("Attributes") or {}
+                name = attrs.get("name", "")
                 with self.lock:
                     self.events.append((t, e.get("Action", ""), name, e.get("id", "")))
+                    if attrs.get(LABEL_ENDPOINT):
+                        self.endpoint_of[e.get("id", "")] = attrs[LABEL_ENDPOINT]
         except (OSError, http.client.HTTPException, ValueError):
             return
 
@@ -189,6 +193,14 @@ class EventWatcher:
                     return t
         return None
 
+    def of_endpoint(self, action, endpoint, after=0.0):
+        """Stamps of every `action` event at or after `after` of a container
+        labelled io.endpointd.endpoint=endpoint (a container of the daemon
+        or a Swarm task's), in order."""
+        with self.lock:
+            return [t for t, a, _, cid in self.events
+                    if a == action and t >= after and self.endpoint_of.get(cid) == endpoint]
+
     def stop(self):
         try:
             if self.conn.raw_sock:
@@ -197,6 +209,72 @@ class EventWatcher:
             pass
         self.thread.join(2)
         self.conn.close()
+
+
+def ping_until_200(port, poll, timeout, host="127.0.0.1"):
+    """Time (perf_counter) of the first GET /ping to host:port answering 200,
+    like the daemon's probe: connect timeout 250 ms, 2 s in all, a new
+    connection each try, every `poll` seconds; None on timeout."""
+    deadline = now() + timeout
+    for _ in range(int(timeout / poll) + 1):
+        c = http.client.HTTPConnection(host, port, timeout=0.25)
+        try:
+            c.connect()
+            c.sock.settimeout(2.0)
+            c.request("GET", "/ping")
+            r = c.getresponse()
+            r.read()
+            if r.status == 200:
+                return now()
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            c.close()
+        if now() > deadline:
+            return None
+        time.sleep(poll)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# wrk (Debian's /usr/bin/wrk) with invoke-post.lua
+
+INVOKE_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-post.lua")
+
+
+def run_wrk(wrk, url, connections, threads, duration, body_bytes, headers=None):
+    """Run wrk once with invoke-post.lua: its parsed INVOKE-RESULT line plus
+    rps, p50 and p99 (ms), errs (socket errors), non2xx and wrk's text.
+    headers ({name: value}) go on every request, but Content-Type and
+    Content-Length, which the script sets."""
+    cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+           "--timeout", "5s", "--latency", "-s", INVOKE_LUA]
+    for k, v in (headers or {}).items():
+        if k.lower() not in ("content-type", "content-length"):
+            cmd += ["-H", f"{k}: {v}"]
+    cmd += [url, "--", str(body_bytes)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if p.returncode != 0:
+        raise RuntimeError(f"wrk exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
+    res = None
+    for line in p.stdout.splitlines():
+        if line.startswith("INVOKE-RESULT "):
+            res = json.loads(line[len("INVOKE-RESULT "):])
+    if res is None:
+        raise RuntimeError(f"no INVOKE-RESULT line from wrk:\n{p.stdout}\n{p.stderr}")
+    # wrk's own text, as a cross-check of the Lua figures
+    res["non2xx_text"] = 0
+    for line in p.stdout.splitlines():
+        s = line.strip()
+        if s.startswith("Non-2xx or 3xx responses:"):
+            res["non2xx_text"] = int(s.split(":")[1])
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+    res["p50"] = res["p"]["50"] / 1000.0
+    res["p99"] = res["p"]["99"] / 1000.0
+    res["errs"] = sum(v for k, v in res["errors"].items() if k != "status")
+    res["non2xx"] = max(res["errors"]["status"], res["non2xx_text"])
+    res["text"] = p.stdout
+    return res
 
 
 # ---------------------------------------------------------------------------
@@ -331,14 +409,14 @@ def default_endpointd():
 
 
 CONFIG_TEMPLATE = """\
-listen: ["127.0.0.1:{port}"]
+listen: ["{listen_host}:{port}"]
 state_dir: {state_dir}
 region: us-east-1
 account_id: "000000000000"
-docker: {{ socket: {socket} }}
+docker: {{ socket: {socket}{docker_mode} }}
 instance_types:
-  ml.t2.medium: {{ cpus: {cpus}, memory: {memory} }}
-limits: {{ max_endpoints: {max_endpoints}, max_instances: {max_instances} }}
+  ml.t2.medium: {{ cpus: {cpus}, memory: {memory}{constraints} }}
+{instance_types}limits: {{ max_endpoints: {max_endpoints}, max_instances: {max_instances} }}
 Models:
   - ModelName: bench-demo
     PrimaryContainer: {{ Image: "{image}" }}
@@ -356,7 +434,14 @@ class Daemon:
     (stamp_log) or just written to a file."""
 
     def __init__(self, binary, docker_host, image, log_level="debug", stamp_log=True,
-                 cpus="0.5", memory="256MiB", max_endpoints=100, keep=False, extra_config=""):
+                 cpus="0.5", memory="256MiB", max_endpoints=100, keep=False, extra_config="",
+                 docker_mode=None, constraints=(), instance_types=None, netns=None,
+                 listen_host="127.0.0.1"):
+        """docker_mode goes into the docker key (None: the default, engine);
+        constraints (Swarm placement constraints) into ml.t2.medium;
+        instance_types ({name: flow mapping}) are more instance types.  With
+        netns (a name under /run/netns) the daemon runs in that network
+        namespace and listens on listen_host there."""
         self.tmp = tempfile.mkdtemp(prefix="endpointd-bench.")
         self.keep = keep
         self.lines = []  # (perf_counter, text)
@@ -382,19 +467,28 @@ class Daemon:
         os.mkdir(state)
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
         env["DOCKER_HOST"] = docker_host
+        quoted = ", ".join(json.dumps(c) for c in constraints)
+        types = "".join(f"  {k}: {v}\n" for k, v in (instance_types or {}).items())
+        # nsenter --net changes the network namespace only and then execs the
+        # daemon, so self.proc is the daemon itself.
+        prefix = ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
         for attempt in range(3):  # a free port can be taken between probe and bind
             self.port = free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
+            self.url = f"http://{listen_host}:{self.port}"
             cfg = os.path.join(self.tmp, "endpointd.yaml")
             with open(cfg, "w") as f:
                 f.write(CONFIG_TEMPLATE.format(
-                    port=self.port, state_dir=state, socket=socket_path(docker_host),
+                    listen_host=listen_host, port=self.port, state_dir=state,
+                    socket=socket_path(docker_host),
+                    docker_mode=f", mode: {docker_mode}" if docker_mode else "",
+                    constraints=f", constraints: [{quoted}]" if constraints else "",
+                    instance_types=types,
                     cpus=cpus, memory=memory, max_endpoints=max_endpoints,
                     max_instances=max(256, max_endpoints), image=image,
                     config_name=DEFAULT_CONFIG_NAME) + extra_config)
             self.logf = open(self.log_path, "a")
             self.proc = subprocess.Popen(
-                [bin_copy, "--config", cfg, "--log-level", log_level],
+                prefix + [bin_copy, "--config", cfg, "--log-level", log_level],
                 stdin=subprocess.DEVNULL, stdout=self.logf,
                 stderr=subprocess.PIPE if stamp_log else self.logf, env=env)
             if stamp_log:
@@ -440,6 +534,13 @@ class Daemon:
                 if t >= after and pattern in text:
                     return t, text
         return None, None
+
+    def find_all(self, *patterns, after=0.0):
+        """perf_counter stamps of every log line containing all of patterns
+        that arrived at or after `after`, in order."""
+        with self.lock:
+            return [t for t, text in self.lines
+                    if t >= after and all(p in text for p in patterns)]
 
     def stop(self, quiet=False):
         if self.proc and self.proc.poll() is None:

@@ -21,7 +21,6 @@ Run by hand, never from the test suite:
 """
 
 import argparse
-import http.client
 import os
 import statistics
 import subprocess
@@ -63,30 +62,6 @@ def parse_args():
     return a
 
 
-def ping_until_200(port, poll, timeout):
-    """Time (perf_counter) of the first GET /ping answering 200, like the
-    daemon's probe: connect timeout 250 ms, 2 s in all; None on timeout."""
-    deadline = bl.now() + timeout
-    for _ in range(int(timeout / poll) + 1):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=0.25)
-        try:
-            c.connect()
-            c.sock.settimeout(2.0)
-            c.request("GET", "/ping")
-            r = c.getresponse()
-            r.read()
-            if r.status == 200:
-                return bl.now()
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            c.close()
-        if bl.now() > deadline:
-            return None
-        time.sleep(poll)
-    return None
-
-
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -114,7 +89,7 @@ class Bench:
         try:
             port = self.engine.host_port(cid)
             t_port = bl.now()
-            t_ready = ping_until_200(port, a.poll_ms / 1000, PHASE_TIMEOUT)
+            t_ready = bl.ping_until_200(port, a.poll_ms / 1000, PHASE_TIMEOUT)
             if t_ready is None:
                 raise RuntimeError(f"baseline container {cid[:12]} never answered /ping with 200")
         finally:

@@ -50,7 +50,7 @@ import benchlib as bl  # noqa: E402
 TARGET_RATIO = 0.8      # throughput endpointd / direct, at least
 TARGET_ADDED_P50 = 0.3  # ms added to p50, at most
 PHASE_TIMEOUT = 120.0   # seconds any one wait may take
-LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invoke-post.lua")
+LUA = bl.INVOKE_LUA
 MIB = 1 << 20
 BIG_BODY = 6 * MIB      # SageMaker's limit, and endpointd's PROXY_MAX_BODY
 HAPROXY = "/usr/sbin/haproxy"  # Debian's package
@@ -158,30 +158,7 @@ def mib(b):
 
 def run_wrk(a, url, connections, threads, duration):
     """Run wrk once; its parsed INVOKE-RESULT line plus rps, p50, p99 (ms)."""
-    cmd = [a.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
-           "--timeout", "5s", "--latency", "-s", LUA, url, "--", str(a.body_bytes)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-    if p.returncode != 0:
-        raise RuntimeError(f"wrk exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-    res = None
-    for line in p.stdout.splitlines():
-        if line.startswith("INVOKE-RESULT "):
-            res = json.loads(line[len("INVOKE-RESULT "):])
-    if res is None:
-        raise RuntimeError(f"no INVOKE-RESULT line from wrk:\n{p.stdout}\n{p.stderr}")
-    # wrk's own text, as a cross-check of the Lua figures
-    res["non2xx_text"] = 0
-    for line in p.stdout.splitlines():
-        s = line.strip()
-        if s.startswith("Non-2xx or 3xx responses:"):
-            res["non2xx_text"] = int(s.split(":")[1])
-    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
-    res["p50"] = res["p"]["50"] / 1000.0
-    res["p99"] = res["p"]["99"] / 1000.0
-    res["errs"] = sum(v for k, v in res["errors"].items() if k != "status")
-    res["non2xx"] = max(res["errors"]["status"], res["non2xx_text"])
-    res["text"] = p.stdout
-    return res
+    return bl.run_wrk(a.wrk, url, connections, threads, duration, a.body_bytes)
 
 
 def proc_schedstat_wait(pid):
