@@ -1050,18 +1050,33 @@ void docker_container_list(struct docker *d, const char *label, docker_list_fn c
 	docker_op_submit(op);
 }
 
-void docker_container_logs(struct docker *d, const char *id, unsigned tail, docker_logs_fn cb,
-                           void *userdata)
+/* GET path's logs stream, demultiplexed, to cb. */
+static void docker_logs(struct docker *d, char *path, docker_logs_fn cb, void *userdata)
 {
-	_cleanup_free_ char *e = docker_escape(id);
-	struct docker_op *op = docker_op_new(
-	    d, DOCKER_OP_LOGS, "GET",
-	    xasprintf("/containers/%s/logs?stdout=1&stderr=1&tail=%u", e, tail), userdata);
+	struct docker_op *op = docker_op_new(d, DOCKER_OP_LOGS, "GET", path, userdata);
 
 	op->cb.logs = cb;
 	op->stream = true;
 	op->demux.keep = DOCKER_LOGS_MAX;
 	docker_op_submit(op);
+}
+
+void docker_container_logs(struct docker *d, const char *id, unsigned tail, docker_logs_fn cb,
+                           void *userdata)
+{
+	_cleanup_free_ char *e = docker_escape(id);
+
+	docker_logs(d, xasprintf("/containers/%s/logs?stdout=1&stderr=1&tail=%u", e, tail), cb,
+	            userdata);
+}
+
+void docker_task_logs(struct docker *d, const char *id, unsigned tail, docker_logs_fn cb,
+                      void *userdata)
+{
+	_cleanup_free_ char *e = docker_escape(id);
+
+	docker_logs(d, xasprintf("/tasks/%s/logs?stdout=1&stderr=1&tail=%u", e, tail), cb,
+	            userdata);
 }
 
 void docker_image_inspect(struct docker *d, const char *name, docker_image_fn cb, void *userdata)

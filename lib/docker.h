@@ -128,6 +128,10 @@ void docker_container_list(struct docker *d, const char *label, docker_list_fn c
  * (stdout and stderr interleaved; the last 64 KiB, cut at a line start). */
 void docker_container_logs(struct docker *d, const char *id, unsigned tail, docker_logs_fn cb,
 			   void *userdata);
+/* The same for a Swarm task, wherever its node is (GET /tasks/{id}/logs on
+ * a manager). */
+void docker_task_logs(struct docker *d, const char *id, unsigned tail, docker_logs_fn cb,
+                      void *userdata);
 /* GET /images/{name}/json; 404 -> -ENOENT. */
 void docker_image_inspect(struct docker *d, const char *name, docker_image_fn cb, void *userdata);
 /* POST /images/create?fromImage=…&tag=…; an {"error":…} in the progress

@@ -495,8 +495,13 @@ void endpoint_explain(struct endpoint *ep, struct variant *v, const char *contai
 	op->detail = xstrdup(detail);
 	op->explained = done;
 	if (container_id) {
-		docker_container_logs(ep->manager->docker, container_id, ENDPOINT_LOG_TAIL,
-				      endpoint_explain_logs_cb, op);
+		/* In swarm mode it is a task's ID: its node may be another. */
+		if (ep->manager->swarm)
+			docker_task_logs(ep->manager->docker, container_id, ENDPOINT_LOG_TAIL,
+					 endpoint_explain_logs_cb, op);
+		else
+			docker_container_logs(ep->manager->docker, container_id,
+					      ENDPOINT_LOG_TAIL, endpoint_explain_logs_cb, op);
 	} else {
 		struct docker_result none = {.err = -ENOENT};
 		endpoint_explain_logs_cb(&none, NULL, op);

@@ -539,6 +539,8 @@ static void endpoint_swarm_task_ended(struct instance *inst, const struct swarm_
 {
 	struct variant *v = inst->variant;
 	struct endpoint *ep = v->endpoint;
+	/* The task's logs tell why in the model's words, when it had a container. */
+	const char *logs = t->container_id ? t->id : NULL;
 	_cleanup_free_ char *reason = NULL, *why = NULL;
 
 	if (node_why) {
@@ -560,8 +562,8 @@ static void endpoint_swarm_task_ended(struct instance *inst, const struct swarm_
 		variant_unlist_healthy(inst);
 	if (ep->state == ENDPOINT_CREATING) {
 		inst->state = INSTANCE_FAILED;
-		endpoint_fail(ep, inst, NULL, reason);
-	} else if (endpoint_update_failed(ep, inst, v, NULL, reason)) {
+		endpoint_fail(ep, inst, logs, reason);
+	} else if (endpoint_update_failed(ep, inst, v, logs, reason)) {
 		inst->state = INSTANCE_FAILED;
 	} else {
 		instance_replace(inst, why);
@@ -583,7 +585,7 @@ static bool endpoint_swarm_past_deadline(struct instance *inst, const struct swa
 	                   inst->variant->name, inst->variant->cv->startup_timeout_s,
 	                   t ? endpoint_swarm_task_reason(t) : "no task was created for it");
 	inst->state = INSTANCE_FAILED;
-	endpoint_fail(ep, inst, NULL, reason);
+	endpoint_fail(ep, inst, t && t->container_id ? t->id : NULL, reason);
 	return true;
 }
 
@@ -826,6 +828,9 @@ static void endpoint_swarm_tasks_cb(const struct docker_result *r, const struct 
 		endpoint_unref(eps[i]);
 	}
 	if (!m->synced) {
+		/* Every endpoint is matched with its services: the model cache
+		 * keeps what they use, as after a reconcile on one Engine. */
+		endpoint_manager_trim_model_cache(m);
 		m->synced = true;
 		if (m->synced_cb)
 			m->synced_cb(m->synced_data);

@@ -634,7 +634,7 @@ static void on_engine(struct evhttp_request *req, void *arg)
 		return reply_fixture(req, 200, "container-inspect-running.json");
 	if (str_has_prefix(p, "/containers/json"))
 		return reply_fixture(req, 200, "containers-list.json");
-	if (str_has_prefix(p, "/containers/exited/logs")) {
+	if (str_has_prefix(p, "/containers/exited/logs") || str_has_prefix(p, "/tasks/ended/logs")) {
 		size_t len;
 		char *raw = fixture("logs-multiplexed.bin", &len);
 
@@ -1071,6 +1071,19 @@ Test(docker_client, logs_are_demultiplexed_across_split_frames)
 	cr_assert_str_eq(
 	    g.text, "hello from stdout\nwarning on stderr\nsecond stdout line\nexiting with 7\n");
 	cr_assert(seen_request("GET /v1.41/containers/exited/logs?stdout=1&stderr=1&tail=50"));
+}
+
+Test(docker_client, a_swarm_tasks_logs_are_read_as_a_containers_are)
+{
+	struct got g = {0};
+
+	connect_client();
+	docker_task_logs(dk, "ended", 50, on_logs, &g);
+	run_until(&g.calls, 1);
+	cr_assert_eq(g.err, 0, "%s", g.message);
+	cr_assert_str_eq(
+	    g.text, "hello from stdout\nwarning on stderr\nsecond stdout line\nexiting with 7\n");
+	cr_assert(seen_request("GET /v1.41/tasks/ended/logs?stdout=1&stderr=1&tail=50"));
 }
 
 static char *long_text;

@@ -263,6 +263,8 @@ static void on_engine(struct evhttp_request *req, void *arg)
 		             "\"RepoDigests\":[]}");
 	if (str_has_prefix(p, "/nodes"))
 		return reply_json(req, 200, fake_nodes_json());
+	if (str_has_prefix(p, "/tasks/"))
+		return reply(req, 404, "{\"message\":\"task logs are not kept here\"}");
 	if (str_has_prefix(p, "/tasks")) {
 		json_t *list = json_array();
 
