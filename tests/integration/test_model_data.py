@@ -156,8 +156,7 @@ def lean_cache(endpointd_bin, docker_sock, demo_image, docker):
             err = d.stop()
             with open(os.path.join(d.workdir, "state", "daemon-id")) as f:
                 owner = f.read().strip()
-            for c in docker.containers(f"{h.LABEL}.managed=true", f"{h.LABEL}.owner={owner}"):
-                docker.remove(c["Id"])
+            docker.remove_owned_by(owner)
             h._DAEMONS.remove(d)
             if not os.environ.get("ENDPOINTD_TEST_KEEP"):
                 shutil.rmtree(d.workdir, ignore_errors=True)
