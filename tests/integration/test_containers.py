@@ -46,6 +46,9 @@ def test_container_without_gpus_sees_no_nvidia_devices(container):
     assert _env(container).get("NVIDIA_VISIBLE_DEVICES") == "void"
 
 
+@pytest.mark.xfail(h.SWARM, strict=True,
+                   reason="a service's ContainerSpec on Engine API 1.41 has no way to ask for "
+                          "no-new-privileges (Privileges.NoNewPrivileges is newer)")
 def test_container_is_never_privileged_and_cannot_gain_privileges(container):
     host = container["HostConfig"]
     assert host.get("Privileged") is False
