@@ -4,7 +4,9 @@
 # tests with the AWS CLI and boto3, the service booted under systemd
 # (tests/boot), `make distcheck`, and the unit and integration tests once more
 # under AddressSanitizer + UBSan (tests/boot, which checks the installed unit
-# and not the code, only in the first build).
+# and not the code, only in the first build).  The first build also runs the
+# multi-node Swarm suite, and the integration and e2e suites again in docker
+# mode swarm.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +53,15 @@ swarm_rc=0
 	>"$build/main/tests/run-swarm-tests.log" 2>&1 || swarm_rc=$?
 tail -n 30 "$build/main/tests/run-swarm-tests.log"
 if [ "$swarm_rc" -ne 0 ] && ! grep -q '^run-swarm-tests: SKIP' "$build/main/tests/run-swarm-tests.log"; then
+	exit 1
+fi
+
+echo "== integration and e2e suites again in docker mode swarm, on a single-node swarm"
+swarm_e2e_rc=0
+(cd "$build/main" && timeout 900 make -C tests check-swarm-e2e) \
+	>"$build/main/tests/run-swarm-e2e-tests.log" 2>&1 || swarm_e2e_rc=$?
+tail -n 30 "$build/main/tests/run-swarm-e2e-tests.log"
+if [ "$swarm_e2e_rc" -ne 0 ] && ! grep -q '^run-swarm-e2e-tests: SKIP' "$build/main/tests/run-swarm-e2e-tests.log"; then
 	exit 1
 fi
 count_results "$build/main" "default build"

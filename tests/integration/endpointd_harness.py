@@ -2,7 +2,10 @@
 
 Map of this file:
   - environment: ENDPOINTD_BIN, DOCKER_SOCK, DEMO_IMAGE (set by
-    tests/run-docker-tests; a missing one skips the suites)
+    tests/run-docker-tests; a missing one skips the suites), and
+    ENDPOINTD_TEST_DOCKER_MODE (engine, the default, or swarm: every daemon
+    of the suites then runs in docker mode swarm, on a suite engine that is
+    a single-node swarm)
   - Resp / ApiClient: a raw AWS JSON 1.1 client on http.client, so tests see
     the exact status line, headers and body the daemon sends
   - DockerClient: the Engine API over the Unix socket (no docker CLI needed)
@@ -11,7 +14,8 @@ Map of this file:
   - fixtures: `daemon`, `api`, `docker`, `endpoints` (creates endpoints and
     deletes them again), `ready_endpoint`, `failing_ping_endpoint`
   - hooks: daemon stderr attached to every failed test's report; tests
-    marked `run_last` move to the end of the session
+    marked `run_last` move to the end of the session; tests marked
+    `engine_only("why")` are skipped in swarm mode, saying why
 
 Both tests/integration/conftest.py and tests/e2e/conftest.py register this
 module as one plugin, so the whole session shares one daemon.
@@ -54,6 +58,12 @@ POLL_S = 0.05
 CREATE_DEADLINE_S = 90
 DELETE_DEADLINE_S = 60
 STARTUP_TIMEOUT_S = 60  # ContainerStartupHealthCheckTimeoutInSeconds used below
+
+# The docker mode of every daemon the suites start (tests/run-swarm-e2e-tests
+# says swarm); a test that passes docker_mode to Daemon chooses for itself.
+DOCKER_MODES = ("engine", "swarm")
+DOCKER_MODE = os.environ.get("ENDPOINTD_TEST_DOCKER_MODE") or "engine"
+SWARM = DOCKER_MODE == "swarm"
 
 
 def endpoint_arn(name):
@@ -377,13 +387,61 @@ class DockerClient:
     def remove(self, cid):
         self.request("DELETE", f"/containers/{cid}", {"force": "1", "v": "1"})
 
+    # In swarm mode a variant is a service and its instances are the
+    # service's tasks; on the suite's single-node swarm each task's container
+    # runs on this engine, labelled as the service is (less the slot), so
+    # the container calls above see the instances too.
+
+    def services(self, *labels):
+        """Swarm services carrying every `key=value` (or bare `key`) label given."""
+        status, body = self.request("GET", "/services", {"filters": json.dumps({"label": list(labels)})})
+        assert status == 200, f"docker list services: {status} {body!r}"
+        return body
+
+    def endpoint_services(self, endpoint):
+        return self.services(f"{LABEL}.managed=true", f"{LABEL}.endpoint={endpoint}")
+
+    def remove_service(self, sid):
+        self.request("DELETE", f"/services/{sid}")
+
+    def assert_endpoint_left_nothing(self, endpoint, timeout=30):
+        """No container of endpoint's is left on one Engine; in swarm mode no
+        service at once, and no task's container once the node's agent has
+        taken them down after their service (that is not endpointd's)."""
+        if SWARM:
+            assert self.endpoint_services(endpoint) == []
+            wait_until(lambda: self.endpoint_containers(endpoint) == [], timeout, interval=0.25,
+                       what=f"the containers of {endpoint}'s removed services to go")
+        assert self.endpoint_containers(endpoint) == []
+
+    def remove_owned_by(self, owner):
+        """Everything of the daemon whose id is owner: its services (swarm
+        mode), then its containers."""
+        if SWARM:
+            for s in self.services(f"{LABEL}.managed=true", f"{LABEL}.owner={owner}"):
+                self.remove_service(s["ID"])
+        for c in self.containers(f"{LABEL}.managed=true", f"{LABEL}.owner={owner}"):
+            self.remove(c["Id"])
+
+
+def instance_slot(container):
+    """Which instance of its variant a container (of GET /containers/json)
+    runs: endpointd's slot label on one Engine; in swarm mode the slot of
+    its task, whose name is <service>.<slot>.<task id>."""
+    labels = container["Labels"]
+    if SWARM:
+        return labels["com.docker.swarm.task.name"].split(".")[1]
+    return labels[f"{LABEL}.slot"]
+
 
 def published_port(inspect):
-    """The 127.0.0.1 host port that 8080/tcp is published on."""
+    """The host port that 8080/tcp is published on: on 127.0.0.1 only in
+    engine mode; in swarm mode a task's host-mode port listens on its node's
+    addresses (README: swarm mode)."""
     bindings = (inspect.get("NetworkSettings", {}).get("Ports") or {}).get("8080/tcp") or []
     assert bindings, f"8080/tcp is not published: {inspect.get('NetworkSettings', {}).get('Ports')!r}"
     for b in bindings:
-        assert b["HostIp"] == "127.0.0.1", f"8080/tcp published beyond loopback: {bindings!r}"
+        assert SWARM or b["HostIp"] == "127.0.0.1", f"8080/tcp published beyond loopback: {bindings!r}"
     return int(bindings[0]["HostPort"])
 
 
@@ -560,13 +618,20 @@ def _write_model_data(workdir):
             tar.addfile(info, io.BytesIO(data))
 
 
+def docker_yaml(docker_sock, docker_mode=None):
+    """The daemon config's `docker:` line for docker_sock; docker_mode None
+    is the suite's mode, and engine mode says nothing (the config's default)."""
+    mode = docker_mode or DOCKER_MODE
+    return f"docker: {{ socket: {_q(docker_sock)}" + (f", mode: {mode}" if mode != "engine" else "") + " }"
+
+
 def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_yaml=None,
                  extra_instance_types=None, docker_mode=None):
     """The daemon config and its included file; extra_config lines go at the
     end of the main file (top-level keys), extra_instance_types ({name: flow
     mapping}) into its instance_types, extra_yaml (Models and
     EndpointConfigs documents) into one more included file; docker_mode (None:
-    the default, engine) goes into the docker key."""
+    the suite's, see docker_yaml) goes into the docker key."""
     state_dir = os.path.join(workdir, "state")
     conf_d = os.path.join(workdir, "conf.d")
     os.makedirs(conf_d)
@@ -576,8 +641,7 @@ def write_config(workdir, port, docker_sock, demo_image, extra_config=(), extra_
         f"include: [{_q(os.path.join(conf_d, '*.yaml'))}]",
         f"region: {REGION}",
         f'account_id: "{ACCOUNT}"',
-        f"docker: {{ socket: {_q(docker_sock)}"
-        + (f", mode: {docker_mode}" if docker_mode else "") + " }",
+        docker_yaml(docker_sock, docker_mode),
         "instance_types:",
         f"  {INSTANCE_TYPE}: {{ cpus: 0.1, memory: 128MiB }}",
         *(f"  {name}: {spec}" for name, spec in (extra_instance_types or {}).items()),
@@ -821,6 +885,10 @@ def daemon(endpointd_bin, docker_sock, demo_image, docker):
         if err:
             problems.append(err)
         # Safety net: whatever this session left in the engine goes.
+        for s in docker.services(f"{LABEL}.managed=true") if SWARM else []:
+            ep = s.get("Spec", {}).get("Labels", {}).get(f"{LABEL}.endpoint", "")
+            if ep.lower().startswith(SESSION_PREFIX):
+                docker.remove_service(s["ID"])
         for c in docker.containers(f"{LABEL}.managed=true"):
             ep = c.get("Labels", {}).get(f"{LABEL}.endpoint", "")
             if ep.lower().startswith(SESSION_PREFIX):
@@ -989,10 +1057,30 @@ def clean_env(aws_env):
 
 
 def pytest_configure(config):
+    if DOCKER_MODE not in DOCKER_MODES:
+        raise pytest.UsageError(f"ENDPOINTD_TEST_DOCKER_MODE must be one of {', '.join(DOCKER_MODES)}, "
+                                f"not {DOCKER_MODE!r}")
     config.addinivalue_line("markers", "run_last: run after every other test (long waits started early)")
+    config.addinivalue_line("markers", "engine_only(why): about what one Engine does with the daemon's "
+                                       "containers; skipped in swarm mode (ENDPOINTD_TEST_DOCKER_MODE=swarm)")
+
+
+def _skip_engine_only(items):
+    """In swarm mode, skip each test marked engine_only with its reason,
+    which it must give."""
+    for item in items:
+        mark = item.get_closest_marker("engine_only")
+        if mark is None:
+            continue
+        why = mark.args[0] if mark.args else mark.kwargs.get("reason")
+        if not why:
+            raise pytest.UsageError(f"{item.nodeid}: engine_only needs a reason")
+        if SWARM:
+            item.add_marker(pytest.mark.skip(reason=f"engine mode only: {why}"))
 
 
 def pytest_collection_modifyitems(session, config, items):
+    _skip_engine_only(items)
     last = [i for i in items if i.get_closest_marker("run_last")]
     if last:
         items[:] = [i for i in items if not i.get_closest_marker("run_last")] + last

@@ -1,4 +1,9 @@
-"""Model containers are started the way DESIGN.md's Containers section says."""
+"""Model containers are started the way DESIGN.md's Containers section says.
+
+In swarm mode the container is the task's, made by the Engine from the
+variant's service; on the suite's single-node swarm it runs on the same
+engine, labelled as the service is.
+"""
 
 import json
 import os
@@ -24,6 +29,7 @@ def test_container_runs_the_model_image_with_serve(container, demo_image):
     assert container["Config"]["Cmd"] == ["serve"]
 
 
+@pytest.mark.engine_only("a task's host-mode port listens on its node's addresses (README: swarm mode)")
 def test_container_publishes_8080_on_loopback_only(container):
     assert published_port(container) > 0
 
@@ -40,6 +46,9 @@ def test_container_without_gpus_sees_no_nvidia_devices(container):
     assert _env(container).get("NVIDIA_VISIBLE_DEVICES") == "void"
 
 
+@pytest.mark.xfail(h.SWARM, strict=True,
+                   reason="a service's ContainerSpec on Engine API 1.41 has no way to ask for "
+                          "no-new-privileges (Privileges.NoNewPrivileges is newer)")
 def test_container_is_never_privileged_and_cannot_gain_privileges(container):
     host = container["HostConfig"]
     assert host.get("Privileged") is False
@@ -85,6 +94,10 @@ def _create_foreign(docker, name, image):
     return reply["Id"]
 
 
+# Swarm names a task's container after its service, slot and task id.
+NAMED_BY_ENDPOINTD = pytest.mark.engine_only("Swarm, not endpointd, names a task's container")
+
+
 @pytest.fixture
 def foreign_holds_the_name(daemon, docker, demo_image, endpoints):
     """(endpoint name, foreign container id, the ids of all of them): a
@@ -105,6 +118,7 @@ def foreign_holds_the_name(daemon, docker, demo_image, endpoints):
             docker.remove(i)
 
 
+@NAMED_BY_ENDPOINTD
 def test_container_of_someone_else_holding_the_name_is_never_removed(api, docker,
                                                                      foreign_holds_the_name):
     name, _, ids = foreign_holds_the_name
@@ -116,6 +130,7 @@ def test_container_of_someone_else_holding_the_name_is_never_removed(api, docker
         assert body["Config"]["Labels"].get("test.foreign") == "yes"
 
 
+@NAMED_BY_ENDPOINTD
 def test_container_name_held_by_someone_else_fails_the_endpoint_saying_so(api,
                                                                           foreign_holds_the_name):
     name, cid, _ = foreign_holds_the_name

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from endpointd_harness import LABEL, endpoint_arn, http_get, published_port
+from endpointd_harness import LABEL, endpoint_arn, http_get, instance_slot, published_port
 
 
 def test_create_endpoint_answers_with_the_endpoint_arn(endpoints):
@@ -31,7 +31,7 @@ def test_in_service_endpoint_runs_one_container_labelled_with_endpoint_and_varia
     assert labels[f"{LABEL}.managed"] == "true"
     assert labels[f"{LABEL}.endpoint"] == name
     assert labels[f"{LABEL}.variant"] == "AllTraffic"
-    assert f"{LABEL}.slot" in labels
+    assert instance_slot(containers[0])
     assert containers[0]["State"] == "running"
 
 
@@ -52,7 +52,7 @@ def test_two_variants_of_two_instances_run_four_containers(api, docker, endpoint
     assert len(running) == 4, containers
     slots = {}
     for c in running:
-        slots.setdefault(c["Labels"][f"{LABEL}.variant"], set()).add(c["Labels"][f"{LABEL}.slot"])
+        slots.setdefault(c["Labels"][f"{LABEL}.variant"], set()).add(instance_slot(c))
     assert slots.keys() == {"VariantA", "VariantB"}
     assert all(len(s) == 2 for s in slots.values()), slots
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from endpointd_harness import daemon_env, free_port
+from endpointd_harness import daemon_env, docker_yaml, free_port
 
 KEYS = """keys:
   - name: pipeline-a
@@ -31,7 +31,7 @@ def _config(tmp_path, docker_sock, listen, extra=()):
     lines = [
         f'listen: ["{listen}"]',
         f'state_dir: "{tmp_path / "state"}"',
-        f'docker: {{ socket: "{docker_sock}" }}',
+        docker_yaml(docker_sock),
         *extra,
     ]
     path = tmp_path / "endpointd.yaml"

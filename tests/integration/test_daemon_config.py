@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from endpointd_harness import ApiClient, daemon_env, free_port, wait_until
+from endpointd_harness import ApiClient, daemon_env, docker_yaml, free_port, wait_until
 
 VARIANT = (
     "      - {{ VariantName: AllTraffic, ModelName: {model}, InitialInstanceCount: 1, "
@@ -19,7 +19,7 @@ def _config(tmp_path, docker_sock, demo_image, model="demo", itype="ml.t2.medium
         f'state_dir: "{tmp_path / "state"}"',
         "region: us-east-1",
         'account_id: "000000000000"',
-        f'docker: {{ socket: "{docker_sock}" }}',
+        docker_yaml(docker_sock),
         "instance_types:",
         "  ml.t2.medium: { cpus: 0.1, memory: 128MiB }",
         "Models:",

@@ -43,7 +43,7 @@ def test_deleted_endpoint_leaves_no_container(api, docker, endpoints):
     assert len(docker.endpoint_containers(name)) == 4
     api.ok("DeleteEndpoint", {"EndpointName": name})
     api.wait_gone(name)
-    assert docker.endpoint_containers(name) == []
+    docker.assert_endpoint_left_nothing(name)
 
 
 def test_deleted_endpoint_drops_out_of_list_endpoints(api, endpoints):

@@ -31,6 +31,9 @@ from test_invoke_dialer import (
 )
 from test_invoke_support import create_in_service
 
+pytestmark = pytest.mark.engine_only(
+    "endpointd-dialer is an exec into a container of the local engine; swarm mode runs none")
+
 # unshare(2) the pid namespace, then fork: the child (pid 1 there) execs the
 # daemon; the launcher passes SIGTERM and SIGINT on and exits as it did.
 LAUNCHER = """#!/usr/bin/python3

@@ -33,6 +33,10 @@ import pytest
 import endpointd_harness as h
 from endpointd_harness import ApiClient, Daemon, unique_name
 
+pytestmark = pytest.mark.engine_only(
+    "GPUs by UUID from NVML are the local engine's; in swarm mode they are NVIDIA-GPU generic "
+    "resources (test_swarm_endpoints.py)")
+
 GPU_TYPE = "ml.g5.xlarge"  # gpus: 1
 TWO_GPU_TYPE = "ml.g5.12xlarge"  # gpus: 2
 INSTANCE_TYPES = {

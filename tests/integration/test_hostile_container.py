@@ -34,6 +34,8 @@ from endpointd_harness import ApiClient, Daemon
 from test_invoke_dialer import LOOPBACK, container_id, dialer_processes, wait_dialer_ready
 from test_invoke_support import assert_invoke_error, create_in_service, invoke
 
+pytestmark = pytest.mark.engine_only("the attacks go at endpointd-dialer, which swarm mode does not run")
+
 HOSTILE_IMAGE = "endpointd-hostile-model:test"
 HOSTILE_SRC = os.path.join(os.path.dirname(__file__), "..", "data", "hostile-model")
 # The model kills the real dialer this long after it starts.

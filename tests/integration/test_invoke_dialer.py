@@ -36,6 +36,9 @@ from test_invoke_support import (
     sha256_hex,
 )
 
+pytestmark = pytest.mark.engine_only(
+    "endpointd-dialer is an exec into a container of the local engine; swarm mode runs none")
+
 DIALER_BIN = "/.endpointd/dialer"
 DIALER_RUN_DIR = "/.endpointd/run"
 DIALER_SOCKET = "sock"

@@ -11,7 +11,7 @@ import pytest
 
 import endpointd_harness as h
 from endpointd_harness import (MODEL_DIR_FILES, MODEL_TAR_FILES, ApiClient, Daemon, daemon_env,
-                               free_port, wait_until)
+                               docker_yaml, free_port, wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def _config_with_model_data(tmp_path, docker_sock, demo_image, root, url):
         f'listen: ["127.0.0.1:{free_port()}"]',
         f'state_dir: "{tmp_path / "state"}"',
         'account_id: "000000000000"',
-        f'docker: {{ socket: "{docker_sock}" }}',
+        docker_yaml(docker_sock),
         "instance_types: { ml.t2.medium: { cpus: 0.1, memory: 128MiB } }",
         f'model_data_roots: ["{root}"]',
         "Models:",
@@ -156,8 +156,7 @@ def lean_cache(endpointd_bin, docker_sock, demo_image, docker):
             err = d.stop()
             with open(os.path.join(d.workdir, "state", "daemon-id")) as f:
                 owner = f.read().strip()
-            for c in docker.containers(f"{h.LABEL}.managed=true", f"{h.LABEL}.owner={owner}"):
-                docker.remove(c["Id"])
+            docker.remove_owned_by(owner)
             h._DAEMONS.remove(d)
             if not os.environ.get("ENDPOINTD_TEST_KEEP"):
                 shutil.rmtree(d.workdir, ignore_errors=True)

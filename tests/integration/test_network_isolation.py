@@ -9,6 +9,10 @@ the container and starts its dialer again.
 
 One daemon of its own, whose YAML declares the isolated model (and which is
 restarted by the last test), and CreateModel through its API.
+
+In swarm mode a task may run on another node, out of the dialer's reach:
+CreateEndpoint and UpdateEndpoint refuse such a model there, and nothing
+runs (the last tests, on the suite's daemon).
 """
 
 import os
@@ -46,6 +50,9 @@ EndpointConfigs:
 
 # How long calls may fail while a killed dialer waits out its first backoff.
 RECOVERY_S = 20
+
+ENGINE_ONLY = pytest.mark.engine_only("swarm mode refuses EnableNetworkIsolation (the tests at the end)")
+SWARM_ONLY = pytest.mark.skipif(not h.SWARM, reason="engine mode runs isolated models (the tests above)")
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +99,7 @@ def invoke_until_ok(api, name, timeout):
         time.sleep(POLL_S)
 
 
+@ENGINE_ONLY
 def test_isolated_endpoint_is_in_service_and_answers_over_the_containers_loopback(isolated, endpoint):
     _, api = isolated
     name, _ = endpoint
@@ -99,6 +107,7 @@ def test_isolated_endpoint_is_in_service_and_answers_over_the_containers_loopbac
         assert invoke_described(api, name, size=10 + i, seed=i)["peer"] == "127.0.0.1"
 
 
+@ENGINE_ONLY
 def test_isolated_container_has_no_network_and_no_published_port(docker, endpoint):
     _, cid = endpoint
     inspect = docker.inspect(cid)
@@ -110,6 +119,7 @@ def test_isolated_container_has_no_network_and_no_published_port(docker, endpoin
     assert set(nets) <= {"none"}, nets
 
 
+@ENGINE_ONLY
 def test_killed_dialer_is_started_again_and_calls_recover(isolated, endpoint, docker):
     d, api = isolated
     name, cid = endpoint
@@ -122,6 +132,7 @@ def test_killed_dialer_is_started_again_and_calls_recover(isolated, endpoint, do
     assert container_id(docker, name) == cid, "recovered without a new container"
 
 
+@ENGINE_ONLY
 def test_restarted_daemon_adopts_the_isolated_container_and_serves(isolated, endpoint, docker):
     d, api = isolated
     name, cid = endpoint
@@ -134,6 +145,7 @@ def test_restarted_daemon_adopts_the_isolated_container_and_serves(isolated, end
     assert len(dialer_processes(docker, cid)) >= 1
 
 
+@ENGINE_ONLY
 def test_create_model_takes_enable_network_isolation_and_serves_without_a_network(isolated, docker, demo_image):
     d, _ = isolated
     api = ApiClient("127.0.0.1", d.port)
@@ -153,3 +165,45 @@ def test_create_model_takes_enable_network_isolation_and_serves_without_a_networ
     finally:
         api.call("DeleteEndpoint", {"EndpointName": name})
         api.wait_gone(name)
+
+
+def _isolated_config(api, demo_image):
+    """An endpoint config (made through the API) of a model with
+    EnableNetworkIsolation."""
+    model, config = h.unique_name("isom"), h.unique_name("isoc")
+    api.ok("CreateModel", {"ModelName": model, "EnableNetworkIsolation": True,
+                           "PrimaryContainer": {"Image": demo_image}})
+    api.ok("CreateEndpointConfig", {"EndpointConfigName": config, "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
+         "InstanceType": h.INSTANCE_TYPE}]})
+    return config
+
+
+def _assert_isolation_refused(r, config):
+    assert r.error_type == "ValidationException", r
+    assert r.message == (f"Endpoint configuration {config} has a model with EnableNetworkIsolation, "
+                         "which docker mode swarm does not run: its container would be reachable "
+                         "only from the node it runs on."), r
+
+
+@SWARM_ONLY
+def test_in_swarm_mode_create_endpoint_refuses_a_model_with_network_isolation_and_runs_nothing(
+        api, docker, demo_image):
+    config, name = _isolated_config(api, demo_image), h.unique_name("isor")
+    r = api.error("CreateEndpoint", {"EndpointName": name, "EndpointConfigName": config})
+    _assert_isolation_refused(r, config)
+    assert api.describe(name) is None
+    docker.assert_endpoint_left_nothing(name)
+
+
+@SWARM_ONLY
+def test_in_swarm_mode_update_endpoint_refuses_a_model_with_network_isolation_and_keeps_serving(
+        api, endpoints, demo_image):
+    config = _isolated_config(api, demo_image)
+    name, _ = endpoints.create("isou")
+    before = api.wait_in_service(name)
+    r = api.error("UpdateEndpoint", {"EndpointName": name, "EndpointConfigName": config})
+    _assert_isolation_refused(r, config)
+    after = api.describe(name)
+    assert after["EndpointStatus"] == "InService", after
+    assert after["EndpointConfigName"] == before["EndpointConfigName"], after

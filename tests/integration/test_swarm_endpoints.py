@@ -6,7 +6,9 @@ resources, makes it a swarm over 127.0.0.1, loads the demo image into it and
 runs an endpointd of its own on it with `docker: { mode: swarm }`.  Each
 production variant is then a service, each instance a task, reached at its
 node's address and host-mode port.  Skipped when that dockerd cannot be
-started or cannot make a swarm.
+started or cannot make a swarm.  When the whole suite runs in swarm mode
+(ENDPOINTD_TEST_DOCKER_MODE=swarm) its engine is such a swarm already, with
+the same two fake GPUs, and the module uses it.
 """
 
 import json
@@ -40,7 +42,10 @@ def _configs_yaml():
 
 
 @pytest.fixture(scope="module")
-def swarm_sock():
+def swarm_sock(docker_sock):
+    if h.SWARM:
+        yield docker_sock
+        return
     with single_node_swarm("esd.") as sock:
         yield sock
 

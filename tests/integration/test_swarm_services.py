@@ -5,7 +5,9 @@ swarm init would change it for everyone), declares two fake NVIDIA-GPU
 generic resources on it, labels its node gpu=h100, makes it a swarm over
 127.0.0.1 and loads the demo image into it; tests/swarm-run creates each
 service from swarm_service_spec() and reports where its tasks answer.
-Skipped when that dockerd cannot be started or cannot make a swarm.
+Skipped when that dockerd cannot be started or cannot make a swarm, and
+when the whole suite runs in swarm mode: it drives lib/swarm.c, not a
+daemon, and the engine-mode run has it.
 """
 
 import contextlib
@@ -28,6 +30,8 @@ SWARM_RUN = os.environ.get("SWARM_RUN", os.path.join(TOP_BUILDDIR, "tests", "swa
 PRIVATE_DOCKERD = os.path.join(TOP_SRCDIR, "contrib", "private-dockerd.sh")
 DEMO_IMAGE = os.environ.get("DEMO_IMAGE", "endpointd-demo-model:latest")
 DOCKER = "/usr/bin/docker"
+
+pytestmark = pytest.mark.skipif(h.SWARM, reason="drives lib/swarm.c, not a daemon: the engine-mode run has it")
 
 
 def _free_udp_port():

@@ -41,8 +41,8 @@ import warnings
 
 import pytest
 
-from endpointd_harness import (ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, daemon_env, js_modules,
-                               free_port, wait_until, write_config)
+from endpointd_harness import (ACCOUNT, REGION, SESSION_PREFIX, ApiClient, AuthDaemon, daemon_env, docker_yaml,
+                               js_modules, free_port, wait_until, write_config)
 
 boto3 = pytest.importorskip("boto3")
 botocore_config = pytest.importorskip("botocore.config")
@@ -167,7 +167,8 @@ class TLSDaemon(AuthDaemon):
             if self.config_path:
                 shutil.rmtree(os.path.join(self.workdir, "conf.d"), ignore_errors=True)
             self.config_path = write_config(self.workdir, self.port, self.docker_sock,
-                                            self.demo_image, self.extra_config)
+                                            self.demo_image, self.extra_config,
+                                            docker_mode=self.docker_mode)
             self.write_listen()
             err = open(self.stderr_path, "ab")
             self.proc = subprocess.Popen([self.binary, "--config", self.config_path],
@@ -659,7 +660,7 @@ def test_a_passed_socket_bound_to_a_tls_address_gets_its_tls(endpointd_bin, dock
         f"  - address: \"127.0.0.1:{tls_port}\"",
         f"    tls: {{ certificate: {json.dumps(certificate)}, key: {json.dumps(key)} }}",
         f"state_dir: {json.dumps(str(tmp_path / 'state'))}",
-        f"docker: {{ socket: {json.dumps(docker_sock)} }}",
+        docker_yaml(docker_sock),
     ]) + "\n")
     log = tmp_path / "stderr"
     with open(log, "wb") as err:
@@ -702,7 +703,7 @@ def _start_fails(endpointd_bin, docker_sock, tmp_path, certificate, key, *args):
         f"  - address: \"127.0.0.1:{port}\"",
         f"    tls: {{ certificate: {json.dumps(certificate)}, key: {json.dumps(key)} }}",
         f"state_dir: {json.dumps(str(tmp_path / 'state'))}",
-        f"docker: {{ socket: {json.dumps(docker_sock)} }}",
+        docker_yaml(docker_sock),
     ]) + "\n")
     try:
         p = subprocess.run([endpointd_bin, *args, "--config", str(path)], stdin=subprocess.DEVNULL,
