@@ -657,7 +657,12 @@ Test(endpoint_swarm_run, a_task_on_a_lost_node_is_replaced_on_another_in_a_new_s
 	 * make Swarm drop node1's second task instead: the dead slot stays. */
 	node2_state = "ready";
 	lost->state = "shutdown";
+	int updates = log_count("POST /services/svc0/update"), never = 0;
+
 	cr_assert(run_until(dead_slot_counted, ep));
+	/* Two more listings' time, for a scale request to reach the fake. */
+	fake_engine_run_until(base, &never, 1, 2500);
+	cr_assert_eq(log_count("POST /services/svc0/update"), updates, "the service was scaled");
 	cr_assert_eq(services[0].replicas, 3);
 	cr_assert(!lost->removed);
 	cr_assert(all_healthy_on_node1(ep));
